@@ -1,0 +1,19 @@
+"""The exceptions the harness raises for bad input: one clear type per kind of mistake."""
+
+
+class HarnessError(Exception):
+    """Base class: every error the command line turns into one line and exit status 1 or 2."""
+
+
+class ModelFileError(HarnessError):
+    """A GGUF file that is not a usable Qwen3.5 model (wrong magic, truncated, wrong arch,
+    missing or misshapen tensor, unsupported type, ...). The message names the file and
+    the tensor or metadata key at fault."""
+
+
+class UnsupportedModelError(ModelFileError):
+    """A well-formed file of a kind we do not run yet (e.g. the qwen35moe architecture)."""
+
+
+class UsageError(HarnessError):
+    """Bad arguments: unknown preset or quant type, out-of-range token id, context overflow, ..."""

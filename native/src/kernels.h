@@ -1,0 +1,28 @@
+/* The per-ISA kernel tables (one per file under arch/) and the block
+ * structs the kernels share. */
+#ifndef Q35_KERNELS_H
+#define Q35_KERNELS_H
+
+#include "q35.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define Q35_HAVE_X86 1
+#else
+#define Q35_HAVE_X86 0
+#endif
+#if defined(__aarch64__)
+#define Q35_HAVE_NEON 1
+#else
+#define Q35_HAVE_NEON 0
+#endif
+
+extern const q35_kernels q35_kernels_scalar;
+#if Q35_HAVE_X86
+extern const q35_kernels q35_kernels_avx2;
+extern const q35_kernels q35_kernels_avx512;
+#endif
+#if Q35_HAVE_NEON
+extern const q35_kernels q35_kernels_neon;
+#endif
+
+#endif
