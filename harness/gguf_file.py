@@ -162,7 +162,10 @@ def read_gguf(path: str | os.PathLike) -> GGUFFile:
     try:
         return _parse(mm, path, size)
     except BaseException:
-        mm.close()
+        try:
+            mm.close()
+        except BufferError:  # a view made while parsing is still referenced; gc closes it
+            pass
         raise
 
 

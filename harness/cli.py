@@ -1,0 +1,154 @@
+"""The `harness` command line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from .errors import HarnessError, UsageError
+
+
+def parse_tokens(text: str) -> list[int]:
+    """'1,2,3' -> [1, 2, 3]; '@file' reads whitespace/comma separated ids from a file."""
+    if text.startswith("@"):
+        try:
+            text = open(text[1:]).read()
+        except OSError as e:
+            raise UsageError(f"cannot read token file {text[1:]!r}: {e.strerror}") from None
+    try:
+        toks = [int(t) for t in text.replace(",", " ").split()]
+    except ValueError:
+        raise UsageError(f"tokens must be integers separated by commas, got {text[:40]!r}") from None
+    if not toks:
+        raise UsageError("no tokens given")
+    return toks
+
+
+def cmd_info(a) -> int:
+    from .model import load_model
+    from .report_text import model_info
+    with load_model(a.model) as m:
+        print(model_info(m, tensors=not a.no_tensors))
+    return 0
+
+
+def cmd_synth(a) -> int:
+    from .synth import synthesize
+
+    last = [0.0]
+
+    def progress(done, total):
+        now = time.perf_counter()
+        if now - last[0] > 1.0 or done == total:
+            last[0] = now
+            print(f"\r  {done / 2**20:9.1f} / {total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
+
+    r = synthesize(a.preset, a.quant, a.output, seed=a.seed, threads=a.threads,
+                   progress=progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"wrote {r.path}: {r.bytes / 2**20:.1f} MiB of weights in {r.seconds:.1f} s")
+    return 0
+
+
+def cmd_logits(a) -> int:
+    from .model import load_model
+    from .reference import reference_logits
+    tokens = parse_tokens(a.tokens)
+    with load_model(a.model) as m:
+        logits = reference_logits(m, tokens, mode=a.mode).astype(np.float32)
+    np.save(a.out, logits)
+    print(f"wrote {a.out}: float32 {list(logits.shape)} ({a.engine}, {a.mode})")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    """The main job on the embedded default: a synthetic tiny model, made on the fly."""
+    from . import native
+    from .model import load_model
+    from .reference import reference_logits
+    from .report_text import model_info
+    from .synth import cached_model
+
+    feats = native.cpu_features()
+    print(f"cpu: ISA variants compiled {feats['compiled']}, runnable {feats['supported']}, "
+          f"best {feats['best']}")
+    t0 = time.perf_counter()
+    path = cached_model(a.preset, a.quant, seed=0)
+    print(f"synthetic model: {path} ({time.perf_counter() - t0:.1f} s)\n")
+    with load_model(path) as m:
+        print(model_info(m, tensors=False))
+        tokens = list(np.random.default_rng(0).integers(0, m.config.vocab_size, a.n_tokens))
+        t0 = time.perf_counter()
+        pre = reference_logits(m, tokens, "prefill")
+        t1 = time.perf_counter()
+        dec = reference_logits(m, tokens, "decode")
+        t2 = time.perf_counter()
+    err = float(np.abs(pre - dec).max())
+    print(f"\nreference forward pass (float64 numpy), {len(tokens)} tokens:")
+    print(f"  prefill {t1 - t0:.2f} s, token-by-token decode {t2 - t1:.2f} s, "
+          f"max |prefill - decode| = {err:.1e}")
+    print(f"  logits std {pre.std():.2f}, top-1 of the last position: {int(pre[-1].argmax())}")
+    return 0 if err < 1e-9 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .synth import QUANTS
+    from .presets import PRESETS
+
+    p = argparse.ArgumentParser(prog="harness", description="Measure and speed up Qwen3.5 inference on CPUs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("demo", help="synthesize a tiny model and run the reference on it (the default job)")
+    s.add_argument("--preset", default="tiny", choices=list(PRESETS))
+    s.add_argument("--quant", default="q4_k_m", choices=QUANTS)
+    s.add_argument("-n", "--n-tokens", type=int, default=16)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("info", help="config, layer kinds, tensor table and bytes per token of a GGUF")
+    s.add_argument("model")
+    s.add_argument("--no-tensors", action="store_true", help="leave out the tensor table")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("synth", help="write a GGUF with real Qwen3.5 shapes and seeded random weights")
+    s.add_argument("--preset", required=True, choices=list(PRESETS))
+    s.add_argument("--quant", required=True, choices=QUANTS)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-t", "--threads", type=int, default=None, help="quantization threads (default: all cores)")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("logits", help="logits of a token sequence, saved as float32 [n_tokens, n_vocab]")
+    s.add_argument("model")
+    s.add_argument("--tokens", required=True, help="comma-separated ids, or @FILE")
+    s.add_argument("--engine", default="reference", choices=["reference"],
+                   help="reference = float64 numpy (the native engine comes with the C forward pass)")
+    s.add_argument("--mode", default="prefill", choices=["prefill", "decode"])
+    s.add_argument("--out", required=True, help="output .npy")
+    s.set_defaults(func=cmd_logits)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: one line unless asked for the traceback
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness: internal error: {type(e).__name__}: {e} (set HARNESS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The cffi bridge to the C side: CPU features, ISA choice, quantization, kernels.
+
+Every size handed to C is checked here first (dtype, contiguity, block
+multiples), since the C code trusts its arguments."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .errors import UsageError
+from .ggml_types import BLOCK_GEOMETRY, GGMLType
+
+try:
+    from ._native import ffi, lib
+except ImportError as e:  # pragma: no cover - only when the package was not built
+    raise ImportError("harness._native is not built: install the package with "
+                      "`pip install -e .` (it compiles native/ with cffi)") from e
+
+ISAS = {"scalar": 0, "avx2": 1, "avx512": 2, "neon": 3}
+ISA_NAMES = {v: k for k, v in ISAS.items()}
+
+
+def cpu_features() -> dict:
+    """What this CPU has, which ISA variants were compiled in, which can run, and the best."""
+    f = ffi.new("q35_cpu_features *")
+    lib.q35_cpu_detect(f)
+    flags = {name: bool(getattr(f, name)) for name in
+             ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "neon", "dotprod")}
+    return {
+        "flags": flags,
+        "compiled": [n for n, i in ISAS.items() if lib.q35_isa_compiled(i)],
+        "supported": [n for n, i in ISAS.items() if lib.q35_isa_supported(i)],
+        "best": ISA_NAMES[lib.q35_isa_best()],
+    }
+
+
+def resolve_isa(isa: str = "auto") -> str:
+    """'auto' -> the best variant; a named one must be compiled in and runnable here."""
+    if isa == "auto":
+        return ISA_NAMES[lib.q35_isa_best()]
+    if isa not in ISAS:
+        raise UsageError(f"unknown ISA {isa!r} (choose from auto, {', '.join(ISAS)})")
+    if not lib.q35_isa_compiled(ISAS[isa]):
+        raise UsageError(f"ISA variant {isa!r} is not compiled into this build "
+                         f"(compiled: {', '.join(cpu_features()['compiled'])})")
+    if not lib.q35_isa_supported(ISAS[isa]):
+        raise UsageError(f"this CPU cannot run the {isa!r} variant "
+                         f"(supported here: {', '.join(cpu_features()['supported'])})")
+    return isa
+
+
+# ----------------------------------------------------------------------------
+# quantization formats
+
+def _f32_rows(x: np.ndarray, t: GGMLType) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        x = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1])
+    elems = BLOCK_GEOMETRY[t][0]
+    if x.shape[1] % elems:
+        raise UsageError(f"{t.name} needs rows of a multiple of {elems} values, got {x.shape[1]}")
+    return x
+
+
+def quantize(x: np.ndarray, t: GGMLType, threads: int = 1) -> np.ndarray:
+    """float rows [n, k] -> uint8 [n, row_bytes] in the ggml block layout of type t."""
+    t = GGMLType(t)
+    x = _f32_rows(x, t)
+    n, k = x.shape
+    elems, bsize = BLOCK_GEOMETRY[t]
+    out = np.empty((n, k // elems * bsize), dtype=np.uint8)
+
+    def run(r0: int, r1: int) -> None:
+        if r1 > r0:
+            rc = lib.q35_quantize(int(t), ffi.from_buffer("float[]", x[r0:r1]),
+                                  ffi.from_buffer("uint8_t[]", out[r0:r1], require_writable=True), r1 - r0, k)
+            if rc != 0:
+                raise UsageError(f"cannot quantize to {t.name}")
+
+    threads = max(1, min(threads, n))
+    if threads == 1:
+        run(0, n)
+    else:  # cffi releases the GIL during the call, so rows quantize in parallel
+        bounds = np.linspace(0, n, threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(run, bounds[:-1], bounds[1:]))
+    return out
+
+
+def dequantize(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
+    """uint8 rows in the layout of type t -> float32 [n_rows, n_cols] (the C dequantizer)."""
+    t = GGMLType(t)
+    elems, bsize = BLOCK_GEOMETRY[t]
+    if n_cols % elems:
+        raise UsageError(f"{t.name} rows need a multiple of {elems} values, got {n_cols}")
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1)
+    rb = n_cols // elems * bsize
+    if raw.size % rb:
+        raise UsageError(f"{raw.size} bytes is not a whole number of {t.name} rows of {n_cols} values")
+    n = raw.size // rb
+    out = np.empty((n, n_cols), dtype=np.float32)
+    lib.q35_dequantize(int(t), ffi.from_buffer("uint8_t[]", raw),
+                       ffi.from_buffer("float[]", out, require_writable=True), n, n_cols)
+    return out
+
+
+# ----------------------------------------------------------------------------
+# kernels of one ISA variant
+
+class Kernels:
+    """The kernel table of one ISA variant, callable on numpy arrays."""
+
+    def __init__(self, isa: str = "auto"):
+        self.isa = resolve_isa(isa)
+        self._k = lib.q35_kernels_for(ISAS[self.isa])
+        assert self._k != ffi.NULL
+
+    def dot_f32(self, a: np.ndarray, b: np.ndarray) -> float:
+        a = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+        b = np.ascontiguousarray(b, dtype=np.float32).reshape(-1)
+        if a.size != b.size:
+            raise UsageError(f"dot of {a.size} and {b.size} values")
+        return self._k.dot_f32(ffi.from_buffer("float[]", a), ffi.from_buffer("float[]", b), a.size)
+
+    def quantize_row_q8_0(self, x: np.ndarray) -> np.ndarray:
+        x = _f32_rows(x, GGMLType.Q8_0).reshape(-1)
+        out = np.empty(x.size // 32 * 34, dtype=np.uint8)
+        self._k.quantize_row_q8_0(ffi.from_buffer("float[]", x),
+                                  ffi.from_buffer("uint8_t[]", out, require_writable=True), x.size)
+        return out
+
+    def dot_q8_0_q8_0(self, w: np.ndarray, a: np.ndarray, n: int) -> float:
+        w = np.ascontiguousarray(w, dtype=np.uint8).reshape(-1)
+        a = np.ascontiguousarray(a, dtype=np.uint8).reshape(-1)
+        if n % 32 or w.size != n // 32 * 34 or a.size != w.size:
+            raise UsageError(f"Q8_0 dot of {n} values needs two rows of {n // 32 * 34} bytes")
+        return self._k.dot_q8_0_q8_0(ffi.from_buffer("uint8_t[]", w), ffi.from_buffer("uint8_t[]", a), n)
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
