@@ -16,16 +16,16 @@ void q35_cpu_detect(q35_cpu_features *f) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     /* libgcc's checks include OS support (XGETBV) for the AVX state */
     __builtin_cpu_init();
-    f->avx2 = __builtin_cpu_supports("avx2");
-    f->fma = __builtin_cpu_supports("fma");
+    f->avx2 = !!__builtin_cpu_supports("avx2");
+    f->fma = !!__builtin_cpu_supports("fma");
     f->f16c = 0;
 #if defined(__clang__) || __GNUC__ >= 11
-    f->f16c = __builtin_cpu_supports("f16c");
+    f->f16c = !!__builtin_cpu_supports("f16c");
 #endif
-    f->avx512f = __builtin_cpu_supports("avx512f");
-    f->avx512bw = __builtin_cpu_supports("avx512bw");
-    f->avx512vl = __builtin_cpu_supports("avx512vl");
-    f->avx512vnni = __builtin_cpu_supports("avx512vnni");
+    f->avx512f = !!__builtin_cpu_supports("avx512f");
+    f->avx512bw = !!__builtin_cpu_supports("avx512bw");
+    f->avx512vl = !!__builtin_cpu_supports("avx512vl");
+    f->avx512vnni = !!__builtin_cpu_supports("avx512vnni");
 #elif defined(__aarch64__)
     f->neon = 1; /* Advanced SIMD is mandatory on AArch64 */
 #if defined(__linux__)

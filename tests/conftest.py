@@ -1,0 +1,57 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ORACLE = Path(os.environ.get("HARNESS_ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
+
+# every dense oracle file and the logits key suffix llama.cpp used for it
+ORACLE_TYPES = ["f32", "bf16", "f16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k", "iq4_xs"]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="run the heavier checks marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="heavier check: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _need_oracle():
+    if not ORACLE.is_dir():
+        msg = f"oracle files not found at {ORACLE} (set HARNESS_ORACLE_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def oracle_dir() -> Path:
+    _need_oracle()
+    return ORACLE
+
+
+@pytest.fixture(scope="session")
+def oracle_logits(oracle_dir):
+    return np.load(oracle_dir / "tiny-logits.npz")
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory, monkeypatch_session=None):
+    d = tmp_path_factory.mktemp("synth")
+    os.environ["HARNESS_CACHE"] = str(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(synth_dir):
+    """A synthetic tiny Q4_K_M model, written once per test session."""
+    from harness.synth import cached_model
+    return cached_model("tiny", "q4_k_m", seed=0)

@@ -1,0 +1,265 @@
+"""GGUF loading: our reader against the gguf package, the typed config, and one clear
+ModelFileError (naming the key or tensor) for every kind of broken file."""
+import shutil
+import struct
+
+import gguf
+import numpy as np
+import pytest
+
+from harness.dequant import dequantize
+from harness.errors import ModelFileError, UnsupportedModelError
+from harness.ggml_types import GGMLType
+from harness.gguf_file import read_gguf
+from harness.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
+from harness.model import load_model
+from harness.presets import PRESETS
+from harness.synth import quant_plan, synth_metadata, write_weights
+
+from conftest import ORACLE_TYPES
+
+ALL_ORACLE_FILES = [f"tiny-{t}.gguf" for t in ORACLE_TYPES] + \
+    ["tinymoe-f32.gguf", "tinymoe-q8_0.gguf", "tinymoe-q4_k_m.gguf"]
+
+
+@pytest.mark.parametrize("fname", ALL_ORACLE_FILES)
+def test_reader_agrees_with_gguf_package(oracle_dir, fname):
+    """Same metadata, same tensor shapes/types/offsets, and byte-identical zero-copy data."""
+    path = oracle_dir / fname
+    ours, theirs = read_gguf(path), gguf.GGUFReader(path)
+    for key, field in theirs.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        want, got = field.contents(), ours.metadata[key]
+        if isinstance(got, np.ndarray):
+            got = got.tolist()
+        assert got == pytest.approx(want) if isinstance(want, float) else got == want, key
+    assert len(ours.tensors) == len(theirs.tensors)
+    for t in theirs.tensors:
+        o = ours.tensors[t.name]
+        assert o.ne == tuple(int(x) for x in t.shape) and o.type == int(t.tensor_type)
+        assert o.offset == t.data_offset and o.nbytes == t.n_bytes
+        view = ours.tensor_data(t.name)
+        assert np.shares_memory(view, ours._buf)          # a view into the map, not a copy
+        assert np.array_equal(view, t.data.view(np.uint8).reshape(-1))
+    ours.close()
+
+
+@pytest.mark.parametrize("qtype", ORACLE_TYPES)
+def test_numpy_dequantizers_bit_exact_vs_gguf_package(oracle_dir, qtype):
+    """Every tensor of every oracle file (so every weight type, as llama-quantize wrote it)."""
+    g = gguf.GGUFReader(oracle_dir / f"tiny-{qtype}.gguf")
+    types = set()
+    for t in g.tensors:
+        shape = tuple(int(x) for x in reversed(t.shape.tolist()))
+        ours = dequantize(t.data.view(np.uint8), GGMLType(t.tensor_type), shape)
+        ref = gguf.quants.dequantize(t.data, t.tensor_type).reshape(shape)
+        assert np.array_equal(ours, ref), t.name
+        types.add(t.tensor_type.name)
+    print(qtype, sorted(types))
+
+
+def test_config_of_the_oracle_model(oracle_dir):
+    with load_model(oracle_dir / "tiny-q4_k_m.gguf") as m:
+        c = m.config
+        assert (c.n_layer, c.n_embd, c.n_ff, c.vocab_size) == (4, 256, 512, 2048)
+        assert (c.n_head, c.n_head_kv, c.head_dim, c.rope_dims) == (4, 2, 64, 16)
+        assert (c.ssm_k_heads, c.ssm_v_heads, c.ssm_state, c.ssm_inner, c.conv_kernel) == (4, 8, 32, 256, 4)
+        assert c.recurrent == (True, True, True, False)
+        assert c.rope_theta == 1e7 and c.rope_sections == (3, 3, 2, 0)
+        assert not c.tied_output and c.n_mtp == 0
+        # Q4_K_M mixes types per tensor
+        assert m.info("blk.0.attn_qkv.weight").type == GGMLType.Q4_K
+        assert m.info("blk.2.attn_qkv.weight").type == GGMLType.Q6_K
+
+
+def test_layer_schedule_falls_back_to_interval(tmp_path):
+    """Without attention.recurrent_layers, full_attention_interval decides (every 4th is attention)."""
+    s = PRESETS["tiny"]
+    md = synth_metadata(s, "f32", 0)
+    del md["qwen35.attention.recurrent_layers"]
+    p = _write(tmp_path / "m.gguf", md, quant_plan(s, "f32"), s)
+    with load_model(p) as m:
+        assert m.config.recurrent == (True, True, True, False, True, True, True, False)
+
+
+def test_mtp_blocks_are_not_trunk_layers(tmp_path):
+    """block_count includes nextn_predict_layers MTP blocks, which the trunk skips."""
+    s = PRESETS["tiny"]
+    md = synth_metadata(s, "f32", 0)
+    md["qwen35.block_count"] = Meta.u32(s.n_layer + 1)
+    md["qwen35.nextn_predict_layers"] = Meta.u32(1)
+    md["qwen35.attention.recurrent_layers"] = Meta.bool_array(list(s.recurrent) + [False])
+    p = _write(tmp_path / "m.gguf", md, quant_plan(s, "f32"), s)
+    with load_model(p) as m:
+        assert m.config.n_layer == s.n_layer and m.config.n_mtp == 1
+
+
+# ----------------------------------------------------------------------------
+# broken files: each one is a real file on disk, and each error names its culprit
+
+def _write(path, md, plan, shape):
+    with GGUFStreamWriter(path, md, plan) as w:
+        write_weights(w, shape, seed=0, threads=1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_file(tmp_path_factory):
+    s = PRESETS["tiny"]
+    return _write(tmp_path_factory.mktemp("good") / "tiny-q8_0.gguf",
+                  synth_metadata(s, "q8_0", 0), quant_plan(s, "q8_0"), s)
+
+
+def _copy_patched(src, dst, patch):
+    data = bytearray(open(src, "rb").read())
+    patch(data)
+    open(dst, "wb").write(data)
+    return dst
+
+
+def _tensor_info_pos(data: bytes, name: str) -> int:
+    """Offset just past the name of a tensor-info record (its n_dims field)."""
+    key = struct.pack("<Q", len(name)) + name.encode()
+    i = data.index(key)
+    return i + len(key)
+
+
+def test_good_file_loads(good_file):
+    with load_model(good_file) as m:
+        assert m.config.n_layer == 8
+
+
+def test_not_a_gguf_file(tmp_path):
+    p = tmp_path / "x.gguf"
+    p.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ModelFileError, match=r"not a GGUF file \(magic"):
+        load_model(p)
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    with pytest.raises(ModelFileError, match="not a GGUF file"):
+        load_model(tmp_path / "empty.gguf")
+    with pytest.raises(ModelFileError, match="cannot open"):
+        load_model(tmp_path / "missing.gguf")
+
+
+@pytest.mark.parametrize("keep", [30, 200, 2000, 0.5, 0.999])
+def test_truncated_file(good_file, tmp_path, keep):
+    data = open(good_file, "rb").read()
+    n = int(len(data) * keep) if isinstance(keep, float) else keep
+    p = tmp_path / "t.gguf"
+    p.write_bytes(data[:n])
+    with pytest.raises(ModelFileError, match="truncated") as e:
+        load_model(p)
+    if isinstance(keep, float):          # cut in the tensor data: the tensor is named
+        assert "tensor 'blk." in str(e.value) or "tensor 'token_embd" in str(e.value) \
+            or "tensor 'output" in str(e.value)
+
+
+def test_wrong_architecture(tmp_path):
+    s = PRESETS["tiny"]
+    md = synth_metadata(s, "f32", 0)
+    md["general.architecture"] = Meta.str("llama")
+    p = _write(tmp_path / "m.gguf", md, quant_plan(s, "f32"), s)
+    with pytest.raises(ModelFileError, match="architecture 'llama' is not Qwen3.5"):
+        load_model(p)
+
+
+def test_moe_is_read_and_refused_clearly(oracle_dir):
+    with pytest.raises(UnsupportedModelError, match=r"qwen35moe.*8 experts, 2 used.*not supported yet"):
+        load_model(oracle_dir / "tinymoe-q4_k_m.gguf")
+
+
+def test_missing_metadata_key(tmp_path):
+    s = PRESETS["tiny"]
+    md = synth_metadata(s, "f32", 0)
+    del md["qwen35.ssm.state_size"]
+    p = _write(tmp_path / "m.gguf", md, quant_plan(s, "f32"), s)
+    with pytest.raises(ModelFileError, match="missing metadata key 'qwen35.ssm.state_size'"):
+        load_model(p)
+
+
+def test_inconsistent_metadata(tmp_path):
+    s = PRESETS["tiny"]
+    md = synth_metadata(s, "f32", 0)
+    md["qwen35.ssm.time_step_rank"] = Meta.u32(6)      # not a multiple of group_count 4
+    p = _write(tmp_path / "m.gguf", md, quant_plan(s, "f32"), s)
+    with pytest.raises(ModelFileError, match="time_step_rank 6 is not a multiple of ssm.group_count 4"):
+        load_model(p)
+
+
+def test_missing_tensor(tmp_path):
+    s = PRESETS["tiny"]
+    plan = [t for t in quant_plan(s, "f32") if t.name != "blk.3.attn_k_norm.weight"]
+    p = _write(tmp_path / "m.gguf", synth_metadata(s, "f32", 0), plan, s)
+    with pytest.raises(ModelFileError, match="missing tensor 'blk.3.attn_k_norm.weight'"):
+        load_model(p)
+
+
+def test_wrong_shape(tmp_path):
+    s = PRESETS["tiny"]
+    plan = [PlannedTensor(t.name, (t.shape[0] // 2, t.shape[1]), t.type) if t.name == "blk.1.ffn_up.weight" else t
+            for t in quant_plan(s, "f32")]
+    p = _write(tmp_path / "m.gguf", synth_metadata(s, "f32", 0), plan, s)
+    with pytest.raises(ModelFileError, match=r"tensor 'blk.1.ffn_up.weight' has shape \[256, 256\], expected \[512, 256\]"):
+        load_model(p)
+
+
+def test_norm_with_a_quantized_type_is_refused(tmp_path):
+    s = PRESETS["tiny"]
+    plan = [PlannedTensor(t.name, t.shape, GGMLType.F16) if t.name == "output_norm.weight" else t
+            for t in quant_plan(s, "f32")]
+    p = _write(tmp_path / "m.gguf", synth_metadata(s, "f32", 0), plan, s)
+    with pytest.raises(ModelFileError, match="tensor 'output_norm.weight' has type F16, expected one of F32"):
+        load_model(p)
+
+
+@pytest.mark.parametrize("type_id,why", [(10, "type Q2_K, which is not supported"),
+                                         (99, "type type#99, which is not supported"),
+                                         (15, "type Q8_K, which is not a weight type")])
+def test_unsupported_tensor_type(good_file, tmp_path, type_id, why):
+    name = "blk.0.ffn_gate.weight"
+
+    def patch(d):
+        i = _tensor_info_pos(d, name)
+        n_dims = struct.unpack_from("<I", d, i)[0]
+        struct.pack_into("<I", d, i + 4 + 8 * n_dims, type_id)
+    p = _copy_patched(good_file, tmp_path / "t.gguf", patch)
+    with pytest.raises(ModelFileError, match=f"tensor '{name}' has {why}"):
+        load_model(p)
+
+
+def test_tensor_offset_past_the_end(good_file, tmp_path):
+    name = "blk.2.ssm_out.weight"
+
+    def patch(d):
+        i = _tensor_info_pos(d, name)
+        n_dims = struct.unpack_from("<I", d, i)[0]
+        struct.pack_into("<Q", d, i + 4 + 8 * n_dims + 4, 1 << 40)
+    p = _copy_patched(good_file, tmp_path / "t.gguf", patch)
+    with pytest.raises(ModelFileError, match=f"truncated file: tensor '{name}' needs bytes"):
+        load_model(p)
+
+
+def test_overlapping_tensors(good_file, tmp_path):
+    def patch(d):
+        # point the second tensor's data at the first one's
+        i = _tensor_info_pos(d, "blk.0.attn_norm.weight")
+        struct.pack_into("<Q", d, i + 4 + 8 + 4, 0)
+    p = _copy_patched(good_file, tmp_path / "t.gguf", patch)
+    with pytest.raises(ModelFileError, match="overlap"):
+        load_model(p)
+
+
+def test_huge_counts_are_refused_before_allocating(good_file, tmp_path):
+    def patch(d):
+        struct.pack_into("<Q", d, 16, 1 << 60)   # metadata count
+    p = _copy_patched(good_file, tmp_path / "t.gguf", patch)
+    with pytest.raises(ModelFileError, match="cannot fit"):
+        load_model(p)
+
+
+def test_closed_model_refuses_reads(good_file):
+    m = load_model(good_file)
+    m.close()
+    with pytest.raises(ModelFileError, match="closed"):
+        m.raw("token_embd.weight")
