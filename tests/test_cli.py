@@ -1,0 +1,82 @@
+"""The command line: each subcommand's output, and one line plus exit status 1 or 2 for bad input."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+
+
+def run(*args):
+    r = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_info_of_an_oracle_file(oracle_dir, capsys):
+    assert main(["info", str(oracle_dir / "tiny-q4_k_m.gguf")]) == 0
+    out = capsys.readouterr().out
+    assert "layers     D D D A" in out
+    assert "4 heads / 2 KV heads x 64" in out and "4 key heads / 8 value heads x 32" in out
+    assert "blk.2.attn_qkv.weight" in out and "Q6_K" in out
+    # bytes per generated token: every trunk matrix + LM head + one embedding row
+    assert "per token  1.96 MiB (2,056,400 B)" in out
+
+
+def test_synth_then_info(tmp_path, capsys):
+    out = tmp_path / "m.gguf"
+    assert main(["synth", "--preset", "tiny", "--quant", "iq4_xs", "--seed", "5", "-o", str(out)]) == 0
+    assert main(["info", str(out), "--no-tensors"]) == 0
+    text = capsys.readouterr().out
+    assert "synthetic  preset tiny  quant iq4_xs  seed 5" in text
+    assert "LM head Q6_K" in text and "IQ4_XS" in text
+
+
+def test_logits_reference_writes_float32_array(oracle_dir, oracle_logits, tmp_path):
+    out = tmp_path / "l.npy"
+    assert main(["logits", str(oracle_dir / "tiny-f32.gguf"), "--tokens", "1,2,3",
+                 "--engine", "reference", "--out", str(out)]) == 0
+    a = np.load(out)
+    assert a.dtype == np.float32 and a.shape == (3, 2048)
+    # the same prefix of seq7 gives the same logits as the longer run (causality)
+    toks = oracle_logits["tokens_seq7"][:3]
+    assert main(["logits", str(oracle_dir / "tiny-f32.gguf"), "--tokens", ",".join(map(str, toks)),
+                 "--mode", "decode", "--out", str(out)]) == 0
+    assert np.abs(np.load(out) - oracle_logits["hf_f64_seq7"][:3]).max() < 2e-3
+
+
+@pytest.mark.parametrize("args,status,message", [
+    (["info", "/nonexistent.gguf"], 1, "cannot open"),
+    (["info", __file__], 1, "not a GGUF file"),
+    (["logits", "{oracle}/tiny-f32.gguf", "--tokens", "1,99999", "--out", "{tmp}/x.npy"], 1,
+     "token id 99999 is outside the vocabulary [0, 2048)"),
+    (["logits", "{oracle}/tiny-f32.gguf", "--tokens", "a,b", "--out", "{tmp}/x.npy"], 1, "tokens must be integers"),
+    (["logits", "{oracle}/tinymoe-f32.gguf", "--tokens", "1", "--out", "{tmp}/x.npy"], 1, "not supported yet"),
+    (["synth", "--preset", "huge", "--quant", "q8_0", "-o", "{tmp}/x.gguf"], 2, "invalid choice"),
+    (["synth", "--preset", "tiny", "--quant", "q3_k", "-o", "{tmp}/x.gguf"], 2, "invalid choice"),
+    (["frobnicate"], 2, "invalid choice"),
+])
+def test_bad_input_gives_one_line_and_status(oracle_dir, tmp_path, args, status, message):
+    args = [a.format(oracle=oracle_dir, tmp=tmp_path) for a in args]
+    code, out, err = run(*args)
+    assert code == status
+    assert message in err
+    assert "Traceback" not in err
+    if status == 1:
+        assert len(err.strip().splitlines()) == 1 and err.startswith("harness: error: ")
+
+
+def test_demo_runs_on_the_embedded_default(synth_dir, capsys):
+    assert main(["demo", "-n", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic model:" in out and "max |prefill - decode|" in out
+
+
+def test_ci_runs_the_readmes_test_command():
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:]]
+    install_and_test = blocks[1]
+    assert "pytest" in install_and_test
+    assert install_and_test in (root / ".ci" / "run").read_text().splitlines()
