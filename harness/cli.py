@@ -56,12 +56,44 @@ def cmd_synth(a) -> int:
 
 def cmd_logits(a) -> int:
     from .model import load_model
-    from .reference import reference_logits
     tokens = parse_tokens(a.tokens)
     with load_model(a.model) as m:
-        logits = reference_logits(m, tokens, mode=a.mode).astype(np.float32)
+        if a.engine == "reference":
+            from .reference import reference_logits
+            logits = reference_logits(m, tokens, mode=a.mode).astype(np.float32)
+        else:
+            from .engine import Session
+            with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn,
+                         ctx=max(len(tokens), 1)) as s:
+                if a.mode == "prefill":
+                    logits = s.prefill(tokens)
+                else:
+                    logits = np.stack([s.decode(t) for t in tokens])
     np.save(a.out, logits)
     print(f"wrote {a.out}: float32 {list(logits.shape)} ({a.engine}, {a.mode})")
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from .bench import BenchConfig, format_csv, format_json, format_markdown, records, run_bench
+    from .model import load_model
+    from .synth import cached_model
+    if (a.model is None) == (a.preset is None):
+        raise UsageError("give a MODEL path or --preset (synthesized on first use)")
+    path = a.model or cached_model(a.preset, a.quant)
+    cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
+                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn)
+    if cfg.repetitions < 1:
+        raise UsageError("-r must be >= 1")
+    with load_model(path) as m:
+        res = run_bench(m, cfg)
+        recs = records(m, cfg, res)
+        if a.output == "json":
+            print(format_json(recs))
+        elif a.output == "csv":
+            print(format_csv(recs), end="")
+        else:
+            print(format_markdown(m, cfg, res))
     return 0
 
 
@@ -95,6 +127,14 @@ def cmd_demo(a) -> int:
     return 0 if err < 1e-9 else 1
 
 
+def _engine_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--isa", default="auto", choices=["auto", "scalar", "avx2", "avx512", "neon"])
+    s.add_argument("-t", "--threads", type=int, default=2)
+    s.add_argument("--ubatch", type=int, default=512)
+    s.add_argument("--fdn", type=int, default=512,
+                   help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .synth import QUANTS
     from .presets import PRESETS
@@ -124,11 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("logits", help="logits of a token sequence, saved as float32 [n_tokens, n_vocab]")
     s.add_argument("model")
     s.add_argument("--tokens", required=True, help="comma-separated ids, or @FILE")
-    s.add_argument("--engine", default="reference", choices=["reference"],
-                   help="reference = float64 numpy (the native engine comes with the C forward pass)")
+    s.add_argument("--engine", default="native", choices=["native", "reference"],
+                   help="native = the C engine; reference = float64 numpy")
     s.add_argument("--mode", default="prefill", choices=["prefill", "decode"])
+    _engine_args(s)
     s.add_argument("--out", required=True, help="output .npy")
     s.set_defaults(func=cmd_logits)
+
+    s = sub.add_parser("bench", help="llama-bench-style pp / tg throughput of the native engine")
+    s.add_argument("model", nargs="?", help="GGUF file (or use --preset)")
+    s.add_argument("--preset", choices=list(PRESETS), help="synthetic model, made and cached on first use")
+    s.add_argument("--quant", default="q4_k_m", choices=QUANTS, help="with --preset")
+    s.add_argument("-p", "--n-prompt", type=int, default=512)
+    s.add_argument("-n", "--n-gen", type=int, default=128)
+    s.add_argument("-r", "--repetitions", type=int, default=3)
+    s.add_argument("-o", "--output", default="md", choices=["md", "json", "csv"])
+    _engine_args(s)
+    s.set_defaults(func=cmd_bench)
     return p
 
 

@@ -124,19 +124,32 @@ class Kernels:
             raise UsageError(f"dot of {a.size} and {b.size} values")
         return self._k.dot_f32(ffi.from_buffer("float[]", a), ffi.from_buffer("float[]", b), a.size)
 
-    def quantize_row_q8_0(self, x: np.ndarray) -> np.ndarray:
-        x = _f32_rows(x, GGMLType.Q8_0).reshape(-1)
-        out = np.empty(x.size // 32 * 34, dtype=np.uint8)
-        self._k.quantize_row_q8_0(ffi.from_buffer("float[]", x),
-                                  ffi.from_buffer("uint8_t[]", out, require_writable=True), x.size)
+    def from_float(self, x: np.ndarray, act_type: GGMLType) -> np.ndarray:
+        """Convert activations to an activation format (F32, F16, BF16, Q8_0, Q8_K)."""
+        t = GGMLType(act_type)
+        fn = self._k.from_float[int(t)]
+        if fn == ffi.NULL:
+            raise UsageError(f"no {t.name} activation converter")
+        x = _f32_rows(x, t).reshape(-1)
+        elems, bsize = BLOCK_GEOMETRY[t]
+        out = np.empty(x.size // elems * bsize, dtype=np.uint8)
+        fn(ffi.from_buffer("float[]", x), ffi.from_buffer("uint8_t[]", out, require_writable=True), x.size)
         return out
 
-    def dot_q8_0_q8_0(self, w: np.ndarray, a: np.ndarray, n: int) -> float:
+    def vec_dot(self, w: np.ndarray, a: np.ndarray, weight_type: GGMLType, n: int) -> float:
+        """Dot of one weight row (weight_type) with one activation row in the paired format."""
+        wt = GGMLType(weight_type)
+        at = GGMLType(lib.q35_act_type(int(wt)))
+        fn = self._k.vec_dot[int(wt)]
+        if fn == ffi.NULL:
+            raise UsageError(f"no {wt.name} dot product")
         w = np.ascontiguousarray(w, dtype=np.uint8).reshape(-1)
         a = np.ascontiguousarray(a, dtype=np.uint8).reshape(-1)
-        if n % 32 or w.size != n // 32 * 34 or a.size != w.size:
-            raise UsageError(f"Q8_0 dot of {n} values needs two rows of {n // 32 * 34} bytes")
-        return self._k.dot_q8_0_q8_0(ffi.from_buffer("uint8_t[]", w), ffi.from_buffer("uint8_t[]", a), n)
+        for arr, t in ((w, wt), (a, at)):
+            elems, bsize = BLOCK_GEOMETRY[t]
+            if n % elems or arr.size != n // elems * bsize:
+                raise UsageError(f"a {t.name} row of {n} values has {n // elems * bsize} bytes, got {arr.size}")
+        return fn(ffi.from_buffer("uint8_t[]", w), ffi.from_buffer("uint8_t[]", a), n)
 
 
 def default_threads() -> int:

@@ -27,6 +27,9 @@ def _cdef_from_header(text: str) -> str:
     keep = []
     for line in text.splitlines():
         s = line.strip()
+        if s.startswith("#define Q35_") and len(s.split()) == 3:
+            keep.append(line)  # integer constants cffi can read
+            continue
         if s.startswith("#") or s.startswith('extern "C"') or s == "}":
             continue
         keep.append(line)

@@ -6,6 +6,7 @@ import harness
 from harness import native
 from harness.dequant import dequant_q8_0
 from harness.errors import UsageError
+from harness.ggml_types import GGMLType
 
 FEATURES = native.cpu_features()
 RUNNABLE = FEATURES["supported"]
@@ -58,7 +59,7 @@ def test_quantize_row_q8_0_matches_ggml_rule(isa):
     rng = np.random.default_rng(2)
     x = (rng.standard_normal(4096) * rng.uniform(0.01, 10, 4096)).astype(np.float32)
     x[:32] = 0.0                                   # an all-zero block
-    q = k.quantize_row_q8_0(x)
+    q = k.from_float(x, GGMLType.Q8_0)
     blocks = x.reshape(-1, 32)
     d = np.abs(blocks).max(axis=1) / np.float32(127)
     inv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, 1), 0).astype(np.float32)
@@ -83,10 +84,10 @@ def test_dot_q8_0_q8_0(isa):
         w = native.quantize(rng.standard_normal(n).astype(np.float32), 8)
         a = native.quantize(rng.standard_normal(n).astype(np.float32), 8)
         want = float(np.dot(dequant_q8_0(w).astype(np.float64), dequant_q8_0(a)))
-        got = k.dot_q8_0_q8_0(w, a, n)
+        got = k.vec_dot(w, a, GGMLType.Q8_0, n)
         assert abs(got - want) <= 1e-5 * max(1.0, abs(want)), (isa, n, got, want)
     with pytest.raises(UsageError):
-        k.dot_q8_0_q8_0(w, a[:-1], 4096)
+        k.vec_dot(w, a[:-1], GGMLType.Q8_0, 4096)
 
 
 def test_all_variants_agree_with_each_other():

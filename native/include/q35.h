@@ -78,20 +78,124 @@ int q35_isa_compiled(int isa);  /* 1 if this build contains the variant */
 int q35_isa_supported(int isa); /* compiled, and this CPU can run it */
 int q35_isa_best(void);         /* the best supported variant */
 
+/* Activations are converted to the format ggml pairs with each weight type
+ * before a dot product: F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 and Q4_0 ->
+ * Q8_0, Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K. Returns -1 for other types. */
+int q35_act_type(int weight_type);
+
+#define Q35_TYPE_COUNT 32
+
+/* x (n floats) to n values of an activation format (n a multiple of its block) */
+typedef void (*q35_from_float_fn)(const float *x, void *y, int64_t n);
+/* dot of one weight row with one activation row in the paired format, n elements */
+typedef float (*q35_vec_dot_fn)(const void *w, const void *a, int64_t n);
+
 /* One table of kernels per ISA variant; every entry has the same signature
- * in every variant (the scalar one is the reference). */
+ * in every variant (the scalar one is the reference). A variant may leave an
+ * entry NULL: q35_kernels_for() then fills it from the next variant down
+ * (avx512 -> avx2 -> scalar, neon -> scalar). */
 typedef struct {
     const char *name;
     /* sum_i a[i]*b[i] */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
-    /* n floats (n % 32 == 0) to Q8_0 blocks: d = max|x|/127, q = round(x/d) */
-    void (*quantize_row_q8_0)(const float *x, void *dst, int64_t n);
-    /* dot of two Q8_0 rows of n elements: sum_b d_w*d_a*sum_j qw_j*qa_j */
-    float (*dot_q8_0_q8_0)(const void *w, const void *a, int64_t n);
+    /* indexed by activation type: F32 (copy), F16, BF16, Q8_0, Q8_K */
+    q35_from_float_fn from_float[Q35_TYPE_COUNT];
+    /* indexed by weight type; the second operand is in q35_act_type(weight type) */
+    q35_vec_dot_fn vec_dot[Q35_TYPE_COUNT];
 } q35_kernels;
 
 /* The table for an ISA, or NULL when it is not supported on this CPU. */
 const q35_kernels *q35_kernels_for(int isa);
+
+/* ------------------------------------------------------------------------- */
+/* The engine: a model (weights are borrowed, never copied) and sessions     */
+/* (per-sequence state plus scratch) that run the forward pass (engine/).    */
+
+#define Q35_MAX_LAYERS 256
+
+typedef struct {
+    int32_t n_layer;      /* trunk layers */
+    int32_t n_embd;       /* E */
+    int32_t n_ff;         /* F */
+    int32_t n_head, n_head_kv, head_dim, rope_dims;
+    float rope_theta, rms_eps;
+    int32_t conv_kernel;  /* Kc */
+    int32_t ssm_state;    /* Sk = Sv */
+    int32_t ssm_k_heads;  /* Hk */
+    int32_t ssm_v_heads;  /* Hv */
+    int32_t vocab_size;
+    uint8_t recurrent[Q35_MAX_LAYERS]; /* 1 = Gated DeltaNet, 0 = full attention */
+} q35_config;
+
+typedef struct {
+    const void *data;     /* NULL = absent */
+    int32_t type;         /* enum q35_type */
+    int64_t rows, cols;   /* numpy shape (rows of cols values) */
+} q35_tensor;
+
+/* weight slots; global ones use layer -1 */
+enum q35_slot {
+    Q35_W_TOKEN_EMBD, Q35_W_OUTPUT_NORM, Q35_W_OUTPUT,
+    Q35_W_ATTN_NORM, Q35_W_POST_NORM, Q35_W_FFN_GATE, Q35_W_FFN_UP, Q35_W_FFN_DOWN,
+    Q35_W_ATTN_Q, Q35_W_ATTN_K, Q35_W_ATTN_V, Q35_W_ATTN_QKV,
+    Q35_W_ATTN_Q_NORM, Q35_W_ATTN_K_NORM, Q35_W_ATTN_OUTPUT,
+    Q35_W_SSM_QKV, Q35_W_SSM_GATE, Q35_W_SSM_CONV, Q35_W_SSM_DT, Q35_W_SSM_A,
+    Q35_W_SSM_BETA, Q35_W_SSM_ALPHA, Q35_W_SSM_NORM, Q35_W_SSM_OUT,
+    Q35_W_COUNT
+};
+
+typedef struct q35_model q35_model;
+typedef struct q35_session q35_session;
+
+q35_model *q35_model_new(const q35_config *c);  /* NULL if the config is out of range */
+int q35_model_set(q35_model *m, int layer, int slot, q35_tensor t); /* 0, or -1 for a bad slot */
+int q35_model_check(const q35_model *m);         /* 0 when every needed slot is set */
+void q35_model_free(q35_model *m);
+
+/* delta-net algorithm: auto = fused for u-batches of at most fdn_threshold
+ * tokens and chunked above (decode always fused); the others force one. */
+enum q35_dn_algo { Q35_DN_AUTO = 0, Q35_DN_RECURRENT = 1, Q35_DN_FUSED = 2, Q35_DN_CHUNKED = 3 };
+
+typedef struct {
+    int32_t isa;            /* enum q35_isa; must be supported */
+    int32_t n_threads;      /* >= 1 */
+    int32_t ubatch;         /* max tokens per u-batch, >= 1 */
+    int32_t fdn_threshold;  /* u-batches of at most this many tokens use the fused delta-net */
+    int32_t dn_algo;        /* enum q35_dn_algo */
+    int32_t n_ctx;          /* KV cache positions */
+    int32_t profile;        /* 1 = record per-op time */
+} q35_session_params;
+
+q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */
+void q35_session_free(q35_session *s);
+/* Run n tokens (in u-batches) at positions n_past.. and write logits: all n rows
+ * (logits_all = 1) or only the last one. Returns 0, -1 if n_past + n > n_ctx,
+ * -2 for a token id outside the vocabulary. */
+int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t logits_all);
+void q35_session_reset(q35_session *s);
+int32_t q35_session_n_past(const q35_session *s);
+/* Snapshot of the sequence state (conv windows, delta-net states, KV cache up to
+ * n_past). save returns the bytes written (0 if cap is too small); load returns 0,
+ * or -1 for a snapshot that does not fit this session. */
+size_t q35_session_state_size(const q35_session *s);
+size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap);
+int q35_session_state_load(q35_session *s, const void *src, size_t n);
+
+/* Profile: per (layer, op) calls, nanoseconds and weight bytes read; layer
+ * index n_layer holds the ops outside the trunk (embedding, final norm, LM head). */
+enum q35_op {
+    Q35_OP_EMBED, Q35_OP_NORM, Q35_OP_ACT_QUANT,
+    Q35_OP_MM_ATTN_QKV, Q35_OP_MM_ATTN_OUT, Q35_OP_MM_SSM_IN, Q35_OP_MM_SSM_OUT,
+    Q35_OP_MM_FFN_UP, Q35_OP_MM_FFN_DOWN, Q35_OP_MM_LM_HEAD,
+    Q35_OP_ROPE, Q35_OP_ATTENTION, Q35_OP_CONV, Q35_OP_DELTANET, Q35_OP_GATED_NORM,
+    Q35_OP_SWIGLU, Q35_OP_RESIDUAL,
+    Q35_OP_COUNT
+};
+typedef struct { int64_t calls, ns, bytes; } q35_op_stats;
+const char *q35_op_name(int op);
+/* copies (n_layer + 1) * Q35_OP_COUNT records, layer-major */
+void q35_session_profile(const q35_session *s, q35_op_stats *out);
+void q35_session_profile_reset(q35_session *s);
 
 #ifdef __cplusplus
 }

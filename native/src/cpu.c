@@ -40,21 +40,7 @@ const char *q35_isa_name(int isa) {
     return (isa >= 0 && isa < Q35_ISA_COUNT) ? isa_names[isa] : "unknown";
 }
 
-static const q35_kernels *compiled_table(int isa) {
-    switch (isa) {
-    case Q35_ISA_SCALAR: return &q35_kernels_scalar;
-#if Q35_HAVE_X86
-    case Q35_ISA_AVX2: return &q35_kernels_avx2;
-    case Q35_ISA_AVX512: return &q35_kernels_avx512;
-#endif
-#if Q35_HAVE_NEON
-    case Q35_ISA_NEON: return &q35_kernels_neon;
-#endif
-    default: return NULL;
-    }
-}
-
-int q35_isa_compiled(int isa) { return compiled_table(isa) != NULL; }
+int q35_isa_compiled(int isa) { return q35_compiled_table(isa) != NULL; }
 
 int q35_isa_supported(int isa) {
     if (!q35_isa_compiled(isa)) return 0;
@@ -74,8 +60,4 @@ int q35_isa_best(void) {
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (q35_isa_supported(order[i])) return order[i];
     return Q35_ISA_SCALAR;
-}
-
-const q35_kernels *q35_kernels_for(int isa) {
-    return q35_isa_supported(isa) ? compiled_table(isa) : NULL;
 }

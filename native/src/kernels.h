@@ -25,4 +25,7 @@ extern const q35_kernels q35_kernels_avx512;
 extern const q35_kernels q35_kernels_neon;
 #endif
 
+/* the table a variant defines (entries may be NULL), or NULL if not compiled */
+const q35_kernels *q35_compiled_table(int isa);
+
 #endif

@@ -55,16 +55,67 @@ static void check_variant(int isa) {
     worst = 0;
     for (int rep = 0; rep < 20; rep++) {
         fill(a, NQ, 3.0f); fill(b, NQ, 0.5f);
-        k->quantize_row_q8_0(a, qa, NQ);
-        ref->quantize_row_q8_0(a, qr, NQ);
+        k->from_float[Q35_TYPE_Q8_0](a, qa, NQ);
+        ref->from_float[Q35_TYPE_Q8_0](a, qr, NQ);
         for (int i = 0; i < NQ / 32 * 34; i++) differing += qa[i] != qr[i];
-        ref->quantize_row_q8_0(b, qb, NQ);
-        double want = ref->dot_q8_0_q8_0(qr, qb, NQ), got = k->dot_q8_0_q8_0(qr, qb, NQ), mag = 0;
+        ref->from_float[Q35_TYPE_Q8_0](b, qb, NQ);
+        double want = ref->vec_dot[Q35_TYPE_Q8_0](qr, qb, NQ), got = k->vec_dot[Q35_TYPE_Q8_0](qr, qb, NQ), mag = 0;
         for (int i = 0; i < NQ; i++) mag += fabs((double)a[i] * b[i]);
         worst = fmax(worst, fabs(got - want) / (mag + 1e-30));
     }
     report(name, "quantize_row_q8_0 vs scalar (bytes)", (double)differing / (20.0 * NQ), 1e-3);
     report(name, "dot_q8_0_q8_0 vs scalar", worst, 1e-6);
+
+    /* activation converters: the same bytes as the scalar variant. F16/BF16 round to nearest
+     * even; Q8_K rounds the same float products half to even, so AVX2 matches byte for byte,
+     * but a variant is allowed rare differences at exact ties, as for Q8_0. */
+    static const struct { int type; const char *name; } acts[] = {
+        {Q35_TYPE_F32, "F32"}, {Q35_TYPE_F16, "F16"}, {Q35_TYPE_BF16, "BF16"}, {Q35_TYPE_Q8_K, "Q8_K"},
+    };
+    unsigned char *ya = malloc(N * 4), *yr = malloc(N * 4), *wq = malloc(N * 4);
+    for (size_t t = 0; t < sizeof acts / sizeof acts[0]; t++) {
+        int64_t differing_bytes = 0, total = 0;
+        for (int rep = 0; rep < 10; rep++) {
+            int64_t n = acts[t].type == Q35_TYPE_Q8_K ? 256 * (1 + rep % 16) : 1 + (int64_t)((frand() + 1.0f) * 0.5f * (N - 1));
+            fill(a, n, rep % 3 == 0 ? 1e-3f : 5.0f);
+            if (rep == 1) memset(a, 0, 256 * sizeof *a); /* an all-zero block */
+            int64_t bytes = n / q35_type_block_elems(acts[t].type) * q35_type_block_bytes(acts[t].type);
+            k->from_float[acts[t].type](a, ya, n);
+            ref->from_float[acts[t].type](a, yr, n);
+            for (int64_t i = 0; i < bytes; i++) differing_bytes += ya[i] != yr[i];
+            total += bytes;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "from_float %s vs scalar (bytes)", acts[t].name);
+        report(name, what, (double)differing_bytes / (double)total, acts[t].type == Q35_TYPE_Q8_K ? 1e-3 : 0.0);
+    }
+
+    /* dot products of every weight type with its activation format */
+    static const struct { int type; const char *name; } wts[] = {
+        {Q35_TYPE_F32, "F32 x F32"},     {Q35_TYPE_F16, "F16 x F16"},     {Q35_TYPE_BF16, "BF16 x BF16"},
+        {Q35_TYPE_Q4_0, "Q4_0 x Q8_0"},  {Q35_TYPE_Q4_K, "Q4_K x Q8_K"},  {Q35_TYPE_Q5_K, "Q5_K x Q8_K"},
+        {Q35_TYPE_Q6_K, "Q6_K x Q8_K"},  {Q35_TYPE_IQ4_XS, "IQ4_XS x Q8_K"},
+    };
+    for (size_t t = 0; t < sizeof wts / sizeof wts[0]; t++) {
+        const int wt = wts[t].type, at = q35_act_type(wt);
+        const int64_t blk = q35_type_block_elems(wt) > q35_type_block_elems(at) ? q35_type_block_elems(wt)
+                                                                                : q35_type_block_elems(at);
+        worst = 0;
+        for (int rep = 0; rep < 20; rep++) {
+            /* float rows: any length (SIMD tails); block rows: up to 16 super-blocks */
+            int64_t n = blk == 1 ? 1 + (int64_t)((frand() + 1.0f) * 0.5f * (N - 1)) : blk * (1 + rep % (4096 / blk));
+            fill(a, n, 0.1f); fill(b, n, 2.0f);
+            if (q35_quantize(wt, a, wq, 1, n)) { worst = INFINITY; break; }
+            ref->from_float[at](b, yr, n);
+            double want = ref->vec_dot[wt](wq, yr, n), got = k->vec_dot[wt](wq, yr, n), mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * b[i]);
+            worst = fmax(worst, fabs(got - want) / (mag + 1e-30));
+        }
+        char what[64];
+        snprintf(what, sizeof what, "vec_dot %s vs scalar", wts[t].name);
+        report(name, what, worst, 1e-5);
+    }
+    free(ya); free(yr); free(wq);
     free(a); free(b);
 }
 

@@ -6,6 +6,7 @@
 #if Q35_HAVE_X86
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "blocks.h"
 
@@ -83,14 +84,432 @@ static inline __m256i dot_i8_32(__m256i x, __m256i y) {
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
+/* f16 scales of a block pair of both rows -> the two products dW*da, each
+ * broadcast: one vcvtph2ps for four halves */
+static inline void pair_scales(uint16_t w0, uint16_t w1, uint16_t a0, uint16_t a1, __m256 *d0, __m256 *d1) {
+    const uint64_t h = (uint64_t)w0 | ((uint64_t)w1 << 16) | ((uint64_t)a0 << 32) | ((uint64_t)a1 << 48);
+    const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)); /* dW0 dW1 da0 da1 */
+    const __m128 dd = _mm_mul_ps(f, _mm_movehl_ps(f, f));
+    *d0 = _mm256_broadcastss_ps(dd);
+    *d1 = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
+}
+
+/* two blocks per step into two accumulators (the FMA latency otherwise bounds it) */
 static float dot_q8_0_q8_0_avx2(const void *w, const void *a, int64_t n) {
     const block_q8_0 *x = w, *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK8_0; b++) {
+    const int64_t nb = n / QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256 d0, d1;
+        pair_scales(x[b].d, x[b + 1].d, y[b].d, y[b + 1].d, &d0, &d1);
+        const __m256i p0 = dot_i8_32(_mm256_loadu_si256((const __m256i *)x[b].qs), _mm256_loadu_si256((const __m256i *)y[b].qs));
+        const __m256i p1 = dot_i8_32(_mm256_loadu_si256((const __m256i *)x[b + 1].qs), _mm256_loadu_si256((const __m256i *)y[b + 1].qs));
+        acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; b++) {
         const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_32(qx, qy)), acc);
+        acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_32(qx, qy)), acc0);
+    }
+    return hsum_ps256(_mm256_add_ps(acc0, acc1));
+}
+
+/* ------------------------------------------------------------------------- */
+/* Activation converters (from_float).                                       */
+
+static void from_float_f32_avx2(const float *x, void *dst, int64_t n) {
+    memcpy(dst, x, (size_t)n * sizeof(float));
+}
+
+/* F16: vcvtps2ph with round to nearest even (overflow to inf, like q35_f2h) */
+static void from_float_f16_avx2(const float *x, void *dst, int64_t n) {
+    uint16_t *y = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i h0 = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m128i h1 = _mm256_cvtps_ph(_mm256_loadu_ps(x + i + 8), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(y + i), h0);
+        _mm_storeu_si128((__m128i *)(y + i + 8), h1);
+    }
+    for (; i < n; i++) y[i] = (uint16_t)_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* BF16, as q35_f2bf: (u + 0x7fff + ((u >> 16) & 1)) >> 16, NaN -> (u >> 16) | 0x40 */
+static inline __m256i f32_to_bf16_lanes(__m256 v) {
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    const __m256i qnan = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    const __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                             _mm256_set1_epi32(0x7f800000));
+    return _mm256_blendv_epi8(r, qnan, isnan);
+}
+
+static void from_float_bf16_avx2(const float *x, void *dst, int64_t n) {
+    uint16_t *y = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i r0 = f32_to_bf16_lanes(_mm256_loadu_ps(x + i));
+        const __m256i r1 = f32_to_bf16_lanes(_mm256_loadu_ps(x + i + 8));
+        /* packus interleaves the 128-bit lanes: put them back in order */
+        const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
+        _mm256_storeu_si256((__m256i *)(y + i), p);
+    }
+    for (; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        y[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40)
+                                               : (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+    }
+}
+
+/* Q8_K, byte-identical to the scalar reference: the same float products,
+ * rounded half to even (vroundps), clamped at 127 by the saturating packs. */
+static void from_float_q8_K_avx2(const float *x, void *dst, int64_t n) {
+    block_q8_K *y = dst;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float *xb = x + b * QK_K;
+        __m256 m0 = _mm256_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+        for (int k = 0; k < QK_K; k += 32) {
+            m0 = _mm256_max_ps(m0, _mm256_and_ps(_mm256_loadu_ps(xb + k), absmask));
+            m1 = _mm256_max_ps(m1, _mm256_and_ps(_mm256_loadu_ps(xb + k + 8), absmask));
+            m2 = _mm256_max_ps(m2, _mm256_and_ps(_mm256_loadu_ps(xb + k + 16), absmask));
+            m3 = _mm256_max_ps(m3, _mm256_and_ps(_mm256_loadu_ps(xb + k + 24), absmask));
+        }
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        /* the first element whose |x| is the maximum, with its sign */
+        const __m256 vamax = _mm256_set1_ps(amax);
+        int first = 0;
+        for (int k = 0; k < QK_K; k += 8) {
+            const int hit = _mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(xb + k), absmask), vamax, _CMP_EQ_OQ));
+            if (hit) { first = k + __builtin_ctz((unsigned)hit); break; }
+        }
+        const float iscale = -127.0f / xb[first];
+        const __m256 vis = _mm256_set1_ps(iscale);
+        const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+        __m256i part[8]; /* per 32 quants: lanes 0-3 sum to bsum 2c, lanes 4-7 to bsum 2c+1 */
+        for (int c = 0; c < 8; c++) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) {
+                const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xb + 32 * c + 8 * k), vis);
+                q[k] = _mm256_cvttps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            }
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + 32 * c), p);
+            part[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p), ones16);
+        }
+        /* two rounds of hadd: low lanes [b0 b2 b4 b6], high lanes [b1 b3 b5 b7] (and 8..15) */
+        const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(part[0], part[1]), _mm256_hadd_epi32(part[2], part[3]));
+        const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(part[4], part[5]), _mm256_hadd_epi32(part[6], part[7]));
+        const __m256i ps = _mm256_packs_epi32(s0, s1); /* low: even bsums, high: odd bsums */
+        const __m128i ev = _mm256_castsi256_si128(ps), od = _mm256_extracti128_si256(ps, 1);
+        _mm_storeu_si128((__m128i *)y[b].bsums, _mm_unpacklo_epi16(ev, od));
+        _mm_storeu_si128((__m128i *)(y[b].bsums + 8), _mm_unpackhi_epi16(ev, od));
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Dot products.                                                             */
+
+static float vec_dot_f32_avx2(const void *w, const void *a, int64_t n) {
+    const float *x = w, *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static inline __m256 load_f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static float vec_dot_f16_avx2(const void *w, const void *a, int64_t n) {
+    const uint16_t *x = w, *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
+    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; i++) s += h2f(x[i]) * h2f(y[i]);
+    return s;
+}
+
+/* BF16: bf16 << 16 is the float. In a 32-bit lane holding two bf16, the high
+ * one is the float after masking off the low half, the low one after a shift
+ * by 16: even and odd elements pair the same way in both operands. */
+static float vec_dot_bf16_avx2(const void *w, const void *a, int64_t n) {
+    const uint16_t *x = w, *y = a;
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y + i));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + i + 16));
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y + i + 16));
+        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(x0, 16)),
+                               _mm256_castsi256_ps(_mm256_slli_epi32(y0, 16)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(x0, hi)),
+                               _mm256_castsi256_ps(_mm256_and_si256(y0, hi)), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(x1, 16)),
+                               _mm256_castsi256_ps(_mm256_slli_epi32(y1, 16)), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(x1, hi)),
+                               _mm256_castsi256_ps(_mm256_and_si256(y1, hi)), acc3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256i x0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16);
+        const __m256i y0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(y + i))), 16);
+        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(x0), _mm256_castsi256_ps(y0), acc0);
+    }
+    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; i++) {
+        uint32_t ux = (uint32_t)x[i] << 16, uy = (uint32_t)y[i] << 16;
+        float fx, fy;
+        memcpy(&fx, &ux, 4);
+        memcpy(&fy, &uy, 4);
+        s += fx * fy;
+    }
+    return s;
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high
+ * (16..31). A broadcast load and a per-lane variable shift (cheaper on Zen
+ * than shifting a copy and inserting it as the high lane). */
+static inline __m256i nibbles_32(const uint8_t *p) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
+}
+
+/* Q4_0 x Q8_0, sum_j (q_j - 8) qa_j = maddubs(q, qa) - maddubs(8, qa) (both
+ * int16-safe: 2*15*127 and 2*8*127). Two blocks per step into two
+ * accumulators, scales as in dot_q8_0_q8_0_avx2. */
+static float vec_dot_q4_0_q8_0_avx2(const void *w, const void *a, int64_t n) {
+    const block_q4_0 *x = w;
+    const block_q8_0 *y = a;
+    const int64_t nb = n / QK4_0;
+    const __m256i eight = _mm256_set1_epi8(8), ones16 = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+#define Q4_0_BLOCK(k, acc, d)                                                                               \
+    {                                                                                                   \
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)y[b + (k)].qs);                          \
+        const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles_32(x[b + (k)].qs), qa),       \
+                                             _mm256_maddubs_epi16(eight, qa));                          \
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16)), acc);              \
+    }
+    for (; b + 2 <= nb; b += 2) {
+        __m256 d0, d1;
+        pair_scales(x[b].d, x[b + 1].d, y[b].d, y[b + 1].d, &d0, &d1);
+        Q4_0_BLOCK(0, acc0, d0)
+        Q4_0_BLOCK(1, acc1, d1)
+    }
+    for (; b < nb; b++) {
+        const __m256 d0 = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
+        Q4_0_BLOCK(0, acc0, d0)
+    }
+#undef Q4_0_BLOCK
+    return hsum_ps256(_mm256_add_ps(acc0, acc1));
+}
+
+/* The 12 packed bytes of Q4_K / Q5_K -> 16 bytes: sc0..7 then m0..7 (SPEC 4.1). */
+static inline __m128i k_scales_mins(const uint8_t *scales) {
+    uint32_t u[3];
+    memcpy(u, scales, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
+}
+
+/* pshufb controls broadcasting int16 word j of each 128-bit lane */
+#define BCAST_W(j) _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j))))
+
+/* int32 x4 mins term of Q4_K / Q5_K: m_j * (bsum_2j + bsum_2j+1), j = 0..7 */
+static inline __m128i k_mins_term(__m256i mins_scales16, const int16_t *bsums) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return _mm_madd_epi16(_mm256_extracti128_si256(mins_scales16, 1), pairs);
+}
+
+static float vec_dot_q4_K_q8_K_avx2(const void *w, const void *a, int64_t n) {
+    const block_q4_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = y[b].d * h2f(x[b].d);
+        const float dmin = -y[b].d * h2f(x[b].dmin);
+        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales)); /* sc0..7 | m0..7 */
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k_mins_term(ms, y[b].bsums)), accm);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        const uint8_t *q4 = x[b].qs;
+        const int8_t *q8 = y[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+#define Q4K_CHUNK(c)                                                                                       \
+        {                                                                                                  \
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * (c)));                     \
+            const __m256i lo = _mm256_and_si256(bits, m4);                                                 \
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);                           \
+            const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * (c))));      \
+            const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * (c) + 32)));  \
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_shuffle_epi8(sc, BCAST_W(2 * (c)))));         \
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_shuffle_epi8(sc, BCAST_W(2 * (c) + 1))));     \
+        }
+        Q4K_CHUNK(0) Q4K_CHUNK(1) Q4K_CHUNK(2) Q4K_CHUNK(3)
+#undef Q4K_CHUNK
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum_ps256(acc) + _mm_cvtss_f32(m);
+}
+
+/* Q5_K: as Q4_K, the fifth bits of chunk c are bits 2c (low) and 2c+1 (high)
+ * of qh[l]; shifting qh right by 2 per chunk brings them to bits 0 and 1. */
+static float vec_dot_q5_K_q8_K_avx2(const void *w, const void *a, int64_t n) {
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = y[b].d * h2f(x[b].d);
+        const float dmin = -y[b].d * h2f(x[b].dmin);
+        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k_mins_term(ms, y[b].bsums)), accm);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        const uint8_t *q5 = x[b].qs;
+        const int8_t *q8 = y[b].qs;
+        __m256i hb = _mm256_loadu_si256((const __m256i *)x[b].qh);
+        __m256i sumi = _mm256_setzero_si256();
+#define Q5K_CHUNK(c)                                                                                       \
+        {                                                                                                  \
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q5 + 32 * (c)));                     \
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4),                                \
+                                               _mm256_and_si256(_mm256_slli_epi16(hb, 4), m16));           \
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),           \
+                                               _mm256_and_si256(_mm256_slli_epi16(hb, 3), m16));           \
+            hb = _mm256_srli_epi16(hb, 2);                                                                 \
+            const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * (c))));      \
+            const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * (c) + 32)));  \
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_shuffle_epi8(sc, BCAST_W(2 * (c)))));         \
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_shuffle_epi8(sc, BCAST_W(2 * (c) + 1))));     \
+        }
+        Q5K_CHUNK(0) Q5K_CHUNK(1) Q5K_CHUNK(2) Q5K_CHUNK(3)
+#undef Q5K_CHUNK
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum_ps256(acc) + _mm_cvtss_f32(m);
+}
+
+/* Q6_K: unsigned 6-bit quants (0..63) with maddubs, the -32 folded in once per
+ * super-block as 32 * sum_j sc_j * bsum_j. The 16 int8 scales are widened to
+ * int16; each 128-element half broadcasts its 8 scales to both lanes, then a
+ * pshufb picks scale 2k (low lane) and 2k+1 (high lane) for 32 quants. */
+static float vec_dot_q6_K_q8_K_avx2(const void *w, const void *a, int64_t n) {
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m15 = _mm256_set1_epi8(0xF), m48 = _mm256_set1_epi8(0x30);
+    const __m256i sel0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    const __m256i step = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = y[b].d * h2f(x[b].d);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        const uint8_t *ql = x[b].ql, *qh = x[b].qh;
+        const int8_t *q8 = y[b].qs;
+        for (int h = 0; h < 2; h++) {
+            const __m256i sch = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h + 32));
+            const __m256i hv = _mm256_loadu_si256((const __m256i *)(qh + 32 * h));
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m48));
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m48));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_and_si256(hv, m48));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15),
+                                               _mm256_and_si256(_mm256_srli_epi16(hv, 2), m48));
+            const int8_t *qa = q8 + 128 * h;
+            const __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)qa));
+            const __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(qa + 32)));
+            const __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(qa + 64)));
+            const __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(qa + 96)));
+            const __m256i s1 = _mm256_add_epi8(sel0, step);
+            const __m256i s2 = _mm256_add_epi8(s1, step);
+            const __m256i s3 = _mm256_add_epi8(s2, step);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sch, sel0)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sch, s1)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p2, _mm256_shuffle_epi8(sch, s2)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p3, _mm256_shuffle_epi8(sch, s3)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc);
+}
+
+/* IQ4_XS: nibbles -> kvalues_iq4nl through pshufb, signed x signed dot (sign
+ * trick), the 8 sub-block scales (ls - 32) built as int16 once per super-block. */
+static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
+    const block_iq4_xs *x = w;
+    const block_q8_K *y = a;
+    const __m256i values = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q35_kvalues_iq4nl));
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    /* (scales_h * 2^(14 - 2 ib)) >> 10 & 0x30 = ((scales_h >> 2 ib) & 3) << 4 */
+    const __m128i hmul = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint32_t sl;
+        memcpy(&sl, x[b].scales_l, 4);
+        const __m128i v = _mm_cvtsi32_si128((int)sl);
+        const __m128i lo = _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4)));
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)x[b].scales_h), hmul), 10),
+                                         _mm_set1_epi16(0x30));
+        const __m256i ls = _mm256_broadcastsi128_si256(_mm_sub_epi16(_mm_or_si128(lo, hi), _mm_set1_epi16(32)));
+        const uint8_t *qs = x[b].qs;
+        const int8_t *q8 = y[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+#define IQ4XS_SUB(ib)                                                                                      \
+        {                                                                                                  \
+            const __m256i k = _mm256_shuffle_epi8(values, nibbles_32(qs + 16 * (ib)));                     \
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(q8 + 32 * (ib)));                      \
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(k, k), _mm256_sign_epi8(qa, k));       \
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(ls, BCAST_W(ib))));     \
+        }
+        IQ4XS_SUB(0) IQ4XS_SUB(1) IQ4XS_SUB(2) IQ4XS_SUB(3) IQ4XS_SUB(4) IQ4XS_SUB(5) IQ4XS_SUB(6) IQ4XS_SUB(7)
+#undef IQ4XS_SUB
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * h2f(x[b].d)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum_ps256(acc);
 }
@@ -98,8 +517,24 @@ static float dot_q8_0_q8_0_avx2(const void *w, const void *a, int64_t n) {
 const q35_kernels q35_kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_f32_avx2,
-    .quantize_row_q8_0 = quantize_row_q8_0_avx2,
-    .dot_q8_0_q8_0 = dot_q8_0_q8_0_avx2,
+    .from_float = {
+        [Q35_TYPE_F32] = from_float_f32_avx2,
+        [Q35_TYPE_F16] = from_float_f16_avx2,
+        [Q35_TYPE_BF16] = from_float_bf16_avx2,
+        [Q35_TYPE_Q8_0] = quantize_row_q8_0_avx2,
+        [Q35_TYPE_Q8_K] = from_float_q8_K_avx2,
+    },
+    .vec_dot = {
+        [Q35_TYPE_F32] = vec_dot_f32_avx2,
+        [Q35_TYPE_F16] = vec_dot_f16_avx2,
+        [Q35_TYPE_BF16] = vec_dot_bf16_avx2,
+        [Q35_TYPE_Q4_0] = vec_dot_q4_0_q8_0_avx2,
+        [Q35_TYPE_Q8_0] = dot_q8_0_q8_0_avx2,
+        [Q35_TYPE_Q4_K] = vec_dot_q4_K_q8_K_avx2,
+        [Q35_TYPE_Q5_K] = vec_dot_q5_K_q8_K_avx2,
+        [Q35_TYPE_Q6_K] = vec_dot_q6_K_q8_K_avx2,
+        [Q35_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_avx2,
+    },
 };
 
 #if defined(__clang__)

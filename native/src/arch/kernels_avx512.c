@@ -75,8 +75,8 @@ static float dot_q8_0_q8_0_avx512(const void *w, const void *a, int64_t n) {
 const q35_kernels q35_kernels_avx512 = {
     .name = "avx512",
     .dot_f32 = dot_f32_avx512,
-    .quantize_row_q8_0 = quantize_row_q8_0_avx512,
-    .dot_q8_0_q8_0 = dot_q8_0_q8_0_avx512,
+    .from_float = {[Q35_TYPE_Q8_0] = quantize_row_q8_0_avx512},
+    .vec_dot = {[Q35_TYPE_Q8_0] = dot_q8_0_q8_0_avx512},
 };
 
 #if defined(__clang__)

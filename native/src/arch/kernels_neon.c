@@ -62,7 +62,7 @@ static float dot_q8_0_q8_0_neon(const void *w, const void *a, int64_t n) {
 const q35_kernels q35_kernels_neon = {
     .name = "neon",
     .dot_f32 = dot_f32_neon,
-    .quantize_row_q8_0 = quantize_row_q8_0_neon,
-    .dot_q8_0_q8_0 = dot_q8_0_q8_0_neon,
+    .from_float = {[Q35_TYPE_Q8_0] = quantize_row_q8_0_neon},
+    .vec_dot = {[Q35_TYPE_Q8_0] = dot_q8_0_q8_0_neon},
 };
 #endif /* Q35_HAVE_NEON */

@@ -2,6 +2,7 @@
  * SIMD variants (kernels_avx2.c, kernels_avx512.c, kernels_neon.c) must
  * agree with these within float rounding. */
 #include <math.h>
+#include <string.h>
 
 #include "blocks.h"
 #include "fp16.h"
@@ -46,9 +47,230 @@ static float dot_q8_0_q8_0_scalar(const void *w, const void *a, int64_t n) {
     return s;
 }
 
+/* ------------------------------------------------------------------------- */
+/* Activation converters (from_float).                                       */
+
+static void from_float_f32_scalar(const float *x, void *dst, int64_t n) {
+    memcpy(dst, x, (size_t)n * sizeof(float));
+}
+
+static void from_float_f16_scalar(const float *x, void *dst, int64_t n) {
+    uint16_t *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = q35_f2h(x[i]);
+}
+
+static void from_float_bf16_scalar(const float *x, void *dst, int64_t n) {
+    uint16_t *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = q35_f2bf(x[i]);
+}
+
+/* Q8_K activation quantization (ggml's quantize_row_q8_K), per 256 values:
+ * max = the element with the largest |x| (the first one on ties), with its
+ * sign; iscale = -127/max, q = min(127, round-half-even(iscale*x)), d = 1/iscale
+ * (negative when max > 0); bsums[j] = sum of q[16j .. 16j+15]. A block of zeros
+ * gives d = 0 and zero quants. rintf rounds half to even in the default mode,
+ * exactly as ggml's nearest_int magic-number trick for |v| < 2^22. */
+static void from_float_q8_K_scalar(const float *x, void *dst, int64_t n) {
+    block_q8_K *y = dst;
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK_K; j++) {
+            const float ax = fabsf(x[j]);
+            if (ax > amax) { amax = ax; max = x[j]; }
+        }
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < QK_K; j++) {
+            const float v = iscale * x[j];
+            const int q = (int)rintf(v);
+            y[b].qs[j] = (int8_t)(q < 127 ? q : 127);
+        }
+        for (int i = 0; i < QK_K / 16; i++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += y[b].qs[16 * i + j];
+            y[b].bsums[i] = (int16_t)s;
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Dot products: one weight row with one activation row (q35_act_type).      */
+/* Float rows accumulate in double, like ggml's generic vec_dot_f32/f16/bf16. */
+
+static float vec_dot_f32_scalar(const void *w, const void *a, int64_t n) {
+    const float *x = w, *y = a;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)(x[i] * y[i]);
+    return (float)s;
+}
+
+static float vec_dot_f16_scalar(const void *w, const void *a, int64_t n) {
+    const uint16_t *x = w, *y = a;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)(q35_h2f(x[i]) * q35_h2f(y[i]));
+    return (float)s;
+}
+
+static float vec_dot_bf16_scalar(const void *w, const void *a, int64_t n) {
+    const uint16_t *x = w, *y = a;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)(q35_bf2f(x[i]) * q35_bf2f(y[i]));
+    return (float)s;
+}
+
+/* Q4_0 x Q8_0: sum_b dW*da * sum_j (q_j - 8) * qa_j; the low nibble of byte j
+ * is element j, the high nibble element j + 16. */
+static float vec_dot_q4_0_q8_0_scalar(const void *w, const void *a, int64_t n) {
+    const block_q4_0 *x = w;
+    const block_q8_0 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            acc += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j];
+            acc += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
+        }
+        s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)acc;
+    }
+    return s;
+}
+
+/* the 6-bit scales and mins of Q4_K / Q5_K (SPEC 4.1) */
+static void k_scale_min(const uint8_t *q, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q4_K x Q8_K, per super-block:
+ *   da * (dW * sum_j sc_j * sum_{l in j} q_l qa_l - dmin * sum_j m_j (bsum_2j + bsum_2j+1)) */
+static float vec_dot_q4_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
+    const block_q4_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t sumq = 0, summ = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            int sc, m;
+            k_scale_min(x[b].scales, j, &sc, &m);
+            /* sub-block j: chunk j/2, low nibbles for even j, high for odd */
+            const uint8_t *qs = x[b].qs + 32 * (j / 2);
+            const int8_t *qa = y[b].qs + 32 * j;
+            const int shift = 4 * (j & 1);
+            int32_t acc = 0;
+            for (int l = 0; l < 32; l++) acc += ((qs[l] >> shift) & 0xF) * qa[l];
+            sumq += sc * acc;
+            summ += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        s += y[b].d * (q35_h2f(x[b].d) * (float)sumq - q35_h2f(x[b].dmin) * (float)summ);
+    }
+    return s;
+}
+
+/* Q5_K x Q8_K: as Q4_K with the fifth bit of sub-block j in bit j of qh[l]. */
+static float vec_dot_q5_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t sumq = 0, summ = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            int sc, m;
+            k_scale_min(x[b].scales, j, &sc, &m);
+            const uint8_t *qs = x[b].qs + 32 * (j / 2);
+            const int8_t *qa = y[b].qs + 32 * j;
+            const int shift = 4 * (j & 1);
+            int32_t acc = 0;
+            for (int l = 0; l < 32; l++) {
+                const int q = ((qs[l] >> shift) & 0xF) | (((x[b].qh[l] >> j) & 1) << 4);
+                acc += q * qa[l];
+            }
+            sumq += sc * acc;
+            summ += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        s += y[b].d * (q35_h2f(x[b].d) * (float)sumq - q35_h2f(x[b].dmin) * (float)summ);
+    }
+    return s;
+}
+
+/* Q6_K x Q8_K: da * dW * sum_{j<16} sc_j * sum_{l in j} (q_l - 32) * qa_l */
+static float vec_dot_q6_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int8_t q[QK_K]; /* the 256 quants minus 32, in element order */
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
+            int8_t *o = q + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                o[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                o[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+        }
+        int32_t sumq = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            int32_t acc = 0;
+            for (int l = 0; l < 16; l++) acc += q[16 * j + l] * y[b].qs[16 * j + l];
+            sumq += x[b].scales[j] * acc;
+        }
+        s += y[b].d * q35_h2f(x[b].d) * (float)sumq;
+    }
+    return s;
+}
+
+/* IQ4_XS x Q8_K: da * dW * sum_ib (ls_ib - 32) * sum_{l in ib} K[nibble_l] * qa_l */
+static float vec_dot_iq4_xs_q8_K_scalar(const void *w, const void *a, int64_t n) {
+    const block_iq4_xs *x = w;
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t sumq = 0;
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+            const uint8_t *qs = x[b].qs + 16 * ib;
+            const int8_t *qa = y[b].qs + 32 * ib;
+            int32_t acc = 0;
+            for (int j = 0; j < 16; j++) {
+                acc += q35_kvalues_iq4nl[qs[j] & 0xF] * qa[j];
+                acc += q35_kvalues_iq4nl[qs[j] >> 4] * qa[j + 16];
+            }
+            sumq += (ls - 32) * acc;
+        }
+        s += y[b].d * q35_h2f(x[b].d) * (float)sumq;
+    }
+    return s;
+}
+
 const q35_kernels q35_kernels_scalar = {
     .name = "scalar",
     .dot_f32 = dot_f32_scalar,
-    .quantize_row_q8_0 = quantize_row_q8_0_scalar,
-    .dot_q8_0_q8_0 = dot_q8_0_q8_0_scalar,
+    .from_float = {
+        [Q35_TYPE_F32] = from_float_f32_scalar,
+        [Q35_TYPE_F16] = from_float_f16_scalar,
+        [Q35_TYPE_BF16] = from_float_bf16_scalar,
+        [Q35_TYPE_Q8_0] = quantize_row_q8_0_scalar,
+        [Q35_TYPE_Q8_K] = from_float_q8_K_scalar,
+    },
+    .vec_dot = {
+        [Q35_TYPE_F32] = vec_dot_f32_scalar,
+        [Q35_TYPE_F16] = vec_dot_f16_scalar,
+        [Q35_TYPE_BF16] = vec_dot_bf16_scalar,
+        [Q35_TYPE_Q4_0] = vec_dot_q4_0_q8_0_scalar,
+        [Q35_TYPE_Q8_0] = dot_q8_0_q8_0_scalar,
+        [Q35_TYPE_Q4_K] = vec_dot_q4_K_q8_K_scalar,
+        [Q35_TYPE_Q5_K] = vec_dot_q5_K_q8_K_scalar,
+        [Q35_TYPE_Q6_K] = vec_dot_q6_K_q8_K_scalar,
+        [Q35_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_scalar,
+    },
 };

@@ -1,0 +1,206 @@
+"""The native engine: a Session runs the C forward pass over a Model's weights,
+borrowed zero-copy from the memory-mapped GGUF.
+
+    with Session(model, isa="auto", threads=2, ubatch=512, fdn_threshold=512, ctx=4096) as s:
+        logits = s.prefill(tokens)          # [n, V]; all_logits=False gives [V]
+        nxt = s.decode(int(logits[-1].argmax()))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import native
+from .errors import ModelFileError, UsageError
+from .model import Model
+from .native import ffi, lib
+
+DN_ALGOS = {"auto": 0, "recurrent": 1, "fused": 2, "chunked": 3}
+
+# GGUF tensor name (per layer: without the "blk.N." prefix) -> engine slot
+GLOBAL_SLOTS = {"token_embd.weight": lib.Q35_W_TOKEN_EMBD, "output_norm.weight": lib.Q35_W_OUTPUT_NORM,
+                "output.weight": lib.Q35_W_OUTPUT}
+LAYER_SLOTS = {
+    "attn_norm.weight": lib.Q35_W_ATTN_NORM, "post_attention_norm.weight": lib.Q35_W_POST_NORM,
+    "ffn_gate.weight": lib.Q35_W_FFN_GATE, "ffn_up.weight": lib.Q35_W_FFN_UP, "ffn_down.weight": lib.Q35_W_FFN_DOWN,
+    "attn_q_norm.weight": lib.Q35_W_ATTN_Q_NORM, "attn_k_norm.weight": lib.Q35_W_ATTN_K_NORM,
+    "attn_output.weight": lib.Q35_W_ATTN_OUTPUT, "ssm_conv1d.weight": lib.Q35_W_SSM_CONV,
+    "ssm_dt.bias": lib.Q35_W_SSM_DT, "ssm_a": lib.Q35_W_SSM_A, "ssm_beta.weight": lib.Q35_W_SSM_BETA,
+    "ssm_alpha.weight": lib.Q35_W_SSM_ALPHA, "ssm_norm.weight": lib.Q35_W_SSM_NORM,
+    "ssm_out.weight": lib.Q35_W_SSM_OUT, "attn_gate.weight": lib.Q35_W_SSM_GATE,
+}
+ATTN_SLOTS = {"attn_q.weight": lib.Q35_W_ATTN_Q, "attn_k.weight": lib.Q35_W_ATTN_K,
+              "attn_v.weight": lib.Q35_W_ATTN_V, "attn_qkv.weight": lib.Q35_W_ATTN_QKV}
+OP_NAMES = [ffi.string(lib.q35_op_name(i)).decode() for i in range(lib.Q35_OP_COUNT)]
+
+
+class NativeModel:
+    """The C view of a Model: config plus pointers into the memory map."""
+
+    def __init__(self, model: Model):
+        c = model.config
+        if c.n_layer > lib.Q35_MAX_LAYERS:
+            raise UsageError(f"{c.n_layer} layers: the engine supports at most {lib.Q35_MAX_LAYERS}")
+        cfg = ffi.new("q35_config *")
+        for f in ("n_layer", "n_embd", "n_ff", "n_head", "n_head_kv", "head_dim", "rope_dims",
+                  "rope_theta", "rms_eps", "conv_kernel", "ssm_state", "ssm_k_heads", "ssm_v_heads",
+                  "vocab_size"):
+            setattr(cfg, f, getattr(c, f))
+        for i, r in enumerate(c.recurrent):
+            cfg.recurrent[i] = int(r)
+        ptr = lib.q35_model_new(cfg)
+        if ptr == ffi.NULL:
+            raise UsageError(f"{model.path}: the engine cannot run this configuration")
+        self.ptr = ffi.gc(ptr, lib.q35_model_free)
+        self.model = model
+        self._buffers = []  # keep the cffi views (and so the map) alive
+        for spec in model.specs:
+            self._set(spec.name)
+        if lib.q35_model_check(self.ptr) != 0:
+            raise ModelFileError(f"{model.path}: tensor table does not fit the engine")
+
+    def _set(self, name: str) -> None:
+        if name in GLOBAL_SLOTS:
+            layer, slot = -1, GLOBAL_SLOTS[name]
+        else:
+            _, i, rest = name.split(".", 2)
+            layer = int(i)
+            if self.model.config.recurrent[layer] and rest == "attn_qkv.weight":
+                slot = lib.Q35_W_SSM_QKV
+            else:
+                slot = LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
+        info = self.model.info(name)
+        buf = ffi.from_buffer("uint8_t[]", self.model.raw(name))
+        self._buffers.append(buf)
+        rows, cols = (1, info.shape[0]) if len(info.shape) == 1 else info.shape
+        t = ffi.new("q35_tensor *", {"data": buf, "type": int(info.type), "rows": rows, "cols": cols})
+        if lib.q35_model_set(self.ptr, layer, slot, t[0]) != 0:
+            raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
+
+
+class Session:
+    """One sequence on the native engine: prefill, decode, reset, state save/restore, profile."""
+
+    def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
+                 fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False):
+        if model.closed:
+            raise ModelFileError(f"{model.path}: model is closed")
+        if not isinstance(threads, int) or threads < 1:
+            raise UsageError(f"threads must be an integer >= 1, got {threads!r}")
+        if not isinstance(ubatch, int) or ubatch < 1:
+            raise UsageError(f"ubatch must be an integer >= 1, got {ubatch!r}")
+        if not isinstance(fdn_threshold, int) or fdn_threshold < 0:
+            raise UsageError(f"fdn threshold must be an integer >= 0, got {fdn_threshold!r}")
+        if not isinstance(ctx, int) or ctx < 1:
+            raise UsageError(f"ctx must be an integer >= 1, got {ctx!r}")
+        if dn_algo not in DN_ALGOS:
+            raise UsageError(f"unknown delta-net algorithm {dn_algo!r} (choose from {', '.join(DN_ALGOS)})")
+        self.model = model
+        self.isa = native.resolve_isa(isa)
+        self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
+        self.dn_algo = dn_algo
+        self.vocab = model.config.vocab_size
+        self._nm = NativeModel(model)
+        p = ffi.new("q35_session_params *", {
+            "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
+            "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,
+            "profile": int(profile)})
+        ptr = lib.q35_session_new(self._nm.ptr, p)
+        if ptr == ffi.NULL:
+            raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "
+                             f"ctx {ctx}): out of memory?")
+        self._ptr = ptr
+
+    # -- running ---------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._ptr is None:
+            raise UsageError("session is closed")
+        if self.model.closed:
+            raise ModelFileError(f"{self.model.path}: model is closed; this session can no longer run")
+
+    def prefill(self, tokens, all_logits: bool = True) -> np.ndarray:
+        """Run tokens from the current position; logits [n, V] (all) or [V] (last only)."""
+        self._check_open()
+        toks = np.ascontiguousarray(np.asarray(tokens).reshape(-1), dtype=np.int64)
+        if toks.size == 0:
+            raise UsageError("no tokens given")
+        bad = toks[(toks < 0) | (toks >= self.vocab)]
+        if bad.size:
+            raise UsageError(f"token id {int(bad[0])} is outside the vocabulary [0, {self.vocab})")
+        if self.n_past + toks.size > self.ctx:
+            raise UsageError(f"context overflow: {self.n_past} tokens in the context + {toks.size} new "
+                             f"> ctx {self.ctx}")
+        toks32 = toks.astype(np.int32)
+        out = np.empty((toks.size if all_logits else 1, self.vocab), dtype=np.float32)
+        rc = lib.q35_session_forward(self._ptr, ffi.from_buffer("int32_t[]", toks32),
+                                     toks32.size, ffi.from_buffer("float[]", out, require_writable=True),
+                                     int(all_logits))
+        if rc != 0:  # Python checked both conditions: this is a bug
+            raise RuntimeError(f"q35_session_forward returned {rc}")
+        return out if all_logits else out[0]
+
+    def decode(self, token: int) -> np.ndarray:
+        """One token; logits [V]."""
+        return self.prefill([token], all_logits=False)
+
+    def reset(self) -> None:
+        self._check_open()
+        lib.q35_session_reset(self._ptr)
+
+    @property
+    def n_past(self) -> int:
+        return int(lib.q35_session_n_past(self._ptr))
+
+    # -- state -------------------------------------------------------------------
+    def save_state(self) -> bytes:
+        """A snapshot of the sequence state (conv windows, delta-net states, KV cache)."""
+        self._check_open()
+        n = lib.q35_session_state_size(self._ptr)
+        buf = bytearray(n)
+        written = lib.q35_session_state_save(self._ptr, ffi.from_buffer(buf), n)
+        assert written == n
+        return bytes(buf)
+
+    def restore_state(self, state: bytes) -> None:
+        self._check_open()
+        if lib.q35_session_state_load(self._ptr, ffi.from_buffer(state), len(state)) != 0:
+            raise UsageError("state snapshot does not fit this session (other model or ctx)")
+
+    # -- profile -----------------------------------------------------------------
+    def profile(self):
+        """Per (layer, op): calls, ns, weight bytes read, as a pandas DataFrame.
+        Layer 'head' holds the embedding, the final norm and the LM head."""
+        import pandas as pd
+        self._check_open()
+        L = self.model.config.n_layer
+        recs = ffi.new("q35_op_stats[]", (L + 1) * lib.Q35_OP_COUNT)
+        lib.q35_session_profile(self._ptr, recs)
+        rows = []
+        for layer in range(L + 1):
+            for op in range(lib.Q35_OP_COUNT):
+                r = recs[layer * lib.Q35_OP_COUNT + op]
+                if r.calls:
+                    rows.append({"layer": "head" if layer == L else layer,
+                                 "kind": "head" if layer == L else self.model.config.layer_kind(layer),
+                                 "op": OP_NAMES[op], "calls": r.calls, "ns": r.ns, "bytes": r.bytes})
+        return pd.DataFrame(rows, columns=["layer", "kind", "op", "calls", "ns", "bytes"])
+
+    def reset_profile(self) -> None:
+        lib.q35_session_profile_reset(self._ptr)
+
+    # -- lifetime ------------------------------------------------------------------
+    def close(self) -> None:
+        if self._ptr is not None:
+            lib.q35_session_free(self._ptr)
+            self._ptr = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

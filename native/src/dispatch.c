@@ -1,0 +1,74 @@
+/* The kernel tables as callers see them: each variant's own entries, with the
+ * gaps filled from the next variant down, so every entry is callable. */
+#include <pthread.h>
+
+#include "kernels.h"
+
+const q35_kernels *q35_compiled_table(int isa) {
+    switch (isa) {
+    case Q35_ISA_SCALAR: return &q35_kernels_scalar;
+#if Q35_HAVE_X86
+    case Q35_ISA_AVX2: return &q35_kernels_avx2;
+    case Q35_ISA_AVX512: return &q35_kernels_avx512;
+#endif
+#if Q35_HAVE_NEON
+    case Q35_ISA_NEON: return &q35_kernels_neon;
+#endif
+    default: return NULL;
+    }
+}
+
+/* the variant whose entries fill the gaps of another */
+static int fallback_of(int isa) {
+    switch (isa) {
+    case Q35_ISA_AVX512: return Q35_ISA_AVX2;
+    case Q35_ISA_AVX2: return Q35_ISA_SCALAR;
+    case Q35_ISA_NEON: return Q35_ISA_SCALAR;
+    default: return -1;
+    }
+}
+
+static q35_kernels filled[Q35_ISA_COUNT];
+static pthread_once_t filled_once = PTHREAD_ONCE_INIT;
+
+static void fill_tables(void) {
+    /* scalar first, then the variants built on it, then avx512 on avx2 */
+    static const int order[] = {Q35_ISA_SCALAR, Q35_ISA_AVX2, Q35_ISA_NEON, Q35_ISA_AVX512};
+    for (int o = 0; o < Q35_ISA_COUNT; o++) {
+        int isa = order[o];
+        const q35_kernels *own = q35_compiled_table(isa);
+        if (!own) continue;
+        q35_kernels k = *own;
+        int fb = fallback_of(isa);
+        if (fb >= 0 && q35_compiled_table(fb)) {
+            const q35_kernels *base = &filled[fb];
+            if (!k.dot_f32) k.dot_f32 = base->dot_f32;
+            for (int t = 0; t < Q35_TYPE_COUNT; t++) {
+                if (!k.from_float[t]) k.from_float[t] = base->from_float[t];
+                if (!k.vec_dot[t]) k.vec_dot[t] = base->vec_dot[t];
+            }
+        }
+        filled[isa] = k;
+    }
+}
+
+const q35_kernels *q35_kernels_for(int isa) {
+    if (!q35_isa_supported(isa)) return NULL;
+    pthread_once(&filled_once, fill_tables);
+    return &filled[isa];
+}
+
+int q35_act_type(int weight_type) {
+    switch (weight_type) {
+    case Q35_TYPE_F32: return Q35_TYPE_F32;
+    case Q35_TYPE_F16: return Q35_TYPE_F16;
+    case Q35_TYPE_BF16: return Q35_TYPE_BF16;
+    case Q35_TYPE_Q8_0:
+    case Q35_TYPE_Q4_0: return Q35_TYPE_Q8_0;
+    case Q35_TYPE_Q4_K:
+    case Q35_TYPE_Q5_K:
+    case Q35_TYPE_Q6_K:
+    case Q35_TYPE_IQ4_XS: return Q35_TYPE_Q8_K;
+    default: return -1;
+    }
+}

@@ -1,0 +1,154 @@
+/* The gated delta rule (SPEC.md 2.4.7, section 3), three exact algorithms.
+ *
+ * Per value head, state S [Sk][Sv] (key index i, value index j; v contiguous),
+ * scale s = 1/sqrt(Sk), per token: decay d = exp(g) (g <= 0), gate beta:
+ *     S <- d S;  u = S^T k;  delta = beta (v - u);  S <- S + k delta^T;  o = s S^T q
+ * The read-out uses the updated state. */
+#include <math.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+/* recurrent: the textbook order above, one token at a time (4 passes over S) */
+void q35_dn_recurrent(const q35_dn_head *h) {
+    const int Sk = h->Sk, Sv = h->Sv;
+    const float scale = 1.0f / sqrtf((float)Sk);
+    float *S = h->S;
+    float u[512], delta[512];
+    for (int t = 0; t < h->T; t++) {
+        const float *q = h->q + t * h->ldqk, *k = h->k + t * h->ldqk, *v = h->v + t * h->ldv;
+        const float d = expf(h->g[t * h->ldgb]), beta = h->beta[t * h->ldgb];
+        float *o = h->o + t * h->ldo;
+        for (int i = 0; i < Sk * Sv; i++) S[i] *= d;
+        for (int j = 0; j < Sv; j++) u[j] = 0.0f;
+        for (int i = 0; i < Sk; i++)
+            for (int j = 0; j < Sv; j++) u[j] += S[i * Sv + j] * k[i];
+        for (int j = 0; j < Sv; j++) delta[j] = beta * (v[j] - u[j]);
+        for (int i = 0; i < Sk; i++)
+            for (int j = 0; j < Sv; j++) S[i * Sv + j] += k[i] * delta[j];
+        for (int j = 0; j < Sv; j++) o[j] = 0.0f;
+        for (int i = 0; i < Sk; i++)
+            for (int j = 0; j < Sv; j++) o[j] += S[i * Sv + j] * q[i];
+        for (int j = 0; j < Sv; j++) o[j] *= scale;
+    }
+}
+
+/* fused: the same recurrence rearranged so S is read once and read-written
+ * once per token, with S staying hot in cache over the whole u-batch:
+ *   vp = S^T k, op = S^T q                 (one pass, old S)
+ *   vn = beta (v - d vp)                   (= delta)
+ *   o  = s (d op + (k.q) vn)               (= s S_new^T q)
+ *   S  = d S + k vn^T                      (second pass) */
+void q35_dn_fused(const q35_dn_head *h) {
+    const int Sk = h->Sk, Sv = h->Sv;
+    const float scale = 1.0f / sqrtf((float)Sk);
+    float *S = h->S;
+    float vp[512], op[512], vn[512];
+    for (int t = 0; t < h->T; t++) {
+        const float *q = h->q + t * h->ldqk, *k = h->k + t * h->ldqk, *v = h->v + t * h->ldv;
+        const float d = expf(h->g[t * h->ldgb]), beta = h->beta[t * h->ldgb];
+        float *o = h->o + t * h->ldo;
+        float kq = 0.0f;
+        for (int i = 0; i < Sk; i++) kq += k[i] * q[i];
+        for (int j = 0; j < Sv; j++) vp[j] = op[j] = 0.0f;
+        for (int i = 0; i < Sk; i++) {
+            const float *row = S + (int64_t)i * Sv;
+            const float ki = k[i], qi = q[i];
+            for (int j = 0; j < Sv; j++) { vp[j] += row[j] * ki; op[j] += row[j] * qi; }
+        }
+        for (int j = 0; j < Sv; j++) {
+            vn[j] = beta * (v[j] - d * vp[j]);
+            o[j] = scale * (d * op[j] + kq * vn[j]);
+        }
+        for (int i = 0; i < Sk; i++) {
+            float *row = S + (int64_t)i * Sv;
+            const float ki = k[i];
+            for (int j = 0; j < Sv; j++) row[j] = d * row[j] + ki * vn[j];
+        }
+    }
+}
+
+/* chunked (WY / UT transform), chunks of C = 64 tokens (SPEC 3.4). Within a chunk,
+ * with G = cumsum(g), Gamma[r][c] = exp(G_r - G_c) for c <= r (masked before exp):
+ *   L  = strictly_lower(beta_r (k_r.k_c) Gamma)       solve (I + L) U = beta V,
+ *                                                     and   (I + L) W = diag(beta e^G) K
+ *   A  = lower_incl_diag((q_r.k_c) Gamma)             (q scaled by s)
+ *   Vn = U - W S;   O = diag(e^G) Q S + A Vn;   S <- e^{G_last} S + (diag(e^{G_last - G}) K)^T Vn
+ * A final partial chunk is run at its own length (no padding). */
+void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws) {
+    const int Sk = h->Sk, Sv = h->Sv;
+    const float scale = 1.0f / sqrtf((float)Sk);
+    float *S = h->S;
+    float *G = ws->G, *L = ws->L, *A = ws->A, *U = ws->U, *W = ws->W, *Vn = ws->Vn;
+    for (int c0 = 0; c0 < h->T; c0 += Q35_DN_CHUNK) {
+        const int C = h->T - c0 < Q35_DN_CHUNK ? h->T - c0 : Q35_DN_CHUNK;
+#define QR(r) (h->q + (int64_t)(c0 + (r)) * h->ldqk)
+#define KR(r) (h->k + (int64_t)(c0 + (r)) * h->ldqk)
+#define VR(r) (h->v + (int64_t)(c0 + (r)) * h->ldv)
+#define BETA(r) (h->beta[(int64_t)(c0 + (r)) * h->ldgb])
+        float acc = 0.0f;
+        for (int r = 0; r < C; r++) { acc += h->g[(int64_t)(c0 + r) * h->ldgb]; G[r] = acc; }
+        /* L and A (row r, columns c <= r) */
+        for (int r = 0; r < C; r++) {
+            for (int c = 0; c <= r; c++) {
+                const float gam = expf(G[r] - G[c]);
+                float kk = 0.0f, qk = 0.0f;
+                const float *kr = KR(r), *kc = KR(c), *qr = QR(r);
+                for (int i = 0; i < Sk; i++) { kk += kr[i] * kc[i]; qk += qr[i] * kc[i]; }
+                L[r * C + c] = c < r ? BETA(r) * kk * gam : 0.0f;
+                A[r * C + c] = scale * qk * gam;
+            }
+        }
+        /* forward substitution: U_r = beta_r v_r - sum_{c<r} L[r][c] U_c; W likewise */
+        for (int r = 0; r < C; r++) {
+            float *ur = U + (int64_t)r * Sv, *wr = W + (int64_t)r * Sk;
+            const float *vr = VR(r), *kr = KR(r);
+            const float b = BETA(r), eg = expf(G[r]);
+            for (int j = 0; j < Sv; j++) ur[j] = b * vr[j];
+            for (int i = 0; i < Sk; i++) wr[i] = b * eg * kr[i];
+            for (int c = 0; c < r; c++) {
+                const float l = L[r * C + c];
+                const float *uc = U + (int64_t)c * Sv, *wc = W + (int64_t)c * Sk;
+                for (int j = 0; j < Sv; j++) ur[j] -= l * uc[j];
+                for (int i = 0; i < Sk; i++) wr[i] -= l * wc[i];
+            }
+        }
+        /* Vn = U - W S;  O = e^G (Q S) scaled + A Vn */
+        for (int r = 0; r < C; r++) {
+            float *vn = Vn + (int64_t)r * Sv, *o = h->o + (int64_t)(c0 + r) * h->ldo;
+            const float *wr = W + (int64_t)r * Sk, *qr = QR(r);
+            const float eg = expf(G[r]);
+            memcpy(vn, U + (int64_t)r * Sv, sizeof(float) * Sv);
+            for (int j = 0; j < Sv; j++) o[j] = 0.0f;
+            for (int i = 0; i < Sk; i++) {
+                const float *row = S + (int64_t)i * Sv;
+                const float wi = wr[i], qi = scale * eg * qr[i];
+                for (int j = 0; j < Sv; j++) { vn[j] -= wi * row[j]; o[j] += qi * row[j]; }
+            }
+        }
+        for (int r = 0; r < C; r++) {
+            float *o = h->o + (int64_t)(c0 + r) * h->ldo;
+            for (int c = 0; c <= r; c++) {
+                const float a = A[r * C + c];
+                const float *vn = Vn + (int64_t)c * Sv;
+                for (int j = 0; j < Sv; j++) o[j] += a * vn[j];
+            }
+        }
+        /* S <- e^{G_last} S + sum_c (e^{G_last - G_c} k_c) Vn_c^T */
+        const float glast = G[C - 1], elast = expf(glast);
+        for (int i = 0; i < Sk * Sv; i++) S[i] *= elast;
+        for (int c = 0; c < C; c++) {
+            const float *kc = KR(c), *vn = Vn + (int64_t)c * Sv;
+            const float w = expf(glast - G[c]);
+            for (int i = 0; i < Sk; i++) {
+                float *row = S + (int64_t)i * Sv;
+                const float ki = w * kc[i];
+                for (int j = 0; j < Sv; j++) row[j] += ki * vn[j];
+            }
+        }
+#undef QR
+#undef KR
+#undef VR
+#undef BETA
+    }
+}

@@ -1,0 +1,370 @@
+/* Model and session lifecycle, the forward pass over u-batches (SPEC.md 2.0),
+ * per-op profiling, and state snapshots. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_impl.h"
+
+/* ------------------------------------------------------------------------- */
+/* model                                                                     */
+
+q35_model *q35_model_new(const q35_config *c) {
+    if (c->n_layer < 1 || c->n_layer > Q35_MAX_LAYERS || c->n_embd < 1 || c->n_ff < 1 || c->n_head < 1 ||
+        c->n_head_kv < 1 || c->n_head % c->n_head_kv || c->head_dim < 2 || c->rope_dims > c->head_dim ||
+        c->rope_dims % 2 || c->conv_kernel < 1 || c->conv_kernel > 16 || c->ssm_state < 1 ||
+        c->ssm_state > 512 || c->ssm_k_heads < 1 || c->ssm_v_heads % c->ssm_k_heads || c->vocab_size < 1 ||
+        !(c->rms_eps > 0) || !(c->rope_theta > 0))
+        return NULL;
+    q35_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->c = *c;
+    m->KD = (int64_t)c->ssm_k_heads * c->ssm_state;
+    m->VD = (int64_t)c->ssm_v_heads * c->ssm_state;
+    m->CD = 2 * m->KD + m->VD;
+    m->HD = (int64_t)c->n_head * c->head_dim;
+    m->KVD = (int64_t)c->n_head_kv * c->head_dim;
+    return m;
+}
+
+void q35_model_free(q35_model *m) { free(m); }
+
+int q35_model_set(q35_model *m, int layer, int slot, q35_tensor t) {
+    if (slot < 0 || slot >= Q35_W_COUNT || layer < -1 || layer >= m->c.n_layer) return -1;
+    if (layer < 0) m->global[slot] = t;
+    else m->layer[layer][slot] = t;
+    return 0;
+}
+
+/* the shape each slot must have, or rows = 0 for slots a layer kind does not use */
+static void slot_shape(const q35_model *m, int il, int slot, int64_t *rows, int64_t *cols) {
+    const q35_config *c = &m->c;
+    const int64_t E = c->n_embd, Hv = c->ssm_v_heads;
+    *rows = 0; *cols = 0;
+#define S(r, k) do { *rows = (r); *cols = (k); } while (0)
+    if (il < 0) {
+        if (slot == Q35_W_TOKEN_EMBD) S(c->vocab_size, E);
+        if (slot == Q35_W_OUTPUT_NORM) S(1, E);
+        if (slot == Q35_W_OUTPUT) S(c->vocab_size, E);
+        return;
+    }
+    switch (slot) {
+    case Q35_W_ATTN_NORM: case Q35_W_POST_NORM: S(1, E); return;
+    case Q35_W_FFN_GATE: case Q35_W_FFN_UP: S(c->n_ff, E); return;
+    case Q35_W_FFN_DOWN: S(E, c->n_ff); return;
+    }
+    if (c->recurrent[il]) {
+        switch (slot) {
+        case Q35_W_SSM_QKV: S(m->CD, E); break;
+        case Q35_W_SSM_GATE: S(m->VD, E); break;
+        case Q35_W_SSM_CONV: S(m->CD, c->conv_kernel); break;
+        case Q35_W_SSM_DT: case Q35_W_SSM_A: S(1, Hv); break;
+        case Q35_W_SSM_BETA: case Q35_W_SSM_ALPHA: S(Hv, E); break;
+        case Q35_W_SSM_NORM: S(1, c->ssm_state); break;
+        case Q35_W_SSM_OUT: S(E, m->VD); break;
+        }
+    } else {
+        const int fused = m->layer[il][Q35_W_ATTN_QKV].data != NULL;
+        switch (slot) {
+        case Q35_W_ATTN_Q: if (!fused) S(2 * m->HD, E); break;
+        case Q35_W_ATTN_K: case Q35_W_ATTN_V: if (!fused) S(m->KVD, E); break;
+        case Q35_W_ATTN_QKV: if (fused) S(2 * m->HD + 2 * m->KVD, E); break;
+        case Q35_W_ATTN_Q_NORM: case Q35_W_ATTN_K_NORM: S(1, c->head_dim); break;
+        case Q35_W_ATTN_OUTPUT: S(E, m->HD); break;
+        }
+    }
+#undef S
+}
+
+static int f32_only(int slot) {
+    return slot == Q35_W_OUTPUT_NORM || slot == Q35_W_ATTN_NORM || slot == Q35_W_POST_NORM ||
+           slot == Q35_W_ATTN_Q_NORM || slot == Q35_W_ATTN_K_NORM || slot == Q35_W_SSM_CONV ||
+           slot == Q35_W_SSM_DT || slot == Q35_W_SSM_A || slot == Q35_W_SSM_NORM;
+}
+
+static int check_tensor(const q35_model *m, int il, int slot, const q35_tensor *t) {
+    int64_t rows, cols;
+    slot_shape(m, il, slot, &rows, &cols);
+    if (rows == 0) return 0;                         /* not used here */
+    if (!t->data) return il < 0 && slot == Q35_W_OUTPUT ? 0 : -1;   /* output may be tied */
+    if (t->rows * t->cols != rows * cols || t->cols != cols) return -1;
+    if (f32_only(slot)) return t->type == Q35_TYPE_F32 ? 0 : -1;
+    if (q35_act_type(t->type) < 0 || cols % q35_type_block_elems(t->type)) return -1;
+    return 0;
+}
+
+int q35_model_check(const q35_model *m) {
+    for (int slot = 0; slot < Q35_W_COUNT; slot++)
+        if (check_tensor(m, -1, slot, &m->global[slot])) return -1;
+    for (int il = 0; il < m->c.n_layer; il++)
+        for (int slot = 0; slot < Q35_W_COUNT; slot++)
+            if (check_tensor(m, il, slot, &m->layer[il][slot])) return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* profile                                                                   */
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes) {
+    if (!s->p.profile || ith != 0) return;
+    const int64_t t = now_ns();
+    q35_op_stats *r = &s->prof[(int64_t)layer * Q35_OP_COUNT + op];
+    r->calls++;
+    r->ns += t - s->t_mark;
+    r->bytes += bytes;
+    s->t_mark = t;
+}
+
+static const char *const op_names[Q35_OP_COUNT] = {
+    "embed", "rmsnorm", "act_quant", "mm_attn_qkv", "mm_attn_out", "mm_ssm_in", "mm_ssm_out",
+    "mm_ffn_gate_up", "mm_ffn_down", "mm_lm_head", "qk_norm_rope", "attention", "conv1d",
+    "deltanet", "gated_norm", "swiglu", "residual",
+};
+
+const char *q35_op_name(int op) { return op >= 0 && op < Q35_OP_COUNT ? op_names[op] : "unknown"; }
+
+void q35_session_profile(const q35_session *s, q35_op_stats *out) {
+    memcpy(out, s->prof, sizeof(q35_op_stats) * (size_t)(s->m->c.n_layer + 1) * Q35_OP_COUNT);
+}
+
+void q35_session_profile_reset(q35_session *s) {
+    memset(s->prof, 0, sizeof(q35_op_stats) * (size_t)(s->m->c.n_layer + 1) * Q35_OP_COUNT);
+}
+
+/* ------------------------------------------------------------------------- */
+/* session                                                                   */
+
+static void *zalloc(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64)) return NULL;
+    memset(p, 0, n);
+    return p;
+}
+
+void q35_session_free(q35_session *s) {
+    if (!s) return;
+    if (s->pool) q35_pool_free(s->pool);
+    for (int il = 0; il < Q35_MAX_LAYERS; il++) {
+        free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]);
+    }
+    free(s->x); free(s->xn); free(s->proj); free(s->o); free(s->g); free(s->beta);
+    free(s->scores); free(s->act); free(s->inv_freq); free(s->prof);
+    if (s->dns) {
+        for (int i = 0; i < s->p.n_threads; i++) {
+            free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
+            free(s->dns[i].W); free(s->dns[i].Vn);
+        }
+        free(s->dns);
+    }
+    free(s);
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* every matrix of the model has a dot kernel and an activation converter */
+static int kernels_cover(const q35_model *m, const q35_kernels *k) {
+    for (int il = -1; il < m->c.n_layer; il++) {
+        const q35_tensor *ts = il < 0 ? m->global : m->layer[il];
+        for (int slot = 0; slot < Q35_W_COUNT; slot++) {
+            if (!ts[slot].data || f32_only(slot) || (il < 0 && slot == Q35_W_TOKEN_EMBD && m->global[Q35_W_OUTPUT].data))
+                continue;
+            const int at = q35_act_type(ts[slot].type);
+            if (at < 0 || !k->vec_dot[ts[slot].type] || !k->from_float[at]) return 0;
+        }
+    }
+    return 1;
+}
+
+q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
+    if (q35_model_check(m) || p->n_threads < 1 || p->n_threads > 1024 || p->ubatch < 1 || p->n_ctx < 1 ||
+        p->fdn_threshold < 0 || p->dn_algo < 0 || p->dn_algo > Q35_DN_CHUNKED)
+        return NULL;
+    const q35_kernels *k = q35_kernels_for(p->isa);
+    if (!k || !kernels_cover(m, k)) return NULL;
+    q35_session *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    const q35_config *c = &m->c;
+    s->m = m; s->k = k; s->p = *p;
+    const int64_t U = p->ubatch, E = c->n_embd, Sk = c->ssm_state;
+    int ok = 1;
+    for (int il = 0; il < c->n_layer; il++) {
+        if (c->recurrent[il]) {
+            ok &= (s->conv[il] = zalloc(sizeof(float) * (size_t)((c->conv_kernel - 1) * m->CD))) != NULL;
+            ok &= (s->ssm[il] = zalloc(sizeof(float) * (size_t)(m->VD * Sk))) != NULL;
+        } else {
+            ok &= (s->kc[il] = zalloc(sizeof(float) * (size_t)(p->n_ctx * m->KVD))) != NULL;
+            ok &= (s->vc[il] = zalloc(sizeof(float) * (size_t)(p->n_ctx * m->KVD))) != NULL;
+        }
+    }
+    s->proj_w = max64(max64(m->CD + m->VD + 2 * c->ssm_v_heads, 2 * m->HD + 2 * m->KVD), 2 * (int64_t)c->n_ff);
+    const int64_t in_max = max64(max64(E, c->n_ff), max64(m->VD, m->HD));
+    s->act_row_cap = in_max * 4;     /* F32 is the widest activation format */
+    ok &= (s->x = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
+    ok &= (s->xn = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
+    ok &= (s->proj = zalloc(sizeof(float) * (size_t)(U * s->proj_w))) != NULL;
+    ok &= (s->o = zalloc(sizeof(float) * (size_t)(U * max64(m->VD, m->HD)))) != NULL;
+    ok &= (s->g = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
+    ok &= (s->beta = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
+    ok &= (s->scores = zalloc(sizeof(float) * (size_t)p->n_ctx * p->n_threads)) != NULL;
+    ok &= (s->act = zalloc((size_t)(5 * U * s->act_row_cap))) != NULL;
+    ok &= (s->inv_freq = zalloc(sizeof(float) * (size_t)(c->rope_dims / 2 + 1))) != NULL;
+    ok &= (s->prof = zalloc(sizeof(q35_op_stats) * (size_t)(c->n_layer + 1) * Q35_OP_COUNT)) != NULL;
+    ok &= (s->dns = calloc((size_t)p->n_threads, sizeof *s->dns)) != NULL;
+    if (ok) {
+        const int64_t C = Q35_DN_CHUNK;
+        for (int i = 0; i < p->n_threads; i++) {
+            dn_scratch *d = &s->dns[i];
+            ok &= (d->G = zalloc(sizeof(float) * C)) != NULL;
+            ok &= (d->L = zalloc(sizeof(float) * C * C)) != NULL;
+            ok &= (d->A = zalloc(sizeof(float) * C * C)) != NULL;
+            ok &= (d->U = zalloc(sizeof(float) * C * Sk)) != NULL;
+            ok &= (d->W = zalloc(sizeof(float) * C * Sk)) != NULL;
+            ok &= (d->Vn = zalloc(sizeof(float) * C * Sk)) != NULL;
+        }
+    }
+    if (ok) ok &= (s->pool = q35_pool_new(p->n_threads)) != NULL;
+    if (!ok) { q35_session_free(s); return NULL; }
+    /* RoPE frequencies theta^(-2i/R), in double like the reference */
+    for (int i = 0; i < c->rope_dims / 2; i++)
+        s->inv_freq[i] = (float)pow((double)c->rope_theta, -2.0 * i / c->rope_dims);
+    return s;
+}
+
+void q35_session_reset(q35_session *s) {
+    const q35_model *m = s->m;
+    for (int il = 0; il < m->c.n_layer; il++) {
+        if (m->c.recurrent[il]) {
+            memset(s->conv[il], 0, sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD));
+            memset(s->ssm[il], 0, sizeof(float) * (size_t)(m->VD * m->c.ssm_state));
+        }
+        /* KV rows past n_past are never read: no need to clear them */
+    }
+    s->n_past = 0;
+}
+
+int32_t q35_session_n_past(const q35_session *s) { return s->n_past; }
+
+/* ------------------------------------------------------------------------- */
+/* forward                                                                   */
+
+static void forward_ubatch(void *arg, int ith, int nth) {
+    q35_session *s = arg;
+    const q35_model *m = s->m;
+    const q35_config *c = &m->c;
+    const int64_t E = c->n_embd;
+    if (ith == 0) s->t_mark = now_ns();
+
+    /* embedding rows (dequantized from any type) */
+    const q35_tensor *emb = &m->global[Q35_W_TOKEN_EMBD];
+    const int64_t erb = E / q35_type_block_elems(emb->type) * q35_type_block_bytes(emb->type);
+    int64_t lo, hi;
+    q35_split(s->T, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        q35_dequantize(emb->type, (const uint8_t *)emb->data + (int64_t)s->tokens[t] * erb, s->x + t * E, 1, E);
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, c->n_layer, Q35_OP_EMBED, erb * s->T);
+
+    for (int il = 0; il < c->n_layer; il++) {
+        if (c->recurrent[il]) q35_layer_deltanet(s, ith, nth, il);
+        else q35_layer_attention(s, ith, nth, il);
+        q35_layer_ffn(s, ith, nth, il);
+    }
+
+    if (s->out_n == 0) return;
+    /* final norm and LM head, only for the rows whose logits are wanted */
+    q35_split(s->out_n, ith, nth, &lo, &hi);
+    q35_rmsnorm_rows(s->x + (s->out_first + lo) * E, s->xn + lo * E, m->global[Q35_W_OUTPUT_NORM].data,
+                     E, hi - lo, E, c->rms_eps);
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, c->n_layer, Q35_OP_NORM, (int64_t)sizeof(float) * E);
+    const q35_tensor *head = m->global[Q35_W_OUTPUT].data ? &m->global[Q35_W_OUTPUT] : emb;
+    q35_mm_job j = {head, s->logits, c->vocab_size, 0};
+    q35_matmul(s, ith, nth, s->xn, E, s->out_n, &j, 1, c->n_layer, Q35_OP_MM_LM_HEAD);
+}
+
+int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t logits_all) {
+    const q35_config *c = &s->m->c;
+    if (n < 1 || (int64_t)s->n_past + n > s->p.n_ctx) return -1;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return -2;
+    for (int32_t b = 0; b < n; b += s->p.ubatch) {
+        const int32_t T = n - b < s->p.ubatch ? n - b : s->p.ubatch;
+        const int last = b + T == n;
+        s->tokens = tokens + b;
+        s->T = T;
+        s->pos0 = s->n_past;
+        if (logits_all) { s->out_first = 0; s->out_n = T; s->logits = logits + (int64_t)b * c->vocab_size; }
+        else if (last) { s->out_first = T - 1; s->out_n = 1; s->logits = logits; }
+        else { s->out_first = 0; s->out_n = 0; s->logits = NULL; }
+        q35_pool_run(s->pool, forward_ubatch, s);
+        s->n_past += T;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* state snapshots: [n_past][conv states][delta states][K, V rows 0..n_past-1] */
+
+size_t q35_session_state_size(const q35_session *s) {
+    const q35_model *m = s->m;
+    size_t n = sizeof(int64_t);
+    for (int il = 0; il < m->c.n_layer; il++) {
+        if (m->c.recurrent[il]) n += sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD + m->VD * m->c.ssm_state);
+        else n += 2 * sizeof(float) * (size_t)(s->n_past * m->KVD);
+    }
+    return n;
+}
+
+#define COPY(dst, src, nbytes) do { memcpy(dst, src, nbytes); } while (0)
+
+size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
+    const size_t need = q35_session_state_size(s);
+    if (cap < need) return 0;
+    const q35_model *m = s->m;
+    uint8_t *p = dst;
+    const int64_t np = s->n_past;
+    memcpy(p, &np, sizeof np); p += sizeof np;
+    for (int il = 0; il < m->c.n_layer; il++) {
+        if (m->c.recurrent[il]) {
+            size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
+            COPY(p, s->conv[il], a); p += a;
+            COPY(p, s->ssm[il], b); p += b;
+        } else {
+            size_t a = sizeof(float) * (size_t)(np * m->KVD);
+            COPY(p, s->kc[il], a); p += a;
+            COPY(p, s->vc[il], a); p += a;
+        }
+    }
+    return need;
+}
+
+int q35_session_state_load(q35_session *s, const void *src, size_t n) {
+    const q35_model *m = s->m;
+    const uint8_t *p = src;
+    int64_t np;
+    if (n < sizeof np) return -1;
+    memcpy(&np, p, sizeof np); p += sizeof np;
+    if (np < 0 || np > s->p.n_ctx) return -1;
+    const int32_t saved = s->n_past;
+    s->n_past = (int32_t)np;
+    if (q35_session_state_size(s) != n) { s->n_past = saved; return -1; }
+    for (int il = 0; il < m->c.n_layer; il++) {
+        if (m->c.recurrent[il]) {
+            size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
+            COPY(s->conv[il], p, a); p += a;
+            COPY(s->ssm[il], p, b); p += b;
+        } else {
+            size_t a = sizeof(float) * (size_t)(np * m->KVD);
+            COPY(s->kc[il], p, a); p += a;
+            COPY(s->vc[il], p, a); p += a;
+        }
+    }
+    return 0;
+}

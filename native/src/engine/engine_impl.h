@@ -1,0 +1,94 @@
+/* Internal structures of the engine, shared by its files. */
+#ifndef Q35_ENGINE_IMPL_H
+#define Q35_ENGINE_IMPL_H
+
+#include <stdint.h>
+
+#include "q35.h"
+#include "threadpool.h"
+
+struct q35_model {
+    q35_config c;
+    int64_t KD, VD, CD, HD, KVD; /* Hk*Sk, Hv*Sv, 2KD+VD, H*D, Hkv*D */
+    q35_tensor global[Q35_W_COUNT];
+    q35_tensor layer[Q35_MAX_LAYERS][Q35_W_COUNT];
+};
+
+/* delta-net scratch for the chunked algorithm, one per thread */
+typedef struct {
+    float *G, *L, *A, *U, *W, *Vn, *tmp;
+} dn_scratch;
+
+struct q35_session {
+    const q35_model *m;
+    const q35_kernels *k;
+    q35_session_params p;
+    q35_pool *pool;
+    int32_t n_past;
+
+    /* sequence state */
+    float *conv[Q35_MAX_LAYERS];  /* DN: [Kc-1][CD] raw pre-conv rows, oldest first */
+    float *ssm[Q35_MAX_LAYERS];   /* DN: [Hv][Sk][Sv] */
+    float *kc[Q35_MAX_LAYERS];    /* attention: [n_ctx][KVD] */
+    float *vc[Q35_MAX_LAYERS];
+
+    /* scratch, sized for one u-batch */
+    float *x, *xn, *proj, *o, *g, *beta, *scores;
+    int64_t proj_w;               /* row stride of proj */
+    uint8_t *act;
+    int64_t act_row_cap;          /* bytes per token per activation segment */
+    dn_scratch *dns;
+    float *inv_freq;
+
+    /* profile */
+    q35_op_stats *prof;           /* [(n_layer+1) * Q35_OP_COUNT] */
+    int64_t t_mark;
+
+    /* the u-batch being run */
+    const int32_t *tokens;
+    int32_t T, pos0;
+    float *logits;
+    int32_t out_first, out_n;     /* token rows whose logits are wanted */
+};
+
+/* work split: [lo, hi) of n items for thread ith of nth */
+static inline void q35_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    *lo = n * ith / nth;
+    *hi = n * (ith + 1) / nth;
+}
+
+/* profiling: called by every thread right after a barrier; thread 0 books the
+ * wall time since the previous mark to (layer, op) */
+void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes);
+
+/* matmul.c: y[t][r] (+)= W[r] . x[t] for several weights sharing one input */
+typedef struct {
+    const q35_tensor *w;
+    float *y;
+    int64_t ldy;
+    int accumulate;
+} q35_mm_job;
+void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
+                const q35_mm_job *jobs, int njobs, int layer, int op);
+
+/* layers.c */
+void q35_layer_attention(q35_session *s, int ith, int nth, int il);
+void q35_layer_deltanet(q35_session *s, int ith, int nth, int il);
+void q35_layer_ffn(q35_session *s, int ith, int nth, int il);
+void q35_rmsnorm_rows(const float *x, float *y, const float *w, int64_t n, int64_t rows, int64_t ld, float eps);
+
+/* deltanet.c: one value head over T tokens. q, k: Sk floats per token at stride
+ * ldqk (q L2-normed, not yet scaled); v: Sv per token at stride ldv; g, beta: one
+ * per token at stride ldgb; S: [Sk][Sv] updated in place; o: Sv per token at ldo. */
+typedef struct {
+    const float *q, *k, *v, *g, *beta;
+    int64_t ldqk, ldv, ldgb, ldo;
+    float *S, *o;
+    int T, Sk, Sv;
+} q35_dn_head;
+void q35_dn_recurrent(const q35_dn_head *h);
+void q35_dn_fused(const q35_dn_head *h);
+void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws);
+#define Q35_DN_CHUNK 64
+
+#endif

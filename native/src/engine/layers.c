@@ -1,0 +1,254 @@
+/* The three layer kinds of Qwen3.5 (SPEC.md section 2), run by all threads of the
+ * pool together; each step splits its work over the threads and ends at a barrier.
+ * Buffers: s->x residual stream [T][E]; s->xn normed input; s->proj projections
+ * [T][proj_w]; s->o mixer output before its output projection. */
+#include <math.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float siluf(float x) { return x / (1.0f + expf(-x)); }
+static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+/* y = x * w / sqrt(mean(x^2) + eps), rows of n at stride ld (sum in double, as ggml) */
+void q35_rmsnorm_rows(const float *x, float *y, const float *w, int64_t n, int64_t rows, int64_t ld, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ld;
+        float *yr = y + r * ld;
+        double ss = 0.0;
+        for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+        for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * scale * w[i];
+    }
+}
+
+/* x / sqrt(sum x^2 + eps) in place (SPEC 2.4.5) */
+static void l2norm(float *x, int n, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float scale = 1.0f / sqrtf((float)ss + eps);
+    for (int i = 0; i < n; i++) x[i] *= scale;
+}
+
+/* NeoX RoPE on the first n_rot dims: pairs (i, i + n_rot/2), angle pos * theta^(-2i/n_rot) */
+static void rope(float *x, int n_rot, const float *inv_freq, int pos) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        const double ang = (double)pos * inv_freq[i];
+        const float c = (float)cos(ang), sn = (float)sin(ang);
+        const float a = x[i], b = x[i + half];
+        x[i] = a * c - b * sn;
+        x[i + half] = a * sn + b * c;
+    }
+}
+
+static void norm_input(q35_session *s, int ith, int nth, int il, int slot) {
+    const q35_model *m = s->m;
+    int64_t lo, hi;
+    q35_split(s->T, ith, nth, &lo, &hi);
+    q35_rmsnorm_rows(s->x + lo * m->c.n_embd, s->xn + lo * m->c.n_embd, m->layer[il][slot].data,
+                     m->c.n_embd, hi - lo, m->c.n_embd, m->c.rms_eps);
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_NORM, (int64_t)sizeof(float) * m->c.n_embd);
+}
+
+/* ------------------------------------------------------------------------- */
+/* gated full attention (SPEC 2.2)                                           */
+
+void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
+    const q35_model *m = s->m;
+    const q35_config *c = &m->c;
+    const int T = s->T, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim;
+    const int64_t HD = m->HD, KVD = m->KVD, pw = s->proj_w;
+    const q35_tensor *L = m->layer[il];
+
+    norm_input(s, ith, nth, il, Q35_W_ATTN_NORM);
+    /* proj row: [q_0 gate_0 q_1 gate_1 ... (2HD) | k (KVD) | v (KVD)] */
+    if (L[Q35_W_ATTN_QKV].data) {
+        q35_mm_job j = {&L[Q35_W_ATTN_QKV], s->proj, pw, 0};
+        q35_matmul(s, ith, nth, s->xn, c->n_embd, T, &j, 1, il, Q35_OP_MM_ATTN_QKV);
+    } else {
+        q35_mm_job j[3] = {{&L[Q35_W_ATTN_Q], s->proj, pw, 0},
+                           {&L[Q35_W_ATTN_K], s->proj + 2 * HD, pw, 0},
+                           {&L[Q35_W_ATTN_V], s->proj + 2 * HD + KVD, pw, 0}};
+        q35_matmul(s, ith, nth, s->xn, c->n_embd, T, j, 3, il, Q35_OP_MM_ATTN_QKV);
+    }
+
+    /* q/k norms and RoPE, then k and v into the cache */
+    const float *qn = L[Q35_W_ATTN_Q_NORM].data, *kn = L[Q35_W_ATTN_K_NORM].data;
+    int64_t lo, hi;
+    q35_split((int64_t)T * (H + Hkv), ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        const int t = (int)(it / (H + Hkv)), h = (int)(it % (H + Hkv)), pos = s->pos0 + t;
+        float *row = s->proj + t * pw;
+        if (h < H) {
+            float *q = row + (int64_t)h * 2 * D;
+            q35_rmsnorm_rows(q, q, qn, D, 1, D, c->rms_eps);
+            rope(q, c->rope_dims, s->inv_freq, pos);
+        } else {
+            const int g = h - H;
+            float *kk = row + 2 * HD + (int64_t)g * D;
+            q35_rmsnorm_rows(kk, kk, kn, D, 1, D, c->rms_eps);
+            rope(kk, c->rope_dims, s->inv_freq, pos);
+            memcpy(s->kc[il] + (int64_t)pos * KVD + (int64_t)g * D, kk, sizeof(float) * D);
+            memcpy(s->vc[il] + (int64_t)pos * KVD + (int64_t)g * D, row + 2 * HD + KVD + (int64_t)g * D,
+                   sizeof(float) * D);
+        }
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_ROPE, (int64_t)sizeof(float) * 2 * D);  /* q/k norm weights */
+
+    /* causal softmax attention, grouped GQA (kv head = h / (H/Hkv)), scale 1/sqrt(D),
+     * then the sigmoid output gate */
+    const float scale = 1.0f / sqrtf((float)D);
+    float *sc = s->scores + (int64_t)ith * s->p.n_ctx;
+    q35_split((int64_t)T * H, ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        const int t = (int)(it / H), h = (int)(it % H), g = h / (H / Hkv), n_kv = s->pos0 + t + 1;
+        const float *q = s->proj + t * pw + (int64_t)h * 2 * D;
+        const float *gate = q + D;
+        float mx = -INFINITY;
+        for (int j = 0; j < n_kv; j++) {
+            sc[j] = scale * s->k->dot_f32(q, s->kc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
+            mx = sc[j] > mx ? sc[j] : mx;
+        }
+        double sum = 0.0;
+        for (int j = 0; j < n_kv; j++) { sc[j] = expf(sc[j] - mx); sum += sc[j]; }
+        const float inv = (float)(1.0 / sum);
+        float *o = s->o + t * HD + (int64_t)h * D;
+        memset(o, 0, sizeof(float) * D);
+        for (int j = 0; j < n_kv; j++) {
+            const float p = sc[j] * inv;
+            const float *v = s->vc[il] + (int64_t)j * KVD + (int64_t)g * D;
+            for (int d = 0; d < D; d++) o[d] += p * v[d];
+        }
+        for (int d = 0; d < D; d++) o[d] *= sigmoidf(gate[d]);
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_ATTENTION, 0);
+
+    q35_mm_job j = {&L[Q35_W_ATTN_OUTPUT], s->x, c->n_embd, 1};   /* residual add */
+    q35_matmul(s, ith, nth, s->o, HD, T, &j, 1, il, Q35_OP_MM_ATTN_OUT);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Gated DeltaNet (SPEC 2.4)                                                 */
+
+void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
+    const q35_model *m = s->m;
+    const q35_config *c = &m->c;
+    const int T = s->T, Hk = c->ssm_k_heads, Hv = c->ssm_v_heads, Sk = c->ssm_state, Sv = c->ssm_state;
+    const int Kc = c->conv_kernel;
+    const int64_t KD = m->KD, VD = m->VD, CD = m->CD, pw = s->proj_w;
+    const q35_tensor *L = m->layer[il];
+
+    norm_input(s, ith, nth, il, Q35_W_ATTN_NORM);
+    /* proj row: [qkv (CD) | z (VD) | b (Hv) | a (Hv)] */
+    q35_mm_job j[4] = {{&L[Q35_W_SSM_QKV], s->proj, pw, 0},
+                       {&L[Q35_W_SSM_GATE], s->proj + CD, pw, 0},
+                       {&L[Q35_W_SSM_BETA], s->proj + CD + VD, pw, 0},
+                       {&L[Q35_W_SSM_ALPHA], s->proj + CD + VD + Hv, pw, 0}};
+    q35_matmul(s, ith, nth, s->xn, c->n_embd, T, j, 4, il, Q35_OP_MM_SSM_IN);
+
+    /* causal depthwise conv over [state rows, new rows] + SiLU, in place, per channel;
+     * the state keeps the last Kc-1 raw rows. Column 0 of the kernel is the oldest. */
+    const float *wconv = L[Q35_W_SSM_CONV].data;
+    float *cs = s->conv[il];
+    int64_t lo, hi;
+    q35_split(CD, ith, nth, &lo, &hi);
+    for (int64_t ch = lo; ch < hi; ch++) {
+        float win[16]; /* Kc <= 16, checked at model creation */
+        for (int i = 0; i < Kc - 1; i++) win[i] = cs[i * CD + ch];
+        const float *w = wconv + ch * Kc;
+        for (int t = 0; t < T; t++) {
+            float *xv = s->proj + t * pw + ch;
+            win[Kc - 1] = *xv;
+            float acc = 0.0f;
+            for (int i = 0; i < Kc; i++) acc += w[i] * win[i];
+            *xv = siluf(acc);
+            for (int i = 0; i < Kc - 1; i++) win[i] = win[i + 1];
+        }
+        for (int i = 0; i < Kc - 1; i++) cs[i * CD + ch] = win[i];
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_CONV, (int64_t)sizeof(float) * CD * Kc);
+
+    /* L2-norm q and k per head; beta = sigmoid(b), g = ssm_a * softplus(a + dt) */
+    const float *ssm_a = L[Q35_W_SSM_A].data, *dt = L[Q35_W_SSM_DT].data;
+    q35_split((int64_t)T * (2 * Hk + Hv), ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        const int t = (int)(it / (2 * Hk + Hv)), r = (int)(it % (2 * Hk + Hv));
+        float *row = s->proj + t * pw;
+        if (r < 2 * Hk) {
+            l2norm(row + (int64_t)r * Sk, Sk, c->rms_eps);  /* q heads then k heads */
+        } else {
+            const int h = r - 2 * Hk;
+            s->beta[t * Hv + h] = sigmoidf(row[CD + VD + h]);
+            s->g[t * Hv + h] = ssm_a[h] * softplusf(row[CD + VD + Hv + h] + dt[h]);
+        }
+    }
+    q35_pool_barrier(s->pool);
+
+    /* the delta rule, one value head per work item; value head h reads key head
+     * h mod Hk (GGUF value heads are tiled) */
+    int algo = s->p.dn_algo;
+    if (algo == Q35_DN_AUTO) algo = (T == 1 || T <= s->p.fdn_threshold) ? Q35_DN_FUSED : Q35_DN_CHUNKED;
+    q35_split(Hv, ith, nth, &lo, &hi);
+    for (int64_t h = lo; h < hi; h++) {
+        const int kh = (int)(h % Hk);
+        q35_dn_head hd = {
+            .q = s->proj + (int64_t)kh * Sk, .k = s->proj + KD + (int64_t)kh * Sk,
+            .v = s->proj + 2 * KD + h * Sv, .g = s->g + h, .beta = s->beta + h,
+            .ldqk = pw, .ldv = pw, .ldgb = Hv, .ldo = VD,
+            .S = s->ssm[il] + h * Sk * Sv, .o = s->o + h * Sv, .T = T, .Sk = Sk, .Sv = Sv};
+        if (algo == Q35_DN_RECURRENT) q35_dn_recurrent(&hd);
+        else if (algo == Q35_DN_FUSED) q35_dn_fused(&hd);
+        else q35_dn_chunked(&hd, &s->dns[ith]);
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_DELTANET, (int64_t)sizeof(float) * 2 * Hv);  /* ssm_a, dt */
+
+    /* gated RMSNorm per value head: RMSNorm(o_h, ssm_norm) * silu(z_h) */
+    const float *wn = L[Q35_W_SSM_NORM].data;
+    q35_split((int64_t)T * Hv, ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        const int t = (int)(it / Hv), h = (int)(it % Hv);
+        float *o = s->o + t * VD + (int64_t)h * Sv;
+        const float *z = s->proj + t * pw + CD + (int64_t)h * Sv;
+        q35_rmsnorm_rows(o, o, wn, Sv, 1, Sv, c->rms_eps);
+        for (int i = 0; i < Sv; i++) o[i] *= siluf(z[i]);
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_GATED_NORM, (int64_t)sizeof(float) * Sv);
+
+    q35_mm_job jo = {&L[Q35_W_SSM_OUT], s->x, c->n_embd, 1};   /* residual add */
+    q35_matmul(s, ith, nth, s->o, VD, T, &jo, 1, il, Q35_OP_MM_SSM_OUT);
+}
+
+/* ------------------------------------------------------------------------- */
+/* SwiGLU FFN (SPEC 2.3): x += W_down (silu(W_gate f) * W_up f)              */
+
+void q35_layer_ffn(q35_session *s, int ith, int nth, int il) {
+    const q35_model *m = s->m;
+    const int T = s->T;
+    const int64_t F = m->c.n_ff, pw = s->proj_w;
+    const q35_tensor *L = m->layer[il];
+
+    norm_input(s, ith, nth, il, Q35_W_POST_NORM);
+    q35_mm_job j[2] = {{&L[Q35_W_FFN_GATE], s->proj, pw, 0}, {&L[Q35_W_FFN_UP], s->proj + F, pw, 0}};
+    q35_matmul(s, ith, nth, s->xn, m->c.n_embd, T, j, 2, il, Q35_OP_MM_FFN_UP);
+
+    int64_t lo, hi;
+    q35_split((int64_t)T * F, ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        float *row = s->proj + (it / F) * pw;
+        const int64_t i = it % F;
+        row[i] = siluf(row[i]) * row[F + i];
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_SWIGLU, 0);
+
+    q35_mm_job jd = {&L[Q35_W_FFN_DOWN], s->x, m->c.n_embd, 1};
+    q35_matmul(s, ith, nth, s->proj, pw, T, &jd, 1, il, Q35_OP_MM_FFN_DOWN);
+}

@@ -1,0 +1,77 @@
+/* Quantized matrix products: y[t][r] (+)= W[r] . x[t].
+ *
+ * The activations are converted once per u-batch to the format ggml pairs with
+ * each weight type (Q8_0, Q8_K, F16, BF16 or F32), never the weights: every
+ * dot product runs on the weight blocks as stored. Several weights that read
+ * the same input (q/k/v, gate/up, ...) run in one parallel region, their rows
+ * split evenly over the threads. */
+#include "engine_impl.h"
+
+#define MAX_ACT_TYPES 5
+#define ROW_BLOCK 16  /* weight rows kept hot while ...           */
+#define TOK_BLOCK 32  /* ... this many activation rows stream by  */
+
+static int64_t row_bytes(int type, int64_t n) {
+    return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
+}
+
+void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
+                const q35_mm_job *jobs, int njobs, int layer, int op) {
+    const q35_kernels *k = s->k;
+    const int64_t in = jobs[0].w->cols;
+
+    /* 1. activation rows in each distinct paired format */
+    int acts[MAX_ACT_TYPES], nacts = 0, act_of_job[8];
+    for (int j = 0; j < njobs; j++) {
+        const int a = q35_act_type(jobs[j].w->type);
+        int idx = 0;
+        while (idx < nacts && acts[idx] != a) idx++;
+        if (idx == nacts) acts[nacts++] = a;
+        act_of_job[j] = idx;
+    }
+    const int64_t seg = s->act_row_cap * s->p.ubatch; /* bytes per activation segment */
+    int64_t lo, hi;
+    q35_split((int64_t)nacts * T, ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        const int a = (int)(it / T), t = (int)(it % T);
+        k->from_float[acts[a]](x + t * ldx, s->act + a * seg + t * row_bytes(acts[a], in), in);
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, layer, Q35_OP_ACT_QUANT, 0);
+
+    /* 2. rows of all jobs, concatenated, split over threads */
+    int64_t total = 0, bytes = 0;
+    for (int j = 0; j < njobs; j++) {
+        total += jobs[j].w->rows;
+        bytes += row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
+    }
+    q35_split(total, ith, nth, &lo, &hi);
+    int64_t base = 0;
+    for (int j = 0; j < njobs && lo < hi; j++) {
+        const q35_tensor *w = jobs[j].w;
+        const int64_t r0 = lo > base ? lo - base : 0;
+        const int64_t r1 = hi - base < w->rows ? hi - base : w->rows;
+        base += w->rows;
+        if (r0 >= r1) continue;
+        const q35_vec_dot_fn dot = k->vec_dot[w->type];
+        const int at = acts[act_of_job[j]];
+        const int64_t wrb = row_bytes(w->type, in), arb = row_bytes(at, in);
+        const uint8_t *act = s->act + act_of_job[j] * seg;
+        for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+            const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+            for (int tb = 0; tb < T; tb += TOK_BLOCK) {
+                const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
+                for (int64_t r = rb; r < re; r++) {
+                    const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
+                    for (int t = tb; t < te; t++) {
+                        const float v = dot(wr, act + t * arb, in);
+                        float *y = jobs[j].y + t * jobs[j].ldy + r;
+                        *y = jobs[j].accumulate ? *y + v : v;
+                    }
+                }
+            }
+        }
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, layer, op, bytes);
+}

@@ -1,0 +1,16 @@
+/* A persistent worker pool. q35_pool_run() runs fn(arg, ith, nth) on all
+ * nth threads (the caller is thread 0) and returns when all are done.
+ * Inside fn, q35_pool_barrier() synchronises all threads (spin, then yield). */
+#ifndef Q35_THREADPOOL_H
+#define Q35_THREADPOOL_H
+
+typedef struct q35_pool q35_pool;
+typedef void (*q35_task_fn)(void *arg, int ith, int nth);
+
+q35_pool *q35_pool_new(int n_threads); /* NULL on failure */
+void q35_pool_free(q35_pool *p);
+int q35_pool_size(const q35_pool *p);
+void q35_pool_run(q35_pool *p, q35_task_fn fn, void *arg);
+void q35_pool_barrier(q35_pool *p);
+
+#endif
