@@ -90,6 +90,18 @@ typedef void (*q35_from_float_fn)(const float *x, void *y, int64_t n);
 /* dot of one weight row with one activation row in the paired format, n elements */
 typedef float (*q35_vec_dot_fn)(const void *w, const void *a, int64_t n);
 
+/* One value head of the gated delta rule over T tokens (see engine/deltanet.c).
+ * q, k: Sk floats per token at stride ldqk (L2-normed, not yet scaled by
+ * 1/sqrt(Sk)); v: Sv per token at stride ldv; g (log decay) and beta: one per
+ * token at stride ldgb; S: the state [Sk][Sv], updated in place; o: Sv per
+ * token at stride ldo. Sk and Sv are at most 512. */
+typedef struct {
+    const float *q, *k, *v, *g, *beta;
+    int64_t ldqk, ldv, ldgb, ldo;
+    float *S, *o;
+    int32_t T, Sk, Sv;
+} q35_dn_head;
+
 /* One table of kernels per ISA variant; every entry has the same signature
  * in every variant (the scalar one is the reference). A variant may leave an
  * entry NULL: q35_kernels_for() then fills it from the next variant down
@@ -102,6 +114,8 @@ typedef struct {
     q35_from_float_fn from_float[Q35_TYPE_COUNT];
     /* indexed by weight type; the second operand is in q35_act_type(weight type) */
     q35_vec_dot_fn vec_dot[Q35_TYPE_COUNT];
+    /* the fused delta rule: S read once and read-written once per token */
+    void (*dn_fused)(const q35_dn_head *h);
 } q35_kernels;
 
 /* The table for an ISA, or NULL when it is not supported on this CPU. */

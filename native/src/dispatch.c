@@ -43,6 +43,7 @@ static void fill_tables(void) {
         if (fb >= 0 && q35_compiled_table(fb)) {
             const q35_kernels *base = &filled[fb];
             if (!k.dot_f32) k.dot_f32 = base->dot_f32;
+            if (!k.dn_fused) k.dn_fused = base->dn_fused;
             for (int t = 0; t < Q35_TYPE_COUNT; t++) {
                 if (!k.from_float[t]) k.from_float[t] = base->from_float[t];
                 if (!k.vec_dot[t]) k.vec_dot[t] = base->vec_dot[t];

@@ -514,8 +514,59 @@ static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
     return hsum_ps256(acc);
 }
 
+/* The fused delta rule (engine/deltanet.c has the math): per token one pass
+ * over S for vp = S^T k and op = S^T q, then S = d S + k vn^T. The state rows
+ * are Sv floats; columns go in blocks of 32 (8 accumulators in registers). */
+void q35_dn_fused(const q35_dn_head *h);
+
+static void dn_fused_avx2(const q35_dn_head *h) {
+    const int Sk = h->Sk, Sv = h->Sv;
+    if (Sv % 32 || Sv > 512) { q35_dn_fused(h); return; }
+    const float scale = 1.0f / sqrtf((float)Sk);
+    float *S = h->S;
+    float vn[512] __attribute__((aligned(32)));
+    for (int t = 0; t < h->T; t++) {
+        const float *q = h->q + t * h->ldqk, *k = h->k + t * h->ldqk, *v = h->v + t * h->ldv;
+        const float d = expf(h->g[t * h->ldgb]), beta = h->beta[t * h->ldgb];
+        float *o = h->o + t * h->ldo;
+        const float kq = dot_f32_avx2(k, q, Sk);
+        const __m256 vd = _mm256_set1_ps(d), vbeta = _mm256_set1_ps(beta);
+        const __m256 vscale = _mm256_set1_ps(scale), vkq = _mm256_set1_ps(kq);
+        for (int cb = 0; cb < Sv; cb += 32) {
+            __m256 p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0;   /* S^T k */
+            __m256 q0 = p0, q1 = p0, q2 = p0, q3 = p0;                    /* S^T q */
+            for (int i = 0; i < Sk; i++) {
+                const float *row = S + (int64_t)i * Sv + cb;
+                const __m256 ki = _mm256_set1_ps(k[i]), qi = _mm256_set1_ps(q[i]);
+                const __m256 r0 = _mm256_loadu_ps(row), r1 = _mm256_loadu_ps(row + 8);
+                const __m256 r2 = _mm256_loadu_ps(row + 16), r3 = _mm256_loadu_ps(row + 24);
+                p0 = _mm256_fmadd_ps(r0, ki, p0); q0 = _mm256_fmadd_ps(r0, qi, q0);
+                p1 = _mm256_fmadd_ps(r1, ki, p1); q1 = _mm256_fmadd_ps(r1, qi, q1);
+                p2 = _mm256_fmadd_ps(r2, ki, p2); q2 = _mm256_fmadd_ps(r2, qi, q2);
+                p3 = _mm256_fmadd_ps(r3, ki, p3); q3 = _mm256_fmadd_ps(r3, qi, q3);
+            }
+            const __m256 P[4] = {p0, p1, p2, p3}, Q[4] = {q0, q1, q2, q3};
+            for (int c = 0; c < 4; c++) {
+                const int j = cb + 8 * c;
+                /* vn = beta (v - d vp);  o = scale (d op + kq vn) */
+                const __m256 n = _mm256_mul_ps(vbeta, _mm256_fnmadd_ps(vd, P[c], _mm256_loadu_ps(v + j)));
+                _mm256_store_ps(vn + j, n);
+                _mm256_storeu_ps(o + j, _mm256_mul_ps(vscale, _mm256_fmadd_ps(vkq, n, _mm256_mul_ps(vd, Q[c]))));
+            }
+        }
+        for (int i = 0; i < Sk; i++) {
+            float *row = S + (int64_t)i * Sv;
+            const __m256 ki = _mm256_set1_ps(k[i]);
+            for (int j = 0; j < Sv; j += 8)
+                _mm256_storeu_ps(row + j, _mm256_fmadd_ps(ki, _mm256_load_ps(vn + j),
+                                                          _mm256_mul_ps(vd, _mm256_loadu_ps(row + j))));
+        }
+    }
+}
+
 const q35_kernels q35_kernels_avx2 = {
     .name = "avx2",
+    .dn_fused = dn_fused_avx2,
     .dot_f32 = dot_f32_avx2,
     .from_float = {
         [Q35_TYPE_F32] = from_float_f32_avx2,

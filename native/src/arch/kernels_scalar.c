@@ -252,8 +252,11 @@ static float vec_dot_iq4_xs_q8_K_scalar(const void *w, const void *a, int64_t n)
     return s;
 }
 
+void q35_dn_fused(const q35_dn_head *h); /* engine/deltanet.c: the reference */
+
 const q35_kernels q35_kernels_scalar = {
     .name = "scalar",
+    .dn_fused = q35_dn_fused,
     .dot_f32 = dot_f32_scalar,
     .from_float = {
         [Q35_TYPE_F32] = from_float_f32_scalar,

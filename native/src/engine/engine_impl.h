@@ -77,15 +77,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il);
 void q35_layer_ffn(q35_session *s, int ith, int nth, int il);
 void q35_rmsnorm_rows(const float *x, float *y, const float *w, int64_t n, int64_t rows, int64_t ld, float eps);
 
-/* deltanet.c: one value head over T tokens. q, k: Sk floats per token at stride
- * ldqk (q L2-normed, not yet scaled); v: Sv per token at stride ldv; g, beta: one
- * per token at stride ldgb; S: [Sk][Sv] updated in place; o: Sv per token at ldo. */
-typedef struct {
-    const float *q, *k, *v, *g, *beta;
-    int64_t ldqk, ldv, ldgb, ldo;
-    float *S, *o;
-    int T, Sk, Sv;
-} q35_dn_head;
+/* deltanet.c: the three algorithms for one value head (q35_dn_head, q35.h) */
 void q35_dn_recurrent(const q35_dn_head *h);
 void q35_dn_fused(const q35_dn_head *h);
 void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws);

@@ -203,7 +203,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
             .ldqk = pw, .ldv = pw, .ldgb = Hv, .ldo = VD,
             .S = s->ssm[il] + h * Sk * Sv, .o = s->o + h * Sv, .T = T, .Sk = Sk, .Sv = Sv};
         if (algo == Q35_DN_RECURRENT) q35_dn_recurrent(&hd);
-        else if (algo == Q35_DN_FUSED) q35_dn_fused(&hd);
+        else if (algo == Q35_DN_FUSED) s->k->dn_fused(&hd);
         else q35_dn_chunked(&hd, &s->dns[ith]);
     }
     q35_pool_barrier(s->pool);
