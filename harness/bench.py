@@ -97,8 +97,11 @@ def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
             samples = [_time_tg(s, first, cfg.n_gen) for _ in range(cfg.repetitions)]
             results.append(BenchResult(f"tg{cfg.n_gen}", 0, cfg.n_gen, samples, model.bytes_per_token()))
         isa = s.isa
+    from .machine import read_bandwidth
+    bw = read_bandwidth(cfg.threads)
     for r in results:
         r.extra["isa"] = isa
+        r.extra["read_gbps"] = bw
     return results
 
 
@@ -125,17 +128,21 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[
             "isa": r.extra.get("isa"), "fdn_threshold": cfg.fdn_threshold, "ubatch": cfg.ubatch,
             "vocab_strategy": "full", "bytes_per_token": r.bytes_per_token,
             "weight_gbps": r.weight_gbps if r.n_gen else None,
+            "machine_read_gbps": r.extra.get("read_gbps"),
+            "bandwidth_fraction": r.weight_gbps / r.extra["read_gbps"] if r.n_gen and r.extra.get("read_gbps") else None,
         })
     return out
 
 
 def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> str:
     size = model.weight_bytes() / 2**20
-    head = ("| model | size | isa | threads | ubatch | fdn | test | t/s | weights GB/s |\n"
+    head = ("| model | size | isa | threads | ubatch | fdn | test | t/s | weights GB/s (% of read bw) |\n"
             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = [head]
     for r in results:
-        gbps = f"{r.weight_gbps:.2f}" if r.n_gen else ""
+        gbps = ""
+        if r.n_gen:
+            gbps = f"{r.weight_gbps:.2f} ({100 * r.weight_gbps / r.extra['read_gbps']:.0f}% of {r.extra['read_gbps']:.1f})"
         rows.append(f"| {model.name} | {size:.2f} MiB | {r.extra.get('isa')} | {cfg.threads} | {cfg.ubatch} | "
                     f"{cfg.fdn_threshold} | {r.test} | {r.avg_ts:.2f} ± {r.stddev_ts:.2f} | {gbps} |")
     return "\n".join(rows)

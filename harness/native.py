@@ -151,6 +151,29 @@ class Kernels:
                 raise UsageError(f"a {t.name} row of {n} values has {n // elems * bsize} bytes, got {arr.size}")
         return fn(ffi.from_buffer("uint8_t[]", w), ffi.from_buffer("uint8_t[]", a), n)
 
+    def vec_dot4(self, w: np.ndarray, a_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
+        """Dots of one weight row with 4 activation rows (uint8 [4, row_bytes], contiguous) -> float32 [4]."""
+        wt = GGMLType(weight_type)
+        at = GGMLType(lib.q35_act_type(int(wt)))
+        fn = self._k.vec_dot4[int(wt)]
+        if fn == ffi.NULL:
+            raise UsageError(f"no {wt.name} dot product of 4 rows")
+        w = np.ascontiguousarray(w, dtype=np.uint8).reshape(-1)
+        a_rows = np.ascontiguousarray(a_rows, dtype=np.uint8)
+        for t in (wt, at):
+            if n % BLOCK_GEOMETRY[t][0]:
+                raise UsageError(f"a {t.name} row needs a multiple of {BLOCK_GEOMETRY[t][0]} values, got {n}")
+        wb = n // BLOCK_GEOMETRY[wt][0] * BLOCK_GEOMETRY[wt][1]
+        ab = n // BLOCK_GEOMETRY[at][0] * BLOCK_GEOMETRY[at][1]
+        if w.size != wb:
+            raise UsageError(f"a {wt.name} row of {n} values has {wb} bytes, got {w.size}")
+        if a_rows.ndim != 2 or a_rows.shape != (4, ab):
+            raise UsageError(f"4 {at.name} rows of {n} values are uint8 [4, {ab}], got {list(a_rows.shape)}")
+        out = np.empty(4, dtype=np.float32)
+        fn(ffi.from_buffer("uint8_t[]", w), ffi.from_buffer("uint8_t[]", a_rows), ab, n,
+           ffi.from_buffer("float[]", out, require_writable=True))
+        return out
+
 
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -123,3 +123,21 @@ def test_lm_head_type_for_the_q4_k_m_recipe():
     assert "output.weight" not in plan
     types = {plan[f"blk.{i}.ffn_down.weight"] for i in range(24)}
     assert types == {GGMLType.Q4_K, GGMLType.Q6_K}
+
+
+LLAMA_BENCH = __import__("os").environ.get("LLAMA_BENCH")
+
+
+@pytest.mark.skipif(not LLAMA_BENCH, reason="set LLAMA_BENCH to a llama-bench binary to check llama.cpp loads our files")
+@pytest.mark.parametrize("quant", QUANTS)
+def test_llama_cpp_runs_our_synthetic_files(tmp_path, quant):
+    """The writer's compatibility test: llama.cpp's own llama-bench loads and runs the file."""
+    import subprocess
+    p = synthesize("tiny", quant, tmp_path / f"tiny-{quant}.gguf", seed=1).path
+    r = subprocess.run([LLAMA_BENCH, "-m", p, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "-o", "json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+    tests = json.loads(r.stdout)
+    assert {(t["n_prompt"], t["n_gen"]) for t in tests} == {(8, 0), (0, 4)}
+    assert all(t["avg_ts"] > 0 for t in tests)

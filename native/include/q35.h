@@ -89,6 +89,9 @@ int q35_act_type(int weight_type);
 typedef void (*q35_from_float_fn)(const float *x, void *y, int64_t n);
 /* dot of one weight row with one activation row in the paired format, n elements */
 typedef float (*q35_vec_dot_fn)(const void *w, const void *a, int64_t n);
+/* dot of one weight row with 4 activation rows (paired format, each row at a[i*a_stride] bytes):
+ * out[i] = vec_dot(w, a + i*a_stride, n) for i = 0..3, same rounding rules */
+typedef void (*q35_vec_dot4_fn)(const void *w, const void *a, int64_t a_stride, int64_t n, float *out);
 
 /* One value head of the gated delta rule over T tokens (see engine/deltanet.c).
  * q, k: Sk floats per token at stride ldqk (L2-normed, not yet scaled by
@@ -114,8 +117,15 @@ typedef struct {
     q35_from_float_fn from_float[Q35_TYPE_COUNT];
     /* indexed by weight type; the second operand is in q35_act_type(weight type) */
     q35_vec_dot_fn vec_dot[Q35_TYPE_COUNT];
+    /* the same dot for 4 activation rows at once: each weight block unpacked once */
+    q35_vec_dot4_fn vec_dot4[Q35_TYPE_COUNT];
     /* the fused delta rule: S read once and read-written once per token */
     void (*dn_fused)(const q35_dn_head *h);
+    /* elementwise: x <- silu(x);  g <- silu(g) * u;  y <- y + a x;  acc <- acc + a * b */
+    void (*silu_f32)(float *x, int64_t n);
+    void (*swiglu_f32)(float *g, const float *u, int64_t n);
+    void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
+    void (*fmadd_f32)(float *acc, const float *a, const float *b, int64_t n);
 } q35_kernels;
 
 /* The table for an ISA, or NULL when it is not supported on this CPU. */
@@ -210,6 +220,10 @@ const char *q35_op_name(int op);
 /* copies (n_layer + 1) * Q35_OP_COUNT records, layer-major */
 void q35_session_profile(const q35_session *s, q35_op_stats *out);
 void q35_session_profile_reset(q35_session *s);
+
+/* Best-of-reps read bandwidth in GB/s of a bytes-sized buffer streamed by
+ * n_threads threads (-1 on bad arguments or no memory). */
+double q35_read_bandwidth(size_t bytes, int n_threads, int reps);
 
 #ifdef __cplusplus
 }

@@ -44,8 +44,15 @@ static void fill_tables(void) {
             const q35_kernels *base = &filled[fb];
             if (!k.dot_f32) k.dot_f32 = base->dot_f32;
             if (!k.dn_fused) k.dn_fused = base->dn_fused;
+            if (!k.silu_f32) k.silu_f32 = base->silu_f32;
+            if (!k.swiglu_f32) k.swiglu_f32 = base->swiglu_f32;
+            if (!k.axpy_f32) k.axpy_f32 = base->axpy_f32;
+            if (!k.fmadd_f32) k.fmadd_f32 = base->fmadd_f32;
             for (int t = 0; t < Q35_TYPE_COUNT; t++) {
                 if (!k.from_float[t]) k.from_float[t] = base->from_float[t];
+                /* a variant with its own dot but no 4-token dot gets none: its matmul then
+                 * uses its own dot for every token, so logits never depend on batching */
+                if (!k.vec_dot4[t] && !k.vec_dot[t]) k.vec_dot4[t] = base->vec_dot4[t];
                 if (!k.vec_dot[t]) k.vec_dot[t] = base->vec_dot[t];
             }
         }

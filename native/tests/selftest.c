@@ -73,6 +73,8 @@ static void check_variant(int isa) {
         {Q35_TYPE_F32, "F32"}, {Q35_TYPE_F16, "F16"}, {Q35_TYPE_BF16, "BF16"}, {Q35_TYPE_Q8_K, "Q8_K"},
     };
     unsigned char *ya = malloc(N * 4), *yr = malloc(N * 4), *wq = malloc(N * 4);
+    float *b4 = malloc(4 * N * sizeof *b4);
+    unsigned char *y4 = malloc(4 * N * 4);
     for (size_t t = 0; t < sizeof acts / sizeof acts[0]; t++) {
         int64_t differing_bytes = 0, total = 0;
         for (int rep = 0; rep < 10; rep++) {
@@ -94,7 +96,7 @@ static void check_variant(int isa) {
     static const struct { int type; const char *name; } wts[] = {
         {Q35_TYPE_F32, "F32 x F32"},     {Q35_TYPE_F16, "F16 x F16"},     {Q35_TYPE_BF16, "BF16 x BF16"},
         {Q35_TYPE_Q4_0, "Q4_0 x Q8_0"},  {Q35_TYPE_Q4_K, "Q4_K x Q8_K"},  {Q35_TYPE_Q5_K, "Q5_K x Q8_K"},
-        {Q35_TYPE_Q6_K, "Q6_K x Q8_K"},  {Q35_TYPE_IQ4_XS, "IQ4_XS x Q8_K"},
+        {Q35_TYPE_Q6_K, "Q6_K x Q8_K"},  {Q35_TYPE_IQ4_XS, "IQ4_XS x Q8_K"}, {Q35_TYPE_Q8_0, "Q8_0 x Q8_0"},
     };
     for (size_t t = 0; t < sizeof wts / sizeof wts[0]; t++) {
         const int wt = wts[t].type, at = q35_act_type(wt);
@@ -114,7 +116,35 @@ static void check_variant(int isa) {
         char what[64];
         snprintf(what, sizeof what, "vec_dot %s vs scalar", wts[t].name);
         report(name, what, worst, 1e-5);
+
+        /* vec_dot4: one weight row with 4 activation rows at a stride, against 4 scalar vec_dots.
+         * A variant may have none for a type (its matmul then runs vec_dot per token). */
+        if (!k->vec_dot4[wt]) {
+            printf("%-7s vec_dot4 %-26s not provided (matmul uses vec_dot per token)\n", name, wts[t].name);
+            continue;
+        }
+        worst = 0;
+        for (int rep = 0; rep < 10; rep++) {
+            int64_t n = blk == 1 ? 1 + (int64_t)((frand() + 1.0f) * 0.5f * (N - 1)) : blk * (1 + (3 * rep) % (4096 / blk));
+            const int64_t stride = n / q35_type_block_elems(at) * q35_type_block_bytes(at);
+            fill(a, n, 0.1f);
+            if (q35_quantize(wt, a, wq, 1, n)) { worst = INFINITY; break; }
+            for (int r = 0; r < 4; r++) {
+                fill(b4 + r * N, n, 2.0f);
+                ref->from_float[at](b4 + r * N, y4 + r * stride, n);
+            }
+            float got[4];
+            k->vec_dot4[wt](wq, y4, stride, n, got);
+            for (int r = 0; r < 4; r++) {
+                double want = ref->vec_dot[wt](wq, y4 + r * stride, n), mag = 0;
+                for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * b4[r * N + i]);
+                worst = fmax(worst, fabs(got[r] - want) / (mag + 1e-30));
+            }
+        }
+        snprintf(what, sizeof what, "vec_dot4 %s vs scalar", wts[t].name);
+        report(name, what, worst, 1e-5);
     }
+    free(b4); free(y4);
     free(ya); free(yr); free(wq);
     free(a); free(b);
 }

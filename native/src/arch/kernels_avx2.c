@@ -514,6 +514,425 @@ static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
     return hsum_ps256(acc);
 }
 
+/* ------------------------------------------------------------------------- */
+/* vec_dot4: one weight row with 4 activation rows (rows at a + r * a_stride  */
+/* bytes). Each weight block is loaded and unpacked once and applied to the   */
+/* 4 rows; every row keeps the float operations of the single-row kernel      */
+/* above in the same order (integer sums are exact in any order), so out[r]   */
+/* equals vec_dot(w, row r, n) bit for bit.                                   */
+
+#define ROWS4(T, y, a, s)                                                                            \
+    const T *y[4];                                                                                   \
+    for (int r_ = 0; r_ < 4; r_++) y[r_] = (const T *)(const void *)((const uint8_t *)(a) + r_ * (s))
+
+static void vec_dot4_f32_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const float *x = w;
+    ROWS4(float, y, a, as);
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256 wk = _mm256_loadu_ps(x + i + 8 * k);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[r][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(y[r] + i + 8 * k), acc[r][k]);
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 wk = _mm256_loadu_ps(x + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(y[r] + i), acc[r][0]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
+        for (int64_t j = i; j < n; j++) s += x[j] * y[r][j];
+        out[r] = s;
+    }
+}
+
+static void vec_dot4_f16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const uint16_t *x = w;
+    ROWS4(uint16_t, y, a, as);
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256 wk = load_f16x8(x + i + 8 * k);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[r][k] = _mm256_fmadd_ps(wk, load_f16x8(y[r] + i + 8 * k), acc[r][k]);
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 wk = load_f16x8(x + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, load_f16x8(y[r] + i), acc[r][0]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
+        for (int64_t j = i; j < n; j++) s += h2f(x[j]) * h2f(y[r][j]);
+        out[r] = s;
+    }
+}
+
+/* BF16 as vec_dot_bf16_avx2: per 32 elements, acc0/acc2 take the even (shifted)
+ * elements of each 16, acc1/acc3 the odd (masked) ones */
+static void vec_dot4_bf16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const uint16_t *x = w;
+    ROWS4(uint16_t, y, a, as);
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i + 16 * h));
+            const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16));
+            const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi));
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[r] + i + 16 * h));
+                acc[r][2 * h] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(yv, 16)), acc[r][2 * h]);
+                acc[r][2 * h + 1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(yv, hi)), acc[r][2 * h + 1]);
+            }
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x0 = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16));
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i y0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(y[r] + i))), 16);
+            acc[r][0] = _mm256_fmadd_ps(x0, _mm256_castsi256_ps(y0), acc[r][0]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
+        for (int64_t j = i; j < n; j++) {
+            uint32_t ux = (uint32_t)x[j] << 16, uy = (uint32_t)y[r][j] << 16;
+            float fx, fy;
+            memcpy(&fx, &ux, 4);
+            memcpy(&fy, &uy, 4);
+            s += fx * fy;
+        }
+        out[r] = s;
+    }
+}
+
+/* dW_b * da_{r,b} and dW_{b+1} * da_{r,b+1} of a block pair for 4 rows, as
+ * floats: s[2r], s[2r+1] (the same products as pair_scales) */
+static inline void pair_scales4(uint16_t w0, uint16_t w1, const block_q8_0 *const *y, int64_t b, float *s) {
+    const __m256 fw = _mm256_cvtph_ps(_mm_set1_epi32((int)((uint32_t)w0 | ((uint32_t)w1 << 16))));
+    const __m256 fa = _mm256_cvtph_ps(_mm_setr_epi16((short)y[0][b].d, (short)y[0][b + 1].d, (short)y[1][b].d,
+                                                     (short)y[1][b + 1].d, (short)y[2][b].d, (short)y[2][b + 1].d,
+                                                     (short)y[3][b].d, (short)y[3][b + 1].d));
+    _mm256_store_ps(s, _mm256_mul_ps(fw, fa));
+}
+
+static void vec_dot4_q8_0_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const block_q8_0 *x = w;
+    ROWS4(block_q8_0, y, a, as);
+    const int64_t nb = n / QK8_0;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc0[4], acc1[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    float s[8] __attribute__((aligned(32)));
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        pair_scales4(x[b].d, x[b + 1].d, y, b, s);
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
+        const __m256i ax0 = _mm256_sign_epi8(x0, x0), ax1 = _mm256_sign_epi8(x1, x1);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i sy0 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[r][b].qs), x0);
+            const __m256i sy1 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[r][b + 1].qs), x1);
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax0, sy0), ones16);
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax1, sy1), ones16);
+            acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + 2 * r), _mm256_cvtepi32_ps(p0), acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + 2 * r + 1), _mm256_cvtepi32_ps(p1), acc1[r]);
+        }
+    }
+    for (; b < nb; b++) {
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const float dw = h2f(x[b].d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256 d = _mm256_set1_ps(dw * h2f(y[r][b].d));
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[r][b].qs);
+            acc0[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_32(qx, qy)), acc0[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps256(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+/* Q4_0 as vec_dot_q4_0_q8_0_avx2. The weights of a block are unpacked once to
+ * w = q - 8 and |w|; per row maddubs(|w|, sign(qa, w)) gives the same int16 pair
+ * sums (q - 8) qa as maddubs(q, qa) - maddubs(8, qa) (Q8_0 quants are never
+ * -128, as for the sign trick of the Q8_0 kernels). */
+static void vec_dot4_q4_0_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const block_q4_0 *x = w;
+    ROWS4(block_q8_0, y, a, as);
+    const int64_t nb = n / QK4_0;
+    const __m256i eight = _mm256_set1_epi8(8), ones16 = _mm256_set1_epi16(1);
+    __m256 acc0[4], acc1[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    float s[8] __attribute__((aligned(32)));
+    int64_t b = 0;
+#define Q4_0_DOT(wq, aw, blk, d, acc)                                                                   \
+    {                                                                                                   \
+        const __m256i qa = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(blk).qs), wq);         \
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(aw, qa), ones16)), acc); \
+    }
+    for (; b + 2 <= nb; b += 2) {
+        pair_scales4(x[b].d, x[b + 1].d, y, b, s);
+        const __m256i w0 = _mm256_sub_epi8(nibbles_32(x[b].qs), eight), w1 = _mm256_sub_epi8(nibbles_32(x[b + 1].qs), eight);
+        const __m256i aw0 = _mm256_sign_epi8(w0, w0), aw1 = _mm256_sign_epi8(w1, w1);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            Q4_0_DOT(w0, aw0, y[r][b], _mm256_broadcast_ss(s + 2 * r), acc0[r])
+            Q4_0_DOT(w1, aw1, y[r][b + 1], _mm256_broadcast_ss(s + 2 * r + 1), acc1[r])
+        }
+    }
+    for (; b < nb; b++) {
+        const __m256i w0 = _mm256_sub_epi8(nibbles_32(x[b].qs), eight), aw0 = _mm256_sign_epi8(w0, w0);
+        const float dw = h2f(x[b].d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256 d0 = _mm256_set1_ps(dw * h2f(y[r][b].d));
+            Q4_0_DOT(w0, aw0, y[r][b], d0, acc0[r])
+        }
+    }
+#undef Q4_0_DOT
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps256(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+/* The mins terms of Q4_K / Q5_K for 4 rows. Two rows share a register (lanes
+ * 0-3 row 2p, 4-7 row 2p+1): lane-wise the same fmadd as the 128-bit one of
+ * the single-row kernels. */
+static inline void k_mins4(__m256i ms, const block_q8_K *const *y, int64_t b, float dmw, __m256 *accm) {
+#pragma GCC unroll 2
+    for (int p = 0; p < 2; p++) {
+        const block_q8_K *y0 = &y[2 * p][b], *y1 = &y[2 * p + 1][b];
+        const __m256 dmin = _mm256_set_m128(_mm_set1_ps(-y1->d * dmw), _mm_set1_ps(-y0->d * dmw));
+        const __m256i t = _mm256_set_m128i(k_mins_term(ms, y1->bsums), k_mins_term(ms, y0->bsums));
+        accm[p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(t), accm[p]);
+    }
+}
+
+/* the final sums of Q4_K / Q5_K, as in the single-row kernels */
+static inline void k_finish4(const __m256 *acc, const __m256 *accm, float *out) {
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        const __m128 am = (r & 1) ? _mm256_extractf128_ps(accm[r >> 1], 1) : _mm256_castps256_ps128(accm[r >> 1]);
+        __m128 m = _mm_add_ps(am, _mm_movehl_ps(am, am));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[r] = hsum_ps256(acc[r]) + _mm_cvtss_f32(m);
+    }
+}
+
+static void vec_dot4_q4_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const block_q4_K *x = w;
+    ROWS4(block_q8_K, y, a, as);
+    const __m256i m4 = _mm256_set1_epi8(0xF), four8 = _mm256_set1_epi8(4);
+    __m256 acc[4], accm[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float dw = h2f(x[b].d), dmw = h2f(x[b].dmin);
+        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales)); /* sc0..7 | m0..7 */
+        k_mins4(ms, y, b, dmw, accm);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        const uint8_t *q4 = x[b].qs;
+        __m256i sumi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) sumi[r] = _mm256_setzero_si256();
+        __m256i ctl = BCAST_W(0), cth = BCAST_W(1);
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * c));
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i scl = _mm256_shuffle_epi8(sc, ctl);
+            const __m256i sch = _mm256_shuffle_epi8(sc, cth);
+            ctl = _mm256_add_epi8(ctl, four8);
+            cth = _mm256_add_epi8(cth, four8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const int8_t *q8 = y[r][b].qs + 64 * c;
+                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+                const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(_mm256_madd_epi16(pl, scl), _mm256_madd_epi16(ph, sch)));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][b].d * dw), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+    k_finish4(acc, accm, out);
+}
+
+static void vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const block_q5_K *x = w;
+    ROWS4(block_q8_K, y, a, as);
+    const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10), four8 = _mm256_set1_epi8(4);
+    __m256 acc[4], accm[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float dw = h2f(x[b].d), dmw = h2f(x[b].dmin);
+        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
+        k_mins4(ms, y, b, dmw, accm);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        const uint8_t *q5 = x[b].qs;
+        __m256i hb = _mm256_loadu_si256((const __m256i *)x[b].qh);
+        __m256i sumi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) sumi[r] = _mm256_setzero_si256();
+        __m256i ctl = BCAST_W(0), cth = BCAST_W(1);
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q5 + 32 * c));
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m16));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(hb, 3), m16));
+            hb = _mm256_srli_epi16(hb, 2);
+            const __m256i scl = _mm256_shuffle_epi8(sc, ctl);
+            const __m256i sch = _mm256_shuffle_epi8(sc, cth);
+            ctl = _mm256_add_epi8(ctl, four8);
+            cth = _mm256_add_epi8(cth, four8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const int8_t *q8 = y[r][b].qs + 64 * c;
+                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+                const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(_mm256_madd_epi16(pl, scl), _mm256_madd_epi16(ph, sch)));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][b].d * dw), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+    k_finish4(acc, accm, out);
+}
+
+/* Q6_K: the four 32-quant groups of each half one at a time (quants and their
+ * scale pattern built once), each applied to the 4 rows. */
+static void vec_dot4_q6_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const block_q6_K *x = w;
+    ROWS4(block_q8_K, y, a, as);
+    const __m256i m15 = _mm256_set1_epi8(0xF), m48 = _mm256_set1_epi8(0x30);
+    const __m256i sel0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    const __m256i step = _mm256_set1_epi8(4);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float dw = h2f(x[b].d);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
+        __m256i sumi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[r][b].bsums);
+            sumi[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        }
+        const uint8_t *ql = x[b].ql, *qh = x[b].qh;
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i sch = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h + 32));
+            const __m256i hv = _mm256_loadu_si256((const __m256i *)(qh + 32 * h));
+            __m256i q[4]; /* the quants of groups 0..3 (elements 32k..32k+31 of the half) */
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m48));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m48));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_and_si256(hv, m48));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15),
+                                   _mm256_and_si256(_mm256_srli_epi16(hv, 2), m48));
+            __m256i sel = sel0;
+#pragma GCC unroll 1
+            for (int k = 0; k < 4; k++) {
+                const __m256i s = _mm256_shuffle_epi8(sch, sel);
+                sel = _mm256_add_epi8(sel, step);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 128 * h + 32 * k)));
+                    sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(p, s));
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][b].d * dw), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps256(acc[r]);
+}
+
+static void vec_dot4_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    const block_iq4_xs *x = w;
+    ROWS4(block_q8_K, y, a, as);
+    const __m256i values = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q35_kvalues_iq4nl));
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    const __m128i hmul = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
+    const __m256i two8 = _mm256_set1_epi8(2);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint32_t sl;
+        memcpy(&sl, x[b].scales_l, 4);
+        const __m128i v = _mm_cvtsi32_si128((int)sl);
+        const __m128i lo = _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4)));
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)x[b].scales_h), hmul), 10),
+                                         _mm_set1_epi16(0x30));
+        const __m256i ls = _mm256_broadcastsi128_si256(_mm_sub_epi16(_mm_or_si128(lo, hi), _mm_set1_epi16(32)));
+        const uint8_t *qs = x[b].qs;
+        __m256i sumi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) sumi[r] = _mm256_setzero_si256();
+        __m256i ctl = BCAST_W(0);
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i k = _mm256_shuffle_epi8(values, nibbles_32(qs + 16 * ib));
+            const __m256i ak = _mm256_sign_epi8(k, k);
+            const __m256i s = _mm256_shuffle_epi8(ls, ctl);
+            ctl = _mm256_add_epi8(ctl, two8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m256i qa = _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 32 * ib));
+                const __m256i p = _mm256_maddubs_epi16(ak, _mm256_sign_epi8(qa, k));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(p, s));
+            }
+        }
+        const float dw = h2f(x[b].d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][b].d * dw), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps256(acc[r]);
+}
+
+#undef ROWS4
+
 /* The fused delta rule (engine/deltanet.c has the math): per token one pass
  * over S for vp = S^T k and op = S^T q, then S = d S + k vn^T. The state rows
  * are Sv floats; columns go in blocks of 32 (8 accumulators in registers). */
@@ -564,8 +983,18 @@ static void dn_fused_avx2(const q35_dn_head *h) {
     }
 }
 
+/* arch/vecops_avx2.c */
+void q35_silu_avx2(float *x, int64_t n);
+void q35_swiglu_avx2(float *g, const float *u, int64_t n);
+void q35_axpy_avx2(float *y, float a, const float *x, int64_t n);
+void q35_fmadd_avx2(float *acc, const float *a, const float *b, int64_t n);
+
 const q35_kernels q35_kernels_avx2 = {
     .name = "avx2",
+    .silu_f32 = q35_silu_avx2,
+    .swiglu_f32 = q35_swiglu_avx2,
+    .axpy_f32 = q35_axpy_avx2,
+    .fmadd_f32 = q35_fmadd_avx2,
     .dn_fused = dn_fused_avx2,
     .dot_f32 = dot_f32_avx2,
     .from_float = {
@@ -585,6 +1014,17 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_Q5_K] = vec_dot_q5_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = vec_dot_q6_K_q8_K_avx2,
         [Q35_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_avx2,
+    },
+    .vec_dot4 = {
+        [Q35_TYPE_F32] = vec_dot4_f32_avx2,
+        [Q35_TYPE_F16] = vec_dot4_f16_avx2,
+        [Q35_TYPE_BF16] = vec_dot4_bf16_avx2,
+        [Q35_TYPE_Q4_0] = vec_dot4_q4_0_q8_0_avx2,
+        [Q35_TYPE_Q8_0] = vec_dot4_q8_0_q8_0_avx2,
+        [Q35_TYPE_Q4_K] = vec_dot4_q4_K_q8_K_avx2,
+        [Q35_TYPE_Q5_K] = vec_dot4_q5_K_q8_K_avx2,
+        [Q35_TYPE_Q6_K] = vec_dot4_q6_K_q8_K_avx2,
+        [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs_q8_K_avx2,
     },
 };
 

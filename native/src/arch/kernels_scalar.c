@@ -252,10 +252,38 @@ static float vec_dot_iq4_xs_q8_K_scalar(const void *w, const void *a, int64_t n)
     return s;
 }
 
+/* ------------------------------------------------------------------------- */
+/* vec_dot4: one weight row with 4 activation rows, by definition 4 vec_dots. */
+
+#define VEC_DOT4_SCALAR(name, dot)                                                              \
+    static void name(const void *w, const void *a, int64_t a_stride, int64_t n, float *out) {   \
+        for (int r = 0; r < 4; r++) out[r] = dot(w, (const uint8_t *)a + r * a_stride, n);      \
+    }
+VEC_DOT4_SCALAR(vec_dot4_f32_scalar, vec_dot_f32_scalar)
+VEC_DOT4_SCALAR(vec_dot4_f16_scalar, vec_dot_f16_scalar)
+VEC_DOT4_SCALAR(vec_dot4_bf16_scalar, vec_dot_bf16_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q4_0_q8_0_scalar, vec_dot_q4_0_q8_0_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q8_0_q8_0_scalar, dot_q8_0_q8_0_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q4_K_q8_K_scalar, vec_dot_q4_K_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q5_K_q8_K_scalar, vec_dot_q5_K_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q6_K_q8_K_scalar, vec_dot_q6_K_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq4_xs_q8_K_scalar, vec_dot_iq4_xs_q8_K_scalar)
+#undef VEC_DOT4_SCALAR
+
 void q35_dn_fused(const q35_dn_head *h); /* engine/deltanet.c: the reference */
+
+/* arch/vecops_scalar.c */
+void q35_silu_scalar(float *x, int64_t n);
+void q35_swiglu_scalar(float *g, const float *u, int64_t n);
+void q35_axpy_scalar(float *y, float a, const float *x, int64_t n);
+void q35_fmadd_scalar(float *acc, const float *a, const float *b, int64_t n);
 
 const q35_kernels q35_kernels_scalar = {
     .name = "scalar",
+    .silu_f32 = q35_silu_scalar,
+    .swiglu_f32 = q35_swiglu_scalar,
+    .axpy_f32 = q35_axpy_scalar,
+    .fmadd_f32 = q35_fmadd_scalar,
     .dn_fused = q35_dn_fused,
     .dot_f32 = dot_f32_scalar,
     .from_float = {
@@ -275,5 +303,16 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_Q5_K] = vec_dot_q5_K_q8_K_scalar,
         [Q35_TYPE_Q6_K] = vec_dot_q6_K_q8_K_scalar,
         [Q35_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_scalar,
+    },
+    .vec_dot4 = {
+        [Q35_TYPE_F32] = vec_dot4_f32_scalar,
+        [Q35_TYPE_F16] = vec_dot4_f16_scalar,
+        [Q35_TYPE_BF16] = vec_dot4_bf16_scalar,
+        [Q35_TYPE_Q4_0] = vec_dot4_q4_0_q8_0_scalar,
+        [Q35_TYPE_Q8_0] = vec_dot4_q8_0_q8_0_scalar,
+        [Q35_TYPE_Q4_K] = vec_dot4_q4_K_q8_K_scalar,
+        [Q35_TYPE_Q5_K] = vec_dot4_q5_K_q8_K_scalar,
+        [Q35_TYPE_Q6_K] = vec_dot4_q6_K_q8_K_scalar,
+        [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs_q8_K_scalar,
     },
 };

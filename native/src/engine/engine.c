@@ -152,10 +152,10 @@ void q35_session_free(q35_session *s) {
     if (!s) return;
     if (s->pool) q35_pool_free(s->pool);
     for (int il = 0; il < Q35_MAX_LAYERS; il++) {
-        free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]);
+        free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]); free(s->convw_t[il]);
     }
     free(s->x); free(s->xn); free(s->proj); free(s->o); free(s->g); free(s->beta);
-    free(s->scores); free(s->act); free(s->inv_freq); free(s->prof);
+    free(s->scores); free(s->conv_tmp); free(s->act); free(s->inv_freq); free(s->prof);
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
             free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
@@ -198,6 +198,12 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
         if (c->recurrent[il]) {
             ok &= (s->conv[il] = zalloc(sizeof(float) * (size_t)((c->conv_kernel - 1) * m->CD))) != NULL;
             ok &= (s->ssm[il] = zalloc(sizeof(float) * (size_t)(m->VD * Sk))) != NULL;
+            ok &= (s->convw_t[il] = zalloc(sizeof(float) * (size_t)(c->conv_kernel * m->CD))) != NULL;
+            if (s->convw_t[il]) {
+                const float *w = m->layer[il][Q35_W_SSM_CONV].data;
+                for (int64_t ch = 0; ch < m->CD; ch++)
+                    for (int i = 0; i < c->conv_kernel; i++) s->convw_t[il][i * m->CD + ch] = w[ch * c->conv_kernel + i];
+            }
         } else {
             ok &= (s->kc[il] = zalloc(sizeof(float) * (size_t)(p->n_ctx * m->KVD))) != NULL;
             ok &= (s->vc[il] = zalloc(sizeof(float) * (size_t)(p->n_ctx * m->KVD))) != NULL;
@@ -213,6 +219,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     ok &= (s->g = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
     ok &= (s->beta = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
     ok &= (s->scores = zalloc(sizeof(float) * (size_t)p->n_ctx * p->n_threads)) != NULL;
+    ok &= (s->conv_tmp = zalloc(sizeof(float) * (size_t)(c->conv_kernel * m->CD) * p->n_threads)) != NULL;
     ok &= (s->act = zalloc((size_t)(5 * U * s->act_row_cap))) != NULL;
     ok &= (s->inv_freq = zalloc(sizeof(float) * (size_t)(c->rope_dims / 2 + 1))) != NULL;
     ok &= (s->prof = zalloc(sizeof(q35_op_stats) * (size_t)(c->n_layer + 1) * Q35_OP_COUNT)) != NULL;

@@ -34,6 +34,8 @@ struct q35_session {
 
     /* scratch, sized for one u-batch */
     float *x, *xn, *proj, *o, *g, *beta, *scores;
+    float *conv_tmp;              /* per thread: new conv state + one output row, Kc * CD */
+    float *convw_t[Q35_MAX_LAYERS]; /* DN: the small F32 conv kernel transposed to [Kc][CD] */
     int64_t proj_w;               /* row stride of proj */
     uint8_t *act;
     int64_t act_row_cap;          /* bytes per token per activation segment */

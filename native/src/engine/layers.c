@@ -8,7 +8,6 @@
 #include "engine_impl.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline float siluf(float x) { return x / (1.0f + expf(-x)); }
 static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 /* y = x * w / sqrt(mean(x^2) + eps), rows of n at stride ld (sum in double, as ggml) */
@@ -118,11 +117,8 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
         const float inv = (float)(1.0 / sum);
         float *o = s->o + t * HD + (int64_t)h * D;
         memset(o, 0, sizeof(float) * D);
-        for (int j = 0; j < n_kv; j++) {
-            const float p = sc[j] * inv;
-            const float *v = s->vc[il] + (int64_t)j * KVD + (int64_t)g * D;
-            for (int d = 0; d < D; d++) o[d] += p * v[d];
-        }
+        for (int j = 0; j < n_kv; j++)
+            s->k->axpy_f32(o, sc[j] * inv, s->vc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
         for (int d = 0; d < D; d++) o[d] *= sigmoidf(gate[d]);
     }
     q35_pool_barrier(s->pool);
@@ -151,26 +147,28 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
                        {&L[Q35_W_SSM_ALPHA], s->proj + CD + VD + Hv, pw, 0}};
     q35_matmul(s, ith, nth, s->xn, c->n_embd, T, j, 4, il, Q35_OP_MM_SSM_IN);
 
-    /* causal depthwise conv over [state rows, new rows] + SiLU, in place, per channel;
-     * the state keeps the last Kc-1 raw rows. Column 0 of the kernel is the oldest. */
-    const float *wconv = L[Q35_W_SSM_CONV].data;
-    float *cs = s->conv[il];
+    /* causal depthwise conv over u = [state rows (Kc-1), new rows (T)] + SiLU, in place:
+     * conv_t[c] = sum_i W[c][i] u[t+i][c] (column 0 = oldest). Tokens run backwards so
+     * that the raw rows an output needs are not yet overwritten; the new state (the last
+     * Kc-1 rows of u) is taken first. Channels are split over threads. */
+    const float *wt = s->convw_t[il];                 /* [Kc][CD] */
+    float *cs = s->conv[il];                          /* [Kc-1][CD] */
+    float *newst = s->conv_tmp + (int64_t)ith * Kc * CD, *acc = newst + (int64_t)(Kc - 1) * CD;
     int64_t lo, hi;
     q35_split(CD, ith, nth, &lo, &hi);
-    for (int64_t ch = lo; ch < hi; ch++) {
-        float win[16]; /* Kc <= 16, checked at model creation */
-        for (int i = 0; i < Kc - 1; i++) win[i] = cs[i * CD + ch];
-        const float *w = wconv + ch * Kc;
-        for (int t = 0; t < T; t++) {
-            float *xv = s->proj + t * pw + ch;
-            win[Kc - 1] = *xv;
-            float acc = 0.0f;
-            for (int i = 0; i < Kc; i++) acc += w[i] * win[i];
-            *xv = siluf(acc);
-            for (int i = 0; i < Kc - 1; i++) win[i] = win[i + 1];
-        }
-        for (int i = 0; i < Kc - 1; i++) cs[i * CD + ch] = win[i];
+    const int64_t nc = hi - lo;
+#define U_ROW(j) ((j) < Kc - 1 ? cs + (int64_t)(j) * CD : s->proj + (int64_t)((j) - (Kc - 1)) * pw)
+    for (int i = 0; i < Kc - 1; i++)
+        memcpy(newst + (int64_t)i * CD + lo, U_ROW(T + i) + lo, sizeof(float) * nc);
+    for (int t = T - 1; t >= 0; t--) {
+        memset(acc + lo, 0, sizeof(float) * nc);
+        for (int i = 0; i < Kc; i++) s->k->fmadd_f32(acc + lo, wt + (int64_t)i * CD + lo, U_ROW(t + i) + lo, nc);
+        float *out = s->proj + t * pw + lo;
+        memcpy(out, acc + lo, sizeof(float) * nc);
+        s->k->silu_f32(out, nc);
     }
+    for (int i = 0; i < Kc - 1; i++) memcpy(cs + (int64_t)i * CD + lo, newst + (int64_t)i * CD + lo, sizeof(float) * nc);
+#undef U_ROW
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_CONV, (int64_t)sizeof(float) * CD * Kc);
 
@@ -215,9 +213,10 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
     for (int64_t it = lo; it < hi; it++) {
         const int t = (int)(it / Hv), h = (int)(it % Hv);
         float *o = s->o + t * VD + (int64_t)h * Sv;
-        const float *z = s->proj + t * pw + CD + (int64_t)h * Sv;
+        float *z = s->proj + t * pw + CD + (int64_t)h * Sv;
         q35_rmsnorm_rows(o, o, wn, Sv, 1, Sv, c->rms_eps);
-        for (int i = 0; i < Sv; i++) o[i] *= siluf(z[i]);
+        s->k->silu_f32(z, Sv);                   /* z is not needed after this */
+        for (int i = 0; i < Sv; i++) o[i] *= z[i];
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_GATED_NORM, (int64_t)sizeof(float) * Sv);
@@ -240,11 +239,10 @@ void q35_layer_ffn(q35_session *s, int ith, int nth, int il) {
     q35_matmul(s, ith, nth, s->xn, m->c.n_embd, T, j, 2, il, Q35_OP_MM_FFN_UP);
 
     int64_t lo, hi;
-    q35_split((int64_t)T * F, ith, nth, &lo, &hi);
-    for (int64_t it = lo; it < hi; it++) {
-        float *row = s->proj + (it / F) * pw;
-        const int64_t i = it % F;
-        row[i] = siluf(row[i]) * row[F + i];
+    q35_split(F, ith, nth, &lo, &hi);       /* columns, so every thread works even for one token */
+    for (int t = 0; t < T; t++) {
+        float *row = s->proj + t * pw;
+        s->k->swiglu_f32(row + lo, row + F + lo, hi - lo);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_SWIGLU, 0);

@@ -54,6 +54,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         base += w->rows;
         if (r0 >= r1) continue;
         const q35_vec_dot_fn dot = k->vec_dot[w->type];
+        const q35_vec_dot4_fn dot4 = k->vec_dot4[w->type];
         const int at = acts[act_of_job[j]];
         const int64_t wrb = row_bytes(w->type, in), arb = row_bytes(at, in);
         const uint8_t *act = s->act + act_of_job[j] * seg;
@@ -63,10 +64,14 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                 const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
                 for (int64_t r = rb; r < re; r++) {
                     const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
-                    for (int t = tb; t < te; t++) {
-                        const float v = dot(wr, act + t * arb, in);
+                    float v[TOK_BLOCK];
+                    int t = tb;
+                    if (dot4)   /* one pass over the weight row for 4 tokens */
+                        for (; t + 4 <= te; t += 4) dot4(wr, act + t * arb, arb, in, v + (t - tb));
+                    for (; t < te; t++) v[t - tb] = dot(wr, act + t * arb, in);
+                    for (t = tb; t < te; t++) {
                         float *y = jobs[j].y + t * jobs[j].ldy + r;
-                        *y = jobs[j].accumulate ? *y + v : v;
+                        *y = jobs[j].accumulate ? *y + v[t - tb] : v[t - tb];
                     }
                 }
             }
