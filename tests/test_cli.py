@@ -80,3 +80,49 @@ def test_ci_runs_the_readmes_test_command():
     install_and_test = blocks[1]
     assert "pytest" in install_and_test
     assert install_and_test in (root / ".ci" / "run").read_text().splitlines()
+
+
+def test_bench_json_uses_llama_bench_field_names(synth_dir, capsys):
+    import json
+    assert main(["bench", "--preset", "tiny", "-p", "16", "-n", "4", "-r", "2", "-o", "json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert [(r["n_prompt"], r["n_gen"]) for r in recs] == [(16, 0), (0, 4)]
+    for r in recs:
+        for k in ("model_filename", "n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts", "samples_ts",
+                  "samples_ns", "n_ubatch", "build_commit", "isa", "fdn_threshold", "ubatch", "vocab_strategy",
+                  "commit"):
+            assert k in r, k
+        assert len(r["samples_ts"]) == 2 and r["avg_ts"] > 0
+        assert r["avg_ts"] == pytest.approx(sum(r["samples_ts"]) / 2)
+    assert recs[1]["weight_gbps"] > 0 and recs[1]["machine_read_gbps"] > 0
+
+
+def test_bench_markdown_rows(synth_dir, capsys):
+    assert main(["bench", "--preset", "tiny", "-p", "8", "-n", "2", "-r", "1", "--fdn", "0", "--ubatch", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| pp8 |" in out and "| tg2 |" in out and "% of" in out
+
+
+def test_logits_native_matches_the_oracle(oracle_dir, oracle_logits, tmp_path):
+    out = tmp_path / "n.npy"
+    toks = ",".join(map(str, oracle_logits["tokens_seq7"]))
+    for mode in ("prefill", "decode"):
+        assert main(["logits", str(oracle_dir / "tiny-f32.gguf"), "--tokens", toks, "--engine", "native",
+                     "--mode", mode, "--threads", "2", "--ubatch", "3", "--out", str(out)]) == 0
+        assert np.abs(np.load(out) - oracle_logits["hf_f64_seq7"]).max() < 2e-3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["bench", "--preset", "tiny", "-t", "0"], "threads must be an integer >= 1"),
+    (["bench", "--preset", "tiny", "-r", "0"], "-r must be >= 1"),
+    (["bench"], "give a MODEL path or --preset"),
+    (["logits", "{oracle}/tiny-f32.gguf", "--tokens", "1", "--engine", "native", "--isa", "avx512",
+      "--out", "{tmp}/x.npy"], "avx512"),
+])
+def test_bench_and_logits_bad_arguments(oracle_dir, tmp_path, synth_dir, args, message):
+    import harness.native as hn
+    if "avx512" in args and "avx512" in hn.cpu_features()["supported"]:
+        pytest.skip("this CPU runs AVX512")
+    args = [a.format(oracle=oracle_dir, tmp=tmp_path) for a in args]
+    code, out, err = run(*args)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
