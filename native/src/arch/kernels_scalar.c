@@ -64,37 +64,9 @@ static void from_float_bf16_scalar(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = q35_f2bf(x[i]);
 }
 
-/* Q8_K activation quantization (ggml's quantize_row_q8_K), per 256 values:
- * max = the element with the largest |x| (the first one on ties), with its
- * sign; iscale = -127/max, q = min(127, round-half-even(iscale*x)), d = 1/iscale
- * (negative when max > 0); bsums[j] = sum of q[16j .. 16j+15]. A block of zeros
- * gives d = 0 and zero quants. rintf rounds half to even in the default mode,
- * exactly as ggml's nearest_int magic-number trick for |v| < 2^22. */
+/* Q8_K activation quantization (ggml's quantize_row_q8_K): the format's own quantizer in quant.c */
 static void from_float_q8_K_scalar(const float *x, void *dst, int64_t n) {
-    block_q8_K *y = dst;
-    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK_K; j++) {
-            const float ax = fabsf(x[j]);
-            if (ax > amax) { amax = ax; max = x[j]; }
-        }
-        if (amax == 0.0f) {
-            memset(&y[b], 0, sizeof y[b]);
-            continue;
-        }
-        const float iscale = -127.0f / max;
-        for (int j = 0; j < QK_K; j++) {
-            const float v = iscale * x[j];
-            const int q = (int)rintf(v);
-            y[b].qs[j] = (int8_t)(q < 127 ? q : 127);
-        }
-        for (int i = 0; i < QK_K / 16; i++) {
-            int s = 0;
-            for (int j = 0; j < 16; j++) s += y[b].qs[16 * i + j];
-            y[b].bsums[i] = (int16_t)s;
-        }
-        y[b].d = 1.0f / iscale;
-    }
+    q35_quantize(Q35_TYPE_Q8_K, x, dst, 1, n);
 }
 
 /* ------------------------------------------------------------------------- */
