@@ -126,14 +126,18 @@ def cmd_demo(a) -> int:
             dec = np.stack([s.decode(t) for t in tokens])
         err_pd = float(np.abs(pre - dec).max())
         err_ref = float(np.abs(pre - ref).max())
+        with load_model(cached_model(a.preset, "f32", seed=0)) as mf, Session(mf, threads=a.threads,
+                                                                              ctx=len(tokens)) as sf:
+            err_f32 = float(np.abs(sf.prefill(tokens) - reference_logits(mf, tokens)).max())
         print(f"\n{len(tokens)} tokens: float64 reference {t1 - t0:.2f} s; C engine ({s.isa}, {a.threads} threads):")
-        print(f"  max |prefill - decode| = {err_pd:.1e}; max |engine - float64 reference| = {err_ref:.3f}, "
-              f"top-1 agreement {np.mean(pre.argmax(1) == ref.argmax(1)):.2f}")
-        print("  (the engine rounds activations to the formats ggml pairs with each weight type; random "
-              "weights amplify that rounding, see ../shared/oracle/README.md)\n")
+        print(f"  same model with F32 weights: max |engine - float64 reference| = {err_f32:.1e}")
+        print(f"  {a.quant}: max |prefill - decode| = {err_pd:.1e}; max |engine - float64 reference| = "
+              f"{err_ref:.3f}, top-1 agreement {np.mean(pre.argmax(1) == ref.argmax(1)):.2f}")
+        print("  (with quantized weights the engine rounds activations to the formats ggml pairs with each "
+              "weight type; random weights amplify that rounding, see ../shared/oracle/README.md)\n")
         cfg = BenchConfig(n_prompt=64, n_gen=32, repetitions=3, threads=a.threads)
         print(format_markdown(m, cfg, run_bench(m, cfg)))
-    return 0 if err_pd < 1e-3 and np.isfinite(pre).all() else 1
+    return 0 if err_pd < 1e-3 and err_f32 < 1e-3 and np.isfinite(pre).all() else 1
 
 
 def _engine_args(s: argparse.ArgumentParser) -> None:
