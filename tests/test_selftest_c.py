@@ -47,3 +47,13 @@ def test_selftest_neon_under_qemu(tmp_path):
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "neon    dot_f32 vs scalar" in r.stdout and "MISMATCH" not in r.stdout
+
+
+def test_makefile_builds_the_selftest(tmp_path):
+    """`make -C native selftest` (the README's way) builds every source, engine included."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    r = subprocess.run(["make", "-C", str(NATIVE), "selftest", f"BUILD={tmp_path}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([str(tmp_path / "selftest")], capture_output=True, text=True)
+    assert r.returncode == 0 and " passed, 0 failed" in r.stdout
