@@ -102,8 +102,9 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
      * then the sigmoid output gate */
     const float scale = 1.0f / sqrtf((float)D);
     float *sc = s->scores + (int64_t)ith * s->p.n_ctx;
-    q35_split((int64_t)T * H, ith, nth, &lo, &hi);
-    for (int64_t it = lo; it < hi; it++) {
+    /* items interleaved over threads: later tokens see more keys (causal), so contiguous
+     * ranges would leave the first thread idle */
+    for (int64_t it = ith; it < (int64_t)T * H; it += nth) {
         const int t = (int)(it / H), h = (int)(it % H), g = h / (H / Hkv), n_kv = s->pos0 + t + 1;
         const float *q = s->proj + t * pw + (int64_t)h * 2 * D;
         const float *gate = q + D;
