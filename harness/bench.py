@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__, native
+from . import __version__
 from .engine import Session
 from .model import Model
 from .provenance import cpu_model, git_commit, now_iso

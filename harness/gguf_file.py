@@ -240,7 +240,7 @@ def _parse(mm: mmap.mmap, path: str, size: int) -> GGUFFile:
         tensors[name] = TensorInfo(name, t, ne, start, nbytes)
 
     spans = sorted((t.offset, t.offset + t.nbytes, t.name) for t in tensors.values())
-    for (s0, e0, n0), (s1, e1, n1) in zip(spans, spans[1:]):
+    for (_, e0, n0), (s1, _, n1) in zip(spans, spans[1:]):
         if s1 < e0:
             raise c.fail(f"tensors {n0!r} and {n1!r} overlap in the file")
 

@@ -44,7 +44,8 @@ def oracle_logits(oracle_dir):
 
 
 @pytest.fixture(scope="session")
-def synth_dir(tmp_path_factory, monkeypatch_session=None):
+def synth_dir(tmp_path_factory):
+    """Synthetic models and the machine facts of this session go to a temporary cache."""
     d = tmp_path_factory.mktemp("synth")
     os.environ["HARNESS_CACHE"] = str(d)
     return d

@@ -1,6 +1,5 @@
 """GGUF loading: our reader against the gguf package, the typed config, and one clear
 ModelFileError (naming the key or tensor) for every kind of broken file."""
-import shutil
 import struct
 
 import gguf
