@@ -10,6 +10,7 @@
 #define MAX_ACT_TYPES 5
 #define ROW_BLOCK 16  /* weight rows kept hot while ...           */
 #define TOK_BLOCK 32  /* ... this many activation rows stream by  */
+#define PREFETCH_ROWS 2
 
 static int64_t row_bytes(int type, int64_t n) {
     return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
@@ -64,6 +65,10 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                 const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
                 for (int64_t r = rb; r < re; r++) {
                     const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
+#ifndef Q35_NO_PREFETCH
+                    if (tb == 0 && r + PREFETCH_ROWS < r1)   /* stream the rows ahead while this one computes */
+                        for (int64_t off = 0; off < wrb; off += 64) __builtin_prefetch(wr + PREFETCH_ROWS * wrb + off, 0, 0);
+#endif
                     float v[TOK_BLOCK];
                     int t = tb;
                     if (dot4)   /* one pass over the weight row for 4 tokens */
