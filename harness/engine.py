@@ -148,6 +148,7 @@ class Session:
 
     @property
     def n_past(self) -> int:
+        self._check_open()
         return int(lib.q35_session_n_past(self._ptr))
 
     # -- state -------------------------------------------------------------------
@@ -185,6 +186,7 @@ class Session:
         return pd.DataFrame(rows, columns=["layer", "kind", "op", "calls", "ns", "bytes"])
 
     def reset_profile(self) -> None:
+        self._check_open()
         lib.q35_session_profile_reset(self._ptr)
 
     # -- lifetime ------------------------------------------------------------------

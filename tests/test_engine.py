@@ -191,6 +191,11 @@ def test_bad_input_is_a_clear_error(oracle_dir):
                 Session(m, threads=bad)
         with pytest.raises(UsageError, match="unknown ISA"):
             Session(m, isa="mmx")
+        closed = Session(m)
+        closed.close()
+        for call in (lambda: closed.n_past, closed.reset_profile, closed.save_state, lambda: closed.decode(1)):
+            with pytest.raises(UsageError, match="session is closed"):
+                call()
         s = Session(m)
     with pytest.raises(ModelFileError, match="model is closed"):
         s.decode(1)
