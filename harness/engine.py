@@ -77,6 +77,11 @@ class NativeModel:
             raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
 
 
+def _check_int(name: str, value, minimum: int) -> None:
+    if not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
 class Session:
     """One sequence on the native engine: prefill, decode, reset, state save/restore, profile."""
 
@@ -84,14 +89,10 @@ class Session:
                  fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
-        if not isinstance(threads, int) or threads < 1:
-            raise UsageError(f"threads must be an integer >= 1, got {threads!r}")
-        if not isinstance(ubatch, int) or ubatch < 1:
-            raise UsageError(f"ubatch must be an integer >= 1, got {ubatch!r}")
-        if not isinstance(fdn_threshold, int) or fdn_threshold < 0:
-            raise UsageError(f"fdn threshold must be an integer >= 0, got {fdn_threshold!r}")
-        if not isinstance(ctx, int) or ctx < 1:
-            raise UsageError(f"ctx must be an integer >= 1, got {ctx!r}")
+        _check_int("threads", threads, 1)
+        _check_int("ubatch", ubatch, 1)
+        _check_int("fdn threshold", fdn_threshold, 0)
+        _check_int("ctx", ctx, 1)
         if dn_algo not in DN_ALGOS:
             raise UsageError(f"unknown delta-net algorithm {dn_algo!r} (choose from {', '.join(DN_ALGOS)})")
         self.model = model

@@ -7,7 +7,7 @@ import platform
 
 from .native import lib
 from .provenance import cpu_model
-from .synth import cache_dir
+from .cache import cache_dir
 
 BUFFER_BYTES = 1 << 30   # far larger than any cache
 

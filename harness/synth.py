@@ -8,10 +8,10 @@ import os
 import time
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .cache import cache_dir
 from .errors import UsageError
 from .ggml_types import BLOCK_GEOMETRY, GGMLType
 from .gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
@@ -234,12 +234,6 @@ def _is_matrix(name: str) -> bool:
 
 # ----------------------------------------------------------------------------
 # a cache of synthesized files, shared by the CLI, the tests and the benchmarks
-
-def cache_dir() -> Path:
-    d = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "qwen35-harness"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
 
 def cached_model(preset: str, quant: str, seed: int = 0) -> str:
     """Path of a synthetic model, written on first use."""

@@ -525,65 +525,37 @@ static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
     const T *y[4];                                                                                   \
     for (int r_ = 0; r_ < 4; r_++) y[r_] = (const T *)(const void *)((const uint8_t *)(a) + r_ * (s))
 
-static void vec_dot4_f32_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    const float *x = w;
-    ROWS4(float, y, a, as);
-    __m256 acc[4][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m256 wk = _mm256_loadu_ps(x + i + 8 * k);
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) acc[r][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(y[r] + i + 8 * k), acc[r][k]);
-        }
+/* F32 and F16 differ only in how 8 lanes are loaded and how a tail element
+ * becomes a float: 4 rows x 4 accumulators of 8 lanes, 32 elements a step */
+#define LOAD_F32X8(p) _mm256_loadu_ps(p)
+#define TAIL_F32(v) (v)
+#define TAIL_F16(v) h2f(v)
+#define DEFINE_VEC_DOT4_FLOAT(name, T, LOAD8, TAIL)                                                   \
+    static void name(const void *w, const void *a, int64_t as, int64_t n, float *out) {              \
+        const T *x = w;                                                                               \
+        ROWS4(T, y, a, as);                                                                           \
+        __m256 acc[4][4];                                                                             \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                         \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();                              \
+        int64_t i = 0;                                                                                \
+        for (; i + 32 <= n; i += 32)                                                                  \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                             \
+                const __m256 wk = LOAD8(x + i + 8 * k);                                               \
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r][k] = _mm256_fmadd_ps(wk, LOAD8(y[r] + i + 8 * k), acc[r][k]); \
+            }                                                                                         \
+        for (; i + 8 <= n; i += 8) {                                                                  \
+            const __m256 wk = LOAD8(x + i);                                                           \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, LOAD8(y[r] + i), acc[r][0]);  \
+        }                                                                                             \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                                 \
+            float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]),                   \
+                                               _mm256_add_ps(acc[r][2], acc[r][3])));                 \
+            for (int64_t j = i; j < n; j++) s += TAIL(x[j]) * TAIL(y[r][j]);                          \
+            out[r] = s;                                                                               \
+        }                                                                                             \
     }
-    for (; i + 8 <= n; i += 8) {
-        const __m256 wk = _mm256_loadu_ps(x + i);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(y[r] + i), acc[r][0]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-        float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
-        for (int64_t j = i; j < n; j++) s += x[j] * y[r][j];
-        out[r] = s;
-    }
-}
-
-static void vec_dot4_f16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    const uint16_t *x = w;
-    ROWS4(uint16_t, y, a, as);
-    __m256 acc[4][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m256 wk = load_f16x8(x + i + 8 * k);
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) acc[r][k] = _mm256_fmadd_ps(wk, load_f16x8(y[r] + i + 8 * k), acc[r][k]);
-        }
-    }
-    for (; i + 8 <= n; i += 8) {
-        const __m256 wk = load_f16x8(x + i);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, load_f16x8(y[r] + i), acc[r][0]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-        float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
-        for (int64_t j = i; j < n; j++) s += h2f(x[j]) * h2f(y[r][j]);
-        out[r] = s;
-    }
-}
+DEFINE_VEC_DOT4_FLOAT(vec_dot4_f32_avx2, float, LOAD_F32X8, TAIL_F32)
+DEFINE_VEC_DOT4_FLOAT(vec_dot4_f16_avx2, uint16_t, load_f16x8, TAIL_F16)
 
 /* BF16 as vec_dot_bf16_avx2: per 32 elements, acc0/acc2 take the even (shifted)
  * elements of each 16, acc1/acc3 the odd (masked) ones */

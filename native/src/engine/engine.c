@@ -329,8 +329,6 @@ size_t q35_session_state_size(const q35_session *s) {
     return n;
 }
 
-#define COPY(dst, src, nbytes) do { memcpy(dst, src, nbytes); } while (0)
-
 size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
     const size_t need = q35_session_state_size(s);
     if (cap < need) return 0;
@@ -341,12 +339,12 @@ size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
     for (int il = 0; il < m->c.n_layer; il++) {
         if (m->c.recurrent[il]) {
             size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
-            COPY(p, s->conv[il], a); p += a;
-            COPY(p, s->ssm[il], b); p += b;
+            memcpy(p, s->conv[il], a); p += a;
+            memcpy(p, s->ssm[il], b); p += b;
         } else {
             size_t a = sizeof(float) * (size_t)(np * m->KVD);
-            COPY(p, s->kc[il], a); p += a;
-            COPY(p, s->vc[il], a); p += a;
+            memcpy(p, s->kc[il], a); p += a;
+            memcpy(p, s->vc[il], a); p += a;
         }
     }
     return need;
@@ -365,12 +363,12 @@ int q35_session_state_load(q35_session *s, const void *src, size_t n) {
     for (int il = 0; il < m->c.n_layer; il++) {
         if (m->c.recurrent[il]) {
             size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
-            COPY(s->conv[il], p, a); p += a;
-            COPY(s->ssm[il], p, b); p += b;
+            memcpy(s->conv[il], p, a); p += a;
+            memcpy(s->ssm[il], p, b); p += b;
         } else {
             size_t a = sizeof(float) * (size_t)(np * m->KVD);
-            COPY(s->kc[il], p, a); p += a;
-            COPY(s->vc[il], p, a); p += a;
+            memcpy(s->kc[il], p, a); p += a;
+            memcpy(s->vc[il], p, a); p += a;
         }
     }
     return 0;
