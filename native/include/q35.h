@@ -126,6 +126,18 @@ typedef struct {
     void (*swiglu_f32)(float *g, const float *u, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
     void (*fmadd_f32)(float *acc, const float *a, const float *b, int64_t n);
+    /* x <- a x */
+    void (*scale_f32)(float *x, float a, int64_t n);
+    /* y = x w / sqrt(mean(x^2) + eps), one row; y may alias x */
+    void (*rmsnorm_f32)(const float *x, const float *w, float *y, int64_t n, float eps);
+    /* x <- x / sqrt(sum(x^2) + eps) */
+    void (*l2norm_f32)(float *x, int64_t n, float eps);
+    /* NeoX RoPE of pairs (i, i + n_rot/2); cs = cos[n_rot/2] then sin[n_rot/2] of one position */
+    void (*rope_f32)(float *x, const float *cs, int n_rot);
+    /* x <- softmax(x) */
+    void (*softmax_f32)(float *x, int64_t n);
+    /* x <- x sigmoid(g) */
+    void (*sigmoid_mul_f32)(float *x, const float *g, int64_t n);
 } q35_kernels;
 
 /* The table for an ISA, or NULL when it is not supported on this CPU. */
@@ -179,6 +191,11 @@ void q35_model_free(q35_model *m);
 /* delta-net algorithm: auto = fused for u-batches of at most fdn_threshold
  * tokens and chunked above (decode always fused); the others force one. */
 enum q35_dn_algo { Q35_DN_AUTO = 0, Q35_DN_RECURRENT = 1, Q35_DN_FUSED = 2, Q35_DN_CHUNKED = 3 };
+
+/* One value head of the delta rule with one algorithm (not AUTO) on one ISA
+ * variant's kernels, outside any session (tests, self-test, benchmarks):
+ * 0, or -1 for an unsupported ISA / bad algo / Sk, Sv outside 1..512 / no memory. */
+int q35_deltanet_head(int isa, int algo, const q35_dn_head *h);
 
 typedef struct {
     int32_t isa;            /* enum q35_isa; must be supported */

@@ -42,12 +42,12 @@ static void fill_tables(void) {
         int fb = fallback_of(isa);
         if (fb >= 0 && q35_compiled_table(fb)) {
             const q35_kernels *base = &filled[fb];
-            if (!k.dot_f32) k.dot_f32 = base->dot_f32;
-            if (!k.dn_fused) k.dn_fused = base->dn_fused;
-            if (!k.silu_f32) k.silu_f32 = base->silu_f32;
-            if (!k.swiglu_f32) k.swiglu_f32 = base->swiglu_f32;
-            if (!k.axpy_f32) k.axpy_f32 = base->axpy_f32;
-            if (!k.fmadd_f32) k.fmadd_f32 = base->fmadd_f32;
+#define INHERIT(f) if (!k.f) k.f = base->f
+            INHERIT(dot_f32); INHERIT(dn_fused);
+            INHERIT(silu_f32); INHERIT(swiglu_f32); INHERIT(axpy_f32); INHERIT(fmadd_f32);
+            INHERIT(scale_f32); INHERIT(rmsnorm_f32); INHERIT(l2norm_f32); INHERIT(rope_f32);
+            INHERIT(softmax_f32); INHERIT(sigmoid_mul_f32);
+#undef INHERIT
             for (int t = 0; t < Q35_TYPE_COUNT; t++) {
                 if (!k.from_float[t]) k.from_float[t] = base->from_float[t];
                 /* a variant with its own dot but no 4-token dot gets none: its matmul then

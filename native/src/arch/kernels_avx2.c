@@ -2,6 +2,7 @@
  * the rest of the build stays at the baseline ISA; only called after
  * q35_isa_supported(Q35_ISA_AVX2) said yes. */
 #include "kernels.h"
+#include "arch/vecops.h"
 
 #if Q35_HAVE_X86
 #include <immintrin.h>
@@ -955,18 +956,10 @@ static void dn_fused_avx2(const q35_dn_head *h) {
     }
 }
 
-/* arch/vecops_avx2.c */
-void q35_silu_avx2(float *x, int64_t n);
-void q35_swiglu_avx2(float *g, const float *u, int64_t n);
-void q35_axpy_avx2(float *y, float a, const float *x, int64_t n);
-void q35_fmadd_avx2(float *acc, const float *a, const float *b, int64_t n);
 
 const q35_kernels q35_kernels_avx2 = {
     .name = "avx2",
-    .silu_f32 = q35_silu_avx2,
-    .swiglu_f32 = q35_swiglu_avx2,
-    .axpy_f32 = q35_axpy_avx2,
-    .fmadd_f32 = q35_fmadd_avx2,
+    Q35_VECOPS_ENTRIES(avx2),
     .dn_fused = dn_fused_avx2,
     .dot_f32 = dot_f32_avx2,
     .from_float = {

@@ -155,7 +155,7 @@ void q35_session_free(q35_session *s) {
         free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]); free(s->convw_t[il]);
     }
     free(s->x); free(s->xn); free(s->proj); free(s->o); free(s->g); free(s->beta);
-    free(s->scores); free(s->conv_tmp); free(s->act); free(s->inv_freq); free(s->prof);
+    free(s->scores); free(s->conv_tmp); free(s->act); free(s->rope_cs); free(s->prof);
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
             free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
@@ -221,7 +221,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     ok &= (s->scores = zalloc(sizeof(float) * (size_t)p->n_ctx * p->n_threads)) != NULL;
     ok &= (s->conv_tmp = zalloc(sizeof(float) * (size_t)(c->conv_kernel * m->CD) * p->n_threads)) != NULL;
     ok &= (s->act = zalloc((size_t)(5 * U * s->act_row_cap))) != NULL;
-    ok &= (s->inv_freq = zalloc(sizeof(float) * (size_t)(c->rope_dims / 2 + 1))) != NULL;
+    ok &= (s->rope_cs = zalloc(sizeof(float) * (size_t)p->n_ctx * (size_t)(c->rope_dims + 1))) != NULL;
     ok &= (s->prof = zalloc(sizeof(q35_op_stats) * (size_t)(c->n_layer + 1) * Q35_OP_COUNT)) != NULL;
     ok &= (s->dns = calloc((size_t)p->n_threads, sizeof *s->dns)) != NULL;
     if (ok) {
@@ -238,9 +238,16 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     }
     if (ok) ok &= (s->pool = q35_pool_new(p->n_threads)) != NULL;
     if (!ok) { q35_session_free(s); return NULL; }
-    /* RoPE frequencies theta^(-2i/R), in double like the reference */
-    for (int i = 0; i < c->rope_dims / 2; i++)
-        s->inv_freq[i] = (float)pow((double)c->rope_theta, -2.0 * i / c->rope_dims);
+    /* RoPE table: angle pos * theta^(-2i/R) (frequency rounded to float, angle in double) */
+    const int half = c->rope_dims / 2;
+    for (int i = 0; i < half; i++) {
+        const float inv_freq = (float)pow((double)c->rope_theta, -2.0 * i / c->rope_dims);
+        for (int64_t pos = 0; pos < p->n_ctx; pos++) {
+            const double ang = (double)pos * inv_freq;
+            s->rope_cs[pos * c->rope_dims + i] = (float)cos(ang);
+            s->rope_cs[pos * c->rope_dims + half + i] = (float)sin(ang);
+        }
+    }
     return s;
 }
 
@@ -287,7 +294,7 @@ static void forward_ubatch(void *arg, int ith, int nth) {
     if (s->out_n == 0) return;
     /* final norm and LM head, only for the rows whose logits are wanted */
     q35_split(s->out_n, ith, nth, &lo, &hi);
-    q35_rmsnorm_rows(s->x + (s->out_first + lo) * E, s->xn + lo * E, m->global[Q35_W_OUTPUT_NORM].data,
+    q35_rmsnorm_rows(s->k, s->x + (s->out_first + lo) * E, s->xn + lo * E, m->global[Q35_W_OUTPUT_NORM].data,
                      E, hi - lo, E, c->rms_eps);
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, c->n_layer, Q35_OP_NORM, (int64_t)sizeof(float) * E);
