@@ -75,7 +75,7 @@ class DirLock:
         self._fd: int | None = None
         self.previous: dict | None = None   # what a dead holder left in the file, if anything
 
-    def acquire(self) -> "DirLock":
+    def acquire(self) -> DirLock:
         self.dir.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

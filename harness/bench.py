@@ -17,8 +17,8 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -286,9 +286,9 @@ def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
 
 def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[dict]:
     """One dict per test with llama-bench's JSON field names, plus ours (the results-store columns)."""
+    from .fingerprint import identify
     from .provenance import cpu_model, git_commit, now_iso
     from .rows import result_row
-    from .fingerprint import identify
     commit, dirty = git_commit()
     ident = identify(model)
     n_params = sum(int(np.prod(model.info(sp.name).shape)) for sp in model.specs)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .bench import SPREAD_LIMIT, summarize, test_name
-from .errors import ResultsCorruptError, ResultsError
+from .errors import HarnessError, ResultsCorruptError, ResultsError
 from .results import PROFILE_COLUMNS, QUALITY_COLUMNS, ResultSet, rows_frame
 
 NEEDED = ("model_filename", "n_prompt", "n_gen", "avg_ts")
@@ -58,10 +58,10 @@ def quant_from_model_type(model_type: str) -> str:
     """'qwen35 0.8B Q4_K - Medium' -> 'q4_k_m'; 'qwen35 0.8B BF16' -> 'bf16'."""
     parts = model_type.split(maxsplit=2)
     ftype = parts[2] if len(parts) == 3 else model_type
-    ftype = re.sub(r"\s*-\s*[\d.]+ bpw", "", ftype.strip(), flags=re.I)
-    ftype = re.sub(r"^all\s+", "", ftype, flags=re.I)
+    ftype = re.sub(r"\s*-\s*[\d.]+ bpw", "", ftype.strip(), flags=re.IGNORECASE)
+    ftype = re.sub(r"^all\s+", "", ftype, flags=re.IGNORECASE)
     for word, suffix in (("small", "_s"), ("medium", "_m"), ("large", "_l")):
-        ftype = re.sub(rf"\s*-\s*{word}$", suffix, ftype, flags=re.I)
+        ftype = re.sub(rf"\s*-\s*{word}$", suffix, ftype, flags=re.IGNORECASE)
     return ftype.lower().replace(" ", "_")
 
 
@@ -85,7 +85,7 @@ def _model_facts(filename: str, size, beside: Path, cache: dict) -> tuple[str, i
             from .model import load_model
             with load_model(path) as m:
                 bpt = m.bytes_per_token()
-        except Exception:   # a model we cannot read: keep the hash, leave the bandwidth empty
+        except HarnessError:   # a model we cannot read: keep the hash, leave the bandwidth empty
             bpt = None
         facts = (file_hash(path), bpt)
     cache[filename] = facts

@@ -16,9 +16,9 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -258,7 +258,7 @@ class ResultStore:
         self.removed_temps: list[str] = []
 
     # -- lifetime -------------------------------------------------------------------
-    def open(self) -> "ResultStore":
+    def open(self) -> ResultStore:
         if self.dir.exists() and not self.dir.is_dir():
             raise ResultsError(f"{self.dir}: exists and is not a directory")
         self._lock.acquire()

@@ -9,11 +9,12 @@ configuration already in the store.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from . import native
 from .bench import BenchConfig, check_vocab_strategy_supported, iter_bench, session_kwargs, test_name
@@ -151,7 +152,7 @@ def _progress_line(pos: int, total: int, done: int, todo: int, elapsed: float, i
                    cfg: BenchConfig, r, row: dict) -> str:
     eta = elapsed / done * (todo - done)
     spread = r.summary.spread
-    sp = f"±{100 * spread:.1f}%" if spread == spread else "±?"
+    sp = "±?" if math.isnan(spread) else f"±{100 * spread:.1f}%"
     warn = "" if row["spread_ok"] else "  [spread too wide to judge]"
     return (f"[{pos}/{total}] {ident.model} {cfg.isa} t{cfg.threads} ub{cfg.ubatch} fdn{cfg.fdn_threshold} "
             f"{cfg.vocab_strategy} {r.test}: {row['median_ts']:.1f} t/s {sp}{warn}  "

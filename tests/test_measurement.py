@@ -128,9 +128,8 @@ def test_pinning_restricts_the_process_and_restores_it():
     with hb.pinned((one,)):
         assert os.sched_getaffinity(0) == {one}
     assert os.sched_getaffinity(0) == before
-    with pytest.raises(UsageError, match="cannot pin to CPUs"):
-        with hb.pinned((4096,)):
-            pass
+    with pytest.raises(UsageError, match="cannot pin to CPUs"), hb.pinned((4096,)):
+        pass
     assert os.sched_getaffinity(0) == before
 
 
@@ -155,9 +154,10 @@ def test_vocab_strategy_reaches_the_engine_only_when_not_full(monkeypatch):
 
 
 def test_a_measurement_becomes_a_complete_store_row():
+    import pandas as pd
+
     from harness.fingerprint import ModelIdentity
     from harness.rows import profile_rows, result_row
-    import pandas as pd
     ident = ModelIdentity("tiny-q8_0", "/m.gguf", "f" * 64, "tiny", "q8_0", 10, 2_000_000, {})
     cfg = BenchConfig(threads=2, ubatch=64, fdn_threshold=16, isa="auto")
     r = result([1_000_000_000, 1_000_000_000, 1_010_000_000], n_gen=8, bpt=2_000_000,

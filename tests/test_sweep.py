@@ -48,8 +48,8 @@ def test_toml_takes_the_same_keys_and_flags_win(tmp_path):
     values = read_toml(str(f))
     g = build_grid(values, str(f))
     assert len(g.points()) == 2 * 2 * 2 * 2 and g.depth == [0, 64] and g.ubatch == [4, 512]
-    g2 = build_grid(merge(values, {"fdn": "512", "quant": None}), str(f))
-    assert g2.fdn == [512] and len(g2.models) == 2
+    g2 = build_grid(merge(values, {"fdn": "512", "quant": None, "spread_limit": "10%"}), str(f))
+    assert g2.fdn == [512] and len(g2.models) == 2 and g2.spread_limit == pytest.approx(0.10)
 
 
 @pytest.mark.parametrize("values,message", [
