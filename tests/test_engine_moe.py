@@ -229,3 +229,30 @@ def test_many_experts_top8_like_35b_a3b(tmp_path):
             active = sess.profile().query("op == 'mm_exp_down'").bytes // slab
     print("active experts per layer for 20 tokens:", list(active))
     assert (active >= 8).all() and (active < 64).all()
+
+
+def test_gate_and_up_stacks_of_different_types(tmp_path):
+    """Gate experts F16 and up experts BF16: the expert inputs go to two activation formats
+    (F16 and BF16 rounding, both mild), so the engine stays close to the float64 reference;
+    reading either input in the other's format would be far off."""
+    from harness.ggml_types import GGMLType
+    from harness.gguf_writer import GGUFStreamWriter, PlannedTensor
+    from harness.presets import PRESETS
+    from harness.synth import quant_plan, synth_metadata, write_weights
+    s = PRESETS["tinymoe"]
+    kinds = {"ffn_gate_exps.weight": GGMLType.F16, "ffn_up_exps.weight": GGMLType.BF16}
+    plan = [PlannedTensor(t.name, t.shape, kinds.get(t.name.split(".", 2)[-1], t.type))
+            for t in quant_plan(s, "f32")]
+    p = tmp_path / "mixed.gguf"
+    with GGUFStreamWriter(p, synth_metadata(s, "f32", 0), plan) as w:
+        write_weights(w, s, seed=2, threads=1)
+    tokens = np.random.default_rng(2).integers(0, 2048, 24)
+    with load_model(p) as m:
+        assert m.info("blk.1.ffn_up_exps.weight").type == GGMLType.BF16
+        ref = reference_logits(m, tokens)
+        one = _run(m, tokens, "prefill", threads=1, ubatch=8)
+        two = _run(m, tokens, "decode", threads=2)
+    err = float(np.abs(one - ref).max())
+    print(f"F16 gate / BF16 up experts: max abs err vs float64 reference {err:.3f}")
+    assert err < 0.1
+    assert np.array_equal(one, two)

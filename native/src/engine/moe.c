@@ -85,6 +85,25 @@ void q35_moe_free(q35_session *s) {
     s->moe = NULL;
 }
 
+/* the widest activation row the experts of any layer need: gate / up inputs (E values), and
+ * down inputs (Fe values); *split: some layer's gate and up pair with different formats */
+static void act_row_sizes(const q35_model *m, int64_t *in_gu, int64_t *in_d, int *split) {
+    const q35_config *c = &m->c;
+    *in_gu = *in_d = 0; *split = 0;
+    for (int il = 0; il < c->n_layer; il++) {
+        const q35_tensor *L = m->layer[il];
+        const int fused = L[Q35_W_FFN_GATE_UP_EXPS].data != NULL;
+        const int tg = fused ? L[Q35_W_FFN_GATE_UP_EXPS].type : L[Q35_W_FFN_GATE_EXPS].type;
+        const int tu = fused ? tg : L[Q35_W_FFN_UP_EXPS].type;
+        const int ag = q35_act_type(tg), au = q35_act_type(tu), ad = q35_act_type(L[Q35_W_FFN_DOWN_EXPS].type);
+        const int64_t g = row_bytes(ag, c->n_embd), u = row_bytes(au, c->n_embd), d = row_bytes(ad, c->n_ff_expert);
+        *in_gu = g > *in_gu ? g : *in_gu;
+        *in_gu = u > *in_gu ? u : *in_gu;
+        *in_d = d > *in_d ? d : *in_d;
+        *split |= ag != au;
+    }
+}
+
 int q35_moe_alloc(q35_session *s) {
     const q35_config *c = &s->m->c;
     if (!c->n_expert) return 0;
@@ -103,11 +122,13 @@ int q35_moe_alloc(q35_session *s) {
     ok &= (ms->active = alloc64(sizeof(int32_t) * NE)) != NULL;
     ok &= (ms->ptok = alloc64(sizeof(int32_t) * U * K)) != NULL;
     ok &= (ms->pw = alloc64(sizeof(float) * U * K)) != NULL;
-    /* activation rows: F32 (4 bytes per value) is the widest format */
-    ok &= (ms->xa[0] = alloc64(4 * E * U * K)) != NULL;
-    ok &= (ms->xa[1] = alloc64(4 * E * U * K)) != NULL;
+    int64_t in_gu, in_d;
+    int split;
+    act_row_sizes(s->m, &in_gu, &in_d, &split);
+    ok &= (ms->xa[0] = alloc64((size_t)in_gu * U * K)) != NULL;
+    if (split) ok &= (ms->xa[1] = alloc64((size_t)in_gu * U * K)) != NULL;
     ok &= (ms->h = alloc64(sizeof(float) * U * K * 2 * Fe)) != NULL;
-    ok &= (ms->ha = alloc64(4 * Fe * U * K)) != NULL;
+    ok &= (ms->ha = alloc64((size_t)in_d * U * K)) != NULL;
     ok &= (ms->y = alloc64(sizeof(float) * U * E)) != NULL;
     ok &= (ms->sh = alloc64(sizeof(float) * U * E)) != NULL;
     if (!ok) { q35_moe_free(s); return -1; }
