@@ -97,6 +97,15 @@ def tensor_shapes(s: Shape) -> list[tuple[str, tuple[int, ...]]]:
     return out
 
 
+_FFN_DOWN = ("ffn_down.weight", "ffn_down_exps.weight", "ffn_down_shexp.weight")
+
+
+def _layer(name: str) -> int:
+    # llama.cpp counts ffn_down tensors for dense models and parses the name for MoE:
+    # both are the layer index of the name here
+    return int(name.split(".")[1])
+
+
 def _use_more_bits(i: int, n: int) -> bool:
     # llama-quant.cpp: first eighth, last eighth, and every third layer in between
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
@@ -133,12 +142,8 @@ def quant_plan(s: Shape, quant: str) -> list[PlannedTensor]:
                 t = GGMLType.Q8_0
             elif name.endswith("attn_output.weight") and eight and quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS:
                 t = GGMLType.Q5_K
-            elif quant == "q4_k_m" and name.endswith(("ffn_down.weight", "ffn_down_exps.weight",
-                                                      "ffn_down_shexp.weight")):
-                # by the layer in the name (llama.cpp counts ffn_down tensors for dense
-                # models and parses the name for MoE; both give the layer index here)
-                if _use_more_bits(int(name.split(".")[1]), s.n_layer):
-                    t = GGMLType.Q6_K
+            elif quant == "q4_k_m" and name.endswith(_FFN_DOWN) and _use_more_bits(_layer(name), s.n_layer):
+                t = GGMLType.Q6_K
             if shape[-1] % BLOCK_GEOMETRY[t][0]:
                 raise UsageError(f"{name}: row length {shape[-1]} is not a multiple of the "
                                  f"{t.name} block size {BLOCK_GEOMETRY[t][0]}")

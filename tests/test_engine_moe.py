@@ -104,8 +104,10 @@ def test_quantized_prefill_equals_decode_and_state_round_trips(oracle_dir, moe_l
 def _patched_router_copy(src, dst, nan_experts=()):
     """A copy of an F32 MoE file whose router rows are all equal (every expert ties) and whose
     experts in nan_experts have NaN weights."""
+    from pathlib import Path
+
     from harness.gguf_file import read_gguf
-    data = bytearray(open(src, "rb").read())
+    data = bytearray(Path(src).read_bytes())
     g = read_gguf(src)
     c_ne = g.metadata["qwen35moe.expert_count"]
     for name, t in g.tensors.items():
@@ -119,7 +121,7 @@ def _patched_router_copy(src, dst, nan_experts=()):
                 data[t.offset + e * slab:t.offset + (e + 1) * slab] = \
                     np.full(slab // 4, np.nan, np.float32).tobytes()
     g.close()
-    open(dst, "wb").write(data)
+    Path(dst).write_bytes(data)
     return dst
 
 
