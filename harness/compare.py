@@ -103,6 +103,9 @@ def _pool(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
 
 
 def _truthy(v) -> bool:
+    """spread_ok as stored (bool, 'True'/'False' text, or missing = not known to be bad)."""
+    if v is None or v is pd.NA:
+        return True
     if isinstance(v, str):
         return v.strip().lower() not in ("false", "0", "no", "")
     return True if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
@@ -122,8 +125,9 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, s
     n = _pool(_with_key_columns(new, key), key)
     if len(b) == 0 or len(n) == 0:
         raise NothingToCompare("one side has no results")
+    n["order_new"] = range(len(n))
     merged = b.merge(n, on=key, how="outer", suffixes=("_base", "_new"), indicator=True)
-    pairs = merged[merged["_merge"] == "both"]
+    pairs = merged[merged["_merge"] == "both"].sort_values("order_new")
     if len(pairs) == 0:
         how = "model file, prompt/gen lengths, depth and threads" if cross else "configuration key"
         raise NothingToCompare(f"no configuration of NEW matches one of BASE (matched on {how}): "
@@ -204,7 +208,7 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
                       _fmt_ratio(r), verdict])
     widths = [max(len(h), *(len(ln[i]) for ln in lines)) for i, h in enumerate(head)]
     out = [f"BASE {base_label}", f"NEW  {new_label}", "",
-           "  ".join(h.ljust(w) for h, w in zip(head, widths)),
+           "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(),
            "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(ln, widths)).rstrip() for ln in lines]
     out += ["", summary_line(cmp)]

@@ -13,9 +13,10 @@ import pandas as pd
 
 # columns that tell configurations apart, with the short prefix used in labels
 LABEL_PARTS = [("model", ""), ("test", ""), ("engine", ""), ("isa", ""), ("n_threads", "t"),
-               ("n_ubatch", "ub"), ("fdn_threshold", "F"), ("vocab_strategy", "vocab ")]
+               ("n_ubatch", "ub"), ("fdn_threshold", "F"), ("vocab_strategy", "vocab "), ("commit", "@")]
 MAX_CONFIGS = 40         # per chart; larger sweeps are cut to the first ones and say so
 TOP_OPS = 8
+MAX_HISTORY_LINES = 12   # configurations drawn across commits (those measured at the most commits)
 
 
 def _text(v) -> str:
@@ -32,7 +33,10 @@ def config_labels(df: pd.DataFrame, always: tuple[str, ...] = ("model", "test"))
              if c in df.columns and (c in always or df[c].map(_text).nunique() > 1)]
     if df.empty:
         return pd.Series([], dtype=str)
-    return df.apply(lambda r: " ".join(f"{p}{_text(r[c])}" for c, p in parts if _text(r[c]) != ""), axis=1)
+    def one(r):
+        texts = ((p, _text(r[c])[:8] if c == "commit" else _text(r[c])) for c, p in parts)
+        return " ".join(f"{p}{t}" for p, t in texts if t != "")
+    return df.apply(one, axis=1)
 
 
 def is_pp(df: pd.DataFrame) -> pd.Series:
@@ -151,8 +155,9 @@ def op_breakdown(frame: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
     p = profile.copy()
     p["ns"] = pd.to_numeric(p["ns"], errors="coerce").fillna(0)
     p["op"] = p["op"].map(_text)
-    labels = frame[["config_id", "test"]].assign(label=config_labels(frame).values)
-    p = p.merge(labels.drop_duplicates(["config_id", "test"]), on=["config_id", "test"], how="inner")
+    on = ["config_id", "test"] + (["source"] if "source" in p.columns and "source" in frame.columns else [])
+    labels = frame[on].assign(label=config_labels(frame).values)
+    p = p.merge(labels.drop_duplicates(on), on=on, how="inner")
     if p.empty or p["ns"].sum() <= 0:
         return pd.DataFrame()
     totals = p.groupby("op")["ns"].sum().sort_values(ascending=False)
@@ -195,4 +200,6 @@ def history(frame: pd.DataFrame) -> pd.DataFrame:
     seen = h.groupby("configuration")["commit"].nunique().sort_values(ascending=False)
     h = h[h["configuration"].isin(seen[seen >= 2].index)]
     h["order"] = h["commit"].map({c: i for i, c in enumerate(order)})
-    return h.sort_values(["configuration", "order"]).reset_index(drop=True)
+    rank = {c: i for i, c in enumerate(seen.index)}
+    h["rank"] = h["configuration"].map(rank)
+    return h.sort_values(["rank", "order"]).drop(columns="rank").reset_index(drop=True)
