@@ -42,14 +42,6 @@ def resolve(arg: str) -> tuple[str, str]:
     raise UsageError(f"{arg}: no such results directory, llama-bench JSON file or baseline name")
 
 
-def _latest_commit_rows(frame):
-    """The rows of the commit measured last (a report over several commits compares its newest)."""
-    if frame["commit"].nunique() < 2:
-        return frame, ""
-    last = frame.loc[frame["test_time"].astype(str).idxmax(), "commit"]
-    return frame[frame["commit"] == last], f", the rows of their latest commit {str(last)[:10]}"
-
-
 @_usage
 def cmd_compare(a) -> int:
     from .compare import compare_frames, format_text
@@ -102,10 +94,11 @@ def cmd_report(a) -> int:
     note = ""
     if a.baseline:
         bpath, blabel = resolve(a.baseline)
-        newest, why = _latest_commit_rows(rs.frame)
+        several = rs.frame["commit"].nunique() > 1
         try:
-            inp.comparison = compare_frames(load_results(bpath).frame, newest, threshold)
-            inp.baseline_label, inp.new_label = blabel, "these results" + why
+            inp.comparison = compare_frames(load_results(bpath).frame, inp.current, threshold)
+            inp.baseline_label = blabel
+            inp.new_label = "these results" + (", each configuration at its latest commit" if several else "")
         except NothingToCompare as e:
             note = f"; baseline not used: {e}"
             inp.baseline_label = ""

@@ -47,6 +47,15 @@ def is_tg(df: pd.DataFrame) -> pd.Series:
     return (df["n_gen"].fillna(0) > 0) & (df["n_prompt"].fillna(0) == 0)
 
 
+def latest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each configuration's most recently measured commit: what the sections other
+    than the history show when the results span several commits."""
+    if frame.empty or frame["commit"].map(_text).nunique() < 2:
+        return frame
+    last = frame.sort_values("test_time", kind="stable").groupby("config_id")["commit"].last()
+    return frame[frame["commit"] == frame["config_id"].map(last)]
+
+
 def throughput_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every measurement with its label, median and spread, in the order of the results."""
     if frame.empty:

@@ -51,6 +51,10 @@ class ReportInputs:
     new_label: str = "these results"
     threshold: float = 0.05
 
+    @property
+    def current(self) -> pd.DataFrame:
+        return rd.latest_per_config(self.frame)
+
 
 def esc(v) -> str:
     return html.escape(_cell(v), quote=True)
@@ -116,6 +120,9 @@ def section_summary(inp: ReportInputs) -> str:
                                     ", ".join(sorted(set(map(str, f["engine"])))) if len(f) else "",
                                     now_iso()]})
     parts = [html_table(facts)]
+    if len(commits) > 1:
+        parts.append("<p>Results from several commits: the history section shows them all; the other "
+                     "sections show each configuration at the commit it was measured at last.</p>")
     prov = _flatten(inp.provenance)
     if prov:
         parts.append("<details><summary>provenance</summary>"
@@ -138,7 +145,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def section_throughput(inp: ReportInputs, out: Path) -> str:
     c = inp.comparison
     if c is None:
-        t = rd.throughput_table(inp.frame)
+        t = rd.throughput_table(inp.current)
         if t.empty:
             return _none("no measurements in these results")
         shown, note = _capped(t, "measurements")
@@ -170,7 +177,7 @@ def section_throughput(inp: ReportInputs, out: Path) -> str:
 
 
 def section_crossover(inp: ReportInputs, out: Path) -> str:
-    pts, best = rd.crossover(inp.frame)
+    pts, best = rd.crossover(inp.current)
     if pts.empty:
         return _none("no prompt-processing results that vary the ubatch or the fdn threshold")
     charts.crossover_chart(pts, best, out / "crossover.png")
@@ -183,7 +190,7 @@ def section_crossover(inp: ReportInputs, out: Path) -> str:
 def section_quality(inp: ReportInputs, out: Path) -> str:
     if inp.quality is None or inp.quality.empty:
         return _none("no quality measures (quality.csv) in these results")
-    pts = rd.quality_points(inp.frame, inp.quality)
+    pts = rd.quality_points(inp.current, inp.quality)
     if pts.empty:
         return _none("quality measures present but none matches a measured configuration")
     charts.pareto_chart(pts, out / "pareto.png")
@@ -192,9 +199,9 @@ def section_quality(inp: ReportInputs, out: Path) -> str:
 
 
 def section_vocab(inp: ReportInputs, out: Path) -> str:
-    d = rd.vocab_groups(inp.frame)
+    d = rd.vocab_groups(inp.current)
     if d.empty:
-        strategies = sorted(set(map(str, inp.frame["vocab_strategy"]))) if len(inp.frame) else []
+        strategies = sorted(set(map(str, inp.current["vocab_strategy"]))) if len(inp.current) else []
         return _none(f"no configuration measured with more than one vocab strategy "
                      f"(strategies here: {', '.join(strategies) or 'none'})")
     charts.vocab_chart(d, out / "vocab.png")
@@ -202,7 +209,7 @@ def section_vocab(inp: ReportInputs, out: Path) -> str:
 
 
 def section_ops(inp: ReportInputs, out: Path) -> str:
-    wide = rd.op_breakdown(inp.frame, inp.profile)
+    wide = rd.op_breakdown(inp.current, inp.profile)
     if wide.empty:
         return _none("no per-op profile (profile.csv) for these results")
     shown, note = _capped(wide, "profiled configurations")
@@ -213,7 +220,7 @@ def section_ops(inp: ReportInputs, out: Path) -> str:
 
 
 def section_roofline(inp: ReportInputs, out: Path) -> str:
-    d = rd.roofline(inp.frame)
+    d = rd.roofline(inp.current)
     if d.empty:
         return _none("no token-generation results with a weight bandwidth")
     shown, note = _capped(d, "configurations")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +69,15 @@ def profile_for(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=PROFILE_COLUMNS)
 
 
-def provenance(commit="a" * 40, model_name="tiny-q4_k_m") -> dict:
-    return {"commit": commit, "dirty": False, "version": "0.1.0", "compiler": "gcc 12.2",
-            "cflags": "-O2", "isa": "avx2", "cpu_model": "AMD EPYC 7B13", "cpu_flags": "avx2 fma f16c",
-            "cores": 2, "os": "Linux", "python": "3.11.7", "numpy": "2.4.6",
-            "created": "2026-11-23T10:00:00+00:00", "model_name": model_name}
+def provenance(commit="a" * 40, model_name="tiny-q4_k_m", cpu: str | None = None,
+               cores: int | None = None) -> dict:
+    """Provenance as the store writes it; the machine is this one unless told otherwise."""
+    from harness.provenance import cpu_model
+    return {"commit": commit, "dirty": False, "version": "0.1.0",
+            "compiler": {"cc": "gcc", "cflags": "-O2"}, "isa_best": "avx2",
+            "cpu_model": cpu or cpu_model(), "cpu_flags": ["avx2", "fma"],
+            "cpu_count": cores if cores is not None else os.cpu_count(), "os": "Linux", "python": "3.11.7",
+            "numpy": "2.4.6", "created": "2026-11-23T10:00:00+00:00", "model_name": model_name}
 
 
 def write_dir(path: Path, results: pd.DataFrame, profile: pd.DataFrame | None = None,

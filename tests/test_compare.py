@@ -133,3 +133,115 @@ def test_llama_cpp_rows_match_ours_on_file_lengths_and_threads():
     assert v.loc["tg16", "verdict"] == FASTER and v.loc["tg16", "ratio"] == pytest.approx(32.7 / 27.4)
     assert v.loc["pp512", "verdict"] == SLOWER
     assert v.loc["pp512", "engine_base"] == "llama.cpp" and v.loc["pp512", "engine_new"] == "qwen35-harness"
+
+
+# ---- harness compare and harness baseline (command line) --------------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from harness import baseline  # noqa: E402
+from harness.cli import main  # noqa: E402
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch):
+    """BASE and NEW result directories (NEW is 20% slower in tg16) and an empty baselines root."""
+    monkeypatch.setenv("HARNESS_BASELINES", str(tmp_path / "baselines"))
+    base, new = _pair(0.8)
+    same = rf.frame([dict(r, commit="c" * 40) for r in base.to_dict("records")])
+    return {"base": rf.write_dir(tmp_path / "base", base), "new": rf.write_dir(tmp_path / "new", new),
+            "same": rf.write_dir(tmp_path / "same", same), "root": tmp_path / "baselines"}
+
+
+def test_compare_exits_1_on_a_slowdown_and_names_it(stores, capsys):
+    assert main(["compare", str(stores["base"]), str(stores["new"])]) == 1
+    out = capsys.readouterr().out
+    assert "tg16" in out and "SLOWER" in out and "1 slower" in out
+
+
+def test_compare_exits_0_when_nothing_is_slower(stores, capsys):
+    assert main(["compare", str(stores["base"]), str(stores["same"])]) == 0
+    assert "0 slower, 0 faster, 2 no significant change" in capsys.readouterr().out
+
+
+def test_compare_csv_has_one_row_per_configuration(stores, capsys):
+    assert main(["compare", str(stores["base"]), str(stores["new"]), "--format", "csv"]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "verdict" in lines[0]
+
+
+def test_a_higher_threshold_accepts_the_slowdown(stores):
+    assert main(["compare", str(stores["base"]), str(stores["new"]), "--threshold", "25%"]) == 0
+
+
+@pytest.mark.parametrize("args", [["nowhere-dir", "{new}"], ["{base}", "{new}", "--threshold", "fast"],
+                                  ["no_such_baseline", "{new}"]])
+def test_compare_bad_arguments_exit_2_with_one_line(stores, capsys, args):
+    args = [a.format(base=stores["base"], new=stores["new"]) for a in args]
+    assert main(["compare", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("harness: error:")
+
+
+def test_compare_of_a_damaged_results_file_exits_1_naming_it(stores, capsys):
+    (stores["new"] / "results.csv").write_text("config_id,model\nonly,two\n")
+    assert main(["compare", str(stores["base"]), str(stores["new"])]) == 1
+    assert "results.csv" in capsys.readouterr().err
+
+
+def test_baseline_save_list_and_compare_by_name(stores, capsys):
+    assert main(["baseline", "save", "before", str(stores["base"])]) == 0
+    saved = stores["root"] / baseline.machine_key() / "before"
+    assert (saved / "results.csv").read_bytes() == (stores["base"] / "results.csv").read_bytes()
+    meta = json.loads((saved / "baseline.json").read_text())
+    assert meta["rows"] == 2 and meta["commits"] == ["a" * 40]
+    capsys.readouterr()
+    assert main(["baseline", "list"]) == 0
+    assert "before" in capsys.readouterr().out
+    assert main(["compare", "before", str(stores["new"])]) == 1
+    assert "baseline before" in capsys.readouterr().out
+
+
+def test_baseline_save_refuses_to_replace_without_force(stores, capsys):
+    assert main(["baseline", "save", "b1", str(stores["base"])]) == 0
+    saved = stores["root"] / baseline.machine_key() / "b1" / "results.csv"
+    assert main(["baseline", "save", "b1", str(stores["new"])]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err
+    assert saved.read_bytes() == (stores["base"] / "results.csv").read_bytes()     # untouched
+    assert main(["baseline", "save", "b1", str(stores["new"]), "--force"]) == 0
+    assert saved.read_bytes() == (stores["new"] / "results.csv").read_bytes()
+    left = [p.name for p in saved.parent.parent.iterdir()]
+    assert left == ["b1"]                          # no temporary or old copies (and the lock is gone)
+
+
+def test_baseline_is_keyed_by_the_machine_the_results_came_from(tmp_path):
+    base, _ = _pair()
+    d = rf.write_dir(tmp_path / "r", base, prov=rf.provenance(cpu="Ampere Altra Q80-30", cores=80))
+    b = baseline.save("x", d, root=tmp_path / "bl")
+    assert b.machine == "ampere-altra-q80-30-80cores"
+    assert [x.name for x in baseline.list_baselines(all_machines=True, root=tmp_path / "bl")] == ["x"]
+    with pytest.raises(baseline.BaselineNotFoundError, match="ampere-altra-q80-30-80cores"):
+        baseline.find("x", root=tmp_path / "bl")      # it belongs to another machine
+
+
+@pytest.mark.parametrize("name", ["../up", ".hidden", "a/b", "", "x" * 65])
+def test_bad_baseline_names_are_refused(stores, name, capsys):
+    assert main(["baseline", "save", name, str(stores["base"])]) == 2
+    assert not stores["root"].exists() or not any(stores["root"].rglob("results.csv"))
+
+
+def test_baseline_save_of_a_missing_directory_exits_2(stores, tmp_path, capsys):
+    assert main(["baseline", "save", "x", str(tmp_path / "missing")]) == 2
+    assert "not a results directory" in capsys.readouterr().err
+
+
+def test_compare_command_exit_status_reaches_the_shell(stores):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "compare", str(stores["base"]), str(stores["new"])],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "SLOWER" in r.stdout
