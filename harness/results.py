@@ -329,3 +329,38 @@ class ResultStore:
 
     def write_quality(self, frame: pd.DataFrame) -> None:
         atomic_write_text(self.dir / QUALITY_FILE, _csv_text(frame))
+
+
+# ----------------------------------------------------------------------------
+# queries
+
+def select(frame: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
+    """Rows matching every filter: 'key=value' (a comma list matches any of its values) or
+    'key!=value'. Numeric columns compare as numbers, others as text."""
+    out = frame
+    for f in filters:
+        neg = "!=" in f
+        key, sep, value = f.partition("!=" if neg else "=")
+        key = key.strip()
+        if not sep or not key:
+            raise ResultsError(f"filter {f!r}: expected KEY=VALUE or KEY!=VALUE")
+        if key not in out.columns:
+            raise ResultsError(f"filter {f!r}: no column {key!r} (columns: {', '.join(map(str, out.columns))})")
+        wanted = [v.strip() for v in value.split(",")]
+        col = out[key]
+        if pd.api.types.is_bool_dtype(col):
+            try:
+                vals = [{"true": True, "false": False}[v.lower()] for v in wanted]
+            except KeyError:
+                raise ResultsError(f"filter {f!r}: {key} is true or false") from None
+            hit = col.isin(vals)
+        elif pd.api.types.is_numeric_dtype(col):
+            try:
+                vals = [float(v) for v in wanted]
+            except ValueError:
+                raise ResultsError(f"filter {f!r}: {key} is numeric") from None
+            hit = col.astype(float).isin(vals)
+        else:
+            hit = col.astype(str).isin(wanted)
+        out = out[~hit if neg else hit]
+    return out.reset_index(drop=True)
