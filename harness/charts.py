@@ -53,6 +53,8 @@ def ratio_chart(table: pd.DataFrame, labels: list[str], threshold: float, path: 
     ax.barh(y, ratio - 1, left=1, color=colors, height=0.6)
     ax.errorbar(ratio, y, xerr=[ratio - lo, hi - ratio], fmt="none", ecolor="black", capsize=3, lw=1)
     ax.axvline(1, color="black", lw=1)
+    if np.nanmax(hi) > 2 or np.nanmin(lo) < 0.5:     # large changes: equal steps up and down
+        ax.set_xscale("log")
     ax.axvspan(1 - threshold, 1 + threshold, color="#dddddd", zorder=0)
     ax.set_yticks(y, [label(s) for s in labels], fontsize=8)
     ax.set_xlabel("tokens/s NEW / BASE (bars), 95% interval (whiskers); grey band = threshold")

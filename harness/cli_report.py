@@ -94,11 +94,11 @@ def cmd_report(a) -> int:
     note = ""
     if a.baseline:
         bpath, blabel = resolve(a.baseline)
-        several = rs.frame["commit"].nunique() > 1
+        several = bool(rs.frame["config_id"].duplicated().any())
         try:
             inp.comparison = compare_frames(load_results(bpath).frame, inp.current, threshold)
             inp.baseline_label = blabel
-            inp.new_label = "these results" + (", each configuration at its latest commit" if several else "")
+            inp.new_label = "these results" + (", each configuration's latest measurement" if several else "")
         except NothingToCompare as e:
             note = f"; baseline not used: {e}"
             inp.baseline_label = ""

@@ -48,12 +48,12 @@ def is_tg(df: pd.DataFrame) -> pd.Series:
 
 
 def latest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each configuration's most recently measured commit: what the sections other
-    than the history show when the results span several commits."""
-    if frame.empty or frame["commit"].map(_text).nunique() < 2:
+    """Each configuration's most recent measurement: what the sections other than the history show
+    when the results hold a configuration more than once (several runs or commits)."""
+    if frame.empty or not frame["config_id"].duplicated().any():
         return frame
-    last = frame.sort_values("test_time", kind="stable").groupby("config_id")["commit"].last()
-    return frame[frame["commit"] == frame["config_id"].map(last)]
+    order = frame["test_time"].astype(str).reset_index(drop=True).sort_values(kind="stable").index
+    return frame.iloc[order].drop_duplicates("config_id", keep="last").sort_index()
 
 
 def throughput_table(frame: pd.DataFrame) -> pd.DataFrame:

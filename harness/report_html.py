@@ -120,9 +120,10 @@ def section_summary(inp: ReportInputs) -> str:
                                     ", ".join(sorted(set(map(str, f["engine"])))) if len(f) else "",
                                     now_iso()]})
     parts = [html_table(facts)]
-    if len(commits) > 1:
-        parts.append("<p>Results from several commits: the history section shows them all; the other "
-                     "sections show each configuration at the commit it was measured at last.</p>")
+    if len(f) and f["config_id"].duplicated().any():
+        parts.append("<p>Some configurations were measured more than once: the history section and the "
+                     "last table show every measurement; the other sections show each configuration's "
+                     "latest.</p>")
     prov = _flatten(inp.provenance)
     if prov:
         parts.append("<details><summary>provenance</summary>"

@@ -222,3 +222,17 @@ def test_report_in_headless_chromium_loads_every_image_without_console_errors(ri
     assert result["errors"] == []
     console = [ln for ln in r.stderr.splitlines() if ":CONSOLE" in ln]
     assert console == []
+
+
+def test_report_on_a_real_sweep_of_the_tiny_model(synth_dir, tmp_path):
+    """The store the sweep writes is what the report reads: a small real sweep, then the report."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--preset", "tiny", "--quant", "q4_k_m", "--fdn", "0,16", "--ubatch", "8,32",
+                 "--pp", "16", "--tg", "4", "-r", "2", "-o", str(out)]) == 0
+    assert main(["report", str(out), "-o", str(tmp_path / "html"), "--baseline", str(out)]) == 0
+    text = (tmp_path / "html" / "index.html").read_text()
+    page = Page(text)
+    assert {"ratio.png", "crossover.png", "ops.png", "roofline.png"} <= set(page.images)
+    for src in page.images:
+        assert (tmp_path / "html" / src).read_bytes()[:8] == PNG_MAGIC
+    assert "8 configuration(s) compared at threshold 5%: 0 slower, 0 faster, 8 no significant change" in text
