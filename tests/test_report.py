@@ -224,14 +224,23 @@ def test_report_in_headless_chromium_loads_every_image_without_console_errors(ri
     assert console == []
 
 
-def test_report_on_a_real_sweep_of_the_tiny_model(synth_dir, tmp_path):
-    """The store the sweep writes is what the report reads: a small real sweep, then the report."""
+def test_report_on_a_real_sweep_of_a_model_with_a_hostile_name(synth_dir, tmp_path):
+    """From a GGUF file to the page: the preset name in the file's metadata becomes the model name
+    of the sweep's rows; the page shows it escaped, and the store the sweep writes is what the
+    report reads (charts drawn from a real sweep)."""
+    import dataclasses
+    from harness.presets import get_preset
+    from harness.synth import synthesize
+    gguf = tmp_path / "hostile.gguf"
+    synthesize(dataclasses.replace(get_preset("tiny"), name=HOSTILE), "q8_0", gguf)
     out = tmp_path / "sweep"
-    assert main(["sweep", "--preset", "tiny", "--quant", "q4_k_m", "--fdn", "0,16", "--ubatch", "8,32",
+    assert main(["sweep", "--model", str(gguf), "--fdn", "0,16", "--ubatch", "8,32",
                  "--pp", "16", "--tg", "4", "-r", "2", "-o", str(out)]) == 0
     assert main(["report", str(out), "-o", str(tmp_path / "html"), "--baseline", str(out)]) == 0
     text = (tmp_path / "html" / "index.html").read_text()
     page = Page(text)
+    assert page.scripts == 0 and "<script" not in text.lower()
+    assert f"{HOSTILE}-q8_0" in "".join(page.text)
     assert {"ratio.png", "crossover.png", "ops.png", "roofline.png"} <= set(page.images)
     for src in page.images:
         assert (tmp_path / "html" / src).read_bytes()[:8] == PNG_MAGIC
