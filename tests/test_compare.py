@@ -245,3 +245,21 @@ def test_compare_command_exit_status_reaches_the_shell(stores):
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 1, r.stderr
     assert "SLOWER" in r.stdout
+
+
+def test_compare_reads_llama_bench_jsonl_and_matches_it_with_ours(tmp_path, capsys):
+    recs = [{"model_filename": "/models/tiny-q8_0.gguf", "model_type": "qwen35 0.8B Q8_0", "n_threads": 2,
+             "n_batch": 2048, "n_ubatch": 512, "n_prompt": p, "n_gen": g, "n_depth": 0, "build_commit": "0c1e570",
+             "cpu_info": "AMD EPYC", "test_time": "2026-11-23T10:00:00Z", "avg_ts": float(sum(s) / 3),
+             "stddev_ts": 1.0, "samples_ts": s}
+            for p, g, s in ((64, 0, [100.0, 101.0, 99.0]), (0, 16, [30.0, 30.5, 29.5]))]
+    llama = tmp_path / "llama.jsonl"
+    llama.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    ours = rf.write_dir(tmp_path / "ours", rf.frame([
+        rf.row(model_filename="/cache/tiny-q8_0.gguf", n_prompt=64, n_gen=0, samples=[80.0, 80.5, 79.5]),
+        rf.row(model_filename="/cache/tiny-q8_0.gguf", n_gen=16, samples=[36.0, 36.5, 35.5])]))
+    assert main(["compare", str(llama), str(ours)]) == 1
+    out = capsys.readouterr().out
+    lines = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("tiny")}
+    assert "llama.cpp -> qwen35-harness" in lines["pp64"] and "SLOWER" in lines["pp64"]
+    assert "FASTER" in lines["tg16"] and "1.200" in lines["tg16"]
