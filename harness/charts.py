@@ -7,6 +7,7 @@ matplotlib would otherwise interpret ('$' starts mathtext) and shortens it.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import matplotlib
@@ -34,7 +35,13 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, format="png")
+    """Write the PNG beside its final name, then rename: a reader never sees half a chart."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _bar_height(n: int) -> float:

@@ -216,8 +216,9 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
 
 
 def summary_line(cmp: Comparison) -> str:
-    parts = [f"{len(cmp.table)} configuration(s) compared at threshold {cmp.threshold * 100:g}%: "
-             f"{cmp.count(SLOWER)} slower, {cmp.count(FASTER)} faster, {cmp.count(NO_CHANGE)} no significant change"]
+    parts = [(f"{len(cmp.table)} configuration(s) compared at threshold {cmp.threshold * 100:g}%: "
+              f"{cmp.count(SLOWER)} slower, {cmp.count(FASTER)} faster, "
+              f"{cmp.count(NO_CHANGE)} no significant change")]
     if cmp.count(TOO_FEW):
         parts.append(f"{cmp.count(TOO_FEW)} with too few samples to judge")
     if len(cmp.only_base) or len(cmp.only_new):

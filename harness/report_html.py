@@ -167,8 +167,8 @@ def section_throughput(inp: ReportInputs, out: Path) -> str:
         "base commit": t["commit_base"].str[:10], "new commit": t["commit_new"].str[:10]})
     classes = ["slower" if v == SLOWER else "faster" if v == FASTER else "" for v in t["verdict"]]
     parts = [f'<p class="summary">{esc(summary_line(c))}</p>',
-             f"<p>BASE = {esc(inp.baseline_label)}; NEW = {esc(inp.new_label)}. Rows in red are significantly "
-             f"slower by more than {esc(f'{inp.threshold * 100:g}')}%, green faster.</p>",
+             (f"<p>BASE = {esc(inp.baseline_label)}; NEW = {esc(inp.new_label)}. Rows in red are "
+              f"significantly slower by more than {esc(f'{inp.threshold * 100:g}')}%, green faster.</p>"),
              _img("ratio.png", "NEW/BASE tokens/s ratio per configuration"), note,
              html_table(table, classes)]
     for side, df in (("BASE", c.only_base), ("NEW", c.only_new)):
@@ -183,8 +183,8 @@ def section_crossover(inp: ReportInputs, out: Path) -> str:
         return _none("no prompt-processing results that vary the ubatch or the fdn threshold")
     charts.crossover_chart(pts, best, out / "crossover.png")
     return "\n".join([
-        "<p>Prompt processing tokens/s against the u-batch size, one line per fused delta-net threshold F; "
-        "the star marks the fastest point, i.e. the threshold to use on this machine.</p>",
+        ("<p>Prompt processing tokens/s against the u-batch size, one line per fused delta-net threshold F; "
+         "the star marks the fastest point, i.e. the threshold to use on this machine.</p>"),
         _img("crossover.png", "pp tokens/s against ubatch for each fdn threshold"), html_table(best)])
 
 
@@ -227,8 +227,8 @@ def section_roofline(inp: ReportInputs, out: Path) -> str:
     shown, note = _capped(d, "configurations")
     charts.roofline_chart(shown, out / "roofline.png")
     return "\n".join([
-        "<p>Token generation reads every weight once per token, so its speed is bounded by the memory "
-        "read bandwidth; the percentage is the achieved fraction of it.</p>",
+        ("<p>Token generation reads every weight once per token, so its speed is bounded by the memory "
+         "read bandwidth; the percentage is the achieved fraction of it.</p>"),
         _img("roofline.png", "achieved GB/s against machine read bandwidth"), note, html_table(d)])
 
 
@@ -276,7 +276,7 @@ def write_report(inp: ReportInputs, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in CHART_FILES:              # charts of an earlier report that this one may not draw
         (out / name).unlink(missing_ok=True)
-    body = [f"<h1>qwen35-harness report</h1>", section_summary(inp)]
+    body = ["<h1>qwen35-harness report</h1>", section_summary(inp)]
     for title, fn in SECTIONS:
         body.append(f"<h2>{esc(title)}</h2>")
         body.append(fn(inp, out))
