@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import math
 
 from .errors import UsageError
@@ -11,16 +12,12 @@ SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vo
 
 
 def cmd_sweep(a) -> int:
-    from .grid import build_grid, merge, read_toml
     from .sweep import run_sweep
-    cli = {k: getattr(a, k) for k in SWEEP_KEYS}
-    cli["model"] = ",".join(a.model) if a.model else None
-    cli["profile"] = False if a.no_profile else None
-    file_values = read_toml(a.config) if a.config else {}
-    output = a.output or file_values.pop("output", None)
-    if not output:
-        raise UsageError("give the results directory with -o DIR")
-    grid = build_grid(merge(file_values, cli), source=a.config or "command line")
+    try:
+        grid, output = sweep_grid(a)
+    except UsageError as e:         # a bad grid is a bad argument: exit status 2
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 2
     rep = run_sweep(grid, output, resume=a.resume)
     print(f"{rep.measured} measured, {rep.skipped} already there, {rep.total} configurations in "
           f"{rep.directory} ({rep.seconds:.1f} s); list them with: harness results {rep.directory}")
@@ -28,6 +25,19 @@ def cmd_sweep(a) -> int:
         print(f"note: {len(rep.unsettled)} of {rep.measured} measurements have a spread too wide to judge "
               f"(spread_ok = False); more repetitions (-r) or a quieter machine help")
     return 0
+
+
+def sweep_grid(a):
+    """(SweepGrid, output directory) from the parsed arguments and the --config file."""
+    from .grid import build_grid, merge, read_toml
+    cli = {k: getattr(a, k) for k in SWEEP_KEYS}
+    cli["model"] = ",".join(a.model) if a.model else None
+    cli["profile"] = False if a.no_profile else None
+    file_values = read_toml(a.config) if a.config else {}
+    output = a.output or file_values.pop("output", None)
+    if not output:
+        raise UsageError("give the results directory with -o DIR")
+    return build_grid(merge(file_values, cli), source=a.config or "command line"), str(output)
 
 
 # ----------------------------------------------------------------------------

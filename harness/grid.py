@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .bench import SPREAD_LIMIT, BenchConfig
 from .errors import UsageError
@@ -263,7 +263,3 @@ def _unique(items: list) -> list:
             seen.add(it)
             out.append(it)
     return out
-
-
-def with_isa(grid: SweepGrid, isas: list[str]) -> SweepGrid:
-    return replace(grid, isa=isas)

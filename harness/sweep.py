@@ -50,31 +50,21 @@ def _planned_id(ident: ModelIdentity, cfg: BenchConfig, n_prompt: int, n_gen: in
 
 def prepare_models(models: list[ModelSource], log: Callable[[str], None]) -> dict[ModelSource, tuple[str, ModelIdentity]]:
     """Make (or find in the cache) and identify every model; a bad file fails here, before any timing."""
+    from .synth import cached_model_path
     out = {}
     for src in models:
-        if not src.path:
-            log(f"model {src.label}: synthesizing if not cached ...")
+        if not src.path and not cached_model_path(src.preset, src.quant).exists():
+            log(f"model {src.label}: synthesizing (cached for next time) ...")
         path = src.resolve()
         with load_model(path) as m:
             out[src] = (path, identify(m))
     return out
 
 
-def check_engine_options(grid: SweepGrid, first_model: str) -> dict[str, str]:
-    """ISA names resolved on this CPU ('auto' -> the best one); UsageError for a variant this CPU
-    or build cannot run, a vocab strategy the engine refuses, or CPUs this process may not use."""
+def check_cpu_options(grid: SweepGrid) -> dict[str, str]:
+    """ISA names resolved on this CPU ('auto' -> the best one); UsageError for a variant this CPU or
+    build cannot run, or for pinned CPUs this process may not use."""
     resolved = {isa: native.resolve_isa(isa) for isa in grid.isa}
-    strategies = [v for v in grid.vocab_strategy if v != "full"]
-    if strategies:
-        from .engine import Session
-        with load_model(first_model) as m:
-            for v in strategies:
-                check_vocab_strategy_supported(v)
-                cfg = BenchConfig(vocab_strategy=v, isa=resolved[grid.isa[0]], threads=1, ubatch=1)
-                try:
-                    Session(m, **session_kwargs(cfg, ctx=1)).close()
-                except TypeError as e:
-                    raise UsageError(f"vocab strategy {v!r} is not accepted by the engine: {e}") from None
     if grid.cpus and hasattr(os, "sched_getaffinity"):
         allowed = os.sched_getaffinity(0)
         bad = sorted(set(grid.cpus) - allowed)
@@ -83,25 +73,41 @@ def check_engine_options(grid: SweepGrid, first_model: str) -> dict[str, str]:
     return resolved
 
 
+def check_vocab_strategies(strategies: list[str], model_path: str, isa: str) -> None:
+    """Every strategy other than 'full' must be known to the engine: a session is made with each."""
+    strategies = [v for v in strategies if v != "full"]
+    if not strategies:
+        return
+    from .engine import Session
+    with load_model(model_path) as m:
+        for v in strategies:
+            check_vocab_strategy_supported(v)
+            cfg = BenchConfig(vocab_strategy=v, isa=isa, threads=1, ubatch=1)
+            try:
+                Session(m, **session_kwargs(cfg, ctx=1)).close()
+            except TypeError as e:
+                raise UsageError(f"vocab strategy {v!r} is not accepted by the engine: {e}") from None
+
+
 def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
               log: Callable[[str], None] = _stderr) -> SweepReport:
     t_start = time.perf_counter()
-    models = prepare_models(grid.models, log)
-    isas = check_engine_options(grid, next(iter(models.values()))[0])
+    isas = check_cpu_options(grid)
+    for v in grid.vocab_strategy:
+        check_vocab_strategy_supported(v)
     tests = grid.tests()
-    from .machine import read_bandwidth_record
-    bandwidth = {}
-    for t in sorted(set(grid.threads)):
-        if t not in bandwidth:
-            bandwidth[t] = read_bandwidth_record(t)
 
-    with ResultStore(out_dir, resume=resume) as store:
+    with ResultStore(out_dir, resume=resume) as store:      # locked and checked before any work
         if store.stale_lock:
             h = store.stale_lock
             log(f"note: took over the lock of a finished or killed writer (pid {h.get('pid')} on {h.get('host')}, "
                 f"since {h.get('since')}): the kernel had released it")
         if store.removed_temps:
             log(f"note: removed unfinished temporary file(s) {', '.join(store.removed_temps)}")
+        models = prepare_models(grid.models, log)
+        check_vocab_strategies(grid.vocab_strategy, next(iter(models.values()))[0], next(iter(isas.values())))
+        from .machine import read_bandwidth_record
+        bandwidth = {t: read_bandwidth_record(t) for t in sorted(set(grid.threads))}
         prov = machine_provenance()
         prov["peak_rss_method"] = METHOD_RESET if reset_peak() else METHOD_PROCESS
         prov["machine_read_bandwidth"] = {str(t): {"gbps": b.gbps, "measured": b.measured}

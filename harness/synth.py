@@ -235,12 +235,17 @@ def _is_matrix(name: str) -> bool:
 # ----------------------------------------------------------------------------
 # a cache of synthesized files, shared by the CLI, the tests and the benchmarks
 
-def cached_model(preset: str, quant: str, seed: int = 0) -> str:
-    """Path of a synthetic model, written on first use."""
+def cached_model_path(preset: str, quant: str, seed: int = 0):
+    """Where cached_model keeps (or will write) a synthetic model."""
     get_preset(preset)
     if quant not in _BASE_TYPE:
         raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
-    path = cache_dir() / f"synth-{preset}-{quant}-s{seed}.gguf"
+    return cache_dir() / f"synth-{preset}-{quant}-s{seed}.gguf"
+
+
+def cached_model(preset: str, quant: str, seed: int = 0) -> str:
+    """Path of a synthetic model, written on first use."""
+    path = cached_model_path(preset, quant, seed)
     if not path.exists():
         synthesize(preset, quant, path, seed=seed)
     return str(path)

@@ -147,3 +147,57 @@ def test_missing_or_unknown_paths_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResultsError, match="not a results directory"):
         load_results(tmp_path / "empty")
+
+
+# ----------------------------------------------------------------------------
+# llama-bench results
+
+LLAMA = ROOT / "reports" / "comparisons" / "2026-11-23-llama.cpp-0.8b" / "llama-q4_k_m-1.json"
+
+
+def test_llama_bench_json_becomes_rows_of_the_same_schema():
+    recs = json.loads(LLAMA.read_text())
+    f = load_results(LLAMA).frame
+    assert list(f.columns[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert list(f["test"]) == ["pp512", "tg128"] and set(f["engine"]) == {"llama.cpp"}
+    assert list(f["samples_ts"]) == [r["samples_ts"] for r in recs]
+    assert f.loc[0, "median_ts"] == sorted(recs[0]["samples_ts"])[1]
+    assert f.loc[1, "avg_ts"] == pytest.approx(recs[1]["avg_ts"], rel=1e-5)
+    assert (f.loc[0, "quant"], f.loc[0, "n_threads"], f.loc[0, "n_ubatch"]) == ("q4_k_m", 2, 512)
+    assert f.loc[0, "commit"] == "0c1e570" and f.loc[0, "model"] == "0.8b-q4_k_m"
+    assert [config_id(r) for r in f.to_dict("records")] == list(f["config_id"])
+
+
+def test_llama_bench_jsonl_and_a_model_file_that_is_not_here(tmp_path):
+    recs = json.loads(LLAMA.read_text())
+    for r in recs:
+        r["model_filename"] = "/elsewhere/m.gguf"
+    p = tmp_path / "bench.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    f = load_results(p).frame
+    assert list(f["test"]) == ["pp512", "tg128"]
+    assert set(f["model_hash"]) == {f"unhashed:m.gguf:{recs[0]['model_size']}"}
+    assert f["weight_gbps"].isna().all()          # bytes per token unknown without the file
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty file"),
+    ("[1, 2]", "record 1 is not a JSON object"),
+    ('{"n_prompt": 1}\n{oops\n', "line 2: not valid JSON"),
+    ('[{"n_prompt": 1, "n_gen": 0}]', "lacks model_filename, avg_ts: not llama-bench output"),
+])
+def test_bad_llama_bench_files_are_named(tmp_path, text, message):
+    p = tmp_path / "x.json"
+    p.write_text(text)
+    with pytest.raises(ResultsCorruptError, match=message) as e:
+        load_results(p)
+    assert str(p) in str(e.value)
+
+
+def test_quant_names_from_llama_cpp_model_types():
+    from harness.llama_bench_import import quant_from_model_type as q
+    assert q("qwen35 0.8B Q4_K - Medium") == "q4_k_m"
+    assert q("qwen35 0.8B Q5_K - Small") == "q5_k_s"
+    assert q("qwen35 0.8B BF16") == "bf16"
+    assert q("qwen35 0.8B all F32") == "f32"
+    assert q("qwen35 0.8B IQ4_XS - 4.25 bpw") == "iq4_xs"
