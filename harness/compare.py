@@ -36,6 +36,7 @@ class Comparison:
     only_new: pd.DataFrame
     threshold: float
     cross_engine: bool
+    cpus: tuple[str, str] = ("", "")   # CPU of BASE and NEW when they differ (figures then compare machines)
 
     def count(self, verdict: str) -> int:
         return int((self.table["verdict"] == verdict).sum()) if len(self.table) else 0
@@ -149,7 +150,13 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, s
     table = pd.DataFrame(out)
     only_b = merged[merged["_merge"] == "left_only"]
     only_n = merged[merged["_merge"] == "right_only"]
-    return Comparison(table, _side(only_b, "base", key), _side(only_n, "new", key), threshold, cross)
+    cpus = (_cpus(base), _cpus(new))
+    return Comparison(table, _side(only_b, "base", key), _side(only_n, "new", key), threshold, cross,
+                      cpus if cpus[0] != cpus[1] else ("", ""))
+
+
+def _cpus(df: pd.DataFrame) -> str:
+    return ", ".join(sorted(set(df["cpu_info"].map(_key_text)))) if "cpu_info" in df.columns else ""
 
 
 def _median(samples: list[float]) -> float:
@@ -212,6 +219,8 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
            "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(ln, widths)).rstrip() for ln in lines]
     out += ["", summary_line(cmp)]
+    if cmp.cpus[0]:
+        out.append(f"note: BASE ran on {cmp.cpus[0]!r}, NEW on {cmp.cpus[1]!r}: the ratios compare machines too")
     return "\n".join(out)
 
 

@@ -105,6 +105,14 @@ def test_compare_matches_on_the_configuration_key_and_flags_only_the_slower_test
     assert c.table.set_index("test").loc["tg16", "commit_new"] == "b" * 40
     text = format_text(c, "base", "new")
     assert "SLOWER" in text and "1 slower, 0 faster, 1 no significant change" in text
+    assert "ratios compare machines" not in text
+
+
+def test_compare_says_when_base_and_new_ran_on_different_cpus():
+    base, new = _pair(1.0)
+    new["cpu_info"] = "Intel Xeon"
+    text = format_text(compare_frames(base, new, 0.05), "base", "new")
+    assert "note: BASE ran on 'AMD EPYC 7B13', NEW on 'Intel Xeon'" in text
 
 
 def test_configurations_on_one_side_only_are_listed_not_judged():
