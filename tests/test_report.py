@@ -200,8 +200,10 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
+                    reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_report_in_headless_chromium_loads_every_image_without_console_errors(rich_report, tmp_path):
+    assert _chromium(), "CI must install Chromium (.ci/run does)"
     # a test copy of the page beside the charts, with a probe that records image status and errors
     page = (rich_report / "index.html").read_text()
     probe = rich_report / "probe.html"
