@@ -86,10 +86,17 @@ def test_bad_input_gives_one_line_and_status(oracle_dir, tmp_path, args, status,
         assert len(err.strip().splitlines()) == 1 and err.startswith("harness: error: ")
 
 
-def test_demo_runs_on_the_embedded_default(synth_dir, capsys):
-    assert main(["demo", "-n", "6"]) == 0
+def test_demo_checks_sweeps_and_reports_on_the_embedded_default(synth_dir, tmp_path, capsys):
+    from harness.results import load_results
+    assert main(["demo", "-n", "6", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "synthetic model:" in out and "max |prefill - decode|" in out
+    assert "synthetic model:" in out and "float64 reference" in out and ": ok" in out
+    (run,) = tmp_path.glob("results-*")
+    rows = load_results(run).frame
+    # q8_0, q4_k_m x fdn 0, 16 x ubatch 16, 64 x pp64, tg16
+    assert len(rows) == 16 and set(rows.quant) == {"q8_0", "q4_k_m"} and (rows.avg_ts > 0).all()
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "<img" in html and str(tmp_path / "report" / "index.html") in out
 
 
 def test_ci_runs_the_readmes_test_command():
