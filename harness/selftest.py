@@ -21,9 +21,9 @@ import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -150,7 +150,7 @@ def build(kind: str) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"selftest.tmp{os.getpid()}")
-    r = subprocess.run([*cmd, "-o", str(tmp), *map(str, srcs), "-lm", "-pthread"], capture_output=True, text=True)
+    r = subprocess.run([*cmd, "-o", str(tmp), *map(str, srcs), "-lm", "-pthread"], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         first = next((ln for ln in r.stderr.splitlines() if "error" in ln), r.stderr.strip()[-300:])
         raise SelftestError(f"compiling the self-test ({kind}) failed: {first}")
@@ -170,7 +170,7 @@ class Outcome:
 
 def _run(cmd: list[str], say: Callable[[str], None], timeout: int = 900) -> tuple[int, str]:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SelftestError(f"{' '.join(cmd)}: no result after {timeout} s") from None
     out = r.stdout + r.stderr
@@ -182,7 +182,7 @@ def _run(cmd: list[str], say: Callable[[str], None], timeout: int = 900) -> tupl
 
 
 def _counts(out: str) -> str:
-    m = re.findall(r"^(\d+) passed, (\d+) failed", out, re.M)
+    m = re.findall(r"^(\d+) passed, (\d+) failed", out, re.MULTILINE)
     return f"{m[-1][0]} checks passed, {m[-1][1]} failed" if m else "no summary line"
 
 

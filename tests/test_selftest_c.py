@@ -1,5 +1,6 @@
 """The C self-test program, built from native/ alone (no Python headers) and run."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def test_selftest_reports_an_unrunnable_variant_with_77(synth_dir):
     from harness.selftest import build
     exe = build("native")
     r = subprocess.run([str(exe), "--isa", "neon" if os.uname().machine == "x86_64" else "avx2"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 77 and "skipped" in r.stdout
 
 
@@ -36,19 +37,19 @@ def test_selftest_reports_an_unrunnable_variant_with_77(synth_dir):
                     reason="needs gcc-aarch64-linux-gnu and qemu-user (installed by .ci/run)")
 def test_selftest_neon_under_qemu(tmp_path):
     exe = _build(tmp_path, cc="aarch64-linux-gnu-gcc", extra=("-static",))
-    r = subprocess.run(["qemu-aarch64", str(exe), "--isa", "all"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(["qemu-aarch64", str(exe), "--isa", "all"], capture_output=True, text=True, check=False, timeout=300)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "neon    dot_f32 vs scalar" in r.stdout and "MISMATCH" not in r.stdout
+    assert re.search(r"^neon +dot_f32 ", r.stdout, re.MULTILINE) and "MISMATCH" not in r.stdout
 
 
 def test_makefile_builds_the_selftest(tmp_path):
     """`make -C native selftest` (the README's way) builds every source, engine included."""
     if shutil.which("make") is None:
         pytest.skip("no make")
-    r = subprocess.run(["make", "-C", str(NATIVE), "selftest", f"BUILD={tmp_path}"], capture_output=True, text=True)
+    r = subprocess.run(["make", "-C", str(NATIVE), "selftest", f"BUILD={tmp_path}"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = subprocess.run([str(tmp_path / "selftest"), "--isa", "scalar"], capture_output=True, text=True)
+    r = subprocess.run([str(tmp_path / "selftest"), "--isa", "scalar"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and " passed, 0 failed" in r.stdout
 
 
@@ -75,7 +76,7 @@ def selftest_model(synth_dir):
 
 def _run_selftest(kind, isa, model):
     from harness.selftest import build
-    r = subprocess.run([str(build(kind)), "--isa", isa, "--model", str(model)], capture_output=True, text=True,
+    r = subprocess.run([str(build(kind)), "--isa", isa, "--model", str(model)], capture_output=True, text=True, check=False,
                        timeout=600)
     print(r.stdout)
     return r
@@ -150,7 +151,7 @@ def test_selftest_rejects_a_damaged_model_file(selftest_model, tmp_path):
 
 
 def _harness(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=900)
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, check=False, timeout=900)
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 variants")
