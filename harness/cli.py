@@ -75,16 +75,18 @@ def cmd_logits(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from .bench import BenchConfig, format_csv, format_json, format_markdown, records, run_bench
+    from .bench import BenchConfig, format_csv, format_json, format_markdown, format_profile, records, run_bench
+    from .grid import parse_cpus
     from .model import load_model
     from .synth import cached_model
     if (a.model is None) == (a.preset is None):
         raise UsageError("give a MODEL path or --preset (synthesized on first use)")
-    path = a.model or cached_model(a.preset, a.quant)
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
-                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn)
-    if cfg.repetitions < 1:
-        raise UsageError("-r must be >= 1")
+                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
+                      vocab_strategy=a.vocab_strategy, profile=a.profile,
+                      cpus=parse_cpus(a.pin) if a.pin else None)
+    cfg.check()
+    path = a.model or cached_model(a.preset, a.quant)
     with load_model(path) as m:
         res = run_bench(m, cfg)
         recs = records(m, cfg, res)
@@ -94,6 +96,8 @@ def cmd_bench(a) -> int:
             print(format_csv(recs), end="")
         else:
             print(format_markdown(m, cfg, res))
+            if a.profile:
+                print("\n" + format_profile(res))
     return 0
 
 
@@ -192,11 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-p", "--n-prompt", type=int, default=512)
     s.add_argument("-n", "--n-gen", type=int, default=128)
     s.add_argument("-r", "--repetitions", type=int, default=3)
+    s.add_argument("-d", "--depth", type=int, default=0,
+                   help="prefill this many tokens first (untimed) and time each test from there, as llama-bench -d")
+    s.add_argument("--vocab-strategy", default="full",
+                   help="LM head strategy passed to the engine (full = the whole vocabulary)")
+    s.add_argument("--pin", metavar="CPUS", help="pin the process and the engine's threads to CPUs, e.g. 0-1")
+    s.add_argument("--profile", action="store_true", help="add a separate profiled run: time per op")
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "csv"])
     _engine_args(s)
     s.set_defaults(func=cmd_bench)
 
-    from . import cli_selftest
+    from . import cli_report, cli_selftest, cli_sweep
+    cli_sweep.add_parsers(sub)
+    cli_report.add_parsers(sub)
     cli_selftest.add_parsers(sub)
     return p
 
