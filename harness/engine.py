@@ -39,6 +39,17 @@ ATTN_SLOTS = {"attn_q.weight": lib.Q35_W_ATTN_Q, "attn_k.weight": lib.Q35_W_ATTN
 OP_NAMES = [ffi.string(lib.q35_op_name(i)).decode() for i in range(lib.Q35_OP_COUNT)]
 
 
+def tensor_slot(config, name: str) -> tuple[int, int]:
+    """(layer, engine slot) of a GGUF tensor name; layer -1 for the global ones."""
+    if name in GLOBAL_SLOTS:
+        return -1, GLOBAL_SLOTS[name]
+    _, i, rest = name.split(".", 2)
+    layer = int(i)
+    if config.recurrent[layer] and rest == "attn_qkv.weight":
+        return layer, lib.Q35_W_SSM_QKV
+    return layer, LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
+
+
 class NativeModel:
     """The C view of a Model: config plus pointers into the memory map."""
 
@@ -65,15 +76,7 @@ class NativeModel:
             raise ModelFileError(f"{model.path}: tensor table does not fit the engine")
 
     def _set(self, name: str) -> None:
-        if name in GLOBAL_SLOTS:
-            layer, slot = -1, GLOBAL_SLOTS[name]
-        else:
-            _, i, rest = name.split(".", 2)
-            layer = int(i)
-            if self.model.config.recurrent[layer] and rest == "attn_qkv.weight":
-                slot = lib.Q35_W_SSM_QKV
-            else:
-                slot = LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
+        layer, slot = tensor_slot(self.model.config, name)
         info = self.model.info(name)
         buf = ffi.from_buffer("uint8_t[]", self.model.raw(name))
         self._buffers.append(buf)

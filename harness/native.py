@@ -36,17 +36,25 @@ def cpu_features() -> dict:
     }
 
 
+ISA_ENV = "HARNESS_ISA"
+
+
 def resolve_isa(isa: str = "auto") -> str:
-    """'auto' -> the best variant; a named one must be compiled in and runnable here."""
+    """'auto' -> $HARNESS_ISA if set (how the tests run with a variant forced), else the best
+    variant; a named one must be compiled in and runnable here."""
+    source = ""
     if isa == "auto":
-        return ISA_NAMES[lib.q35_isa_best()]
+        isa = os.environ.get(ISA_ENV, "auto") or "auto"
+        if isa == "auto":
+            return ISA_NAMES[lib.q35_isa_best()]
+        source = f" (from {ISA_ENV})"
     if isa not in ISAS:
-        raise UsageError(f"unknown ISA {isa!r} (choose from auto, {', '.join(ISAS)})")
+        raise UsageError(f"unknown ISA {isa!r}{source} (choose from auto, {', '.join(ISAS)})")
     if not lib.q35_isa_compiled(ISAS[isa]):
-        raise UsageError(f"ISA variant {isa!r} is not compiled into this build "
+        raise UsageError(f"ISA variant {isa!r}{source} is not compiled into this build "
                          f"(compiled: {', '.join(cpu_features()['compiled'])})")
     if not lib.q35_isa_supported(ISAS[isa]):
-        raise UsageError(f"this CPU cannot run the {isa!r} variant "
+        raise UsageError(f"this CPU cannot run the {isa!r} variant{source} "
                          f"(supported here: {', '.join(cpu_features()['supported'])})")
     return isa
 

@@ -20,6 +20,7 @@ extern const q35_kernels q35_kernels_scalar;
 #if Q35_HAVE_X86
 extern const q35_kernels q35_kernels_avx2;
 extern const q35_kernels q35_kernels_avx512;
+extern const q35_kernels q35_kernels_avx512vnni; /* the integer dots only, with VNNI */
 #endif
 #if Q35_HAVE_NEON
 extern const q35_kernels q35_kernels_neon;
@@ -27,5 +28,12 @@ extern const q35_kernels q35_kernels_neon;
 
 /* the table a variant defines (entries may be NULL), or NULL if not compiled */
 const q35_kernels *q35_compiled_table(int isa);
+
+/* k's NULL entries taken from base (the gap filling of q35_kernels_for; the
+ * self-test uses it to build the AVX512 table with and without VNNI) */
+void q35_kernels_fill(q35_kernels *k, const q35_kernels *base);
+
+/* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */
+int q35_avx512_vnni_usable(void);
 
 #endif
