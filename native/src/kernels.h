@@ -22,7 +22,9 @@ extern const q35_kernels q35_kernels_avx2;
 extern const q35_kernels q35_kernels_avx512;
 #endif
 #if Q35_HAVE_NEON
-extern const q35_kernels q35_kernels_neon;
+/* int8 products by widening multiplies / by sdot (armv8.2 dot-product extension) */
+extern const q35_kernels q35_kernels_neon, q35_kernels_neon_dotprod;
+const q35_kernels *q35_neon_table(void); /* the dotprod one where the CPU has it */
 #endif
 
 /* the table a variant defines (entries may be NULL), or NULL if not compiled */

@@ -27,5 +27,6 @@
 
 Q35_DECLARE_VECOPS(scalar)
 Q35_DECLARE_VECOPS(avx2)
+Q35_DECLARE_VECOPS(neon)
 
 #endif
