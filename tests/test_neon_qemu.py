@@ -2,7 +2,8 @@
 without the dot-product extension (cortex-a53: the widening-multiply int8 path) and once with it
 (max: the sdot path). The kernel table each run resolved to is printed by the C programs, so the
 tests know which path ran. native/tests/selftest.c checks the dot products and quantizers;
-native/tests/table_check.c the float row kernels, the delta-net algorithms and vec_dot4 == vec_dot."""
+native/tests/table_check.c the float row kernels, the delta-net algorithms, vec_dot4 == vec_dot and
+whole forward passes of a small random model."""
 import re
 import shutil
 import subprocess
@@ -41,9 +42,9 @@ def aarch64(tmp_path_factory):
     return {name: _link(CC, objs, f"{name}.c", d / name, ("-static",)) for name in ("selftest", "table_check")}
 
 
-def _qemu(cpu, exe):
-    r = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe), "--isa", "all"], capture_output=True, text=True,
-                       timeout=300)
+def _qemu(cpu, exe, *args):
+    r = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe), "--isa", "all", *args], capture_output=True,
+                       text=True, timeout=600)
     print(r.stdout)
     return r
 
@@ -64,16 +65,39 @@ def test_neon_selftest_under_qemu_with_and_without_dotprod(aarch64, cpu, dotprod
     assert re.search(r"\d+ passed, 0 failed", r.stdout)
 
 
+def _neon_checks(stdout):
+    return [line for line in stdout.splitlines() if line.startswith("neon ") and "max rel err" in line]
+
+
 @pytest.mark.parametrize("cpu, dotprod, table", CPUS, ids=[c[0] for c in CPUS])
 def test_neon_table_check_under_qemu_runs_the_cpus_int8_path(aarch64, cpu, dotprod, table):
-    r = _qemu(cpu, aarch64["table_check"])
+    r = _qemu(cpu, aarch64["table_check"], "--no-forward")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"neon    kernel table: {table}\n" in r.stdout      # the path that ran
-    neon = [line for line in r.stdout.splitlines() if line.startswith("neon ") and "max rel err" in line]
+    neon = _neon_checks(r.stdout)
     for what in ("silu", "softmax", "rope", "rmsnorm", "delta-net fused", "delta-net chunked",
                  "vec_dot4 Q4_K == vec_dot", "vec_dot4 IQ4_XS == vec_dot"):
         assert any(what in line for line in neon), what
     assert all(line.endswith(" ok") for line in neon), neon
+
+
+def _forward_passes(aarch64, cpu, table):
+    r = _qemu(cpu, aarch64["table_check"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"neon    kernel table: {table}\n" in r.stdout
+    passes = [line for line in _neon_checks(r.stdout) if "forward pass" in line]
+    assert len(passes) == 9 and all(line.endswith(" ok") for line in passes), passes
+
+
+def test_neon_engine_forward_pass_under_qemu_with_dotprod(aarch64):
+    """The whole C engine (threads, u-batches, all three delta-net paths) on aarch64, every weight
+    type, logits against the scalar variant's (the slow part: about 10 s of CPU under qemu)."""
+    _forward_passes(aarch64, "max", "neon+dotprod")
+
+
+@pytest.mark.slow
+def test_neon_engine_forward_pass_under_qemu_without_dotprod(aarch64):
+    _forward_passes(aarch64, "cortex-a53", "neon")
 
 
 def test_sdot_instructions_only_in_the_dotprod_functions(aarch64):

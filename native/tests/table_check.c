@@ -11,13 +11,17 @@
  *     vector primitives, fused is its own entry), head sizes on and off the
  *     vector width;
  *   - vec_dot4 equal to vec_dot bit for bit, for every weight type (the engine
- *     relies on it: logits do not depend on how tokens are batched).
+ *     relies on it: logits do not depend on how tokens are batched);
+ *   - a whole forward pass (prefill and decode) of a small random model in
+ *     memory, for every weight type.
  *
  * Prints which table each variant resolved to (e.g. "neon+dotprod"); exits 0
  * when all passed, 1 on any mismatch, 77 when a variant asked for with --isa
  * cannot run here.
  *
- *   table_check [--isa scalar|avx2|avx512|neon|all]
+ *   table_check [--isa scalar|avx2|avx512|neon|all] [--no-forward]
+ *
+ * --no-forward leaves out the forward passes (the slow part under qemu).
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,24 +43,30 @@ static void report(const char *isa, const char *what, double err, double tol) {
     int ok = err <= tol;
     checks++;
     if (!ok) failures++;
-    printf("%-7s %-36s max rel err %.2e (tol %.0e) %s\n", isa, what, err, tol, ok ? "ok" : "MISMATCH");
+    printf("%-7s %-36s max rel err %.2e (tol %.2g) %s\n", isa, what, err, tol, ok ? "ok" : "MISMATCH");
 }
 
-/* max |got - want| over max |want| */
+/* max |got - want| over max |want|; a NaN anywhere is an infinite error */
 static double rel_err(const float *got, const float *want, int64_t n) {
     double e = 0, m = 0;
     for (int64_t i = 0; i < n; i++) {
-        e = fmax(e, fabs((double)got[i] - want[i]));
-        m = fmax(m, fabs((double)want[i]));
+        const double d = fabs((double)got[i] - want[i]), w = fabs((double)want[i]);
+        if (isnan(d)) return INFINITY;
+        if (d > e) e = d;
+        if (w > m) m = w;
     }
     return e / (m + 1e-30);
 }
 
-/* max over i of |got_i - want_i| / |want_i|: for results that keep their
- * relative precision everywhere (exp-based ones) */
+/* max over i of |got_i - want_i| / |want_i| (NaN: infinite): for results that
+ * keep their relative precision everywhere (exp-based ones) */
 static double elem_rel_err(const float *got, const float *want, int64_t n) {
     double e = 0;
-    for (int64_t i = 0; i < n; i++) e = fmax(e, fabs((double)got[i] - want[i]) / (fabs((double)want[i]) + 1e-37));
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - want[i]) / (fabs((double)want[i]) + 1e-37);
+        if (isnan(d)) return INFINITY;
+        if (d > e) e = d;
+    }
     return e;
 }
 
@@ -210,11 +220,145 @@ static void check_dot4_identity(int isa) {
     free(w); free(act); free(wq); free(aq);
 }
 
+/* ------------------------------------------------------------------------- */
+/* A whole forward pass: a small random model (3 delta-net layers, then one   */
+/* attention layer), all matrices of one weight type, prefill in u-batches of */
+/* 8, 8 and 5 tokens (chunked, chunked, fused delta-net; 4-token and single-  */
+/* token dots) then 3 decode steps, on 2 threads; the variant's logits        */
+/* against the scalar variant's.                                              */
+
+enum { MAX_BUFS = 64 };
+static void *bufs[MAX_BUFS];
+static int nbufs;
+
+static void *keep(void *p) { bufs[nbufs++] = p; return p; }
+
+/* a small F32 tensor: offset + scale * uniform(-1, 1) */
+static q35_tensor f32_tensor(int64_t rows, int64_t cols, float scale, float offset) {
+    float *f = keep(malloc(sizeof(float) * rows * cols));
+    for (int64_t i = 0; i < rows * cols; i++) f[i] = offset + scale * frand();
+    return (q35_tensor){.data = f, .type = Q35_TYPE_F32, .rows = rows, .cols = cols};
+}
+
+/* Every matrix of the model has 256 columns. The K-quant quantizers are slow
+ * (more so under qemu), so each type quantizes two pools of rows once and the
+ * matrices are windows into them at random row offsets. */
+enum { COLS = 256, POOL_ROWS = 768, OUT_POOL_ROWS = 384 };
+
+typedef struct { const uint8_t *in, *out; int64_t row_bytes; int type; } weight_pool;
+
+static const uint8_t *quantized_rows(int type, int64_t rows, float scale) {
+    float *f = malloc(sizeof(float) * rows * COLS);
+    for (int64_t i = 0; i < rows * COLS; i++) f[i] = scale * frand();
+    uint8_t *q = keep(malloc((size_t)(rows * COLS / q35_type_block_elems(type) * q35_type_block_bytes(type))));
+    q35_quantize(type, f, q, rows, COLS);
+    free(f);
+    return q;
+}
+
+static q35_tensor window(const weight_pool *p, int out, int64_t rows) {
+    const int64_t pool_rows = out ? OUT_POOL_ROWS : POOL_ROWS;
+    const int64_t first = (int64_t)((frand() + 1.0f) * 0.5f * (float)(pool_rows - rows));
+    return (q35_tensor){.data = (out ? p->out : p->in) + first * p->row_bytes, .type = p->type, .rows = rows, .cols = COLS};
+}
+
+static q35_model *random_model(int wt) {
+    /* sizes: every matrix COLS wide, a whole number of 256-element super-blocks */
+    q35_config c = {.n_layer = 4, .n_embd = COLS, .n_ff = COLS, .n_head = 2, .n_head_kv = 1, .head_dim = 128,
+                    .rope_dims = 32, .rope_theta = 1e7f, .rms_eps = 1e-6f, .conv_kernel = 4, .ssm_state = 128,
+                    .ssm_k_heads = 1, .ssm_v_heads = 2, .vocab_size = 256, .recurrent = {1, 1, 1, 0}};
+    q35_model *m = q35_model_new(&c);
+    if (!m) return NULL;
+    const int64_t E = c.n_embd, F = c.n_ff, Sk = c.ssm_state, Hv = c.ssm_v_heads;
+    const int64_t KD = c.ssm_k_heads * Sk, VD = Hv * Sk, HD = (int64_t)c.n_head * c.head_dim;
+    const int64_t KVD = (int64_t)c.n_head_kv * c.head_dim;
+    /* ~ 1/sqrt(E): activations stay O(1); the layers' output matrices smaller, so the
+     * residual stream carries the embedding and each layer adds a fraction to it */
+    const float w = 1.0f / 16.0f;
+    const weight_pool p = {.in = quantized_rows(wt, POOL_ROWS, w), .out = quantized_rows(wt, OUT_POOL_ROWS, 0.3f * w),
+                           .row_bytes = COLS / q35_type_block_elems(wt) * q35_type_block_bytes(wt), .type = wt};
+    q35_model_set(m, -1, Q35_W_TOKEN_EMBD, window(&p, 0, c.vocab_size));
+    q35_model_set(m, -1, Q35_W_OUTPUT_NORM, f32_tensor(1, E, 0.2f, 1.0f));
+    q35_model_set(m, -1, Q35_W_OUTPUT, window(&p, 0, c.vocab_size));
+    for (int il = 0; il < c.n_layer; il++) {
+        q35_model_set(m, il, Q35_W_ATTN_NORM, f32_tensor(1, E, 0.2f, 1.0f));
+        q35_model_set(m, il, Q35_W_POST_NORM, f32_tensor(1, E, 0.2f, 1.0f));
+        q35_model_set(m, il, Q35_W_FFN_GATE, window(&p, 0, F));
+        q35_model_set(m, il, Q35_W_FFN_UP, window(&p, 0, F));
+        q35_model_set(m, il, Q35_W_FFN_DOWN, window(&p, 1, E));
+        if (c.recurrent[il]) {
+            q35_model_set(m, il, Q35_W_SSM_QKV, window(&p, 0, 2 * KD + VD));
+            q35_model_set(m, il, Q35_W_SSM_GATE, window(&p, 0, VD));
+            q35_model_set(m, il, Q35_W_SSM_CONV, f32_tensor(2 * KD + VD, c.conv_kernel, 0.5f, 0.0f));
+            q35_model_set(m, il, Q35_W_SSM_DT, f32_tensor(1, Hv, 0.5f, 0.0f));
+            q35_model_set(m, il, Q35_W_SSM_A, f32_tensor(1, Hv, 0.5f, -1.0f)); /* decay rate < 0 */
+            q35_model_set(m, il, Q35_W_SSM_BETA, window(&p, 0, Hv));
+            q35_model_set(m, il, Q35_W_SSM_ALPHA, window(&p, 0, Hv));
+            q35_model_set(m, il, Q35_W_SSM_NORM, f32_tensor(1, Sk, 0.2f, 1.0f));
+            q35_model_set(m, il, Q35_W_SSM_OUT, window(&p, 1, E));
+        } else {
+            q35_model_set(m, il, Q35_W_ATTN_Q, window(&p, 0, 2 * HD));
+            q35_model_set(m, il, Q35_W_ATTN_K, window(&p, 0, KVD));
+            q35_model_set(m, il, Q35_W_ATTN_V, window(&p, 0, KVD));
+            q35_model_set(m, il, Q35_W_ATTN_Q_NORM, f32_tensor(1, c.head_dim, 0.2f, 1.0f));
+            q35_model_set(m, il, Q35_W_ATTN_K_NORM, f32_tensor(1, c.head_dim, 0.2f, 1.0f));
+            q35_model_set(m, il, Q35_W_ATTN_OUTPUT, window(&p, 1, E));
+        }
+    }
+    return m;
+}
+
+enum { PREFILL = 21, DECODE = 3, VOCAB = 256 };
+
+/* logits of PREFILL prompt tokens (all rows) then DECODE tokens, one at a time; 0 or -1 */
+static int run_model(const q35_model *m, int isa, const int32_t *tokens, float *logits) {
+    const q35_session_params p = {.isa = isa, .n_threads = 2, .ubatch = 8, .fdn_threshold = 6,
+                                  .dn_algo = Q35_DN_AUTO, .n_ctx = 32, .profile = 0};
+    q35_session *s = q35_session_new(m, &p);
+    if (!s) return -1;
+    int rc = q35_session_forward(s, tokens, PREFILL, logits, 1);
+    for (int t = 0; t < DECODE && !rc; t++)
+        rc = q35_session_forward(s, tokens + PREFILL + t, 1, logits + (int64_t)(PREFILL + t) * VOCAB, 0);
+    q35_session_free(s);
+    return rc ? -1 : 0;
+}
+
+static void check_engine(int isa) {
+    /* F32 weights: float rounding only. Otherwise the activations are rounded to F16, BF16
+     * or int8 steps, and a float that differs in its last bit can land on the other side of
+     * a rounding boundary; such flips, carried through the layers, were seen to move the
+     * logits by up to about one step of the format (relative to the largest logit): the
+     * tolerance is 4 steps. A wrong kernel moves them by far more. */
+    static const struct { int type; const char *name; double tol; } wts[] = {
+        {Q35_TYPE_F32, "F32", 1e-5},   {Q35_TYPE_F16, "F16", 4.0 / 2048}, {Q35_TYPE_BF16, "BF16", 4.0 / 256},
+        {Q35_TYPE_Q8_0, "Q8_0", 4.0 / 127}, {Q35_TYPE_Q4_0, "Q4_0", 4.0 / 127}, {Q35_TYPE_Q4_K, "Q4_K", 4.0 / 127},
+        {Q35_TYPE_Q5_K, "Q5_K", 4.0 / 127}, {Q35_TYPE_Q6_K, "Q6_K", 4.0 / 127}, {Q35_TYPE_IQ4_XS, "IQ4_XS", 4.0 / 127},
+    };
+    int32_t tokens[PREFILL + DECODE];
+    for (int t = 0; t < PREFILL + DECODE; t++) tokens[t] = (int32_t)((frand() + 1.0f) * 0.5f * (VOCAB - 1));
+    float *want = malloc(sizeof(float) * (PREFILL + DECODE) * VOCAB);
+    float *got = malloc(sizeof(float) * (PREFILL + DECODE) * VOCAB);
+    for (size_t t = 0; t < sizeof wts / sizeof wts[0]; t++) {
+        nbufs = 0;
+        q35_model *m = random_model(wts[t].type);
+        const int failed = !m || run_model(m, Q35_ISA_SCALAR, tokens, want) || run_model(m, isa, tokens, got);
+        char what[64];
+        snprintf(what, sizeof what, "forward pass %s vs scalar (logits)", wts[t].name);
+        report(q35_isa_name(isa), what, failed ? INFINITY : rel_err(got, want, (PREFILL + DECODE) * VOCAB),
+               wts[t].tol);
+        q35_model_free(m);
+        for (int i = 0; i < nbufs; i++) free(bufs[i]);
+    }
+    free(want); free(got);
+}
+
 int main(int argc, char **argv) {
     const char *want = "all";
+    int forward = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) want = argv[++i];
-        else { fprintf(stderr, "usage: %s [--isa scalar|avx2|avx512|neon|all]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--no-forward")) forward = 0;
+        else { fprintf(stderr, "usage: %s [--isa scalar|avx2|avx512|neon|all] [--no-forward]\n", argv[0]); return 2; }
     }
     q35_cpu_features f;
     q35_cpu_detect(&f);
@@ -235,6 +379,7 @@ int main(int argc, char **argv) {
         if (isa != Q35_ISA_SCALAR) {
             check_vecops(isa);
             check_deltanet(isa);
+            if (forward) check_engine(isa);
         }
     }
     if (!known) { fprintf(stderr, "unknown ISA %s\n", want); return 2; }
