@@ -27,6 +27,12 @@ LAYER_SLOTS = {
     "ssm_dt.bias": lib.Q35_W_SSM_DT, "ssm_a": lib.Q35_W_SSM_A, "ssm_beta.weight": lib.Q35_W_SSM_BETA,
     "ssm_alpha.weight": lib.Q35_W_SSM_ALPHA, "ssm_norm.weight": lib.Q35_W_SSM_NORM,
     "ssm_out.weight": lib.Q35_W_SSM_OUT, "attn_gate.weight": lib.Q35_W_SSM_GATE,
+    # MoE: expert stacks [NE, R, in] go in as 2-D [NE * R, in]
+    "ffn_gate_inp.weight": lib.Q35_W_FFN_GATE_INP, "ffn_gate_exps.weight": lib.Q35_W_FFN_GATE_EXPS,
+    "ffn_up_exps.weight": lib.Q35_W_FFN_UP_EXPS, "ffn_gate_up_exps.weight": lib.Q35_W_FFN_GATE_UP_EXPS,
+    "ffn_down_exps.weight": lib.Q35_W_FFN_DOWN_EXPS, "ffn_gate_inp_shexp.weight": lib.Q35_W_FFN_GATE_INP_SHEXP,
+    "ffn_gate_shexp.weight": lib.Q35_W_FFN_GATE_SHEXP, "ffn_up_shexp.weight": lib.Q35_W_FFN_UP_SHEXP,
+    "ffn_down_shexp.weight": lib.Q35_W_FFN_DOWN_SHEXP,
 }
 ATTN_SLOTS = {"attn_q.weight": lib.Q35_W_ATTN_Q, "attn_k.weight": lib.Q35_W_ATTN_K,
               "attn_v.weight": lib.Q35_W_ATTN_V, "attn_qkv.weight": lib.Q35_W_ATTN_QKV}
@@ -43,7 +49,7 @@ class NativeModel:
         cfg = ffi.new("q35_config *")
         for f in ("n_layer", "n_embd", "n_ff", "n_head", "n_head_kv", "head_dim", "rope_dims",
                   "rope_theta", "rms_eps", "conv_kernel", "ssm_state", "ssm_k_heads", "ssm_v_heads",
-                  "vocab_size"):
+                  "vocab_size", "n_expert", "n_expert_used", "n_ff_expert", "n_ff_shared"):
             setattr(cfg, f, getattr(c, f))
         for i, r in enumerate(c.recurrent):
             cfg.recurrent[i] = int(r)
@@ -71,7 +77,7 @@ class NativeModel:
         info = self.model.info(name)
         buf = ffi.from_buffer("uint8_t[]", self.model.raw(name))
         self._buffers.append(buf)
-        rows, cols = (1, info.shape[0]) if len(info.shape) == 1 else info.shape
+        rows, cols = int(np.prod(info.shape[:-1])), info.shape[-1]   # 1-D: one row; 3-D: stacked rows
         t = ffi.new("q35_tensor *", {"data": buf, "type": int(info.type), "rows": rows, "cols": cols})
         if lib.q35_model_set(self.ptr, layer, slot, t[0]) != 0:
             raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
