@@ -12,7 +12,7 @@ const q35_kernels *q35_compiled_table(int isa) {
     case Q35_ISA_AVX512: return &q35_kernels_avx512;
 #endif
 #if Q35_HAVE_NEON
-    case Q35_ISA_NEON: return &q35_kernels_neon;
+    case Q35_ISA_NEON: return q35_neon_table();
 #endif
     default: return NULL;
     }

@@ -23,7 +23,9 @@ extern const q35_kernels q35_kernels_avx512;
 extern const q35_kernels q35_kernels_avx512vnni; /* the integer dots only, with VNNI */
 #endif
 #if Q35_HAVE_NEON
-extern const q35_kernels q35_kernels_neon;
+/* int8 products by widening multiplies / by sdot (armv8.2 dot-product extension) */
+extern const q35_kernels q35_kernels_neon, q35_kernels_neon_dotprod;
+const q35_kernels *q35_neon_table(void); /* the dotprod one where the CPU has it */
 #endif
 
 /* the table a variant defines (entries may be NULL), or NULL if not compiled */
