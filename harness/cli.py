@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "csv"])
     _engine_args(s)
     s.set_defaults(func=cmd_bench)
+
+    from . import cli_bisect
+    cli_bisect.add_parsers(sub)
     return p
 
 
