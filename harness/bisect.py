@@ -348,7 +348,8 @@ def run_bisect(cfg: BisectConfig, out: Callable[[str], None] = print,
         f"{100 * (1 - cfg.threshold):.1f}% of the good commit's figure")
     if cfg.model:
         out(f"model: {cfg.model}")
-    out(f"{len(shas)} commit(s) after good on the first-parent path; about {n_steps} to test between good and bad")
+    out(f"{len(shas)} commit(s) after good on the first-parent path; "
+        f"about {n_steps} to test between good and bad")
     trees = Worktrees(cfg.repo)
     steps: list[Step] = []
 
