@@ -215,10 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(s)
     s.set_defaults(func=cmd_bench)
 
-    from . import cli_report, cli_selftest, cli_sweep
+    from . import cli_bisect, cli_report, cli_selftest, cli_sweep
     cli_sweep.add_parsers(sub)
     cli_report.add_parsers(sub)
     cli_selftest.add_parsers(sub)
+    cli_bisect.add_parsers(sub)
     return p
 
 

@@ -1,0 +1,38 @@
+"""The hot kernels, per weight type and ISA variant: vec_dot (one weight row with one activation
+row) and vec_dot4 (one weight row with four activation rows), on rows of N values.
+
+The timed call is the dispatch-table entry on prepared buffers (harness.kernel_bench), checked
+once against harness.native.Kernels in setup."""
+from __future__ import annotations
+
+from harness.errors import UsageError
+from harness.kernel_bench import prepare_dot
+
+from .common import ISAS, WEIGHT_TYPES, require_isa
+
+N = 16384                        # a multiple of every block size; the rows stay in L2
+
+
+class _KernelBench:
+    params = (WEIGHT_TYPES, ISAS)
+    param_names = ["type", "isa"]
+    rows = 1
+
+    def setup(self, wtype, isa):
+        require_isa(isa)
+        try:
+            self.dot = prepare_dot(isa, wtype, N, self.rows)
+        except UsageError as e:                 # no such kernel in this commit's table
+            raise NotImplementedError(str(e)) from None
+
+
+class VecDot(_KernelBench):
+    def time_vec_dot(self, wtype, isa):
+        self.dot()
+
+
+class VecDot4(_KernelBench):
+    rows = 4
+
+    def time_vec_dot4(self, wtype, isa):
+        self.dot()

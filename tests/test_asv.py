@@ -1,0 +1,76 @@
+"""The asv suite runs in the current environment (`asv run --python=same --quick`), so it cannot
+rot: every benchmark runs each runnable parameter combination once, none fails, and ISA variants
+this CPU cannot run are skipped (n/a), not failed."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import native
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import FDN_THRESHOLDS, ISAS, QUANTS, VOCAB_STRATEGIES, WEIGHT_TYPES  # noqa: E402
+
+BENCHMARKS = ["bench_engine.PromptProcessing.time_pp64", "bench_engine.TokenGeneration.time_tg16",
+              "bench_kernels.VecDot.time_vec_dot", "bench_kernels.VecDot4.time_vec_dot4"]
+
+
+def _need_asv():
+    try:
+        import asv  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("asv is not installed (pip install -e '.[test]')")
+        pytest.skip("asv is not installed")
+
+
+def load_conf() -> dict:
+    from asv.util import load_json
+    return load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+
+
+def test_asv_conf_builds_once_per_commit_and_keeps_its_files_under_dot_asv():
+    _need_asv()
+    conf = load_conf()
+    assert conf["repo"] == "." and conf["benchmark_dir"] == "benchmarks"
+    assert conf["environment_type"] == "virtualenv"
+    assert all(conf[k].startswith(".asv/") for k in ("env_dir", "results_dir", "html_dir"))
+    assert ".asv/" in (ROOT / ".gitignore").read_text().split()
+    # runtime axes are params, not matrix entries: the matrix only names build requirements
+    assert set(conf["matrix"]) <= {"req", "env_nobuild"}
+    assert "--no-build-isolation" in conf["build_command"][0] and "{build_cache_dir}" in conf["build_command"][0]
+
+
+def test_asv_quick_run_of_the_whole_suite_in_this_environment(tmp_path):
+    _need_asv()
+    conf = load_conf()
+    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), env_dir=str(tmp_path / "env"),
+                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"))
+    cfg = tmp_path / "asv.conf.json"
+    cfg.write_text(json.dumps(conf))
+    # a private HOME for asv's machine file; this tree first on the path (what is benchmarked;
+    # asv drops PYTHONPATH from the benchmark processes and passes ASV_PYTHONPATH instead)
+    env = {**os.environ, "HOME": str(tmp_path), "ASV_PYTHONPATH": str(ROOT)}
+    asv = [sys.executable, "-m", "asv", "--config", str(cfg)]
+    r = subprocess.run([*asv, "machine", "--yes", "--machine", "harness-test"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([*asv, "run", "--python=same", "--quick", "--dry-run", "--show-stderr",
+                        "--machine", "harness-test"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    for name in BENCHMARKS:
+        assert re.search(rf"{re.escape(name)}\s+ok\b", out), f"{name} did not run:\n{out}"
+    assert "failed" not in out, out
+    # one timing per runnable combination; the other ISA variants are n/a
+    runnable = [i for i in ISAS if i in native.cpu_features()["supported"]]
+    engine = len(QUANTS) * len(FDN_THRESHOLDS) * len(VOCAB_STRATEGIES)
+    timings = re.findall(r"\d[\d.]*±[\d.]+(?:ms|μs|us|ns|s)\b", out)
+    assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES)), out
+    if len(runnable) < len(ISAS):
+        assert "n/a" in out and "NotImplementedError('this CPU or build cannot run" in out
