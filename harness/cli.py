@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from . import vocab_cli
 from .errors import HarnessError, UsageError
 
 
@@ -64,7 +65,7 @@ def cmd_logits(a) -> int:
         else:
             from .engine import Session
             with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn,
-                         ctx=max(len(tokens), 1)) as s:
+                         ctx=max(len(tokens), 1), vocab_strategy=a.vocab_strategy) as s:
                 if a.mode == "prefill":
                     logits = s.prefill(tokens)
                 else:
@@ -82,7 +83,7 @@ def cmd_bench(a) -> int:
         raise UsageError("give a MODEL path or --preset (synthesized on first use)")
     path = a.model or cached_model(a.preset, a.quant)
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
-                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn)
+                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, vocab_strategy=a.vocab_strategy)
     if cfg.repetitions < 1:
         raise UsageError("-r must be >= 1")
     with load_model(path) as m:
@@ -146,6 +147,7 @@ def _engine_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--ubatch", type=int, default=512)
     s.add_argument("--fdn", type=int, default=512,
                    help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
+    vocab_cli.add_strategy_arg(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "csv"])
     _engine_args(s)
     s.set_defaults(func=cmd_bench)
+    vocab_cli.add_parsers(sub)
     return p
 
 

@@ -28,6 +28,8 @@ class Shape:
     rope_sections: tuple[int, ...] = (11, 11, 10, 0)
     context_length: int = 262144
     size_label: str = field(default="")
+    head_rank: int = 0        # > 0: the LM head is a rank-R matrix plus noise (harness.vocab demos)
+    head_noise: float = 0.0   # the noise's share of each head row's norm
 
     @property
     def recurrent(self) -> tuple[bool, ...]:
