@@ -89,7 +89,8 @@ def cmd_vocab_bench(a) -> int:
         print(format_vocab_bench(m, res, a.threads))
         if a.samples:
             for r in res:
-                print(f"  {r.strategy}: " + " ".join(f"{x:.2f}" for x in r.samples_ts))
+                print(f"  {r.strategy}: wall " + " ".join(f"{x:.2f}" for x in r.samples_ts) +
+                      "; CPU " + " ".join(f"{x:.2f}" for x in r.cpu_samples_ts))
     if a.exactness:
         print()
         print(exactness_table())
