@@ -113,7 +113,7 @@ def parse_strategy(text) -> VocabStrategy:
 # ----------------------------------------------------------------------------
 # what a strategy needs, built once per model and shared by its sessions
 
-_BUILT: "weakref.WeakKeyDictionary[Model, dict]" = weakref.WeakKeyDictionary()
+_BUILT: weakref.WeakKeyDictionary[Model, dict] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -209,7 +209,7 @@ def _top_right_subspace(model: Model, rank: int, seed: int, power_iters: int = 1
     for _, w in _head_chunks(model):
         B = (w @ Qf).astype(np.float64)        # rows of W in the basis Q
         C += B.T @ B
-    vals, vecs = np.linalg.eigh(C)             # ascending
+    _, vecs = np.linalg.eigh(C)                # ascending eigenvalues
     top = vecs[:, ::-1][:, :rank]
     P = np.linalg.qr(Q @ top)[0]               # re-orthonormalize in float64
     return np.ascontiguousarray(P.T)
@@ -255,7 +255,8 @@ def subset_ids(model: Model, st: VocabStrategy) -> np.ndarray:
             raise UsageError(f"subset:{st.n}: the vocabulary has only {V} ids")
         return np.arange(st.n, dtype=np.int32)
     try:
-        text = open(st.ids_file).read()
+        with open(st.ids_file) as f:
+            text = f.read()
     except OSError as e:
         raise UsageError(f"cannot read id list {st.ids_file!r}: {e.strerror}") from None
     try:

@@ -47,10 +47,15 @@ def _model_path(a) -> str:
 
 
 def cmd_quality(a) -> int:
+    from .errors import UsageError
     from .model import load_model
     from .quality import quality_row
-    from .vocab_measure import default_tokens, quant_label, resolve_reference, run_quality
-    from .errors import UsageError
+    from .vocab_measure import (
+        default_tokens,
+        quant_label,
+        resolve_reference,
+        run_quality,
+    )
     if a.k < 1:
         raise UsageError("-k must be >= 1")
     with load_model(_model_path(a)) as m:

@@ -148,8 +148,8 @@ def format_vocab_bench(model: Model, results: list[StrategyTiming], threads: int
     full = next((r for r in results if r.strategy == "full"), None)
     rows = [f"{model.name} ({quant_label(model)}), {threads} threads, vocab {model.config.vocab_size}",
             "",
-            "| strategy | exact for | tg t/s | vs full | tg t/s (CPU time) | vs full | LM head ms/token | "
-            "LM head share | candidates/token |",
+            ("| strategy | exact for | tg t/s | vs full | tg t/s (CPU time) | vs full | LM head ms/token | "
+             "LM head share | candidates/token |"),
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         ex = parse_strategy(r.strategy).exactness
@@ -164,7 +164,7 @@ def format_vocab_bench(model: Model, results: list[StrategyTiming], threads: int
 
 def exactness_table() -> str:
     rows = ["| strategy | top-1 exact | top-K exact | full distribution | note |", "| --- | --- | --- | --- | --- |"]
+    yn = {True: "yes", False: "no"}
     for name, e in EXACTNESS.items():
-        yn = lambda b: "yes" if b else "no"  # noqa: E731
-        rows.append(f"| {name} | {yn(e.top1)} | {yn(e.topk)} | {yn(e.distribution)} | {e.note} |")
+        rows.append(f"| {name} | {yn[e.top1]} | {yn[e.topk]} | {yn[e.distribution]} | {e.note} |")
     return "\n".join(rows)
