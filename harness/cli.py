@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from . import vocab_cli
 from .errors import HarnessError, UsageError
 
 
@@ -64,7 +65,7 @@ def cmd_logits(a) -> int:
         else:
             from .engine import Session
             with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn,
-                         ctx=max(len(tokens), 1)) as s:
+                         ctx=max(len(tokens), 1), vocab_strategy=a.vocab_strategy) as s:
                 if a.mode == "prefill":
                     logits = s.prefill(tokens)
                 else:
@@ -157,6 +158,7 @@ def _engine_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--ubatch", type=int, default=512)
     s.add_argument("--fdn", type=int, default=512,
                    help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
+    vocab_cli.add_strategy_arg(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,8 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-r", "--repetitions", type=int, default=3)
     s.add_argument("-d", "--depth", type=int, default=0,
                    help="prefill this many tokens first (untimed) and time each test from there, as llama-bench -d")
-    s.add_argument("--vocab-strategy", default="full",
-                   help="LM head strategy passed to the engine (full = the whole vocabulary)")
     s.add_argument("--pin", metavar="CPUS", help="pin the process and the engine's threads to CPUs, e.g. 0-1")
     s.add_argument("--profile", action="store_true", help="add a separate profiled run: time per op")
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "csv"])
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_report.add_parsers(sub)
     cli_selftest.add_parsers(sub)
     cli_bisect.add_parsers(sub)
+    vocab_cli.add_parsers(sub)
     return p
 
 

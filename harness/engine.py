@@ -13,6 +13,7 @@ from . import native
 from .errors import ModelFileError, UsageError
 from .model import Model
 from .native import ffi, lib
+from .vocab import bind, parse_strategy
 
 DN_ALGOS = {"auto": 0, "recurrent": 1, "fused": 2, "chunked": 3}
 
@@ -95,7 +96,8 @@ class Session:
     """One sequence on the native engine: prefill, decode, reset, state save/restore, profile."""
 
     def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
-                 fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False):
+                 fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
+                 vocab_strategy="full"):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
         _check_int("threads", threads, 1)
@@ -104,6 +106,7 @@ class Session:
         _check_int("ctx", ctx, 1)
         if dn_algo not in DN_ALGOS:
             raise UsageError(f"unknown delta-net algorithm {dn_algo!r} (choose from {', '.join(DN_ALGOS)})")
+        self.vocab_strategy = parse_strategy(vocab_strategy)
         self.model = model
         self.isa = native.resolve_isa(isa)
         self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
@@ -119,6 +122,12 @@ class Session:
             raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "
                              f"ctx {ctx}): out of memory?")
         self._ptr = ptr
+        self._scratch = None  # logits rows behind prefill_top1 for strategies that need them
+        try:
+            self._vocab_keep = bind(ptr, model, self.vocab_strategy, threads)
+        except BaseException:
+            self.close()
+            raise
 
     # -- running ---------------------------------------------------------------
     def _check_open(self) -> None:
@@ -127,9 +136,7 @@ class Session:
         if self.model.closed:
             raise ModelFileError(f"{self.model.path}: model is closed; this session can no longer run")
 
-    def prefill(self, tokens, all_logits: bool = True) -> np.ndarray:
-        """Run tokens from the current position; logits [n, V] (all) or [V] (last only)."""
-        self._check_open()
+    def _checked_tokens(self, tokens) -> np.ndarray:
         toks = np.ascontiguousarray(np.asarray(tokens).reshape(-1), dtype=np.int64)
         if toks.size == 0:
             raise UsageError("no tokens given")
@@ -139,8 +146,13 @@ class Session:
         if self.n_past + toks.size > self.ctx:
             raise UsageError(f"context overflow: {self.n_past} tokens in the context + {toks.size} new "
                              f"> ctx {self.ctx}")
-        toks32 = toks.astype(np.int32)
-        out = np.empty((toks.size if all_logits else 1, self.vocab), dtype=np.float32)
+        return toks.astype(np.int32)
+
+    def prefill(self, tokens, all_logits: bool = True) -> np.ndarray:
+        """Run tokens from the current position; logits [n, V] (all) or [V] (last only)."""
+        self._check_open()
+        toks32 = self._checked_tokens(tokens)
+        out = np.empty((toks32.size if all_logits else 1, self.vocab), dtype=np.float32)
         rc = lib.q35_session_forward(self._ptr, ffi.from_buffer("int32_t[]", toks32),
                                      toks32.size, ffi.from_buffer("float[]", out, require_writable=True),
                                      int(all_logits))
@@ -151,6 +163,37 @@ class Session:
     def decode(self, token: int) -> np.ndarray:
         """One token; logits [V]."""
         return self.prefill([token], all_logits=False)
+
+    def prefill_top1(self, tokens, all_positions: bool = True) -> np.ndarray:
+        """Like prefill, but only the greedy id of each position (int32 [n], or [1] for the last):
+        under the argmax strategy no logits vector is made at all."""
+        self._check_open()
+        toks32 = self._checked_tokens(tokens)
+        ids = np.empty(toks32.size if all_positions else 1, dtype=np.int32)
+        out = ffi.NULL
+        if self.vocab_strategy.kind != "argmax":
+            if self._scratch is None or self._scratch.shape[0] < ids.size:
+                self._scratch = np.empty((ids.size, self.vocab), dtype=np.float32)
+            out = ffi.from_buffer("float[]", self._scratch, require_writable=True)
+        rc = lib.q35_session_forward_top1(self._ptr, ffi.from_buffer("int32_t[]", toks32), toks32.size, out,
+                                          ffi.from_buffer("int32_t[]", ids, require_writable=True),
+                                          int(all_positions))
+        if rc != 0:
+            raise RuntimeError(f"q35_session_forward_top1 returned {rc}")
+        return ids
+
+    def decode_top1(self, token: int) -> int:
+        """One token; the greedy next id."""
+        return int(self.prefill_top1([token], all_positions=False)[0])
+
+    def vocab_stats(self) -> dict:
+        """Screened strategy, since the last profile reset: logits rows and candidate rows computed
+        exactly (the rest of the vocabulary was ruled out by the screening bound)."""
+        self._check_open()
+        rows, cand = ffi.new("int64_t *"), ffi.new("int64_t *")
+        lib.q35_session_vocab_stats(self._ptr, rows, cand)
+        return {"rows": int(rows[0]), "candidates": int(cand[0]),
+                "candidates_per_row": cand[0] / rows[0] if rows[0] else float("nan")}
 
     def reset(self) -> None:
         self._check_open()

@@ -37,6 +37,8 @@ class Shape:
     @property
     def arch(self) -> str:
         return "qwen35moe" if self.n_expert else "qwen35"
+    head_rank: int = 0        # > 0: the LM head is a rank-R matrix plus noise (harness.vocab demos)
+    head_noise: float = 0.0   # the noise's share of each head row's norm
 
     @property
     def recurrent(self) -> tuple[bool, ...]:

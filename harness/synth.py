@@ -240,6 +240,8 @@ def synth_metadata(s: Shape, quant: str, seed: int) -> dict[str, tuple]:
         "harness.synth.quant": Meta.str(quant),
         "harness.synth.recipe": Meta.str(recipe_text(quant, s)),
         "harness.synth.seed": Meta.u32(seed),
+        **({"harness.synth.head_rank": Meta.u32(s.head_rank), "harness.synth.head_noise": Meta.f32(s.head_noise)}
+           if s.head_rank else {}),
     }
 
 
@@ -254,6 +256,8 @@ def write_weights(w: GGUFStreamWriter, s: Shape, seed: int, threads: int, progre
         if not _is_matrix(t.name):
             data = _init_small(t.name, t.shape, s, rng).astype(np.float32)
             w.write(t.name, native.quantize(data.reshape(-1, t.shape[-1]), t.type))
+        elif s.head_rank and t.name == ("token_embd.weight" if s.tied else "output.weight"):
+            _write_low_rank_head(w, t, s, rng, threads)
         else:
             # a stack of experts [NE, R, cols] is NE * R rows; [E] (a 1-row gate) is one row
             rows, cols = int(np.prod(t.shape[:-1])), t.shape[-1]
@@ -266,6 +270,24 @@ def write_weights(w: GGUFStreamWriter, s: Shape, seed: int, threads: int, progre
         done += t.nbytes
         if progress:
             progress(done, total)
+
+
+def _write_low_rank_head(w: GGUFStreamWriter, t: PlannedTensor, s: Shape, rng: np.random.Generator,
+                         threads: int) -> None:
+    """Head rows a_r B * c + noise: B [R][E] orthonormal, a_r ~ N(0, I_R), scaled so a row has the
+    norm of a random one and the noise carries head_noise of it (real heads are far from random)."""
+    from . import native
+    rows, cols = t.shape
+    R, nu = s.head_rank, s.head_noise
+    std = _matrix_std(t.name, t.shape, s)
+    B = np.linalg.qr(rng.standard_normal((cols, R)))[0].T.astype(np.float32)
+    signal = np.float32(std * np.sqrt(cols / R) * np.sqrt(max(0.0, 1.0 - nu * nu)))
+    step = max(1, (8 << 20) // cols)
+    for r0 in range(0, rows, step):
+        n = min(step, rows - r0)
+        x = (rng.standard_normal((n, R), dtype=np.float32) @ B) * signal
+        x += rng.standard_normal((n, cols), dtype=np.float32) * np.float32(std * nu)
+        w.write(t.name, native.quantize(x, t.type, threads=threads))
 
 
 def synthesize(shape: Shape | str, quant: str, out: str | os.PathLike, seed: int = 0,
@@ -288,17 +310,26 @@ def _is_matrix(name: str) -> bool:
 # ----------------------------------------------------------------------------
 # a cache of synthesized files, shared by the CLI, the tests and the benchmarks
 
-def cached_model_path(preset: str, quant: str, seed: int = 0):
+def cached_model_path(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0):
     """Where cached_model keeps (or will write) a synthetic model."""
-    get_preset(preset)
+    shape = get_preset(preset)
     if quant not in _BASE_TYPE:
         raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
-    return cache_dir() / f"synth-{preset}-{quant}-s{seed}.gguf"
+    suffix = ""
+    if head_rank:
+        if not 0 < head_rank <= shape.n_embd or not 0.0 <= head_noise < 1.0:
+            raise UsageError(f"low-rank head: rank must be in [1, {shape.n_embd}] and noise in [0, 1), "
+                             f"got {head_rank}, {head_noise}")
+        suffix = f"-lr{head_rank}n{head_noise:g}"
+    return cache_dir() / f"synth-{preset}-{quant}-s{seed}{suffix}.gguf"
 
 
-def cached_model(preset: str, quant: str, seed: int = 0) -> str:
-    """Path of a synthetic model, written on first use."""
-    path = cached_model_path(preset, quant, seed)
+def cached_model(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0) -> str:
+    """Path of a synthetic model, written on first use. head_rank > 0: a low-rank-plus-noise LM head."""
+    path = cached_model_path(preset, quant, seed, head_rank, head_noise)
+    shape = get_preset(preset)
+    if head_rank:
+        shape = shape.with_(head_rank=head_rank, head_noise=float(head_noise))
     if not path.exists():
-        synthesize(preset, quant, path, seed=seed)
+        synthesize(shape, quant, path, seed=seed)
     return str(path)

@@ -247,6 +247,7 @@ enum q35_op {
     /* MoE: router matmul + softmax / top-k / grouping, routed experts, shared expert */
     Q35_OP_MOE_ROUTER, Q35_OP_MM_EXP_GATE_UP, Q35_OP_MM_EXP_DOWN,
     Q35_OP_MM_SHEXP_GATE_UP, Q35_OP_MM_SHEXP_DOWN,
+    Q35_OP_LM_SCREEN,     /* the screening product of the screened vocab strategy */
     Q35_OP_COUNT
 };
 typedef struct { int64_t calls, ns, bytes; } q35_op_stats;
@@ -254,6 +255,42 @@ const char *q35_op_name(int op);
 /* copies (n_layer + 1) * Q35_OP_COUNT records, layer-major */
 void q35_session_profile(const q35_session *s, q35_op_stats *out);
 void q35_session_profile_reset(q35_session *s);
+
+/* ------------------------------------------------------------------------- */
+/* Vocabulary projection strategies (engine/vocab.c). Logits a strategy does  */
+/* not compute are written as -inf.                                          */
+
+enum q35_vocab_kind {
+    Q35_VOCAB_FULL = 0,      /* every row of the LM head as stored: exact */
+    Q35_VOCAB_REQUANT = 1,   /* every row of a re-quantized copy: approximate */
+    Q35_VOCAB_SUBSET = 2,    /* only the listed rows, exact */
+    Q35_VOCAB_SCREENED = 3,  /* exact top-K: a screening product bounds every row, candidates exact */
+    Q35_VOCAB_ARGMAX = 4,    /* exact top-1 id and logit, no logits vector */
+};
+
+typedef struct {
+    int32_t kind;            /* enum q35_vocab_kind */
+    q35_tensor weight;       /* REQUANT: the copy [V][E] (any weight type with kernels) */
+    const int32_t *ids;      /* SUBSET: n_ids distinct ids in ascending order */
+    int32_t n_ids;
+    int32_t top_k;           /* SCREENED: K */
+    q35_tensor screen;       /* SCREENED: the screening rows u_r, [V][R] */
+    const double *proj;      /* SCREENED: [R][E] orthonormal rows P (u_r ~ P w_r), or NULL when
+                                R = E and u_r is a low-bit copy of w_r */
+    const float *row_norms;  /* SCREENED: [4][V], rounded up: ||w_r||, ||u_r||, ||u_r - P w_r||,
+                                ||w_r - P^T P w_r|| (w_r: the head row dequantized; P = I when proj NULL) */
+} q35_vocab;
+
+/* Use a strategy from the next forward on (the session borrows the pointers).
+ * Returns 0, or -1 when it does not fit the model (shapes, ids, K) or memory runs out. */
+int q35_session_set_vocab(q35_session *s, const q35_vocab *v);
+/* q35_session_forward plus the greedy id of every logits row in top1 (n or 1 ids);
+ * logits may be NULL only under Q35_VOCAB_ARGMAX (returns -3 otherwise). */
+int q35_session_forward_top1(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t *top1,
+                             int32_t logits_all);
+/* logits rows computed under the screened strategy and the candidate rows computed exactly,
+ * since the last profile reset */
+void q35_session_vocab_stats(const q35_session *s, int64_t *rows, int64_t *candidates);
 
 /* Best-of-reps read bandwidth in GB/s of a bytes-sized buffer streamed by
  * n_threads threads (-1 on bad arguments or no memory). */

@@ -132,7 +132,7 @@ static const char *const op_names[Q35_OP_COUNT] = {
     "embed", "rmsnorm", "act_quant", "mm_attn_qkv", "mm_attn_out", "mm_ssm_in", "mm_ssm_out",
     "mm_ffn_gate_up", "mm_ffn_down", "mm_lm_head", "qk_norm_rope", "attention", "conv1d",
     "deltanet", "gated_norm", "swiglu", "residual",
-    "moe_router", "mm_exp_gate_up", "mm_exp_down", "mm_shexp_gate_up", "mm_shexp_down",
+    "moe_router", "mm_exp_gate_up", "mm_exp_down", "mm_shexp_gate_up", "mm_shexp_down", "lm_head_screen",
 };
 
 const char *q35_op_name(int op) { return op >= 0 && op < Q35_OP_COUNT ? op_names[op] : "unknown"; }
@@ -143,6 +143,8 @@ void q35_session_profile(const q35_session *s, q35_op_stats *out) {
 
 void q35_session_profile_reset(q35_session *s) {
     memset(s->prof, 0, sizeof(q35_op_stats) * (size_t)(s->m->c.n_layer + 1) * Q35_OP_COUNT);
+    if (s->vs.cand) memset(s->vs.cand, 0, sizeof(int64_t) * (size_t)s->p.n_threads);
+    s->vs.n_rows = 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -158,6 +160,7 @@ static void *zalloc(size_t n) {
 void q35_session_free(q35_session *s) {
     if (!s) return;
     if (s->pool) q35_pool_free(s->pool);
+    q35_vocab_free(&s->vs);
     for (int il = 0; il < Q35_MAX_LAYERS; il++) {
         free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]); free(s->convw_t[il]);
     }
@@ -309,29 +312,41 @@ static void forward_ubatch(void *arg, int ith, int nth) {
                      E, hi - lo, E, c->rms_eps);
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, c->n_layer, Q35_OP_NORM, (int64_t)sizeof(float) * E);
-    const q35_tensor *head = m->global[Q35_W_OUTPUT].data ? &m->global[Q35_W_OUTPUT] : emb;
-    q35_mm_job j = {head, s->logits, c->vocab_size, 0};
-    q35_matmul(s, ith, nth, s->xn, E, s->out_n, &j, 1, c->n_layer, Q35_OP_MM_LM_HEAD);
+    q35_vocab_head(s, ith, nth);
 }
 
-int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t logits_all) {
+int q35_session_forward_top1(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t *top1,
+                             int32_t logits_all) {
     const q35_config *c = &s->m->c;
     if (n < 1 || (int64_t)s->n_past + n > s->p.n_ctx) return -1;
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return -2;
+    if (!logits && s->vs.v.kind != Q35_VOCAB_ARGMAX) return -3;
     for (int32_t b = 0; b < n; b += s->p.ubatch) {
         const int32_t T = n - b < s->p.ubatch ? n - b : s->p.ubatch;
         const int last = b + T == n;
         s->tokens = tokens + b;
         s->T = T;
         s->pos0 = s->n_past;
-        if (logits_all) { s->out_first = 0; s->out_n = T; s->logits = logits + (int64_t)b * c->vocab_size; }
-        else if (last) { s->out_first = T - 1; s->out_n = 1; s->logits = logits; }
-        else { s->out_first = 0; s->out_n = 0; s->logits = NULL; }
+        s->logits = NULL;
+        s->top1 = NULL;
+        if (logits_all) {
+            s->out_first = 0; s->out_n = T;
+            if (logits) s->logits = logits + (int64_t)b * c->vocab_size;
+            if (top1) s->top1 = top1 + b;
+        } else if (last) {
+            s->out_first = T - 1; s->out_n = 1; s->logits = logits; s->top1 = top1;
+        } else {
+            s->out_first = 0; s->out_n = 0;
+        }
         q35_pool_run(s->pool, forward_ubatch, s);
         s->n_past += T;
     }
     return 0;
+}
+
+int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t logits_all) {
+    return q35_session_forward_top1(s, tokens, n, logits, NULL, logits_all);
 }
 
 /* ------------------------------------------------------------------------- */

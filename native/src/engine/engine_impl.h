@@ -14,6 +14,27 @@ struct q35_model {
     q35_tensor layer[Q35_MAX_LAYERS][Q35_W_COUNT];
 };
 
+/* per logits row numbers of the screened strategy (vocab.c) */
+typedef struct {
+    double xperp, zn, dx, dz, qxn, qzn; /* ||x - P^T P x||, ||P x||, rounding of x and of z, ||qx||, ||qz|| */
+    double L;                           /* the K-th largest lower bound */
+} q35_screen_row;
+
+/* the vocabulary strategy of a session and its scratch (vocab.c) */
+typedef struct {
+    q35_vocab v;
+    float *best;                /* ARGMAX: [n_threads][ubatch] running maxima ... */
+    int32_t *best_id;           /* ... and their rows */
+    double *z;                  /* SCREENED: [ubatch][R] P x in double */
+    float *zf;                  /* SCREENED: the same in float, the screening input */
+    q35_screen_row *rows;       /* SCREENED: [ubatch] */
+    double *heap;               /* SCREENED: [n_threads][K] lower bounds, then the merge buffer */
+    int64_t *heap_n;            /* SCREENED: [n_threads] */
+    float *tmp;                 /* SCREENED: [n_threads][E] dequantized activation rows */
+    int64_t *cand;              /* [n_threads] candidate rows computed, cumulative */
+    int64_t n_rows;             /* logits rows run through the screen, cumulative */
+} q35_vocab_state;
+
 /* delta-net scratch for the chunked algorithm, one per thread */
 typedef struct {
     float *G, *L, *A, *U, *W, *Vn, *tmp;
@@ -48,10 +69,13 @@ struct q35_session {
     q35_op_stats *prof;           /* [(n_layer+1) * Q35_OP_COUNT] */
     int64_t t_mark;
 
+    q35_vocab_state vs;
+
     /* the u-batch being run */
     const int32_t *tokens;
     int32_t T, pos0;
-    float *logits;
+    float *logits;                /* NULL under the argmax strategy when no vector is wanted */
+    int32_t *top1;                /* NULL, or the greedy id of each logits row */
     int32_t out_first, out_n;     /* token rows whose logits are wanted */
 };
 
@@ -87,6 +111,11 @@ int q35_moe_slot_shape(const q35_model *m, int il, int slot, int64_t *rows, int6
 int q35_moe_alloc(q35_session *s);    /* 0, or -1 when out of memory; no-op for dense models */
 void q35_moe_free(q35_session *s);
 void q35_layer_moe(q35_session *s, int ith, int nth, int il);
+
+/* vocab.c: the LM head under the session's strategy, for rows out_first.. of xn */
+void q35_vocab_head(q35_session *s, int ith, int nth);
+const q35_tensor *q35_lm_head(const q35_model *m);
+void q35_vocab_free(q35_vocab_state *vs);
 
 /* deltanet.c: the three algorithms for one value head (q35_dn_head, q35.h) */
 void q35_dn_recurrent(const q35_dn_head *h, const q35_kernels *k);
