@@ -8,7 +8,7 @@ import sys
 from .errors import UsageError
 
 SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vocab_strategy", "depth", "pp",
-              "tg", "repetitions", "warmup", "seed", "pin", "spread_limit")
+              "tg", "repetitions", "warmup", "seed", "pin", "spread_limit", "quality")
 
 
 def cmd_sweep(a) -> int:
@@ -123,6 +123,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--warmup", help="untimed runs before them (default 1)")
     s.add_argument("--seed", help="seed of the random prompt tokens (default 0)")
     s.add_argument("--pin", metavar="CPUS", help="pin the process and the engine's threads to CPUs, e.g. 0-1")
+    s.add_argument("--quality", metavar="N", help="also measure accuracy (top-1, top-K recall, KL, max error) "
+                   "against the F32 twin / full head over N tokens, per model and vocab strategy (quality.csv)")
     s.add_argument("--spread-limit", dest="spread_limit",
                    help="stddev/median above which a figure is flagged too noisy to judge (default 5%%)")
     s.add_argument("--no-profile", action="store_true", help="skip the separate per-op profiled run")

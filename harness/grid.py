@@ -136,6 +136,7 @@ class SweepGrid:
     profile: bool = True
     cpus: tuple[int, ...] | None = None
     spread_limit: float = SPREAD_LIMIT
+    quality: int = 0       # > 0: accuracy measures over this many tokens per (model, vocab strategy)
 
     def tests(self) -> list[tuple[int, int]]:
         """(n_prompt, n_gen) of each test of a point: every pp length, then every tg length."""
@@ -163,7 +164,8 @@ AXES = {
     "fdn": (int_at_least(0), True), "vocab_strategy": (_vocab_strategy, True), "depth": (int_at_least(0), True),
     "pp": (int_at_least(0), True), "tg": (int_at_least(0), True),
 }
-SCALARS = {"repetitions": int_at_least(1), "warmup": int_at_least(0), "seed": int_at_least(0)}
+SCALARS = {"repetitions": int_at_least(1), "warmup": int_at_least(0), "seed": int_at_least(0),
+           "quality": int_at_least(0)}
 MODEL_KEYS = ("preset", "quant", "model")
 OTHER_KEYS = ("profile", "pin", "spread_limit", "output")
 ALIASES = {"vocab-strategy": "vocab_strategy", "r": "repetitions", "fdn_threshold": "fdn",

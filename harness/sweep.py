@@ -145,7 +145,37 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
                         unsettled.append(row["config_id"])
                     log(_progress_line(skipped + done, total, done, todo_n, time.perf_counter() - t_meas,
                                        ident, cfg, r, row))
+        if grid.quality:
+            store.write_quality(_quality_frame(grid, models, store, isas, log))
     return SweepReport(str(out_dir), done, skipped, total, time.perf_counter() - t_start, unsettled)
+
+
+def _quality_frame(grid: SweepGrid, models: dict, store, isas: dict, log: Callable[[str], None]):
+    """quality.csv: one row per (model, vocab strategy) against the model's F32 twin (synthetic) or
+    itself (F32/BF16 files) with the full head, over grid.quality seeded random tokens; rows already in
+    the store (resume) are kept."""
+    import pandas as pd
+
+    from .quality import quality_row
+    from .vocab_measure import default_tokens, resolve_reference, run_quality
+    qpath = os.path.join(store.dir, "quality.csv")
+    rows = pd.read_csv(qpath).to_dict("records") if os.path.exists(qpath) else []
+    have = {(r["model"], r["vocab_strategy"]) for r in rows}
+    isa = next(iter(isas.values()))
+    for path, ident in models.values():
+        for v in grid.vocab_strategy:
+            if (ident.model, v) in have:
+                continue
+            with load_model(path) as m:
+                ref_path = resolve_reference(m, None)
+                toks = default_tokens(m.config.vocab_size, grid.quality, grid.seed)
+                with load_model(ref_path) as ref:
+                    q = run_quality(m, ref, v, toks, threads=max(grid.threads), isa=isa)
+            rows.append(quality_row(ident.model, ident.quant, v, q, reference=os.path.basename(ref_path),
+                                    tokens=f"{grid.quality} seeded random ids (seed {grid.seed})"))
+            log(f"quality {ident.model} {v}: top-1 {q.top1_agreement:.3f}, KL {q.kl_mean:.2e}, "
+                f"max |err| {q.max_abs_err:.3f}")
+    return pd.DataFrame(rows)
 
 
 def _progress_line(pos: int, total: int, done: int, todo: int, elapsed: float, ident: ModelIdentity,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from harness.atomic import DirLock
@@ -212,3 +213,18 @@ def test_results_reads_llama_bench_json_and_rejects_bad_filters(capsys):
     assert [r["test"] for r in recs] == ["pp512", "tg128"] and {r["engine"] for r in recs} == {"llama.cpp"}
     code, _, err = run("results", str(llama), "--filter", "nosuch=1")
     assert code == 1 and "no column 'nosuch'" in err
+
+
+def test_sweep_quality_writes_one_row_per_model_and_strategy(synth_dir, tmp_path):
+    """--quality N: accuracy against the F32 twin with the full head, per (model, vocab strategy);
+    the exact top-1 strategy (argmax) agrees with full on top-1 and has no distribution (no KL)."""
+    from harness.results import load_results
+    out = tmp_path / "q"
+    code, _, err = run("sweep", "--preset", "tiny", "--quant", "q8_0", "--vocab-strategy", "full,argmax",
+                       "--pp", "8", "--tg", "0", "-r", "1", "--no-profile", "--quality", "32", "-o", str(out))
+    assert code == 0, err
+    q = load_results(out).quality.set_index("vocab_strategy")
+    assert sorted(q.index) == ["argmax", "full"] and (q.n_positions == 32).all()
+    assert 0 < q.loc["full", "kl_mean"] < 1 and q.loc["full", "reference"] == "synth-tiny-f32-s0.gguf"
+    assert q.loc["argmax", "top1_agreement"] == q.loc["full", "top1_agreement"]
+    assert np.isnan(q.loc["argmax", "kl_mean"])
