@@ -418,11 +418,26 @@ def _check_views(m, size: int) -> None:
             raise FuzzFailure(f"tensors {a[2]!r} and {b[2]!r} overlap")
 
 
+def _check_pointers(s, m) -> None:
+    """Every buffer handed to C lies inside the memory map of the file."""
+    from harness.native import ffi
+    lo = int(ffi.cast("uintptr_t", ffi.from_buffer(m.gguf._buf)))
+    hi = lo + m.gguf.file_size
+    for buf in s._nm._buffers:
+        a = int(ffi.cast("uintptr_t", buf))
+        if not (lo + m.gguf.data_start <= a and a + len(buf) <= hi):
+            raise FuzzFailure(f"a {len(buf)}-byte buffer at {a - lo} handed to C is outside the file's data "
+                              f"[{m.gguf.data_start}, {m.gguf.file_size})")
+    if len(s._nm._buffers) != len(m.specs):
+        raise FuzzFailure(f"{len(s._nm._buffers)} buffers for {len(m.specs)} tensors")
+
+
 def _weights_are_sane(m) -> bool:
-    for spec in m.specs:
-        w = m.dequantized(spec.name)
-        if not np.isfinite(w).all() or np.abs(w).max() > 1e4:
-            return False
+    with np.errstate(all="ignore"):
+        for spec in m.specs:
+            w = m.dequantized(spec.name)
+            if not np.isfinite(w).all() or np.abs(w).max() > 1e4:
+                return False
     return True
 
 
@@ -434,6 +449,7 @@ def _run_engine(m) -> str:
     V = m.config.vocab_size
     try:
         with Session(m, threads=1, ctx=8, ubatch=2) as s:
+            _check_pointers(s, m)
             a = s.prefill([0, 1 % V, 2 % V])
             b = s.decode(3 % V)
     except HarnessError as e:
