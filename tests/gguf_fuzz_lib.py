@@ -346,8 +346,8 @@ def draw_mutations(ch, lay: Layout, max_ops: int = 3) -> list[Mutation]:
             if ch.int(0, 1):     # a byte of some field (hypothesis favours small numbers: aim it)
                 f = lay.fields[ch.int(0, len(lay.fields) - 1)]
                 pos = f.pos + ch.int(0, f.size - 1)
-            else:                # any byte of the header region, strings included
-                pos = ch.int(0, lay.header_end - 1)
+            else:                # any byte of the header region, strings included (the magic seldom)
+                pos = ch.int(0 if ch.int(0, 7) == 0 else 4, lay.header_end - 1)
             out.append(Mutation("flip", pos, ch.int(1, 255)))
         elif op == "truncate":
             marks = sorted({f.pos for f in lay.fields} | {lay.header_end, lay.data_start, size - 1})

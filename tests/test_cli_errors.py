@@ -77,9 +77,11 @@ def test_hostile_files_on_the_command_line(micro, tmp_path):
 
 
 @pytest.mark.parametrize("args,parts", [
-    (["logits", "{model}", "--tokens", "3,64", "--out", "{tmp}/l.npy"], ["token id 64 is outside the vocabulary [0, 64)"]),
+    (["logits", "{model}", "--tokens", "3,64", "--out", "{tmp}/l.npy"],
+     ["token id 64 is outside the vocabulary [0, 64)"]),
     (["logits", "{model}", "--tokens", "-1", "--out", "{tmp}/l.npy"], ["token id -1 is outside the vocabulary"]),
-    (["logits", "{model}", "--tokens", "@{tmp}/none.txt", "--out", "{tmp}/l.npy"], ["cannot read token file", "none.txt"]),
+    (["logits", "{model}", "--tokens", "@{tmp}/none.txt", "--out", "{tmp}/l.npy"],
+     ["cannot read token file", "none.txt"]),
     (["logits", "{model}", "--tokens", "1", "--out", "{tmp}/no/such/dir/l.npy"],
      ["no/such/dir/l.npy: No such file or directory"]),
     (["info", "{tmp}"], ["cannot open: Is a directory"]),

@@ -97,7 +97,7 @@ def test_mutated_header_bytes(micro, request, record_property):
     case()
     _report(record_property, "header byte mutations (micro model)", outcomes)
     assert sum(outcomes.values()) >= min(_scaled(request, 300), 100)
-    assert any(k.startswith("refused") for k in outcomes) and any(k.startswith("loaded") for k in outcomes)
+    assert any(k.startswith("refused") for k in outcomes)
 
 
 def test_metadata_values_of_the_wrong_type_or_range(micro, request, record_property):
