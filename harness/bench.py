@@ -1,22 +1,33 @@
 """llama-bench-style measurements of the native engine.
 
-pp<N>: a fresh context, one N-token prompt in u-batches, logits of the last token only.
-tg<N>: a fresh context, N tokens generated one at a time (each decode returns logits).
-Each test runs once untimed (warm-up: page in the weights, fill the caches), then r times.
+pp<N>: one N-token prompt in u-batches, logits of the last token only.
+tg<N>: N tokens generated one at a time (each decode returns logits).
+"<test> @ d<D>" (llama-bench's -d): D random tokens are prefilled once, untimed, and the session
+state saved; every run of the test then starts from that state (restored, untimed). Without a
+depth every run starts from an empty context.
+Each test runs `warmup` times untimed (page in the weights, fill the caches), then r times timed.
+With profile=True a separate session with the per-op profiler on runs each test once more after
+the timed runs, so the timed runs pay nothing for profiling.
 """
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
+import os
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
 from .engine import Session
+from .errors import UsageError
 from .model import Model
-from .provenance import cpu_model, git_commit, now_iso
+from .rss import peak_rss_bytes, reset_peak
+
+SPREAD_LIMIT = 0.05   # stddev / median above this: too noisy to judge a few-percent change
 
 
 @dataclass
@@ -29,48 +40,165 @@ class BenchConfig:
     ubatch: int = 512
     fdn_threshold: int = 512
     seed: int = 0
+    n_depth: int = 0
+    vocab_strategy: str = "full"
+    warmup: int = 1
+    profile: bool = False                 # a separate profiled run of each test
+    cpus: tuple[int, ...] | None = None   # pin the process (and the engine's threads) to these CPUs
+    spread_limit: float = SPREAD_LIMIT
+
+    def check(self) -> None:
+        for name in ("n_prompt", "n_gen", "n_depth", "warmup"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.repetitions < 1:
+            raise UsageError("-r must be >= 1")
+        if self.n_prompt == 0 and self.n_gen == 0:
+            raise UsageError("nothing to measure: both the prompt and the generated length are 0")
+
+
+def test_name(n_prompt: int, n_gen: int, n_depth: int = 0) -> str:
+    """llama-bench's test names: pp512, tg128, pp512+tg128, each with ' @ d<D>' at a depth."""
+    name = f"pp{n_prompt}" if not n_gen else f"tg{n_gen}" if not n_prompt else f"pp{n_prompt}+tg{n_gen}"
+    return f"{name} @ d{n_depth}" if n_depth else name
+
+
+@dataclass(frozen=True)
+class Summary:
+    avg: float
+    median: float
+    stddev: float
+    min: float
+    max: float
+
+    @property
+    def spread(self) -> float:
+        """stddev relative to the median (nan for a single sample)."""
+        return self.stddev / self.median if self.median > 0 and not np.isnan(self.stddev) else float("nan")
+
+
+def summarize(samples: list[float]) -> Summary:
+    sd = statistics.stdev(samples) if len(samples) > 1 else float("nan")
+    return Summary(statistics.fmean(samples), statistics.median(samples), sd, min(samples), max(samples))
 
 
 @dataclass
 class BenchResult:
-    test: str                 # pp512 / tg128
+    test: str                 # pp512 / tg128 / pp512 @ d1024
     n_prompt: int
     n_gen: int
     samples_ns: list[int]
     bytes_per_token: int
+    n_depth: int = 0
+    peak_rss_bytes: int | None = None
+    profile: object = None    # pandas DataFrame (layer, kind, op, calls, ns, bytes) of the profiled run
     extra: dict = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:
-        return self.n_prompt or self.n_gen
+        return self.n_prompt + self.n_gen
 
     @property
     def samples_ts(self) -> list[float]:
         return [self.n_tokens * 1e9 / ns for ns in self.samples_ns]
 
     @property
+    def summary(self) -> Summary:
+        return summarize(self.samples_ts)
+
+    @property
     def avg_ts(self) -> float:
         return statistics.fmean(self.samples_ts)
+
+    @property
+    def median_ts(self) -> float:
+        return statistics.median(self.samples_ts)
 
     @property
     def stddev_ts(self) -> float:
         return statistics.stdev(self.samples_ts) if len(self.samples_ts) > 1 else 0.0
 
+    def spread_ok(self, limit: float = SPREAD_LIMIT) -> bool:
+        """False when the runs scatter too much to judge (or there is only one run)."""
+        s = self.summary.spread
+        return bool(s <= limit) if not np.isnan(s) else False
+
+    def spread_note(self, limit: float = SPREAD_LIMIT) -> str:
+        """'' when the spread is fine, else one line saying why this figure cannot be judged."""
+        s = self.summary.spread
+        if np.isnan(s):
+            return f"{self.test}: one repetition, spread unknown: too few runs to judge"
+        if s > limit:
+            return (f"{self.test}: spread too wide to judge (stddev {100 * s:.1f}% of the median "
+                    f"> {100 * limit:.0f}%); rerun with more repetitions or on a quieter machine")
+        return ""
+
     @property
     def weight_gbps(self) -> float:
-        """Weight bytes streamed per second in token generation (every token reads them all)."""
-        return self.bytes_per_token * self.avg_ts / 1e9 if self.n_gen else float("nan")
+        """Weight bytes streamed per second in pure token generation (every token reads them all),
+        at the median rate; nan for prompt processing (it reads them once per u-batch). At a depth
+        the KV-cache reads come on top and are not counted."""
+        if self.n_gen and not self.n_prompt:
+            return self.bytes_per_token * self.median_ts / 1e9
+        return float("nan")
 
 
-def _time_pp(s: Session, tokens: np.ndarray) -> int:
-    s.reset()
+# ----------------------------------------------------------------------------
+# running
+
+def session_kwargs(cfg: BenchConfig, ctx: int, profile: bool = False) -> dict:
+    """Session arguments; vocab_strategy is passed only when it is not 'full', so this works with
+    engines that do not know the argument yet."""
+    kw = dict(isa=cfg.isa, threads=cfg.threads, ubatch=cfg.ubatch, fdn_threshold=cfg.fdn_threshold,
+              ctx=ctx, profile=profile)
+    if cfg.vocab_strategy != "full":
+        check_vocab_strategy_supported(cfg.vocab_strategy)
+        kw["vocab_strategy"] = cfg.vocab_strategy
+    return kw
+
+
+def check_vocab_strategy_supported(strategy: str) -> None:
+    if strategy != "full" and "vocab_strategy" not in inspect.signature(Session.__init__).parameters:
+        raise UsageError(f"vocab strategy {strategy!r}: this engine has no vocab strategies yet "
+                         f"(only 'full', the whole LM head, is available)")
+
+
+@contextlib.contextmanager
+def pinned(cpus):
+    """Restrict this thread (and the threads it starts, e.g. the engine's pool) to `cpus`."""
+    if not cpus:
+        yield
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        raise UsageError("CPU pinning is not available on this platform")
+    old = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, set(cpus))
+    except OSError as e:
+        raise UsageError(f"cannot pin to CPUs {sorted(cpus)}: {e.strerror} "
+                         f"(this process may use {sorted(old)})") from None
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def _start(s: Session, state: bytes | None) -> None:
+    if state is None:
+        s.reset()
+    else:
+        s.restore_state(state)
+
+
+def _run_pp(s: Session, state, tokens: np.ndarray) -> int:
+    _start(s, state)
     t0 = time.perf_counter_ns()
     s.prefill(tokens, all_logits=False)
     return time.perf_counter_ns() - t0
 
 
-def _time_tg(s: Session, first: int, n: int) -> int:
-    s.reset()
+def _run_tg(s: Session, state, first: int, n: int) -> int:
+    _start(s, state)
     tok = first
     t0 = time.perf_counter_ns()
     for _ in range(n):
@@ -79,73 +207,155 @@ def _time_tg(s: Session, first: int, n: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
-    rng = np.random.default_rng(cfg.seed)
+def _run_pg(s: Session, state, tokens: np.ndarray, n: int) -> int:
+    _start(s, state)
+    t0 = time.perf_counter_ns()
+    tok = int(s.prefill(tokens, all_logits=False).argmax())
+    for _ in range(n):
+        tok = int(s.decode(tok).argmax())
+    return time.perf_counter_ns() - t0
+
+
+def _runner(n_prompt: int, n_gen: int, seed: int, vocab: int):
+    """The timed body of a test as f(session, state) -> ns. Inputs are fixed by (seed, test)."""
+    tokens = np.random.default_rng([seed, 1, n_prompt]).integers(0, vocab, n_prompt)
+    first = int(np.random.default_rng([seed, 2]).integers(0, vocab))
+    if n_prompt and n_gen:
+        return lambda s, st: _run_pg(s, st, tokens, n_gen)
+    if n_prompt:
+        return lambda s, st: _run_pp(s, st, tokens)
+    return lambda s, st: _run_tg(s, st, first, n_gen)
+
+
+def _depth_state(s: Session, n_depth: int, seed: int, vocab: int) -> bytes | None:
+    if not n_depth:
+        return None
+    s.reset()
+    s.prefill(np.random.default_rng([seed, 3, n_depth]).integers(0, vocab, n_depth), all_logits=False)
+    return s.save_state()
+
+
+def _profile(ps: Session, run, state) -> object:
+    ps.reset_profile()
+    run(ps, state)
+    df = ps.profile()
+    df["layer"] = [-1 if x == "head" else int(x) for x in df["layer"]]   # -1: embedding, final norm, LM head
+    return df
+
+
+def bench_tests(cfg: BenchConfig) -> list[tuple[int, int]]:
+    """The (n_prompt, n_gen) tests of one `harness bench` run: pp then tg, as llama-bench."""
+    return [t for t in ((cfg.n_prompt, 0), (0, cfg.n_gen)) if t[0] or t[1]]
+
+
+def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> Iterator[BenchResult]:
+    """Measure each (n_prompt, n_gen) test at cfg's depth; yields each result as soon as it is done."""
     vocab = model.config.vocab_size
-    ctx = max(cfg.n_prompt, cfg.n_gen, 1)
-    results = []
-    with Session(model, isa=cfg.isa, threads=cfg.threads, ubatch=cfg.ubatch,
-                 fdn_threshold=cfg.fdn_threshold, ctx=ctx) as s:
-        if cfg.n_prompt > 0:
-            tokens = rng.integers(0, vocab, cfg.n_prompt)
-            _time_pp(s, tokens)
-            samples = [_time_pp(s, tokens) for _ in range(cfg.repetitions)]
-            results.append(BenchResult(f"pp{cfg.n_prompt}", cfg.n_prompt, 0, samples, model.bytes_per_token()))
-        if cfg.n_gen > 0:
-            first = int(rng.integers(0, vocab))
-            _time_tg(s, first, cfg.n_gen)
-            samples = [_time_tg(s, first, cfg.n_gen) for _ in range(cfg.repetitions)]
-            results.append(BenchResult(f"tg{cfg.n_gen}", 0, cfg.n_gen, samples, model.bytes_per_token()))
-        isa = s.isa
-    from .machine import read_bandwidth
-    bw = read_bandwidth(cfg.threads)
+    ctx = cfg.n_depth + max(p + g for p, g in tests)
+    bpt = model.bytes_per_token()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(pinned(cfg.cpus))
+        s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
+        ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
+        state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
+        for n_prompt, n_gen in tests:
+            run = _runner(n_prompt, n_gen, cfg.seed, vocab)
+            rss_reset = reset_peak()
+            for _ in range(cfg.warmup):
+                run(s, state)
+            samples = [run(s, state) for _ in range(cfg.repetitions)]
+            rss = peak_rss_bytes()
+            prof = _profile(ps, run, state) if ps is not None else None
+            yield BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, bpt,
+                              cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset})
+
+
+def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
+    cfg.check()
+    results = list(iter_bench(model, cfg, bench_tests(cfg)))
+    from .machine import read_bandwidth_record
+    bw = read_bandwidth_record(cfg.threads)
     for r in results:
-        r.extra["isa"] = isa
-        r.extra["read_gbps"] = bw
+        r.extra["read_gbps"] = bw.gbps
+        r.extra["read_measured"] = bw.measured
     return results
 
 
+# ----------------------------------------------------------------------------
+# output of `harness bench`
+
 def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[dict]:
-    """One dict per test with llama-bench's JSON field names, plus ours."""
+    """One dict per test with llama-bench's JSON field names, plus ours (the results-store columns)."""
+    from .fingerprint import identify
+    from .provenance import cpu_model, git_commit, now_iso
+    from .rows import result_row
     commit, dirty = git_commit()
+    ident = identify(model)
     n_params = sum(int(np.prod(model.info(sp.name).shape)) for sp in model.specs)
     out = []
     for r in results:
-        out.append({
+        row = result_row(ident, cfg, r)
+        rec = {
             # llama-bench fields
             "build_commit": commit[:12], "cpu_info": cpu_model(), "backends": "CPU",
             "model_filename": model.path, "model_type": f"{model.config.arch} {model.name}",
             "model_size": model.weight_bytes(), "model_n_params": n_params,
             "n_batch": cfg.ubatch, "n_ubatch": cfg.ubatch, "n_threads": cfg.threads,
             "type_k": "f32", "type_v": "f32", "n_gpu_layers": 0, "use_mmap": True,
-            "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": 0, "test_time": now_iso(),
+            "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": r.n_depth, "test_time": now_iso(),
             "avg_ns": int(statistics.fmean(r.samples_ns)),
             "stddev_ns": int(statistics.stdev(r.samples_ns)) if len(r.samples_ns) > 1 else 0,
             "avg_ts": r.avg_ts, "stddev_ts": r.stddev_ts,
             "samples_ns": r.samples_ns, "samples_ts": r.samples_ts,
             # ours
-            "engine": "qwen35-harness", "version": __version__, "commit": commit, "dirty": dirty,
-            "isa": r.extra.get("isa"), "fdn_threshold": cfg.fdn_threshold, "ubatch": cfg.ubatch,
-            "vocab_strategy": "full", "bytes_per_token": r.bytes_per_token,
-            "weight_gbps": r.weight_gbps if r.n_gen else None,
-            "machine_read_gbps": r.extra.get("read_gbps"),
-            "bandwidth_fraction": r.weight_gbps / r.extra["read_gbps"] if r.n_gen and r.extra.get("read_gbps") else None,
-        })
+            "ubatch": cfg.ubatch, "bytes_per_token": r.bytes_per_token,
+            "machine_read_measured": r.extra.get("read_measured"),
+        }
+        for k, v in row.items():
+            rec.setdefault(k, v)
+        rec["commit"], rec["dirty"] = commit, dirty
+        rec["spread_note"] = r.spread_note(cfg.spread_limit)
+        if r.profile is not None:
+            rec["profile"] = r.profile.drop(columns=["kind"], errors="ignore").to_dict("records")
+        out.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()})
     return out
 
 
 def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> str:
     size = model.weight_bytes() / 2**20
-    head = ("| model | size | isa | threads | ubatch | fdn | test | t/s | weights GB/s (% of read bw) |\n"
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    rows = [head]
+    head = ("| model | size | isa | threads | ubatch | fdn | test | t/s | median t/s | "
+            "weights GB/s (% of read bw) | peak RSS |\n"
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows, notes = [head], []
     for r in results:
         gbps = ""
-        if r.n_gen:
+        if not np.isnan(r.weight_gbps) and r.extra.get("read_gbps"):
             gbps = f"{r.weight_gbps:.2f} ({100 * r.weight_gbps / r.extra['read_gbps']:.0f}% of {r.extra['read_gbps']:.1f})"
+        rss = f"{r.peak_rss_bytes / 2**20:.0f} MiB" if r.peak_rss_bytes else ""
         rows.append(f"| {model.name} | {size:.2f} MiB | {r.extra.get('isa')} | {cfg.threads} | {cfg.ubatch} | "
-                    f"{cfg.fdn_threshold} | {r.test} | {r.avg_ts:.2f} ± {r.stddev_ts:.2f} | {gbps} |")
-    return "\n".join(rows)
+                    f"{cfg.fdn_threshold} | {r.test} | {r.avg_ts:.2f} ± {r.stddev_ts:.2f} | {r.median_ts:.2f} | "
+                    f"{gbps} | {rss} |")
+        if r.spread_note(cfg.spread_limit):
+            notes.append("note: " + r.spread_note(cfg.spread_limit))
+    if results and results[0].extra.get("read_measured"):
+        notes.append(f"read bandwidth measured {results[0].extra['read_measured']} ({cfg.threads} threads)")
+    return "\n".join(rows + ([""] + notes if notes else []))
+
+
+def format_profile(results: list[BenchResult], top: int = 12) -> str:
+    """Time per op of each test's profiled run, summed over layers, largest first."""
+    out = []
+    for r in results:
+        if r.profile is None or r.profile.empty:
+            continue
+        by_op = r.profile.groupby("op")[["calls", "ns", "bytes"]].sum().sort_values("ns", ascending=False)
+        total = by_op["ns"].sum()
+        out.append(f"profile of {r.test} (one run, profiler on): {total / 1e6:.2f} ms in ops\n"
+                   "| op | calls | ms | % |\n| --- | ---: | ---: | ---: |")
+        for op, p in by_op.head(top).iterrows():
+            out.append(f"| {op} | {int(p.calls)} | {p.ns / 1e6:.3f} | {100 * p.ns / total:.1f} |")
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def format_csv(recs: list[dict]) -> str:
@@ -154,4 +364,10 @@ def format_csv(recs: list[dict]) -> str:
 
 
 def format_json(recs: list[dict]) -> str:
-    return json.dumps(recs, indent=2)
+    return json.dumps(recs, indent=2, default=_json_default)
+
+
+def _json_default(v):
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    raise TypeError(f"not JSON serializable: {type(v).__name__}")

@@ -75,16 +75,18 @@ def cmd_logits(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from .bench import BenchConfig, format_csv, format_json, format_markdown, records, run_bench
+    from .bench import BenchConfig, format_csv, format_json, format_markdown, format_profile, records, run_bench
+    from .grid import parse_cpus
     from .model import load_model
     from .synth import cached_model
     if (a.model is None) == (a.preset is None):
         raise UsageError("give a MODEL path or --preset (synthesized on first use)")
-    path = a.model or cached_model(a.preset, a.quant)
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
-                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn)
-    if cfg.repetitions < 1:
-        raise UsageError("-r must be >= 1")
+                      isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
+                      vocab_strategy=a.vocab_strategy, profile=a.profile,
+                      cpus=parse_cpus(a.pin) if a.pin else None)
+    cfg.check()
+    path = a.model or cached_model(a.preset, a.quant)
     with load_model(path) as m:
         res = run_bench(m, cfg)
         recs = records(m, cfg, res)
@@ -94,50 +96,59 @@ def cmd_bench(a) -> int:
             print(format_csv(recs), end="")
         else:
             print(format_markdown(m, cfg, res))
+            if a.profile:
+                print("\n" + format_profile(res))
     return 0
 
 
 def cmd_demo(a) -> int:
-    """The main job on the embedded default: a synthetic tiny model, made on the fly, run by
-    the float64 reference and by the C engine, then benchmarked."""
+    """The main job on the embedded default: synthetic tiny models made on the fly; the C engine
+    checked against the float64 reference; a quick sweep (quant types x delta-net thresholds x
+    u-batch sizes); an HTML report over every demo run in the output folder."""
     from . import native
-    from .bench import BenchConfig, format_markdown, run_bench
     from .engine import Session
     from .model import load_model
     from .reference import reference_logits
-    from .report_text import model_info
     from .synth import cached_model
 
     feats = native.cpu_features()
-    print(f"cpu: ISA variants compiled {feats['compiled']}, runnable {feats['supported']}, "
-          f"best {feats['best']}")
+    print(f"cpu: ISA variants compiled {feats['compiled']}, runnable {feats['supported']}, best {feats['best']}")
+    quants = a.quant.split(",")
     t0 = time.perf_counter()
-    path = cached_model(a.preset, a.quant, seed=0)
-    print(f"synthetic model: {path} ({time.perf_counter() - t0:.1f} s)\n")
-    with load_model(path) as m:
-        print(model_info(m, tensors=False))
-        tokens = [int(t) for t in np.random.default_rng(0).integers(0, m.config.vocab_size, a.n_tokens)]
-        t0 = time.perf_counter()
-        ref = reference_logits(m, tokens, "prefill")
-        t1 = time.perf_counter()
-        with Session(m, threads=a.threads, ctx=len(tokens)) as s:
-            pre = s.prefill(tokens)
-            s.reset()
-            dec = np.stack([s.decode(t) for t in tokens])
-        err_pd = float(np.abs(pre - dec).max())
-        err_ref = float(np.abs(pre - ref).max())
-        with load_model(cached_model(a.preset, "f32", seed=0)) as mf, Session(mf, threads=a.threads,
-                                                                              ctx=len(tokens)) as sf:
-            err_f32 = float(np.abs(sf.prefill(tokens) - reference_logits(mf, tokens)).max())
-        print(f"\n{len(tokens)} tokens: float64 reference {t1 - t0:.2f} s; C engine ({s.isa}, {a.threads} threads):")
-        print(f"  same model with F32 weights: max |engine - float64 reference| = {err_f32:.1e}")
-        print(f"  {a.quant}: max |prefill - decode| = {err_pd:.1e}; max |engine - float64 reference| = "
-              f"{err_ref:.3f}, top-1 agreement {np.mean(pre.argmax(1) == ref.argmax(1)):.2f}")
-        print("  (with quantized weights the engine rounds activations to the formats ggml pairs with each "
-              "weight type; random weights amplify that rounding, see ../shared/oracle/README.md)\n")
-        cfg = BenchConfig(n_prompt=64, n_gen=32, repetitions=3, threads=a.threads)
-        print(format_markdown(m, cfg, run_bench(m, cfg)))
-    return 0 if err_pd < 1e-3 and err_f32 < 1e-3 and np.isfinite(pre).all() else 1
+    path = cached_model(a.preset, quants[0], seed=0)
+    print(f"synthetic model: {path} ({time.perf_counter() - t0:.1f} s)")
+
+    # 1. correctness: the same model with F32 weights against the float64 reference
+    with load_model(cached_model(a.preset, "f32", seed=0)) as mf:
+        tokens = [int(t) for t in np.random.default_rng(0).integers(0, mf.config.vocab_size, a.n_tokens)]
+        with Session(mf, threads=a.threads, ctx=len(tokens)) as sf:
+            pre = sf.prefill(tokens)
+            sf.reset()
+            dec = np.stack([sf.decode(t) for t in tokens])
+        ref = reference_logits(mf, tokens)
+    err_pre, err_dec = float(np.abs(pre - ref).max()), float(np.abs(dec - ref).max())
+    ok = err_pre < 2e-3 and err_dec < 2e-3
+    print(f"check: {len(tokens)} tokens, F32 weights, max |engine - float64 reference| = {err_pre:.1e} (prefill), "
+          f"{err_dec:.1e} (decode): {'ok' if ok else 'FAILED'}")
+
+    # 2. a quick sweep into a new results folder, 3. a report over all demo runs
+    out = os.path.abspath(a.out)
+    run_dir = os.path.join(out, "results-" + time.strftime("%Y%m%d-%H%M%S"))
+    sweep = ["sweep", "--preset", a.preset, "--quant", a.quant, "--fdn", "0,16", "--ubatch", "16,64",
+             "-p", "64", "-n", "16", "-r", "3", "-t", str(a.threads), "-o", run_dir]
+    print("\n$ harness " + " ".join(sweep))
+    rc = main(sweep)
+    if rc != 0:
+        return rc
+    runs = sorted(os.path.join(out, d) for d in os.listdir(out) if d.startswith("results-"))
+    report_dir = os.path.join(out, "report")
+    report = ["report", *runs, "-o", report_dir]
+    print(f"\n$ harness report {out}/results-* -o {report_dir}")
+    rc = main(report)
+    if rc != 0:
+        return rc
+    print(f"\nresults: {run_dir}\nreport:  {os.path.join(report_dir, 'index.html')}  (open it in a browser)")
+    return 0 if ok else 1
 
 
 def _engine_args(s: argparse.ArgumentParser) -> None:
@@ -155,11 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Measure and speed up Qwen3.5 inference on CPUs.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("demo", help="synthesize a tiny model, run the reference and the engine, benchmark (the default job)")
+    s = sub.add_parser("demo", help="the default job: synthetic tiny models, a correctness check, a quick sweep "
+                                    "and an HTML report")
     s.add_argument("--preset", default="tiny", choices=list(PRESETS))
-    s.add_argument("--quant", default="q4_k_m", choices=QUANTS)
-    s.add_argument("-n", "--n-tokens", type=int, default=16)
+    s.add_argument("--quant", default="q8_0,q4_k_m", help="comma list of quant types to sweep")
+    s.add_argument("-n", "--n-tokens", type=int, default=16, help="tokens of the correctness check")
     s.add_argument("-t", "--threads", type=int, default=2)
+    s.add_argument("-o", "--out", default="harness-demo", help="folder for the results and the report")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("info", help="config, layer kinds, tensor table and bytes per token of a GGUF")
@@ -192,9 +205,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-p", "--n-prompt", type=int, default=512)
     s.add_argument("-n", "--n-gen", type=int, default=128)
     s.add_argument("-r", "--repetitions", type=int, default=3)
+    s.add_argument("-d", "--depth", type=int, default=0,
+                   help="prefill this many tokens first (untimed) and time each test from there, as llama-bench -d")
+    s.add_argument("--vocab-strategy", default="full",
+                   help="LM head strategy passed to the engine (full = the whole vocabulary)")
+    s.add_argument("--pin", metavar="CPUS", help="pin the process and the engine's threads to CPUs, e.g. 0-1")
+    s.add_argument("--profile", action="store_true", help="add a separate profiled run: time per op")
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "csv"])
     _engine_args(s)
     s.set_defaults(func=cmd_bench)
+
+    from . import cli_report, cli_selftest, cli_sweep
+    cli_sweep.add_parsers(sub)
+    cli_report.add_parsers(sub)
+    cli_selftest.add_parsers(sub)
     return p
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import ModelFileError
 
-SUPPORTED_ARCHS = ("qwen35",)
+SUPPORTED_ARCHS = ("qwen35", "qwen35moe")
 KNOWN_ARCHS = ("qwen35", "qwen35moe")
 
 
@@ -35,10 +35,14 @@ class ModelConfig:
     tied_output: bool         # LM head is token_embd
     recurrent: tuple[bool, ...]  # per trunk layer: True = Gated DeltaNet, False = full attention
     context_length: int
-    n_expert: int = 0         # MoE only
-    n_expert_used: int = 0
-    n_ff_expert: int = 0
-    n_ff_shared: int = 0
+    n_expert: int = 0         # NE, routed experts (MoE only; 0 = dense FFN)
+    n_expert_used: int = 0    # k, experts per token
+    n_ff_expert: int = 0      # Fe, routed-expert FFN width
+    n_ff_shared: int = 0      # Fs, shared-expert FFN width
+
+    @property
+    def is_moe(self) -> bool:
+        return self.arch == "qwen35moe"
 
     @property
     def n_layer(self) -> int:
@@ -183,9 +187,26 @@ def config_from_metadata(md: dict[str, Any], path: str, token_embd_rows: int | N
 
     vocab = _vocab_size(md, path, a, token_embd_rows)
 
+    moe = a == "qwen35moe"
+    n_ff = _uint(md, path, f"{a}.feed_forward_length", 0, required=not moe)
+    n_expert = n_used = n_ff_exp = n_ff_sh = 0
+    if moe:
+        n_expert = _uint(md, path, f"{a}.expert_count")
+        n_used = _uint(md, path, f"{a}.expert_used_count")
+        # llama.cpp's fallbacks when the widths are absent: F / k and F (SPEC 1.2)
+        n_ff_exp = _uint(md, path, f"{a}.expert_feed_forward_length", 0, required=False) or \
+            (n_ff // n_used if n_ff and n_used else 0)
+        n_ff_sh = _uint(md, path, f"{a}.expert_shared_feed_forward_length", 0, required=False) or n_ff
+        if not n_ff_exp:
+            raise ModelFileError(f"{path}: missing metadata key '{a}.expert_feed_forward_length' "
+                                 f"(and no '{a}.feed_forward_length' to derive it from)")
+        if not n_ff_sh:
+            raise ModelFileError(f"{path}: missing metadata key '{a}.expert_shared_feed_forward_length' "
+                                 f"(and no '{a}.feed_forward_length' to derive it from)")
+
     cfg = ModelConfig(
         arch=arch, n_layer_all=n_all, n_mtp=n_mtp, n_embd=n_embd,
-        n_ff=_uint(md, path, f"{a}.feed_forward_length", 0, required=(a == "qwen35")),
+        n_ff=n_ff,
         n_head=n_head, n_head_kv=n_head_kv, head_dim=head_dim, rope_dims=rope_dims,
         rope_theta=_float(md, path, f"{a}.rope.freq_base", 10000.0),
         rope_sections=sections,
@@ -194,10 +215,7 @@ def config_from_metadata(md: dict[str, Any], path: str, token_embd_rows: int | N
         ssm_state=sk, ssm_k_heads=hk, ssm_v_heads=hv, ssm_inner=inner,
         vocab_size=int(vocab), tied_output=not has_output, recurrent=recurrent,
         context_length=_uint(md, path, f"{a}.context_length", 0, required=False),
-        n_expert=_uint(md, path, f"{a}.expert_count", 0, required=False),
-        n_expert_used=_uint(md, path, f"{a}.expert_used_count", 0, required=False),
-        n_ff_expert=_uint(md, path, f"{a}.expert_feed_forward_length", 0, required=False),
-        n_ff_shared=_uint(md, path, f"{a}.expert_shared_feed_forward_length", 0, required=False),
+        n_expert=n_expert, n_expert_used=n_used, n_ff_expert=n_ff_exp, n_ff_shared=n_ff_sh,
     )
     _check_consistency(cfg, path)
     return cfg
@@ -220,6 +238,13 @@ def _check_consistency(c: ModelConfig, path: str) -> None:
     if c.ssm_inner % c.ssm_v_heads or c.ssm_inner // c.ssm_v_heads != c.ssm_state:
         bad(f"ssm.inner_size {c.ssm_inner} / time_step_rank {c.ssm_v_heads} must equal "
             f"ssm.state_size {c.ssm_state} (value head dim = key head dim)")
+    if c.is_moe:
+        if c.n_expert < 1:
+            bad(f"expert_count must be positive (got {c.n_expert})")
+        if not 1 <= c.n_expert_used <= c.n_expert:
+            bad(f"expert_used_count {c.n_expert_used} must be between 1 and expert_count {c.n_expert}")
+    elif c.n_ff <= 0:
+        bad(f"feed_forward_length must be positive (got {c.n_ff})")
     if not c.rms_eps > 0:
         bad(f"layer_norm_rms_epsilon must be positive (got {c.rms_eps})")
     if not c.rope_theta > 0:

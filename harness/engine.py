@@ -27,22 +27,45 @@ LAYER_SLOTS = {
     "ssm_dt.bias": lib.Q35_W_SSM_DT, "ssm_a": lib.Q35_W_SSM_A, "ssm_beta.weight": lib.Q35_W_SSM_BETA,
     "ssm_alpha.weight": lib.Q35_W_SSM_ALPHA, "ssm_norm.weight": lib.Q35_W_SSM_NORM,
     "ssm_out.weight": lib.Q35_W_SSM_OUT, "attn_gate.weight": lib.Q35_W_SSM_GATE,
+    # MoE: expert stacks [NE, R, in] go in as 2-D [NE * R, in]
+    "ffn_gate_inp.weight": lib.Q35_W_FFN_GATE_INP, "ffn_gate_exps.weight": lib.Q35_W_FFN_GATE_EXPS,
+    "ffn_up_exps.weight": lib.Q35_W_FFN_UP_EXPS, "ffn_gate_up_exps.weight": lib.Q35_W_FFN_GATE_UP_EXPS,
+    "ffn_down_exps.weight": lib.Q35_W_FFN_DOWN_EXPS, "ffn_gate_inp_shexp.weight": lib.Q35_W_FFN_GATE_INP_SHEXP,
+    "ffn_gate_shexp.weight": lib.Q35_W_FFN_GATE_SHEXP, "ffn_up_shexp.weight": lib.Q35_W_FFN_UP_SHEXP,
+    "ffn_down_shexp.weight": lib.Q35_W_FFN_DOWN_SHEXP,
 }
 ATTN_SLOTS = {"attn_q.weight": lib.Q35_W_ATTN_Q, "attn_k.weight": lib.Q35_W_ATTN_K,
               "attn_v.weight": lib.Q35_W_ATTN_V, "attn_qkv.weight": lib.Q35_W_ATTN_QKV}
 OP_NAMES = [ffi.string(lib.q35_op_name(i)).decode() for i in range(lib.Q35_OP_COUNT)]
 
 
+def tensor_slot(config, name: str) -> tuple[int, int]:
+    """(layer, engine slot) of a GGUF tensor name; layer -1 for the global ones."""
+    if name in GLOBAL_SLOTS:
+        return -1, GLOBAL_SLOTS[name]
+    _, i, rest = name.split(".", 2)
+    layer = int(i)
+    if config.recurrent[layer] and rest == "attn_qkv.weight":
+        return layer, lib.Q35_W_SSM_QKV
+    return layer, LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
+
+
 INT32_MAX = 2**31 - 1
 # config field -> (metadata key it comes from, smallest and largest value q35_model_new accepts)
 ENGINE_LIMITS = {
-    "n_embd": ("embedding_length", 1, INT32_MAX), "n_ff": ("feed_forward_length", 1, INT32_MAX),
+    "n_embd": ("embedding_length", 1, INT32_MAX),
     "n_head": ("attention.head_count", 1, INT32_MAX), "n_head_kv": ("attention.head_count_kv", 1, INT32_MAX),
     "head_dim": ("attention.key_length", 2, INT32_MAX), "rope_dims": ("rope.dimension_count", 0, INT32_MAX),
     "conv_kernel": ("ssm.conv_kernel", 1, 16), "ssm_state": ("ssm.state_size", 1, 512),
     "ssm_k_heads": ("ssm.group_count", 1, INT32_MAX), "ssm_v_heads": ("ssm.time_step_rank", 1, INT32_MAX),
-    "vocab_size": ("vocab_size", 1, INT32_MAX),
+    "vocab_size": ("vocab_size", 1, INT32_MAX), "n_ff": ("feed_forward_length", 1, INT32_MAX),
+    "n_expert": ("expert_count", 0, lib.Q35_MAX_EXPERTS), "n_expert_used": ("expert_used_count", 0, INT32_MAX),
+    "n_ff_expert": ("expert_feed_forward_length", 0, INT32_MAX),
+    "n_ff_shared": ("expert_shared_feed_forward_length", 0, INT32_MAX),
 }
+# with experts: the dense FFN width may be 0, the expert fields must be set
+MOE_LIMITS = {"n_ff": ("feed_forward_length", 0, INT32_MAX), "n_ff_expert": ("expert_feed_forward_length", 1, INT32_MAX),
+              "n_ff_shared": ("expert_shared_feed_forward_length", 1, INT32_MAX)}
 
 
 def check_engine_limits(model: Model) -> None:
@@ -50,7 +73,10 @@ def check_engine_limits(model: Model) -> None:
     c = model.config
     if c.n_layer > lib.Q35_MAX_LAYERS:
         raise UsageError(f"{c.n_layer} layers: the engine supports at most {lib.Q35_MAX_LAYERS}")
-    for field, (key, lo, hi) in ENGINE_LIMITS.items():
+    limits = dict(ENGINE_LIMITS)
+    if c.n_expert:
+        limits.update(MOE_LIMITS, n_expert_used=("expert_used_count", 1, c.n_expert))
+    for field, (key, lo, hi) in limits.items():
         v = getattr(c, field)
         if not lo <= v <= hi:
             raise UnsupportedModelError(f"{model.path}: {c.arch}.{key} = {v}: the engine runs {lo}..{hi}")
@@ -70,7 +96,7 @@ class NativeModel:
         cfg = ffi.new("q35_config *")
         for f in ("n_layer", "n_embd", "n_ff", "n_head", "n_head_kv", "head_dim", "rope_dims",
                   "rope_theta", "rms_eps", "conv_kernel", "ssm_state", "ssm_k_heads", "ssm_v_heads",
-                  "vocab_size"):
+                  "vocab_size", "n_expert", "n_expert_used", "n_ff_expert", "n_ff_shared"):
             setattr(cfg, f, getattr(c, f))
         for i, r in enumerate(c.recurrent):
             cfg.recurrent[i] = int(r)
@@ -86,19 +112,11 @@ class NativeModel:
             raise ModelFileError(f"{model.path}: tensor table does not fit the engine")
 
     def _set(self, name: str) -> None:
-        if name in GLOBAL_SLOTS:
-            layer, slot = -1, GLOBAL_SLOTS[name]
-        else:
-            _, i, rest = name.split(".", 2)
-            layer = int(i)
-            if self.model.config.recurrent[layer] and rest == "attn_qkv.weight":
-                slot = lib.Q35_W_SSM_QKV
-            else:
-                slot = LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
+        layer, slot = tensor_slot(self.model.config, name)
         info = self.model.info(name)
         buf = ffi.from_buffer("uint8_t[]", self.model.raw(name))
         self._buffers.append(buf)
-        rows, cols = (1, info.shape[0]) if len(info.shape) == 1 else info.shape
+        rows, cols = int(np.prod(info.shape[:-1])), info.shape[-1]   # 1-D: one row; 3-D: stacked rows
         t = ffi.new("q35_tensor *", {"data": buf, "type": int(info.type), "rows": rows, "cols": cols})
         if lib.q35_model_set(self.ptr, layer, slot, t[0]) != 0:
             raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")

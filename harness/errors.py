@@ -17,3 +17,16 @@ class UnsupportedModelError(ModelFileError):
 
 class UsageError(HarnessError):
     """Bad arguments: unknown preset or quant type, out-of-range token id, context overflow, ..."""
+
+
+class ResultsError(HarnessError):
+    """A results directory that cannot be read or written as asked."""
+
+
+class ResultsCorruptError(ResultsError):
+    """A results file that does not parse or lacks the columns of the store; it names the file
+    and is never overwritten."""
+
+
+class ResultsLockedError(ResultsError):
+    """Another live process is writing the same results directory."""

@@ -22,6 +22,9 @@ class TensorSpec:
     shape: tuple[int, ...]            # numpy shape
     types: frozenset[GGMLType]        # allowed storage types
     per_token: bool = True            # read in full for every generated token
+    experts: int = 0                  # > 0: a stack of this many expert matrices (MoE), of which
+                                      # a token reads only its n_expert_used selected ones
+    alt_shapes: tuple[tuple[int, ...], ...] = ()   # other numpy shapes the converters write
 
 
 def expected_tensors(c: ModelConfig, present: set[str]) -> list[TensorSpec]:
@@ -65,9 +68,34 @@ def expected_tensors(c: ModelConfig, present: set[str]) -> list[TensorSpec]:
             specs += [TensorSpec(p + "attn_q_norm.weight", (D,), F32_ONLY),
                       TensorSpec(p + "attn_k_norm.weight", (D,), F32_ONLY),
                       TensorSpec(p + "attn_output.weight", (E, H * D), W)]
-        specs += [TensorSpec(p + "ffn_gate.weight", (c.n_ff, E), W),
-                  TensorSpec(p + "ffn_up.weight", (c.n_ff, E), W),
-                  TensorSpec(p + "ffn_down.weight", (E, c.n_ff), W)]
+        if c.is_moe:
+            specs += moe_tensors(c, p, present)
+        else:
+            specs += [TensorSpec(p + "ffn_gate.weight", (c.n_ff, E), W),
+                      TensorSpec(p + "ffn_up.weight", (c.n_ff, E), W),
+                      TensorSpec(p + "ffn_down.weight", (E, c.n_ff), W)]
+    return specs
+
+
+def moe_tensors(c: ModelConfig, p: str, present: set[str]) -> list[TensorSpec]:
+    """The MoE FFN of one block (SPEC 1.3): F32 router, stacked experts (gate and up
+    separate, or fused as ffn_gate_up_exps, which llama.cpp prefers when present),
+    and the shared expert with its scalar sigmoid gate."""
+    E, NE, Fe, Fs, W = c.n_embd, c.n_expert, c.n_ff_expert, c.n_ff_shared, WEIGHT_TYPES
+    specs = [TensorSpec(p + "ffn_gate_inp.weight", (NE, E), F32_ONLY)]
+    if p + "ffn_gate_up_exps.weight" in present:
+        specs.append(TensorSpec(p + "ffn_gate_up_exps.weight", (NE, 2 * Fe, E), W, experts=NE))
+    else:
+        specs += [TensorSpec(p + "ffn_gate_exps.weight", (NE, Fe, E), W, experts=NE),
+                  TensorSpec(p + "ffn_up_exps.weight", (NE, Fe, E), W, experts=NE)]
+    specs += [
+        TensorSpec(p + "ffn_down_exps.weight", (NE, E, Fe), W, experts=NE),
+        # the converter writes [E, 1]; llama-quantize re-writes it 1-D
+        TensorSpec(p + "ffn_gate_inp_shexp.weight", (E,), F32_ONLY, alt_shapes=((1, E),)),
+        TensorSpec(p + "ffn_gate_shexp.weight", (Fs, E), W),
+        TensorSpec(p + "ffn_up_shexp.weight", (Fs, E), W),
+        TensorSpec(p + "ffn_down_shexp.weight", (E, Fs), W),
+    ]
     return specs
 
 
@@ -125,8 +153,14 @@ class Model:
 
     def bytes_per_token(self) -> int:
         """Weight bytes read to generate one token: every trunk tensor, the LM head, and one
-        embedding row (the LM head counts once even when tied)."""
-        total = sum(self.info(s.name).nbytes for s in self.specs if s.per_token)
+        embedding row (the LM head counts once even when tied). Of a stack of NE experts a
+        token reads only its k selected ones: nbytes / NE * k (every expert slab has the
+        same size, so this is exact, not an average)."""
+        total = 0
+        for s in self.specs:
+            if s.per_token:
+                n = self.info(s.name).nbytes
+                total += n // s.experts * self.config.n_expert_used if s.experts else n
         emb = self.info("token_embd.weight")
         total += emb.nbytes // emb.shape[0]
         if self.config.tied_output:
@@ -150,18 +184,17 @@ def _validate(g: GGUFFile) -> Model:
     cfg = config_from_metadata(md, path, emb.shape[0] if emb is not None else None,
                                has_output="output.weight" in tensors)
     if cfg.arch not in SUPPORTED_ARCHS:
-        raise UnsupportedModelError(
-            f"{path}: architecture {cfg.arch!r} (mixture of experts: {cfg.n_expert} experts, "
-            f"{cfg.n_expert_used} used per token) is recognised but not supported yet; "
-            f"supported: {', '.join(SUPPORTED_ARCHS)}")
+        raise UnsupportedModelError(f"{path}: architecture {cfg.arch!r} is recognised but not supported; "
+                                    f"supported: {', '.join(SUPPORTED_ARCHS)}")
     specs = expected_tensors(cfg, set(tensors))
     for s in specs:
         t = tensors.get(s.name)
         if t is None:
             raise ModelFileError(f"{path}: missing tensor {s.name!r}")
-        if t.shape != s.shape:
+        if t.shape != s.shape and t.shape not in s.alt_shapes:
+            want = " or ".join(str(list(x)) for x in (s.shape,) + s.alt_shapes)
             raise ModelFileError(f"{path}: tensor {s.name!r} has shape {list(t.shape)}, "
-                                 f"expected {list(s.shape)} from the metadata")
+                                 f"expected {want} from the metadata")
         if t.type not in s.types:
             allowed = ", ".join(sorted(x.name for x in s.types))
             raise ModelFileError(f"{path}: tensor {s.name!r} has type {t.type.name}, "

@@ -36,17 +36,25 @@ def cpu_features() -> dict:
     }
 
 
+ISA_ENV = "HARNESS_ISA"
+
+
 def resolve_isa(isa: str = "auto") -> str:
-    """'auto' -> the best variant; a named one must be compiled in and runnable here."""
+    """'auto' -> $HARNESS_ISA if set (how the tests run with a variant forced), else the best
+    variant; a named one must be compiled in and runnable here."""
+    source = ""
     if isa == "auto":
-        return ISA_NAMES[lib.q35_isa_best()]
+        isa = os.environ.get(ISA_ENV, "auto") or "auto"
+        if isa == "auto":
+            return ISA_NAMES[lib.q35_isa_best()]
+        source = f" (from {ISA_ENV})"
     if isa not in ISAS:
-        raise UsageError(f"unknown ISA {isa!r} (choose from auto, {', '.join(ISAS)})")
+        raise UsageError(f"unknown ISA {isa!r}{source} (choose from auto, {', '.join(ISAS)})")
     if not lib.q35_isa_compiled(ISAS[isa]):
-        raise UsageError(f"ISA variant {isa!r} is not compiled into this build "
+        raise UsageError(f"ISA variant {isa!r}{source} is not compiled into this build "
                          f"(compiled: {', '.join(cpu_features()['compiled'])})")
     if not lib.q35_isa_supported(ISAS[isa]):
-        raise UsageError(f"this CPU cannot run the {isa!r} variant "
+        raise UsageError(f"this CPU cannot run the {isa!r} variant{source} "
                          f"(supported here: {', '.join(cpu_features()['supported'])})")
     return isa
 
@@ -173,6 +181,94 @@ class Kernels:
         fn(ffi.from_buffer("uint8_t[]", w), ffi.from_buffer("uint8_t[]", a_rows), ab, n,
            ffi.from_buffer("float[]", out, require_writable=True))
         return out
+
+
+    # elementwise / row float kernels: each returns a new array, the inputs are not modified
+
+    def _f32(self, x) -> np.ndarray:
+        return np.array(x, dtype=np.float32, copy=True).reshape(-1)
+
+    def _call_inplace(self, name: str, x: np.ndarray, *args):
+        getattr(self._k, name)(ffi.from_buffer("float[]", x, require_writable=True), *args)
+        return x
+
+    def _same_size(self, *arrays: np.ndarray) -> None:
+        if len({a.size for a in arrays}) != 1:
+            raise UsageError(f"arrays of different sizes {[a.size for a in arrays]}")
+
+    def silu(self, x) -> np.ndarray:
+        x = self._f32(x)
+        return self._call_inplace("silu_f32", x, x.size)
+
+    def swiglu(self, g, u) -> np.ndarray:
+        g, u = self._f32(g), self._f32(u)
+        self._same_size(g, u)
+        return self._call_inplace("swiglu_f32", g, ffi.from_buffer("float[]", u), g.size)
+
+    def axpy(self, y, a: float, x) -> np.ndarray:
+        y, x = self._f32(y), self._f32(x)
+        self._same_size(y, x)
+        return self._call_inplace("axpy_f32", y, float(a), ffi.from_buffer("float[]", x), y.size)
+
+    def fmadd(self, acc, a, b) -> np.ndarray:
+        acc, a, b = self._f32(acc), self._f32(a), self._f32(b)
+        self._same_size(acc, a, b)
+        return self._call_inplace("fmadd_f32", acc, ffi.from_buffer("float[]", a), ffi.from_buffer("float[]", b),
+                                  acc.size)
+
+    def scale(self, x, a: float) -> np.ndarray:
+        x = self._f32(x)
+        return self._call_inplace("scale_f32", x, float(a), x.size)
+
+    def rmsnorm(self, x, w, eps: float) -> np.ndarray:
+        x, w = self._f32(x), self._f32(w)
+        self._same_size(x, w)
+        y = np.empty_like(x)
+        self._k.rmsnorm_f32(ffi.from_buffer("float[]", x), ffi.from_buffer("float[]", w),
+                            ffi.from_buffer("float[]", y, require_writable=True), x.size, float(eps))
+        return y
+
+    def l2norm(self, x, eps: float) -> np.ndarray:
+        x = self._f32(x)
+        return self._call_inplace("l2norm_f32", x, x.size, float(eps))
+
+    def rope(self, x, cos, sin) -> np.ndarray:
+        """NeoX rotation of the first 2*len(cos) values of x: pairs (i, i + len(cos))."""
+        x, cs = self._f32(x), np.concatenate([self._f32(cos), self._f32(sin)])
+        if cs.size % 2 or cs.size > x.size or len(cos) != len(sin):
+            raise UsageError(f"rope of {x.size} values with {len(cos)} cos / {len(sin)} sin")
+        return self._call_inplace("rope_f32", x, ffi.from_buffer("float[]", cs), cs.size)
+
+    def softmax(self, x) -> np.ndarray:
+        x = self._f32(x)
+        return self._call_inplace("softmax_f32", x, x.size)
+
+    def sigmoid_mul(self, x, g) -> np.ndarray:
+        x, g = self._f32(x), self._f32(g)
+        self._same_size(x, g)
+        return self._call_inplace("sigmoid_mul_f32", x, ffi.from_buffer("float[]", g), x.size)
+
+    def deltanet(self, algo: str, q, k, v, g, beta, state) -> tuple[np.ndarray, np.ndarray]:
+        """One value head of the gated delta rule: q, k [T, Sk], v [T, Sv], g, beta [T], state [Sk, Sv]
+        -> (o [T, Sv], new state). algo: recurrent | fused | chunked."""
+        algos = {"recurrent": lib.Q35_DN_RECURRENT, "fused": lib.Q35_DN_FUSED, "chunked": lib.Q35_DN_CHUNKED}
+        if algo not in algos:
+            raise UsageError(f"delta-net algorithm {algo!r}: one of {', '.join(algos)}")
+        q, k, v = (np.ascontiguousarray(a, dtype=np.float32) for a in (q, k, v))
+        g, beta = self._f32(g), self._f32(beta)
+        S = np.array(state, dtype=np.float32, copy=True)
+        T, Sk = q.shape
+        Sv = v.shape[1]
+        if k.shape != (T, Sk) or v.shape != (T, Sv) or g.size != T or beta.size != T or S.shape != (Sk, Sv):
+            raise UsageError("delta-net shapes: q, k [T, Sk], v [T, Sv], g, beta [T], state [Sk, Sv]")
+        o = np.empty((T, Sv), dtype=np.float32)
+        fp = lambda a, w=False: ffi.from_buffer("float[]", a, require_writable=w)  # noqa: E731
+        h = ffi.new("q35_dn_head *", {"q": fp(q), "k": fp(k), "v": fp(v), "g": fp(g), "beta": fp(beta),
+                                      "ldqk": Sk, "ldv": Sv, "ldgb": 1, "ldo": Sv, "S": fp(S, True),
+                                      "o": fp(o, True), "T": T, "Sk": Sk, "Sv": Sv})
+        if lib.q35_deltanet_head(ISAS[self.isa], algos[algo], h) != 0:
+            raise UsageError(f"delta-net head with Sk={Sk}, Sv={Sv} not supported (1..512)")
+        return o, S
 
 
 def default_threads() -> int:

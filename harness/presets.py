@@ -1,5 +1,5 @@
-"""Synthetic model shapes: the released Qwen3.5 dense shapes (SPEC.md appendix A) and a
-tiny one for unit tests."""
+"""Synthetic model shapes: the released Qwen3.5 dense shapes and the 35B-A3B MoE shape
+(SPEC.md appendix A), and tiny ones (dense and MoE) for unit tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -28,6 +28,15 @@ class Shape:
     rope_sections: tuple[int, ...] = (11, 11, 10, 0)
     context_length: int = 262144
     size_label: str = field(default="")
+    # mixture of experts (arch qwen35moe); n_expert = 0 is the dense FFN of n_ff
+    n_expert: int = 0
+    n_expert_used: int = 0
+    n_ff_expert: int = 0
+    n_ff_shared: int = 0
+
+    @property
+    def arch(self) -> str:
+        return "qwen35moe" if self.n_expert else "qwen35"
 
     @property
     def recurrent(self) -> tuple[bool, ...]:
@@ -50,6 +59,15 @@ PRESETS: dict[str, Shape] = {
     "4b": Shape("4b", 32, 2560, 9216, 16, 4, 16, 32, tied=True, size_label="4B"),
     "9b": Shape("9b", 32, 4096, 12288, 16, 4, 16, 32, tied=False, size_label="9B"),
     "27b": Shape("27b", 64, 5120, 17408, 24, 4, 16, 48, tied=False, size_label="27B"),
+    # MoE: the shapes of ../shared/oracle/tinymoe-config.json (4 layers, 8 experts, top-2,
+    # expert and shared FFN 256, vocab 2048, untied), and transformers' default
+    # Qwen3_5MoeTextConfig (SPEC appendix): 256 experts, top-8, expert / shared FFN 512
+    "tinymoe": Shape("tinymoe", n_layer=4, n_embd=256, n_ff=0, n_head=4, n_head_kv=2,
+                     ssm_k_heads=4, ssm_v_heads=8, tied=False, head_dim=64, rope_dims=16,
+                     ssm_state=32, vocab_size=2048, rope_sections=(3, 3, 2, 0), context_length=4096,
+                     size_label="tinymoe", n_expert=8, n_expert_used=2, n_ff_expert=256, n_ff_shared=256),
+    "35b-a3b": Shape("35b-a3b", 40, 2048, 0, 16, 2, 16, 32, tied=False, size_label="35B-A3B",
+                     n_expert=256, n_expert_used=8, n_ff_expert=512, n_ff_shared=512),
 }
 
 

@@ -41,3 +41,53 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
+
+
+def cpu_flags() -> list[str]:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith(("flags", "Features")):
+                return sorted(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return []
+
+
+def compiler_info() -> dict:
+    """The C compiler the extension is built with and the flags it gets: Python's CC and CFLAGS
+    (cffi passes them) plus the extra flags of native/ffi_build.py when the source tree is here."""
+    import re
+    import sysconfig
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    try:
+        version = subprocess.run([cc[0], "--version"], capture_output=True, text=True,
+                                 timeout=5).stdout.splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        version = "unknown"
+    extra = ""
+    build = ROOT / "native" / "ffi_build.py"
+    if build.exists():
+        m = re.search(r"extra_compile_args=\[([^\]]*)\]", build.read_text())
+        extra = " ".join(a.strip().strip("'\"") for a in m.group(1).split(",")) if m else ""
+    return {"cc": " ".join(cc), "cc_version": version, "cflags": sysconfig.get_config_var("CFLAGS") or "",
+            "extra_compile_args": extra}
+
+
+def machine_provenance() -> dict:
+    """Machine and build facts recorded with every results directory."""
+    import sys
+
+    import numpy as np
+
+    from . import __version__
+    from .native import cpu_features
+    commit, dirty = git_commit()
+    feats = cpu_features()
+    return {
+        "created": now_iso(), "commit": commit, "dirty": dirty, "version": __version__,
+        "compiler": compiler_info(), "isa_compiled": feats["compiled"], "isa_supported": feats["supported"],
+        "isa_best": feats["best"], "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
+        "cpu_count": os.cpu_count(), "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "os": platform.platform(), "hostname": platform.node(), "python": sys.version.split()[0],
+        "numpy": np.__version__, "load_avg": load_average(), "argv": sys.argv,
+    }

@@ -57,6 +57,45 @@ def rope_neox(x: np.ndarray, pos: np.ndarray, n_rot: int, theta: float) -> np.nd
     return out
 
 
+def swiglu(x: np.ndarray, gate: np.ndarray, up: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """down (silu(gate x) * up x) for rows x [T, E]; weights in numpy (out, in) layout."""
+    return (silu(x @ gate.T) * (x @ up.T)) @ down.T
+
+
+# llama.cpp's guard against a zero sum when renormalizing the selected weights
+MOE_MIN_WEIGHT_SUM = 6.103515625e-5
+
+
+def moe_route(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Router of SPEC 2.6 for logits [T, NE]: softmax over all experts, the k most
+    probable, their probabilities renormalized to sum 1. Ties go to the lowest expert
+    id (the engine does the same). Returns ids [T, k] (most probable first) and
+    weights [T, k]."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=-1, keepdims=True)
+    ids = np.argsort(-p, axis=-1, kind="stable")[:, :k]       # stable: equal p keep id order
+    w = np.take_along_axis(p, ids, axis=-1)
+    w /= np.maximum(w.sum(axis=-1, keepdims=True), MOE_MIN_WEIGHT_SUM)
+    return ids, w
+
+
+def moe_ffn(f: np.ndarray, router: np.ndarray, gate_exps: np.ndarray, up_exps: np.ndarray,
+            down_exps: np.ndarray, k: int, shared_gate_inp: np.ndarray, shared_gate: np.ndarray,
+            shared_up: np.ndarray, shared_down: np.ndarray) -> np.ndarray:
+    """The MoE FFN of SPEC 2.6 for normed rows f [T, E]:
+    sum over the k routed experts of w_e SwiGLU_e(f), plus SwiGLU_shared(f) * sigmoid(g . f).
+    Expert weights are stacked [NE, out, in]; router [NE, E]; shared_gate_inp [E]."""
+    ids, w = moe_route(f @ router.T, k)
+    out = np.zeros_like(f)
+    for e in np.unique(ids):
+        rows, slot = np.nonzero(ids == e)                     # the tokens routed to expert e
+        y = swiglu(f[rows], gate_exps[e], up_exps[e], down_exps[e])
+        out[rows] += w[rows, slot][:, None] * y
+    sh = swiglu(f, shared_gate, shared_up, shared_down)
+    return out + sh * sigmoid(f @ shared_gate_inp.reshape(-1))[:, None]
+
+
 # ----------------------------------------------------------------------------
 # per-sequence state
 
@@ -165,9 +204,24 @@ class Reference:
     # -- dense SwiGLU FFN (SPEC 2.3) -------------------------------------------
     def ffn(self, i: int, f: np.ndarray) -> np.ndarray:
         p = f"blk.{i}."
+        if self.c.is_moe:
+            return self.moe(i, f)
         gate = f @ self.w(p + "ffn_gate.weight").T
         up = f @ self.w(p + "ffn_up.weight").T
         return (silu(gate) * up) @ self.w(p + "ffn_down.weight").T
+
+    # -- mixture of experts (SPEC 2.6) ------------------------------------------
+    def moe(self, i: int, f: np.ndarray) -> np.ndarray:
+        p, Fe = f"blk.{i}.", self.c.n_ff_expert
+        if p + "ffn_gate_up_exps.weight" in self.model.gguf.tensors:
+            gu = self.w(p + "ffn_gate_up_exps.weight")            # [NE, 2Fe, E]: gate rows, then up
+            gate, up = gu[:, :Fe], gu[:, Fe:]
+        else:
+            gate, up = self.w(p + "ffn_gate_exps.weight"), self.w(p + "ffn_up_exps.weight")
+        return moe_ffn(f, self.w(p + "ffn_gate_inp.weight"), gate, up, self.w(p + "ffn_down_exps.weight"),
+                       self.c.n_expert_used, self.w(p + "ffn_gate_inp_shexp.weight"),
+                       self.w(p + "ffn_gate_shexp.weight"), self.w(p + "ffn_up_shexp.weight"),
+                       self.w(p + "ffn_down_shexp.weight"))
 
     # -- gated full attention (SPEC 2.2) ---------------------------------------
     def attention(self, i: int, x: np.ndarray, pos: np.ndarray, st: AttentionState) -> np.ndarray:

@@ -27,13 +27,19 @@ def model_info(m: Model, tensors: bool = True) -> str:
         "",
         "config",
         f"  layers             {c.n_layer} trunk (+{c.n_mtp} MTP) = block_count {c.n_layer_all}",
-        f"  embedding          {c.n_embd}    FFN {c.n_ff}    vocab {c.vocab_size}    "
+        f"  embedding          {c.n_embd}    FFN {'MoE' if c.is_moe else c.n_ff}    vocab {c.vocab_size}    "
         f"LM head {'tied to token_embd' if c.tied_output else 'output.weight'}",
         f"  attention          {c.n_head} heads / {c.n_head_kv} KV heads x {c.head_dim}   "
         f"RoPE {c.rope_dims} of {c.head_dim} dims, theta {c.rope_theta:g}, sections {list(c.rope_sections)}",
         f"  delta-net          {c.ssm_k_heads} key heads / {c.ssm_v_heads} value heads x {c.ssm_state}   "
         f"conv kernel {c.conv_kernel}   inner {c.ssm_inner}",
         f"  rms eps            {c.rms_eps:g}    context {c.context_length}",
+    ]
+    if c.is_moe:
+        lines.append(f"  experts            {c.n_expert} routed, {c.n_expert_used} per token (softmax, top-k, "
+                     f"renormalized), expert FFN {c.n_ff_expert}; shared expert FFN {c.n_ff_shared} "
+                     "(sigmoid-gated)")
+    lines += [
         "",
         "layers     " + " ".join("D" if r else "A" for r in c.recurrent)
         + f"   (D = Gated DeltaNet x{sum(c.recurrent)}, A = full attention x{c.n_layer - sum(c.recurrent)})",
@@ -46,7 +52,9 @@ def model_info(m: Model, tensors: bool = True) -> str:
               f"weights    {human_bytes(m.weight_bytes())} ({m.weight_bytes():,} B)   by type: "
               + ", ".join(f"{k} {human_bytes(v)}" for k, v in types.most_common()),
               f"per token  {human_bytes(m.bytes_per_token())} ({m.bytes_per_token():,} B) of weights read "
-              "per generated token (all trunk matrices + LM head + one embedding row)"]
+              "per generated token (all trunk matrices + LM head + one embedding row"
+              + (f"; of each expert stack only the {c.n_expert_used} selected of {c.n_expert} experts: "
+                 f"stack bytes x {c.n_expert_used}/{c.n_expert})" if c.is_moe else ")")]
     if tensors:
         lines += ["", f"{'tensor':40s} {'shape (numpy)':>18s} {'type':>7s} {'bytes':>14s}"]
         for s in m.specs:

@@ -27,20 +27,35 @@ _FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q4_k_m": 15
               "q6_k": 18, "iq4_xs": 30, "bf16": 32}
 # weight types whose LM head llama-quantize raises to Q6_K
 _LM_HEAD_Q6K = {GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.IQ4_XS}
+# llama-quantize's per-tensor rules only apply to quantized target types
+_FLOAT_TYPES = {GGMLType.F32, GGMLType.F16, GGMLType.BF16}
 
 RECIPES = {
     "q4_k_m": "Q4_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv and ffn_down "
               "Q6_K in the layers llama.cpp's use_more_bits() picks (first 1/8, last 1/8, every "
               "3rd between); norms, ssm_a, ssm_dt, ssm_conv1d F32",
 }
+MOE_RECIPE = ("; MoE: router and shared-expert gate F32, expert and shared ffn_down like ffn_down"
+              "{eight}")
+# llama-quantize's special case for exactly 8 experts (Mixtral-style), applied to quantized types
+EIGHT_EXPERTS = ", and with exactly 8 experts attn_k / attn_v / attn_qkv Q8_0{out}"
+_ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q4_k_m", "iq4_xs")
 
 
-def recipe_text(quant: str) -> str:
+def recipe_text(quant: str, s: Shape | None = None) -> str:
     if quant in RECIPES:
-        return RECIPES[quant]
-    t = _BASE_TYPE[quant]
-    head = "LM head Q6_K, " if t in _LM_HEAD_Q6K else ""
-    return f"every matrix {t.name}; {head}norms and small delta-net tensors F32"
+        text = RECIPES[quant]
+    else:
+        t = _BASE_TYPE[quant]
+        head = "LM head Q6_K, " if t in _LM_HEAD_Q6K else ""
+        text = f"every matrix {t.name}; {head}norms and small delta-net tensors F32"
+    if s is not None and s.n_expert:
+        eight = ""
+        if s.n_expert == 8 and _BASE_TYPE[quant] not in _FLOAT_TYPES:
+            out = ", attn_output Q5_K" if quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS else ""
+            eight = EIGHT_EXPERTS.format(out=out)
+        text += MOE_RECIPE.format(eight=eight)
+    return text
 
 
 # ----------------------------------------------------------------------------
@@ -66,12 +81,29 @@ def tensor_shapes(s: Shape) -> list[tuple[str, tuple[int, ...]]]:
             out += [(p + "attn_q.weight", (2 * H * D, E)), (p + "attn_k.weight", (Hkv * D, E)),
                     (p + "attn_v.weight", (Hkv * D, E)), (p + "attn_q_norm.weight", (D,)),
                     (p + "attn_k_norm.weight", (D,)), (p + "attn_output.weight", (E, H * D))]
-        out += [(p + "post_attention_norm.weight", (E,)), (p + "ffn_gate.weight", (s.n_ff, E)),
-                (p + "ffn_up.weight", (s.n_ff, E)), (p + "ffn_down.weight", (E, s.n_ff))]
+        out.append((p + "post_attention_norm.weight", (E,)))
+        if s.n_expert:
+            NE, Fe, Fs = s.n_expert, s.n_ff_expert, s.n_ff_shared
+            out += [(p + "ffn_gate_inp.weight", (NE, E)), (p + "ffn_gate_exps.weight", (NE, Fe, E)),
+                    (p + "ffn_up_exps.weight", (NE, Fe, E)), (p + "ffn_down_exps.weight", (NE, E, Fe)),
+                    (p + "ffn_gate_inp_shexp.weight", (1, E)), (p + "ffn_gate_shexp.weight", (Fs, E)),
+                    (p + "ffn_up_shexp.weight", (Fs, E)), (p + "ffn_down_shexp.weight", (E, Fs))]
+        else:
+            out += [(p + "ffn_gate.weight", (s.n_ff, E)), (p + "ffn_up.weight", (s.n_ff, E)),
+                    (p + "ffn_down.weight", (E, s.n_ff))]
     out.append(("output_norm.weight", (E,)))
     if not s.tied:
         out.append(("output.weight", (V, E)))
     return out
+
+
+_FFN_DOWN = ("ffn_down.weight", "ffn_down_exps.weight", "ffn_down_shexp.weight")
+
+
+def _layer(name: str) -> int:
+    # llama.cpp counts ffn_down tensors for dense models and parses the name for MoE:
+    # both are the layer index of the name here
+    return int(name.split(".")[1])
 
 
 def _use_more_bits(i: int, n: int) -> bool:
@@ -87,23 +119,31 @@ def quant_plan(s: Shape, quant: str) -> list[PlannedTensor]:
     shapes = tensor_shapes(s)
     lm_head = "token_embd.weight" if s.tied else "output.weight"
     n_wv = sum(1 for n, _ in shapes if n.endswith(("attn_v.weight", "attn_qkv.weight")))
-    n_down = sum(1 for n, _ in shapes if n.endswith("ffn_down.weight"))
-    i_wv = i_down = 0
+    eight = s.n_expert == 8 and base not in _FLOAT_TYPES     # llama-quantize's 8-expert rules
+    i_wv = 0
     plan = []
     for name, shape in shapes:
-        quantizable = len(shape) >= 2 and "ssm_conv1d" not in name and not name.endswith("_norm.weight")
+        if quant != "f32" and len(shape) == 2 and shape[0] == 1:
+            shape = shape[1:]   # llama-quantize writes [E, 1] tensors 1-D (ggml_n_dims drops trailing 1s)
+        quantizable = len(shape) >= 2 and "ssm_conv1d" not in name and not name.endswith("_norm.weight") \
+            and not name.endswith("ffn_gate_inp.weight")      # the router stays F32
         t = GGMLType.F32
         if quantizable:
             t = base
             if name == lm_head and base in _LM_HEAD_Q6K:
                 t = GGMLType.Q6_K
-            elif quant == "q4_k_m":
-                if name.endswith(("attn_v.weight", "attn_qkv.weight")):
-                    t = GGMLType.Q6_K if _use_more_bits(i_wv, n_wv) else base
-                    i_wv += 1
-                elif name.endswith("ffn_down.weight"):
-                    t = GGMLType.Q6_K if _use_more_bits(i_down, n_down) else base
-                    i_down += 1
+            elif name.endswith(("attn_v.weight", "attn_qkv.weight")):
+                if quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):
+                    t = GGMLType.Q6_K
+                if eight:
+                    t = GGMLType.Q8_0
+                i_wv += 1
+            elif name.endswith("attn_k.weight") and eight:
+                t = GGMLType.Q8_0
+            elif name.endswith("attn_output.weight") and eight and quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS:
+                t = GGMLType.Q5_K
+            elif quant == "q4_k_m" and name.endswith(_FFN_DOWN) and _use_more_bits(_layer(name), s.n_layer):
+                t = GGMLType.Q6_K
             if shape[-1] % BLOCK_GEOMETRY[t][0]:
                 raise UsageError(f"{name}: row length {shape[-1]} is not a multiple of the "
                                  f"{t.name} block size {BLOCK_GEOMETRY[t][0]}")
@@ -135,12 +175,16 @@ def _init_small(name: str, shape, s: Shape, rng: np.random.Generator) -> np.ndar
 
 def _matrix_std(name: str, shape, s: Shape) -> float:
     """Scale so that every projection of a unit-RMS input is O(1); the residual-branch
-    outputs are damped so the stream grows slowly with depth; logits get std ~1.5."""
+    outputs are damped so the stream grows slowly with depth; logits get std ~1.5. Router
+    logits get std ~3, so that routing is decisive (like the oracle's tinymoe)."""
     fan_in = shape[-1]
     if name in ("token_embd.weight", "output.weight"):
         return 1.5 / np.sqrt(s.n_embd)
     std = 1.0 / np.sqrt(fan_in)
-    if name.endswith(("ssm_out.weight", "attn_output.weight", "ffn_down.weight")):
+    if name.endswith("ffn_gate_inp.weight"):
+        std *= 3.0
+    if name.endswith(("ssm_out.weight", "attn_output.weight", "ffn_down.weight", "ffn_down_exps.weight",
+                      "ffn_down_shexp.weight")):
         std *= 0.5
     return std
 
@@ -154,39 +198,47 @@ class SynthResult:
 
 def synth_metadata(s: Shape, quant: str, seed: int) -> dict[str, tuple]:
     """GGUF metadata as llama.cpp's converter writes it for this shape, plus our provenance."""
+    a = s.arch
+    if s.n_expert:    # the MoE converter writes no dense FFN width
+        ffn = {f"{a}.expert_count": Meta.u32(s.n_expert),
+               f"{a}.expert_used_count": Meta.u32(s.n_expert_used),
+               f"{a}.expert_feed_forward_length": Meta.u32(s.n_ff_expert),
+               f"{a}.expert_shared_feed_forward_length": Meta.u32(s.n_ff_shared)}
+    else:
+        ffn = {f"{a}.feed_forward_length": Meta.u32(s.n_ff)}
     return {
-        "general.architecture": Meta.str("qwen35"),
+        "general.architecture": Meta.str(a),
         "general.type": Meta.str("model"),
-        "general.name": Meta.str(f"qwen35-synthetic-{s.name}"),
+        "general.name": Meta.str(f"{a}-synthetic-{s.name}"),
         "general.size_label": Meta.str(s.size_label or s.name),
-        "qwen35.block_count": Meta.u32(s.n_layer),
-        "qwen35.context_length": Meta.u32(s.context_length),
-        "qwen35.embedding_length": Meta.u32(s.n_embd),
-        "qwen35.feed_forward_length": Meta.u32(s.n_ff),
-        "qwen35.attention.head_count": Meta.u32(s.n_head),
-        "qwen35.attention.head_count_kv": Meta.u32(s.n_head_kv),
-        "qwen35.rope.dimension_sections": Meta.i32_array(s.rope_sections),
-        "qwen35.rope.freq_base": Meta.f32(s.rope_theta),
-        "qwen35.attention.layer_norm_rms_epsilon": Meta.f32(s.rms_eps),
-        "qwen35.attention.key_length": Meta.u32(s.head_dim),
-        "qwen35.attention.value_length": Meta.u32(s.head_dim),
-        "qwen35.ssm.conv_kernel": Meta.u32(s.conv_kernel),
-        "qwen35.ssm.state_size": Meta.u32(s.ssm_state),
-        "qwen35.ssm.group_count": Meta.u32(s.ssm_k_heads),
-        "qwen35.ssm.time_step_rank": Meta.u32(s.ssm_v_heads),
-        "qwen35.ssm.inner_size": Meta.u32(s.ssm_v_heads * s.ssm_state),
-        "qwen35.attention.recurrent_layers": Meta.bool_array(s.recurrent),
-        "qwen35.full_attention_interval": Meta.u32(s.full_attention_interval),
-        "qwen35.rope.dimension_count": Meta.u32(s.rope_dims),
+        f"{a}.block_count": Meta.u32(s.n_layer),
+        f"{a}.context_length": Meta.u32(s.context_length),
+        f"{a}.embedding_length": Meta.u32(s.n_embd),
+        **ffn,
+        f"{a}.attention.head_count": Meta.u32(s.n_head),
+        f"{a}.attention.head_count_kv": Meta.u32(s.n_head_kv),
+        f"{a}.rope.dimension_sections": Meta.i32_array(s.rope_sections),
+        f"{a}.rope.freq_base": Meta.f32(s.rope_theta),
+        f"{a}.attention.layer_norm_rms_epsilon": Meta.f32(s.rms_eps),
+        f"{a}.attention.key_length": Meta.u32(s.head_dim),
+        f"{a}.attention.value_length": Meta.u32(s.head_dim),
+        f"{a}.ssm.conv_kernel": Meta.u32(s.conv_kernel),
+        f"{a}.ssm.state_size": Meta.u32(s.ssm_state),
+        f"{a}.ssm.group_count": Meta.u32(s.ssm_k_heads),
+        f"{a}.ssm.time_step_rank": Meta.u32(s.ssm_v_heads),
+        f"{a}.ssm.inner_size": Meta.u32(s.ssm_v_heads * s.ssm_state),
+        f"{a}.attention.recurrent_layers": Meta.bool_array(s.recurrent),
+        f"{a}.full_attention_interval": Meta.u32(s.full_attention_interval),
+        f"{a}.rope.dimension_count": Meta.u32(s.rope_dims),
         # random weights have no vocabulary: llama.cpp's "none" tokenizer plus the size
         "tokenizer.ggml.model": Meta.str("none"),
-        "qwen35.vocab_size": Meta.u32(s.vocab_size),
+        f"{a}.vocab_size": Meta.u32(s.vocab_size),
         "general.quantization_version": Meta.u32(2),
         "general.file_type": Meta.u32(_FILE_TYPE[quant]),
         # how this file was made (ignored by llama.cpp; shown by `harness info`)
         "harness.synth.preset": Meta.str(s.name),
         "harness.synth.quant": Meta.str(quant),
-        "harness.synth.recipe": Meta.str(recipe_text(quant)),
+        "harness.synth.recipe": Meta.str(recipe_text(quant, s)),
         "harness.synth.seed": Meta.u32(seed),
     }
 
@@ -203,7 +255,8 @@ def write_weights(w: GGUFStreamWriter, s: Shape, seed: int, threads: int, progre
             data = _init_small(t.name, t.shape, s, rng).astype(np.float32)
             w.write(t.name, native.quantize(data.reshape(-1, t.shape[-1]), t.type))
         else:
-            rows, cols = t.shape
+            # a stack of experts [NE, R, cols] is NE * R rows; [E] (a 1-row gate) is one row
+            rows, cols = int(np.prod(t.shape[:-1])), t.shape[-1]
             std = np.float32(_matrix_std(t.name, t.shape, s))
             step = max(1, (8 << 20) // cols)
             for r0 in range(0, rows, step):
@@ -235,12 +288,17 @@ def _is_matrix(name: str) -> bool:
 # ----------------------------------------------------------------------------
 # a cache of synthesized files, shared by the CLI, the tests and the benchmarks
 
-def cached_model(preset: str, quant: str, seed: int = 0) -> str:
-    """Path of a synthetic model, written on first use."""
+def cached_model_path(preset: str, quant: str, seed: int = 0):
+    """Where cached_model keeps (or will write) a synthetic model."""
     get_preset(preset)
     if quant not in _BASE_TYPE:
         raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
-    path = cache_dir() / f"synth-{preset}-{quant}-s{seed}.gguf"
+    return cache_dir() / f"synth-{preset}-{quant}-s{seed}.gguf"
+
+
+def cached_model(preset: str, quant: str, seed: int = 0) -> str:
+    """Path of a synthetic model, written on first use."""
+    path = cached_model_path(preset, quant, seed)
     if not path.exists():
         synthesize(preset, quant, path, seed=seed)
     return str(path)

@@ -23,6 +23,25 @@ def test_info_of_an_oracle_file(oracle_dir, capsys):
     assert "per token  1.96 MiB (2,056,400 B)" in out
 
 
+def test_info_of_a_moe_file(oracle_dir, capsys):
+    assert main(["info", str(oracle_dir / "tinymoe-q4_k_m.gguf")]) == 0
+    out = capsys.readouterr().out
+    assert "arch       qwen35moe" in out
+    assert "experts            8 routed, 2 per token" in out and "shared expert FFN 256" in out
+    assert "blk.3.ffn_down_exps.weight" in out and "8x256x256" in out
+    # 2 of the 8 expert slabs of each stack count: 5,916,480 B in the file, 2,764,752 B per token
+    assert "per token  2.64 MiB (2,764,752 B)" in out and "stack bytes x 2/8" in out
+
+
+def test_logits_native_on_a_moe_file(oracle_dir, tmp_path):
+    out = tmp_path / "l.npy"
+    toks = np.load(oracle_dir / "tinymoe-logits.npz")
+    seq = ",".join(map(str, toks["tokens_seq7"]))
+    assert main(["logits", str(oracle_dir / "tinymoe-f32.gguf"), "--tokens", seq, "--mode", "decode",
+                 "--out", str(out)]) == 0
+    assert np.abs(np.load(out) - toks["hf_f64_seq7"]).max() < 2e-3
+
+
 def test_synth_then_info(tmp_path, capsys):
     out = tmp_path / "m.gguf"
     assert main(["synth", "--preset", "tiny", "--quant", "iq4_xs", "--seed", "5", "-o", str(out)]) == 0
@@ -51,7 +70,8 @@ def test_logits_reference_writes_float32_array(oracle_dir, oracle_logits, tmp_pa
     (["logits", "{oracle}/tiny-f32.gguf", "--tokens", "1,99999", "--out", "{tmp}/x.npy"], 1,
      "token id 99999 is outside the vocabulary [0, 2048)"),
     (["logits", "{oracle}/tiny-f32.gguf", "--tokens", "a,b", "--out", "{tmp}/x.npy"], 1, "tokens must be integers"),
-    (["logits", "{oracle}/tinymoe-f32.gguf", "--tokens", "1", "--out", "{tmp}/x.npy"], 1, "not supported yet"),
+    (["logits", "{oracle}/tinymoe-f32.gguf", "--tokens", "1,2048", "--out", "{tmp}/x.npy"], 1,
+     "token id 2048 is outside the vocabulary [0, 2048)"),
     (["synth", "--preset", "huge", "--quant", "q8_0", "-o", "{tmp}/x.gguf"], 2, "invalid choice"),
     (["synth", "--preset", "tiny", "--quant", "q3_k", "-o", "{tmp}/x.gguf"], 2, "invalid choice"),
     (["frobnicate"], 2, "invalid choice"),
@@ -66,10 +86,17 @@ def test_bad_input_gives_one_line_and_status(oracle_dir, tmp_path, args, status,
         assert len(err.strip().splitlines()) == 1 and err.startswith("harness: error: ")
 
 
-def test_demo_runs_on_the_embedded_default(synth_dir, capsys):
-    assert main(["demo", "-n", "6"]) == 0
+def test_demo_checks_sweeps_and_reports_on_the_embedded_default(synth_dir, tmp_path, capsys):
+    from harness.results import load_results
+    assert main(["demo", "-n", "6", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "synthetic model:" in out and "max |prefill - decode|" in out
+    assert "synthetic model:" in out and "float64 reference" in out and ": ok" in out
+    (run,) = tmp_path.glob("results-*")
+    rows = load_results(run).frame
+    # q8_0, q4_k_m x fdn 0, 16 x ubatch 16, 64 x pp64, tg16
+    assert len(rows) == 16 and set(rows.quant) == {"q8_0", "q4_k_m"} and (rows.avg_ts > 0).all()
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "<img" in html and str(tmp_path / "report" / "index.html") in out
 
 
 def test_ci_runs_the_readmes_test_command():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness.dequant import dequantize
-from harness.errors import ModelFileError, UnsupportedModelError
+from harness.errors import ModelFileError
 from harness.ggml_types import GGMLType
 from harness.gguf_file import read_gguf
 from harness.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
@@ -163,9 +163,93 @@ def test_wrong_architecture(tmp_path):
         load_model(p)
 
 
-def test_moe_is_read_and_refused_clearly(oracle_dir):
-    with pytest.raises(UnsupportedModelError, match=r"qwen35moe.*8 experts, 2 used.*not supported yet"):
-        load_model(oracle_dir / "tinymoe-q4_k_m.gguf")
+def test_moe_oracle_config_and_tensors(oracle_dir):
+    """qwen35moe: expert counts and widths from the metadata, stacked 3-D expert tensors,
+    the F32 router and the shared expert's gate (written [E, 1] by the converter, [E] by
+    llama-quantize: both accepted)."""
+    for qtype in ("f32", "q4_k_m"):
+        with load_model(oracle_dir / f"tinymoe-{qtype}.gguf") as m:
+            c = m.config
+            assert c.arch == "qwen35moe" and c.is_moe
+            assert (c.n_expert, c.n_expert_used, c.n_ff_expert, c.n_ff_shared) == (8, 2, 256, 256)
+            assert (c.n_layer, c.n_embd, c.vocab_size, c.recurrent) == (4, 256, 2048, (True, True, True, False))
+            assert m.info("blk.0.ffn_gate_exps.weight").shape == (8, 256, 256)
+            assert m.info("blk.0.ffn_gate_inp.weight").type == GGMLType.F32
+            assert m.info("blk.0.ffn_gate_inp_shexp.weight").shape == ((1, 256) if qtype == "f32" else (256,))
+            assert not any(s.name.endswith(("ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"))
+                           for s in m.specs)
+
+
+def test_moe_bytes_per_token_count_only_the_selected_experts(oracle_dir):
+    with load_model(oracle_dir / "tinymoe-q4_k_m.gguf") as m:
+        everything = m.weight_bytes() - m.info("token_embd.weight").nbytes
+        exps = sum(m.info(f"blk.{i}.ffn_{w}_exps.weight").nbytes for i in range(4) for w in ("gate", "up", "down"))
+        row = m.info("token_embd.weight").nbytes // 2048
+        # a token reads 2 of the 8 expert slabs of each stack, everything else once
+        assert m.bytes_per_token() == everything - exps + exps * 2 // 8 + row
+
+
+# -- broken MoE files: the llama.cpp-written oracle file, patched in place
+
+def _patch_u32_key(d: bytearray, key: str, value: int) -> None:
+    k = struct.pack("<Q", len(key)) + key.encode()
+    i = d.index(k) + len(k)
+    assert struct.unpack_from("<I", d, i)[0] == 4          # a u32 value
+    struct.pack_into("<I", d, i + 4, value)
+
+
+def _rename(d: bytearray, old: str, new: str) -> None:
+    assert len(old) == len(new)
+    k = struct.pack("<Q", len(old)) + old.encode()
+    i = d.index(k)
+    d[i + 8:i + 8 + len(old)] = new.encode()
+
+
+@pytest.mark.parametrize("patch,message", [
+    (lambda d: _rename(d, "blk.1.ffn_up_exps.weight", "blk.1.ffn_up_exps.weighX"),
+     "missing tensor 'blk.1.ffn_up_exps.weight'"),
+    (lambda d: _rename(d, "blk.2.ffn_down_shexp.weight", "blk.2.ffn_down_shexp.weighX"),
+     "missing tensor 'blk.2.ffn_down_shexp.weight'"),
+    (lambda d: _rename(d, "qwen35moe.expert_count", "qwen35moe.expert_counX"),
+     "missing metadata key 'qwen35moe.expert_count'"),
+    (lambda d: _patch_u32_key(d, "qwen35moe.expert_used_count", 9),
+     "expert_used_count 9 must be between 1 and expert_count 8"),
+    (lambda d: _patch_u32_key(d, "qwen35moe.expert_count", 0), "expert_count must be positive"),
+    (lambda d: _patch_u32_key(d, "qwen35moe.expert_feed_forward_length", 128),
+     r"tensor 'blk.0.ffn_gate_exps.weight' has shape \[8, 256, 256\], expected \[8, 128, 256\]"),
+    (lambda d: _patch_u32_key(d, "qwen35moe.expert_count", 4),
+     r"tensor 'blk.0.ffn_gate_inp.weight' has shape \[8, 256\], expected \[4, 256\]"),
+])
+def test_broken_moe_file_names_its_culprit(oracle_dir, tmp_path, patch, message):
+    p = _copy_patched(oracle_dir / "tinymoe-q8_0.gguf", tmp_path / "m.gguf", patch)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(p)
+
+
+def test_moe_router_must_stay_f32(oracle_dir, tmp_path):
+    def patch(d):        # F32 [256, 8] -> Q8_0 (fewer bytes: the file stays readable)
+        i = _tensor_info_pos(d, "blk.3.ffn_gate_inp.weight")
+        struct.pack_into("<I", d, i + 4 + 8 * 2, int(GGMLType.Q8_0))
+    p = _copy_patched(oracle_dir / "tinymoe-q8_0.gguf", tmp_path / "m.gguf", patch)
+    with pytest.raises(ModelFileError, match="tensor 'blk.3.ffn_gate_inp.weight' has type Q8_0, expected one of F32"):
+        load_model(p)
+
+
+def test_moe_expert_stack_with_a_wrong_expert_count(oracle_dir, tmp_path):
+    def patch(d):        # ne = [E, Fe, NE]: NE 8 -> 4
+        i = _tensor_info_pos(d, "blk.2.ffn_down_exps.weight")
+        assert struct.unpack_from("<I", d, i)[0] == 3
+        struct.pack_into("<Q", d, i + 4 + 16, 4)
+    p = _copy_patched(oracle_dir / "tinymoe-q8_0.gguf", tmp_path / "m.gguf", patch)
+    with pytest.raises(ModelFileError, match=r"'blk.2.ffn_down_exps.weight' has shape \[4, 256, 256\], "
+                                             r"expected \[8, 256, 256\]"):
+        load_model(p)
+
+
+def test_unknown_architecture_is_refused_with_the_supported_list():
+    from harness.config import config_from_metadata
+    with pytest.raises(ModelFileError, match="architecture 'qwen3next' is not Qwen3.5"):
+        config_from_metadata({"general.architecture": "qwen3next"}, "<md>", None, True)
 
 
 def test_missing_metadata_key(tmp_path):

@@ -70,3 +70,56 @@ def test_out_of_range_token_is_a_clear_error(oracle_dir):
             reference_logits(m, [1, 2048])
         with pytest.raises(UsageError, match="token id -1"):
             reference_logits(m, [-1])
+
+
+# ----------------------------------------------------------------------------
+# Qwen3.5-MoE (tinymoe-*: 8 routed experts, top-2, one shared expert); same bounds
+
+MOE_TYPES = ["f32", "q8_0", "q4_k_m"]
+
+
+@pytest.fixture(scope="module")
+def moe_logits(oracle_dir):
+    return np.load(oracle_dir / "tinymoe-logits.npz")
+
+
+@pytest.mark.parametrize("qtype", MOE_TYPES)
+@pytest.mark.parametrize("mode", ["prefill", "decode"])
+def test_moe_reference_matches_oracle(oracle_dir, moe_logits, qtype, mode):
+    with load_model(oracle_dir / f"tinymoe-{qtype}.gguf") as m:
+        for seq in ("seq1", "seq7", "seq64"):
+            ours = reference_logits(m, moe_logits[f"tokens_{seq}"], mode)
+            ref = moe_logits[oracle_key(qtype, seq)]
+            err = float(np.abs(ours - ref).max())
+            print(f"tinymoe-{qtype} {mode} {seq}: max abs err {err:.2e} vs {oracle_key(qtype, seq)}")
+            assert err < BOUND, f"tinymoe-{qtype} {mode} {seq}: max abs error {err:.3e} >= {BOUND}"
+
+
+def test_moe_router_softmax_topk_renormalized_lowest_id_wins_ties():
+    from harness.reference import moe_route
+    logits = np.array([[0.0, 2.0, 1.0, 2.0],      # tie for first place: 1 before 3
+                       [5.0, 5.0, 5.0, 5.0],      # all equal: the two lowest ids
+                       [-1.0, 0.0, 3.0, 1.0]])
+    ids, w = moe_route(logits, 2)
+    assert ids.tolist() == [[1, 3], [0, 1], [2, 3]]
+    assert np.allclose(w[:2], 0.5)
+    assert np.allclose(w[2], [1 / (1 + np.exp(-2.0)), np.exp(-2.0) / (1 + np.exp(-2.0))])
+    assert np.allclose(w.sum(axis=1), 1.0)
+
+
+def test_moe_ffn_is_the_weighted_sum_of_expert_swiglus():
+    """The pure MoE function against the formula written out token by token."""
+    from harness.reference import moe_ffn, sigmoid, silu
+    rng = np.random.default_rng(1)
+    T, E, NE, Fe, Fs, k = 5, 8, 4, 6, 3, 2
+    f = rng.normal(size=(T, E))
+    router, gi = rng.normal(size=(NE, E)), rng.normal(size=E)
+    g, u, d = rng.normal(size=(NE, Fe, E)), rng.normal(size=(NE, Fe, E)), rng.normal(size=(NE, E, Fe))
+    sg, su, sd = rng.normal(size=(Fs, E)), rng.normal(size=(Fs, E)), rng.normal(size=(E, Fs))
+    got = moe_ffn(f, router, g, u, d, k, gi, sg, su, sd)
+    for t in range(T):
+        p = np.exp(router @ f[t]) / np.exp(router @ f[t]).sum()
+        top = np.argsort(-p)[:k]
+        want = sum(p[e] / p[top].sum() * (d[e] @ (silu(g[e] @ f[t]) * (u[e] @ f[t]))) for e in top)
+        want = want + sigmoid(gi @ f[t]) * (sd @ (silu(sg @ f[t]) * (su @ f[t])))
+        assert np.allclose(got[t], want, rtol=1e-12, atol=1e-12)

@@ -1,7 +1,9 @@
 """The C self-test program, built from native/ alone (no Python headers) and run."""
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,19 +25,11 @@ def test_native_sources_have_no_python_headers():
         assert "Python.h" not in p.read_text(), p
 
 
-def test_selftest_native(tmp_path):
-    exe = _build(tmp_path)
-    r = subprocess.run([str(exe)], capture_output=True, text=True)
-    print(r.stdout)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "MISMATCH" not in r.stdout
-    assert " passed, 0 failed" in r.stdout
-
-
-def test_selftest_reports_an_unrunnable_variant_with_77(tmp_path):
-    exe = _build(tmp_path)
+def test_selftest_reports_an_unrunnable_variant_with_77(synth_dir):
+    from harness.selftest import build
+    exe = build("native")
     r = subprocess.run([str(exe), "--isa", "neon" if os.uname().machine == "x86_64" else "avx2"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 77 and "skipped" in r.stdout
 
 
@@ -43,17 +37,136 @@ def test_selftest_reports_an_unrunnable_variant_with_77(tmp_path):
                     reason="needs gcc-aarch64-linux-gnu and qemu-user (installed by .ci/run)")
 def test_selftest_neon_under_qemu(tmp_path):
     exe = _build(tmp_path, cc="aarch64-linux-gnu-gcc", extra=("-static",))
-    r = subprocess.run(["qemu-aarch64", str(exe), "--isa", "all"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(["qemu-aarch64", str(exe), "--isa", "all"], capture_output=True, text=True, check=False, timeout=300)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "neon    dot_f32 vs scalar" in r.stdout and "MISMATCH" not in r.stdout
+    assert re.search(r"^neon +dot_f32 ", r.stdout, re.MULTILINE) and "MISMATCH" not in r.stdout
 
 
 def test_makefile_builds_the_selftest(tmp_path):
     """`make -C native selftest` (the README's way) builds every source, engine included."""
     if shutil.which("make") is None:
         pytest.skip("no make")
-    r = subprocess.run(["make", "-C", str(NATIVE), "selftest", f"BUILD={tmp_path}"], capture_output=True, text=True)
+    r = subprocess.run(["make", "-C", str(NATIVE), "selftest", f"BUILD={tmp_path}"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = subprocess.run([str(tmp_path / "selftest")], capture_output=True, text=True)
+    r = subprocess.run([str(tmp_path / "selftest"), "--isa", "scalar"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and " passed, 0 failed" in r.stdout
+
+
+# ----------------------------------------------------------------------------
+# every variant against scalar: the native build (scalar, avx2 and, on AVX512
+# hardware, avx512) and the SIMDe build of the avx512 kernels (harness.selftest)
+
+CPU = None
+
+
+def _cpu():
+    global CPU
+    if CPU is None:
+        from harness.native import cpu_features
+        CPU = cpu_features()
+    return CPU
+
+
+@pytest.fixture(scope="module")
+def selftest_model(synth_dir):
+    from harness.selftest import cached_model_file
+    return cached_model_file()
+
+
+def _run_selftest(kind, isa, model):
+    from harness.selftest import build
+    r = subprocess.run([str(build(kind)), "--isa", isa, "--model", str(model)], capture_output=True, text=True, check=False,
+                       timeout=600)
+    print(r.stdout)
+    return r
+
+
+def _assert_every_entry_checked(out, name):
+    for what in ("dot_f32", "vec_dot4 IQ4_XS x Q8_K", "vec_dot Q5_K x Q8_K", "from_float Q8_K", "from_float BF16",
+                 "silu", "softmax", "rope", "rmsnorm", "deltanet chunked T=70 Sk=19 Sv=37", "deltanet fused",
+                 "forward 16 prefill + 6 decode logits"):
+        assert f"{name:12s} {what}" in out, what
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 variants")
+def test_selftest_avx2_every_entry_matches_scalar(selftest_model):
+    if "avx2" not in _cpu()["supported"]:
+        pytest.skip("this CPU has no AVX2")
+    r = _run_selftest("native", "avx2", selftest_model)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "MISMATCH" not in r.stdout and " passed, 0 failed" in r.stdout
+    _assert_every_entry_checked(r.stdout, "avx2")
+
+
+def test_selftest_scalar_deltanet_algorithms_agree(selftest_model):
+    r = _run_selftest("native", "scalar", selftest_model)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "scalar       deltanet chunked T=150 Sk=32 Sv=32 vs recurrent" in r.stdout
+    assert "scalar       forward logits finite" in r.stdout and " passed, 0 failed" in r.stdout
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 variants")
+def test_selftest_avx512_on_hardware_or_a_clean_skip(selftest_model):
+    r = _run_selftest("native", "avx512", selftest_model)
+    if "avx512" in _cpu()["supported"]:
+        assert r.returncode == 0, r.stdout + r.stderr
+        _assert_every_entry_checked(r.stdout, "avx512")
+    else:
+        assert r.returncode == 77, r.stdout + r.stderr
+        assert "avx512 cannot run here: this CPU cannot run it" in r.stdout
+
+
+@pytest.mark.skipif(not Path("/usr/include/simde/x86/avx512.h").is_file() or os.uname().machine != "x86_64",
+                    reason="needs libsimde-dev (installed by .ci/run)")
+def test_selftest_simde_avx512_logic_matches_scalar(selftest_model):
+    """The avx512 kernel source built on SIMDe: lanes, masks, tails and reductions on an AVX2 machine,
+    with and without the VNNI dots."""
+    if "avx2" not in _cpu()["supported"]:
+        pytest.skip("the SIMDe build targets AVX2")
+    r = _run_selftest("simde", "avx512", selftest_model)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SIMDe's emulation" in r.stdout and "MISMATCH" not in r.stdout
+    _assert_every_entry_checked(r.stdout, "avx512")
+    assert "avx512+vnni  vec_dot4 Q4_K x Q8_K" in r.stdout
+
+
+def test_selftest_rejects_a_damaged_model_file(selftest_model, tmp_path):
+    """The C reader checks every size: truncated or altered files fail with a reason, never a crash."""
+    import struct
+    data = selftest_model.read_bytes()
+    cases = {"truncated": data[:len(data) // 2], "trailing": data + b"x" * 64,
+             "magic": b"GGUF" + data[4:],
+             # first tensor's nbytes (after the 16 + 56 + n_layer byte header, at +28 in the record) doubled
+             "nbytes": None}
+    off = 16 + 56 + struct.unpack_from("<i", data, 16)[0] + 28
+    nb = struct.unpack_from("<q", data, off)[0]
+    cases["nbytes"] = data[:off] + struct.pack("<q", 2 * nb) + data[off + 8:]
+    for name, blob in cases.items():
+        p = tmp_path / f"{name}.q35m"
+        p.write_bytes(blob)
+        r = _run_selftest("native", "scalar", p)
+        assert r.returncode == 1, (name, r.stdout, r.stderr)
+        assert r.stderr.startswith("selftest: ") and str(p) in r.stderr, (name, r.stderr)
+
+
+def _harness(*args):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, check=False, timeout=900)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 variants")
+def test_harness_selftest_exit_codes(selftest_model):
+    """0 when the variant ran and passed; 77 (with the reason, and the SIMDe check) when it cannot run here."""
+    if "avx2" in _cpu()["supported"]:
+        r = _harness("selftest", "--isa", "avx2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "avx2            passed:" in r.stdout
+    r = _harness("selftest", "--isa", "avx512")
+    if "avx512" in _cpu()["supported"]:
+        assert r.returncode == 0, r.stdout + r.stderr
+    else:
+        assert r.returncode == 77, r.stdout + r.stderr
+        assert "avx512          skipped: cannot run here: this CPU cannot run it" in r.stdout
+        assert "checking the avx512 kernels' logic through SIMDe instead" in r.stdout
+    r = _harness("selftest", "--isa", "mmx")
+    assert r.returncode == 2 and "invalid choice" in r.stderr

@@ -27,13 +27,30 @@ def test_type_choices_match_llama_quantize(oracle_dir, quant):
     assert plan == theirs
 
 
-def test_metadata_keys_are_the_converters(oracle_dir):
+@pytest.mark.parametrize("quant", ["f32", "q8_0", "q4_k_m"])
+def test_moe_type_choices_match_llama_quantize(oracle_dir, quant):
+    """The tinymoe preset has the MoE oracle's shape: tensor by tensor the same names, shapes
+    (the shared-expert gate [E, 1] from the converter, [E] from llama-quantize) and types
+    (router F32; with 8 experts attn_k / attn_v / attn_qkv Q8_0 and, for Q4_K_M, attn_output
+    Q5_K; expert ffn_down Q6_K in the use_more_bits layers)."""
+    plan = {t.name: (t.type, t.shape) for t in quant_plan(PRESETS["tinymoe"], quant)}
+    g = read_gguf(oracle_dir / f"tinymoe-{quant}.gguf")
+    theirs = {n: (t.type, t.shape) for n, t in g.tensors.items()}
+    assert plan == theirs
+
+
+@pytest.mark.parametrize("shape,oracle", [(ORACLE_SHAPE, "tiny-f32.gguf"), (PRESETS["tinymoe"], "tinymoe-f32.gguf")])
+def test_metadata_keys_are_the_converters(oracle_dir, shape, oracle):
     """Every key llama.cpp's converter wrote for the oracle model is in ours, with the same
     value type; ours adds only harness.* provenance keys."""
-    g = read_gguf(oracle_dir / "tiny-f32.gguf")
-    md = synth_metadata(ORACLE_SHAPE, "f32", 0)
+    g = read_gguf(oracle_dir / oracle)
+    md = synth_metadata(shape, "f32", 0)
     assert set(g.metadata) <= set(md)
     assert {k for k in md if k not in g.metadata} == {k for k in md if k.startswith("harness.")}
+    for k in g.metadata:
+        if not k.startswith("general.") and k != "tokenizer.ggml.model":
+            got = _parsed({k: md[k]})[k]
+            assert np.array_equal(got, g.metadata[k]) or got == pytest.approx(g.metadata[k]), k
 
 
 def _parsed(md: dict) -> dict:
@@ -59,10 +76,12 @@ def test_every_preset_and_quant_has_a_valid_plan(preset, quant):
         (s.n_layer, s.n_embd, s.n_ff, s.vocab_size, s.tied)
     assert (c.ssm_k_heads, c.ssm_v_heads, c.n_head, c.n_head_kv) == \
         (s.ssm_k_heads, s.ssm_v_heads, s.n_head, s.n_head_kv)
+    assert (c.arch, c.n_expert, c.n_expert_used, c.n_ff_expert, c.n_ff_shared) == \
+        (s.arch, s.n_expert, s.n_expert_used, s.n_ff_expert, s.n_ff_shared)
     specs = {sp.name: sp for sp in expected_tensors(c, names)}
     assert set(specs) == names
     for t in plan:
-        assert specs[t.name].shape == t.shape
+        assert t.shape == specs[t.name].shape or t.shape in specs[t.name].alt_shapes
         assert t.type in specs[t.name].types
 
 
@@ -70,6 +89,43 @@ def test_0p8b_shape_has_the_published_parameter_count():
     """llama.cpp's converter output for the 0.8B shape holds 752.4 M parameters (SPEC appendix)."""
     n = sum(int(np.prod(t.shape)) for t in quant_plan(PRESETS["0.8b"], "f32"))
     assert abs(n / 1e6 - 752.4) < 0.1, n
+
+
+def test_35b_a3b_shape_has_about_3b_active_of_35b_parameters():
+    """SPEC appendix: the 35B-A3B shape, about 3 B parameters active per token; its Q4_K_M file
+    is about 20 GB."""
+    s = PRESETS["35b-a3b"]
+    total = active = 0
+    for t in quant_plan(s, "f32"):
+        n = int(np.prod(t.shape))
+        total += n
+        if t.name == "token_embd.weight":
+            active += s.n_embd                           # one row
+        else:
+            active += n * s.n_expert_used // s.n_expert if "_exps" in t.name else n
+    assert abs(total / 1e9 - 34.66) < 0.01 and abs(active / 1e9 - 2.95) < 0.01, (total, active)
+    size = sum(t.nbytes for t in quant_plan(s, "q4_k_m"))
+    assert 19e9 < size < 22e9, size
+
+
+@pytest.mark.parametrize("quant", ["f32", "q8_0", "q4_k_m", "iq4_xs"])
+def test_tinymoe_file(tmp_path, quant):
+    """Written whole, read back by the gguf package, loaded by us; the reference gives sane
+    logits and the engine agrees with it on F32 weights."""
+    from harness.engine import Session
+    p = synthesize("tinymoe", quant, tmp_path / f"tinymoe-{quant}.gguf", seed=3, threads=2).path
+    assert len(gguf.GGUFReader(p).tensors) == len(quant_plan(PRESETS["tinymoe"], quant))
+    tokens = [0, 17, 2047, 3, 3, 3]
+    with load_model(p) as m:
+        assert m.config.is_moe and m.metadata["harness.synth.quant"] == quant
+        logits = reference_logits(m, tokens)
+        with Session(m, threads=2) as s:
+            engine = s.prefill(tokens)
+    assert np.isfinite(logits).all() and np.isfinite(engine).all()
+    std = logits.std(axis=1)
+    assert (std > 0.5).all() and (std < 5).all(), std
+    if quant == "f32":
+        assert np.abs(engine - logits).max() < 2e-3
 
 
 @pytest.mark.parametrize("quant", QUANTS)
@@ -129,11 +185,11 @@ LLAMA_BENCH = __import__("os").environ.get("LLAMA_BENCH")
 
 
 @pytest.mark.skipif(not LLAMA_BENCH, reason="set LLAMA_BENCH to a llama-bench binary to check llama.cpp loads our files")
-@pytest.mark.parametrize("quant", QUANTS)
-def test_llama_cpp_runs_our_synthetic_files(tmp_path, quant):
+@pytest.mark.parametrize("preset,quant", [("tiny", q) for q in QUANTS] + [("tinymoe", q) for q in QUANTS])
+def test_llama_cpp_runs_our_synthetic_files(tmp_path, preset, quant):
     """The writer's compatibility test: llama.cpp's own llama-bench loads and runs the file."""
     import subprocess
-    p = synthesize("tiny", quant, tmp_path / f"tiny-{quant}.gguf", seed=1).path
+    p = synthesize(preset, quant, tmp_path / f"{preset}-{quant}.gguf", seed=1).path
     r = subprocess.run([LLAMA_BENCH, "-m", p, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "-o", "json"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -126,6 +126,18 @@ typedef struct {
     void (*swiglu_f32)(float *g, const float *u, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
     void (*fmadd_f32)(float *acc, const float *a, const float *b, int64_t n);
+    /* x <- a x */
+    void (*scale_f32)(float *x, float a, int64_t n);
+    /* y = x w / sqrt(mean(x^2) + eps), one row; y may alias x */
+    void (*rmsnorm_f32)(const float *x, const float *w, float *y, int64_t n, float eps);
+    /* x <- x / sqrt(sum(x^2) + eps) */
+    void (*l2norm_f32)(float *x, int64_t n, float eps);
+    /* NeoX RoPE of pairs (i, i + n_rot/2); cs = cos[n_rot/2] then sin[n_rot/2] of one position */
+    void (*rope_f32)(float *x, const float *cs, int n_rot);
+    /* x <- softmax(x) */
+    void (*softmax_f32)(float *x, int64_t n);
+    /* x <- x sigmoid(g) */
+    void (*sigmoid_mul_f32)(float *x, const float *g, int64_t n);
 } q35_kernels;
 
 /* The table for an ISA, or NULL when it is not supported on this CPU. */
@@ -149,7 +161,14 @@ typedef struct {
     int32_t ssm_v_heads;  /* Hv */
     int32_t vocab_size;
     uint8_t recurrent[Q35_MAX_LAYERS]; /* 1 = Gated DeltaNet, 0 = full attention */
+    /* mixture of experts (qwen35moe); n_expert = 0: the dense FFN of n_ff */
+    int32_t n_expert;     /* NE routed experts, at most Q35_MAX_EXPERTS */
+    int32_t n_expert_used;/* k experts per token */
+    int32_t n_ff_expert;  /* Fe */
+    int32_t n_ff_shared;  /* Fs (the shared expert) */
 } q35_config;
+
+#define Q35_MAX_EXPERTS 1024
 
 typedef struct {
     const void *data;     /* NULL = absent */
@@ -165,6 +184,12 @@ enum q35_slot {
     Q35_W_ATTN_Q_NORM, Q35_W_ATTN_K_NORM, Q35_W_ATTN_OUTPUT,
     Q35_W_SSM_QKV, Q35_W_SSM_GATE, Q35_W_SSM_CONV, Q35_W_SSM_DT, Q35_W_SSM_A,
     Q35_W_SSM_BETA, Q35_W_SSM_ALPHA, Q35_W_SSM_NORM, Q35_W_SSM_OUT,
+    /* MoE FFN (instead of FFN_GATE/UP/DOWN). A stack of NE experts is passed as one 2-D
+     * tensor of NE * R rows (expert e = rows [e R, (e+1) R), as stored in GGUF);
+     * GATE_UP_EXPS (R = 2 Fe: gate rows, then up rows) replaces GATE_EXPS + UP_EXPS. */
+    Q35_W_FFN_GATE_INP, Q35_W_FFN_GATE_EXPS, Q35_W_FFN_UP_EXPS, Q35_W_FFN_GATE_UP_EXPS,
+    Q35_W_FFN_DOWN_EXPS, Q35_W_FFN_GATE_INP_SHEXP, Q35_W_FFN_GATE_SHEXP, Q35_W_FFN_UP_SHEXP,
+    Q35_W_FFN_DOWN_SHEXP,
     Q35_W_COUNT
 };
 
@@ -179,6 +204,11 @@ void q35_model_free(q35_model *m);
 /* delta-net algorithm: auto = fused for u-batches of at most fdn_threshold
  * tokens and chunked above (decode always fused); the others force one. */
 enum q35_dn_algo { Q35_DN_AUTO = 0, Q35_DN_RECURRENT = 1, Q35_DN_FUSED = 2, Q35_DN_CHUNKED = 3 };
+
+/* One value head of the delta rule with one algorithm (not AUTO) on one ISA
+ * variant's kernels, outside any session (tests, self-test, benchmarks):
+ * 0, or -1 for an unsupported ISA / bad algo / Sk, Sv outside 1..512 / no memory. */
+int q35_deltanet_head(int isa, int algo, const q35_dn_head *h);
 
 typedef struct {
     int32_t isa;            /* enum q35_isa; must be supported */
@@ -206,13 +236,17 @@ size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap);
 int q35_session_state_load(q35_session *s, const void *src, size_t n);
 
 /* Profile: per (layer, op) calls, nanoseconds and weight bytes read; layer
- * index n_layer holds the ops outside the trunk (embedding, final norm, LM head). */
+ * index n_layer holds the ops outside the trunk (embedding, final norm, LM head).
+ * Expert weight bytes count only the experts a u-batch routed tokens to. */
 enum q35_op {
     Q35_OP_EMBED, Q35_OP_NORM, Q35_OP_ACT_QUANT,
     Q35_OP_MM_ATTN_QKV, Q35_OP_MM_ATTN_OUT, Q35_OP_MM_SSM_IN, Q35_OP_MM_SSM_OUT,
     Q35_OP_MM_FFN_UP, Q35_OP_MM_FFN_DOWN, Q35_OP_MM_LM_HEAD,
     Q35_OP_ROPE, Q35_OP_ATTENTION, Q35_OP_CONV, Q35_OP_DELTANET, Q35_OP_GATED_NORM,
     Q35_OP_SWIGLU, Q35_OP_RESIDUAL,
+    /* MoE: router matmul + softmax / top-k / grouping, routed experts, shared expert */
+    Q35_OP_MOE_ROUTER, Q35_OP_MM_EXP_GATE_UP, Q35_OP_MM_EXP_DOWN,
+    Q35_OP_MM_SHEXP_GATE_UP, Q35_OP_MM_SHEXP_DOWN,
     Q35_OP_COUNT
 };
 typedef struct { int64_t calls, ns, bytes; } q35_op_stats;

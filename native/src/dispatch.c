@@ -12,7 +12,7 @@ const q35_kernels *q35_compiled_table(int isa) {
     case Q35_ISA_AVX512: return &q35_kernels_avx512;
 #endif
 #if Q35_HAVE_NEON
-    case Q35_ISA_NEON: return &q35_kernels_neon;
+    case Q35_ISA_NEON: return q35_neon_table();
 #endif
     default: return NULL;
     }
@@ -28,6 +28,32 @@ static int fallback_of(int isa) {
     }
 }
 
+void q35_kernels_fill(q35_kernels *k, const q35_kernels *base) {
+#define INHERIT(f) if (!k->f) k->f = base->f
+    INHERIT(dot_f32); INHERIT(dn_fused);
+    INHERIT(silu_f32); INHERIT(swiglu_f32); INHERIT(axpy_f32); INHERIT(fmadd_f32);
+    INHERIT(scale_f32); INHERIT(rmsnorm_f32); INHERIT(l2norm_f32); INHERIT(rope_f32);
+    INHERIT(softmax_f32); INHERIT(sigmoid_mul_f32);
+#undef INHERIT
+    for (int t = 0; t < Q35_TYPE_COUNT; t++) {
+        if (!k->from_float[t]) k->from_float[t] = base->from_float[t];
+        /* a variant with its own dot but no 4-token dot gets none: its matmul then
+         * uses its own dot for every token, so logits never depend on batching */
+        if (!k->vec_dot4[t] && !k->vec_dot[t]) k->vec_dot4[t] = base->vec_dot4[t];
+        if (!k->vec_dot[t]) k->vec_dot[t] = base->vec_dot[t];
+    }
+}
+
+int q35_avx512_vnni_usable(void) {
+#if Q35_HAVE_X86 && !defined(Q35_AVX512_SIMDE)
+    q35_cpu_features f;
+    q35_cpu_detect(&f);
+    return f.avx512vnni;
+#else
+    return 0; /* the SIMDe build: the self-test checks the VNNI table on its own */
+#endif
+}
+
 static q35_kernels filled[Q35_ISA_COUNT];
 static pthread_once_t filled_once = PTHREAD_ONCE_INIT;
 
@@ -39,23 +65,14 @@ static void fill_tables(void) {
         const q35_kernels *own = q35_compiled_table(isa);
         if (!own) continue;
         q35_kernels k = *own;
-        int fb = fallback_of(isa);
-        if (fb >= 0 && q35_compiled_table(fb)) {
-            const q35_kernels *base = &filled[fb];
-            if (!k.dot_f32) k.dot_f32 = base->dot_f32;
-            if (!k.dn_fused) k.dn_fused = base->dn_fused;
-            if (!k.silu_f32) k.silu_f32 = base->silu_f32;
-            if (!k.swiglu_f32) k.swiglu_f32 = base->swiglu_f32;
-            if (!k.axpy_f32) k.axpy_f32 = base->axpy_f32;
-            if (!k.fmadd_f32) k.fmadd_f32 = base->fmadd_f32;
-            for (int t = 0; t < Q35_TYPE_COUNT; t++) {
-                if (!k.from_float[t]) k.from_float[t] = base->from_float[t];
-                /* a variant with its own dot but no 4-token dot gets none: its matmul then
-                 * uses its own dot for every token, so logits never depend on batching */
-                if (!k.vec_dot4[t] && !k.vec_dot[t]) k.vec_dot4[t] = base->vec_dot4[t];
-                if (!k.vec_dot[t]) k.vec_dot[t] = base->vec_dot[t];
-            }
+#if Q35_HAVE_X86
+        if (isa == Q35_ISA_AVX512 && q35_avx512_vnni_usable()) { /* VNNI dots over the plain ones */
+            k = q35_kernels_avx512vnni;
+            q35_kernels_fill(&k, own);
         }
+#endif
+        int fb = fallback_of(isa);
+        if (fb >= 0 && q35_compiled_table(fb)) q35_kernels_fill(&k, &filled[fb]);
         filled[isa] = k;
     }
 }

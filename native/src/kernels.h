@@ -20,12 +20,22 @@ extern const q35_kernels q35_kernels_scalar;
 #if Q35_HAVE_X86
 extern const q35_kernels q35_kernels_avx2;
 extern const q35_kernels q35_kernels_avx512;
+extern const q35_kernels q35_kernels_avx512vnni; /* the integer dots only, with VNNI */
 #endif
 #if Q35_HAVE_NEON
-extern const q35_kernels q35_kernels_neon;
+/* int8 products by widening multiplies / by sdot (armv8.2 dot-product extension) */
+extern const q35_kernels q35_kernels_neon, q35_kernels_neon_dotprod;
+const q35_kernels *q35_neon_table(void); /* the dotprod one where the CPU has it */
 #endif
 
 /* the table a variant defines (entries may be NULL), or NULL if not compiled */
 const q35_kernels *q35_compiled_table(int isa);
+
+/* k's NULL entries taken from base (the gap filling of q35_kernels_for; the
+ * self-test uses it to build the AVX512 table with and without VNNI) */
+void q35_kernels_fill(q35_kernels *k, const q35_kernels *base);
+
+/* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */
+int q35_avx512_vnni_usable(void);
 
 #endif

@@ -2,6 +2,7 @@
  * the rest of the build stays at the baseline ISA; only called after
  * q35_isa_supported(Q35_ISA_AVX2) said yes. */
 #include "kernels.h"
+#include "arch/vecops.h"
 
 #if Q35_HAVE_X86
 #include <immintrin.h>
@@ -226,38 +227,37 @@ static void from_float_q8_K_avx2(const float *x, void *dst, int64_t n) {
 /* ------------------------------------------------------------------------- */
 /* Dot products.                                                             */
 
-static float vec_dot_f32_avx2(const void *w, const void *a, int64_t n) {
-    const float *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
-}
-
+/* F32 / F16 / BF16 dots keep two accumulator chains per row, 16 elements a
+ * step (chain 0 takes elements 0-7, chain 1 elements 8-15; BF16: the even and
+ * odd elements), so the 4-row kernels below hold 8 accumulators in registers
+ * and still add in exactly this order. */
 static inline __m256 load_f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-static float vec_dot_f16_avx2(const void *w, const void *a, int64_t n) {
-    const uint16_t *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), acc3);
+#define DEFINE_VEC_DOT_FLOAT(name, T, LOAD8, TAIL)                                                    \
+    static float name(const void *w, const void *a, int64_t n) {                                      \
+        const T *x = w, *y = a;                                                                       \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                               \
+        int64_t i = 0;                                                                                \
+        for (; i + 16 <= n; i += 16) {                                                                \
+            acc0 = _mm256_fmadd_ps(LOAD8(x + i), LOAD8(y + i), acc0);                                 \
+            acc1 = _mm256_fmadd_ps(LOAD8(x + i + 8), LOAD8(y + i + 8), acc1);                         \
+        }                                                                                             \
+        if (i + 8 <= n) { acc0 = _mm256_fmadd_ps(LOAD8(x + i), LOAD8(y + i), acc0); i += 8; }         \
+        float s = hsum_ps256(_mm256_add_ps(acc0, acc1));                                              \
+        for (; i < n; i++) s += TAIL(x[i]) * TAIL(y[i]);                                              \
+        return s;                                                                                     \
     }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
-    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) s += h2f(x[i]) * h2f(y[i]);
-    return s;
+#define LOAD_F32X8(p) _mm256_loadu_ps(p)
+#define TAIL_F32(v) (v)
+#define TAIL_F16(v) h2f(v)
+DEFINE_VEC_DOT_FLOAT(vec_dot_f32_avx2, float, LOAD_F32X8, TAIL_F32)
+DEFINE_VEC_DOT_FLOAT(vec_dot_f16_avx2, uint16_t, load_f16x8, TAIL_F16)
+
+static inline float bf16_to_f32(uint16_t v) {
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
 }
 
 /* BF16: bf16 << 16 is the float. In a 32-bit lane holding two bf16, the high
@@ -266,35 +266,18 @@ static float vec_dot_f16_avx2(const void *w, const void *a, int64_t n) {
 static float vec_dot_bf16_avx2(const void *w, const void *a, int64_t n) {
     const uint16_t *x = w, *y = a;
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    for (; i + 16 <= n; i += 16) {
         const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
         const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y + i));
-        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + i + 16));
-        const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y + i + 16));
         acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(x0, 16)),
                                _mm256_castsi256_ps(_mm256_slli_epi32(y0, 16)), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(x0, hi)),
                                _mm256_castsi256_ps(_mm256_and_si256(y0, hi)), acc1);
-        acc2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(x1, 16)),
-                               _mm256_castsi256_ps(_mm256_slli_epi32(y1, 16)), acc2);
-        acc3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(x1, hi)),
-                               _mm256_castsi256_ps(_mm256_and_si256(y1, hi)), acc3);
     }
-    for (; i + 8 <= n; i += 8) {
-        const __m256i x0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16);
-        const __m256i y0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(y + i))), 16);
-        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(x0), _mm256_castsi256_ps(y0), acc0);
-    }
-    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) {
-        uint32_t ux = (uint32_t)x[i] << 16, uy = (uint32_t)y[i] << 16;
-        float fx, fy;
-        memcpy(&fx, &ux, 4);
-        memcpy(&fy, &uy, 4);
-        s += fx * fy;
-    }
+    float s = hsum_ps256(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += bf16_to_f32(x[i]) * bf16_to_f32(y[i]);
     return s;
 }
 
@@ -525,31 +508,27 @@ static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
     const T *y[4];                                                                                   \
     for (int r_ = 0; r_ < 4; r_++) y[r_] = (const T *)(const void *)((const uint8_t *)(a) + r_ * (s))
 
-/* F32 and F16 differ only in how 8 lanes are loaded and how a tail element
- * becomes a float: 4 rows x 4 accumulators of 8 lanes, 32 elements a step */
-#define LOAD_F32X8(p) _mm256_loadu_ps(p)
-#define TAIL_F32(v) (v)
-#define TAIL_F16(v) h2f(v)
+/* F32 and F16: per 16 elements the two chains of the single-row kernel, for 4 rows */
 #define DEFINE_VEC_DOT4_FLOAT(name, T, LOAD8, TAIL)                                                   \
     static void name(const void *w, const void *a, int64_t as, int64_t n, float *out) {              \
         const T *x = w;                                                                               \
         ROWS4(T, y, a, as);                                                                           \
-        __m256 acc[4][4];                                                                             \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                         \
-            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();                              \
+        __m256 acc[4][2];                                                                             \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps(); \
         int64_t i = 0;                                                                                \
-        for (; i + 32 <= n; i += 32)                                                                  \
-            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                             \
+        for (; i + 16 <= n; i += 16)                                                                  \
+            _Pragma("GCC unroll 2") for (int k = 0; k < 2; k++) {                                     \
                 const __m256 wk = LOAD8(x + i + 8 * k);                                               \
-                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r][k] = _mm256_fmadd_ps(wk, LOAD8(y[r] + i + 8 * k), acc[r][k]); \
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                   \
+                    acc[r][k] = _mm256_fmadd_ps(wk, LOAD8(y[r] + i + 8 * k), acc[r][k]);              \
             }                                                                                         \
-        for (; i + 8 <= n; i += 8) {                                                                  \
+        if (i + 8 <= n) {                                                                             \
             const __m256 wk = LOAD8(x + i);                                                           \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, LOAD8(y[r] + i), acc[r][0]);  \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r][0] = _mm256_fmadd_ps(wk, LOAD8(y[r] + i), acc[r][0]); \
+            i += 8;                                                                                   \
         }                                                                                             \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                                 \
-            float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]),                   \
-                                               _mm256_add_ps(acc[r][2], acc[r][3])));                 \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                         \
+            float s = hsum_ps256(_mm256_add_ps(acc[r][0], acc[r][1]));                                \
             for (int64_t j = i; j < n; j++) s += TAIL(x[j]) * TAIL(y[r][j]);                          \
             out[r] = s;                                                                               \
         }                                                                                             \
@@ -557,51 +536,31 @@ static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
 DEFINE_VEC_DOT4_FLOAT(vec_dot4_f32_avx2, float, LOAD_F32X8, TAIL_F32)
 DEFINE_VEC_DOT4_FLOAT(vec_dot4_f16_avx2, uint16_t, load_f16x8, TAIL_F16)
 
-/* BF16 as vec_dot_bf16_avx2: per 32 elements, acc0/acc2 take the even (shifted)
- * elements of each 16, acc1/acc3 the odd (masked) ones */
+/* BF16 as vec_dot_bf16_avx2: per 16 elements, chain 0 the even (shifted) and
+ * chain 1 the odd (masked) elements */
 static void vec_dot4_bf16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
     const uint16_t *x = w;
     ROWS4(uint16_t, y, a, as);
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
-    __m256 acc[4][4];
+    __m256 acc[4][2];
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) acc[r][k] = _mm256_setzero_ps();
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i + 16 * h));
-            const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16));
-            const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi));
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
-                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[r] + i + 16 * h));
-                acc[r][2 * h] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(yv, 16)), acc[r][2 * h]);
-                acc[r][2 * h + 1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(yv, hi)), acc[r][2 * h + 1]);
-            }
-        }
-    }
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x0 = _mm256_castsi256_ps(
-            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16));
+    for (; i + 16 <= n; i += 16) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
+        const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16));
+        const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi));
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            const __m256i y0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(y[r] + i))), 16);
-            acc[r][0] = _mm256_fmadd_ps(x0, _mm256_castsi256_ps(y0), acc[r][0]);
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[r] + i));
+            acc[r][0] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(yv, 16)), acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(yv, hi)), acc[r][1]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) {
-        float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
-        for (int64_t j = i; j < n; j++) {
-            uint32_t ux = (uint32_t)x[j] << 16, uy = (uint32_t)y[r][j] << 16;
-            float fx, fy;
-            memcpy(&fx, &ux, 4);
-            memcpy(&fy, &uy, 4);
-            s += fx * fy;
-        }
+        float s = hsum_ps256(_mm256_add_ps(acc[r][0], acc[r][1]));
+        for (int64_t j = i; j < n; j++) s += bf16_to_f32(x[j]) * bf16_to_f32(y[r][j]);
         out[r] = s;
     }
 }
@@ -955,18 +914,10 @@ static void dn_fused_avx2(const q35_dn_head *h) {
     }
 }
 
-/* arch/vecops_avx2.c */
-void q35_silu_avx2(float *x, int64_t n);
-void q35_swiglu_avx2(float *g, const float *u, int64_t n);
-void q35_axpy_avx2(float *y, float a, const float *x, int64_t n);
-void q35_fmadd_avx2(float *acc, const float *a, const float *b, int64_t n);
 
 const q35_kernels q35_kernels_avx2 = {
     .name = "avx2",
-    .silu_f32 = q35_silu_avx2,
-    .swiglu_f32 = q35_swiglu_avx2,
-    .axpy_f32 = q35_axpy_avx2,
-    .fmadd_f32 = q35_fmadd_avx2,
+    Q35_VECOPS_ENTRIES(avx2),
     .dn_fused = dn_fused_avx2,
     .dot_f32 = dot_f32_avx2,
     .from_float = {

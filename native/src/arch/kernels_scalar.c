@@ -7,6 +7,7 @@
 #include "blocks.h"
 #include "fp16.h"
 #include "kernels.h"
+#include "arch/vecops.h"
 
 static float dot_f32_scalar(const float *a, const float *b, int64_t n) {
     /* 8 partial sums, like an 8-lane vector, to keep the rounding pattern
@@ -244,18 +245,10 @@ VEC_DOT4_SCALAR(vec_dot4_iq4_xs_q8_K_scalar, vec_dot_iq4_xs_q8_K_scalar)
 
 void q35_dn_fused(const q35_dn_head *h); /* engine/deltanet.c: the reference */
 
-/* arch/vecops_scalar.c */
-void q35_silu_scalar(float *x, int64_t n);
-void q35_swiglu_scalar(float *g, const float *u, int64_t n);
-void q35_axpy_scalar(float *y, float a, const float *x, int64_t n);
-void q35_fmadd_scalar(float *acc, const float *a, const float *b, int64_t n);
 
 const q35_kernels q35_kernels_scalar = {
     .name = "scalar",
-    .silu_f32 = q35_silu_scalar,
-    .swiglu_f32 = q35_swiglu_scalar,
-    .axpy_f32 = q35_axpy_scalar,
-    .fmadd_f32 = q35_fmadd_scalar,
+    Q35_VECOPS_ENTRIES(scalar),
     .dn_fused = q35_dn_fused,
     .dot_f32 = dot_f32_scalar,
     .from_float = {

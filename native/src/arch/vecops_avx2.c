@@ -2,6 +2,7 @@
  * (range reduction by ln 2, degree-6 polynomial, exponent by integer add),
  * within 2 ulp of expf over the range used here. */
 #include "kernels.h"
+#include "vecops.h"
 
 #if Q35_HAVE_X86
 #include <immintrin.h>
@@ -64,6 +65,93 @@ void q35_fmadd_avx2(float *acc, const float *a, const float *b, int64_t n) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), _mm256_loadu_ps(acc + i)));
     for (; i < n; i++) acc[i] += a[i] * b[i];
+}
+
+void q35_scale_avx2(float *x, float a, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(va, _mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] *= a;
+}
+
+/* sum of x^2 in double lanes, as the scalar reference sums in double */
+static inline double sumsq_pd(const float *x, int64_t n) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        a0 = _mm256_fmadd_pd(lo, lo, a0);
+        a1 = _mm256_fmadd_pd(hi, hi, a1);
+    }
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
+    double ss = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    return ss;
+}
+
+void q35_rmsnorm_avx2(const float *x, const float *w, float *y, int64_t n, float eps) {
+    const float scale = 1.0f / sqrtf((float)(sumsq_pd(x, n) / n) + eps);
+    const __m256 vs = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+void q35_l2norm_avx2(float *x, int64_t n, float eps) {
+    q35_scale_avx2(x, 1.0f / sqrtf((float)sumsq_pd(x, n) + eps), n);
+}
+
+void q35_rope_avx2(float *x, const float *cs, int n_rot) {
+    const int half = n_rot / 2;
+    int i = 0;
+    for (; i + 8 <= half; i += 8) {
+        const __m256 c = _mm256_loadu_ps(cs + i), sn = _mm256_loadu_ps(cs + half + i);
+        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + half + i);
+        _mm256_storeu_ps(x + i, _mm256_fmsub_ps(a, c, _mm256_mul_ps(b, sn)));
+        _mm256_storeu_ps(x + half + i, _mm256_fmadd_ps(a, sn, _mm256_mul_ps(b, c)));
+    }
+    for (; i < half; i++) {
+        const float c = cs[i], sn = cs[half + i], a = x[i], b = x[i + half];
+        x[i] = a * c - b * sn;
+        x[i + half] = a * sn + b * c;
+    }
+}
+
+void q35_softmax_avx2(float *x, int64_t n) {
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(x + i));
+    float t[8];
+    _mm256_storeu_ps(t, vmx);
+    float mx = t[0];
+    for (int j = 1; j < 8; j++) mx = t[j] > mx ? t[j] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double d[4];
+    _mm256_storeu_pd(d, _mm256_add_pd(s0, s1));
+    double sum = (d[0] + d[1]) + (d[2] + d[3]);
+    for (; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
+    q35_scale_avx2(x, (float)(1.0 / sum), n);
+}
+
+void q35_sigmoid_mul_avx2(float *x, const float *g, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(g + i)));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
 }
 
 #if defined(__clang__)

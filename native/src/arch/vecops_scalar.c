@@ -1,6 +1,9 @@
-/* Elementwise float kernels, scalar reference: silu, SwiGLU, axpy. */
+/* Elementwise and row float kernels, scalar reference (the definitions the
+ * SIMD variants are checked against). */
 #include <math.h>
 #include <stdint.h>
+
+#include "vecops.h"
 
 /* x <- x * sigmoid(x) */
 void q35_silu_scalar(float *x, int64_t n) {
@@ -20,4 +23,51 @@ void q35_axpy_scalar(float *y, float a, const float *x, int64_t n) {
 /* acc <- acc + a * b, elementwise */
 void q35_fmadd_scalar(float *acc, const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) acc[i] += a[i] * b[i];
+}
+
+/* x <- a x */
+void q35_scale_scalar(float *x, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] *= a;
+}
+
+/* y = x * w / sqrt(mean(x^2) + eps); y may alias x (sum of squares in double, as ggml) */
+void q35_rmsnorm_scalar(const float *x, const float *w, float *y, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+/* x <- x / sqrt(sum(x^2) + eps)  (SPEC 2.4.5) */
+void q35_l2norm_scalar(float *x, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float scale = 1.0f / sqrtf((float)ss + eps);
+    for (int64_t i = 0; i < n; i++) x[i] *= scale;
+}
+
+/* NeoX RoPE on the first n_rot dims: pair (i, i + n_rot/2) rotated by the angle
+ * whose cosine is cs[i] and sine cs[n_rot/2 + i] (one position's table row) */
+void q35_rope_scalar(float *x, const float *cs, int n_rot) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        const float c = cs[i], sn = cs[half + i], a = x[i], b = x[i + half];
+        x[i] = a * c - b * sn;
+        x[i + half] = a * sn + b * c;
+    }
+}
+
+/* x <- exp(x - max x) / sum exp(x - max x) */
+void q35_softmax_scalar(float *x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* x <- x * sigmoid(g) */
+void q35_sigmoid_mul_scalar(float *x, const float *g, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
 }

@@ -5,31 +5,30 @@
  *     S <- d S;  u = S^T k;  delta = beta (v - u);  S <- S + k delta^T;  o = s S^T q
  * The read-out uses the updated state. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_impl.h"
 
-/* recurrent: the textbook order above, one token at a time (4 passes over S) */
-void q35_dn_recurrent(const q35_dn_head *h) {
+/* recurrent: the textbook order above, one token at a time (4 passes over S),
+ * on the vector primitives of the kernel table k (so every ISA variant runs it) */
+void q35_dn_recurrent(const q35_dn_head *h, const q35_kernels *k) {
     const int Sk = h->Sk, Sv = h->Sv;
     const float scale = 1.0f / sqrtf((float)Sk);
     float *S = h->S;
     float u[512], delta[512];
     for (int t = 0; t < h->T; t++) {
-        const float *q = h->q + t * h->ldqk, *k = h->k + t * h->ldqk, *v = h->v + t * h->ldv;
+        const float *q = h->q + t * h->ldqk, *kt = h->k + t * h->ldqk, *v = h->v + t * h->ldv;
         const float d = expf(h->g[t * h->ldgb]), beta = h->beta[t * h->ldgb];
         float *o = h->o + t * h->ldo;
-        for (int i = 0; i < Sk * Sv; i++) S[i] *= d;
-        for (int j = 0; j < Sv; j++) u[j] = 0.0f;
-        for (int i = 0; i < Sk; i++)
-            for (int j = 0; j < Sv; j++) u[j] += S[i * Sv + j] * k[i];
+        k->scale_f32(S, d, (int64_t)Sk * Sv);
+        memset(u, 0, sizeof(float) * Sv);
+        for (int i = 0; i < Sk; i++) k->axpy_f32(u, kt[i], S + (int64_t)i * Sv, Sv);      /* u = S^T k */
         for (int j = 0; j < Sv; j++) delta[j] = beta * (v[j] - u[j]);
-        for (int i = 0; i < Sk; i++)
-            for (int j = 0; j < Sv; j++) S[i * Sv + j] += k[i] * delta[j];
-        for (int j = 0; j < Sv; j++) o[j] = 0.0f;
-        for (int i = 0; i < Sk; i++)
-            for (int j = 0; j < Sv; j++) o[j] += S[i * Sv + j] * q[i];
-        for (int j = 0; j < Sv; j++) o[j] *= scale;
+        for (int i = 0; i < Sk; i++) k->axpy_f32(S + (int64_t)i * Sv, kt[i], delta, Sv);  /* S += k delta^T */
+        memset(o, 0, sizeof(float) * Sv);
+        for (int i = 0; i < Sk; i++) k->axpy_f32(o, q[i], S + (int64_t)i * Sv, Sv);       /* o = S^T q */
+        k->scale_f32(o, scale, Sv);
     }
 }
 
@@ -74,8 +73,9 @@ void q35_dn_fused(const q35_dn_head *h) {
  *                                                     and   (I + L) W = diag(beta e^G) K
  *   A  = lower_incl_diag((q_r.k_c) Gamma)             (q scaled by s)
  *   Vn = U - W S;   O = diag(e^G) Q S + A Vn;   S <- e^{G_last} S + (diag(e^{G_last - G}) K)^T Vn
- * A final partial chunk is run at its own length (no padding). */
-void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws) {
+ * A final partial chunk is run at its own length (no padding). Like the recurrent
+ * form it runs on the vector primitives of the kernel table k. */
+void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) {
     const int Sk = h->Sk, Sv = h->Sv;
     const float scale = 1.0f / sqrtf((float)Sk);
     float *S = h->S;
@@ -92,11 +92,8 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws) {
         for (int r = 0; r < C; r++) {
             for (int c = 0; c <= r; c++) {
                 const float gam = expf(G[r] - G[c]);
-                float kk = 0.0f, qk = 0.0f;
-                const float *kr = KR(r), *kc = KR(c), *qr = QR(r);
-                for (int i = 0; i < Sk; i++) { kk += kr[i] * kc[i]; qk += qr[i] * kc[i]; }
-                L[r * C + c] = c < r ? BETA(r) * kk * gam : 0.0f;
-                A[r * C + c] = scale * qk * gam;
+                L[r * C + c] = c < r ? BETA(r) * k->dot_f32(KR(r), KR(c), Sk) * gam : 0.0f;
+                A[r * C + c] = scale * k->dot_f32(QR(r), KR(c), Sk) * gam;
             }
         }
         /* forward substitution: U_r = beta_r v_r - sum_{c<r} L[r][c] U_c; W likewise */
@@ -108,9 +105,8 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws) {
             for (int i = 0; i < Sk; i++) wr[i] = b * eg * kr[i];
             for (int c = 0; c < r; c++) {
                 const float l = L[r * C + c];
-                const float *uc = U + (int64_t)c * Sv, *wc = W + (int64_t)c * Sk;
-                for (int j = 0; j < Sv; j++) ur[j] -= l * uc[j];
-                for (int i = 0; i < Sk; i++) wr[i] -= l * wc[i];
+                k->axpy_f32(ur, -l, U + (int64_t)c * Sv, Sv);
+                k->axpy_f32(wr, -l, W + (int64_t)c * Sk, Sk);
             }
         }
         /* Vn = U - W S;  O = e^G (Q S) scaled + A Vn */
@@ -119,36 +115,44 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws) {
             const float *wr = W + (int64_t)r * Sk, *qr = QR(r);
             const float eg = expf(G[r]);
             memcpy(vn, U + (int64_t)r * Sv, sizeof(float) * Sv);
-            for (int j = 0; j < Sv; j++) o[j] = 0.0f;
+            memset(o, 0, sizeof(float) * Sv);
             for (int i = 0; i < Sk; i++) {
                 const float *row = S + (int64_t)i * Sv;
-                const float wi = wr[i], qi = scale * eg * qr[i];
-                for (int j = 0; j < Sv; j++) { vn[j] -= wi * row[j]; o[j] += qi * row[j]; }
+                k->axpy_f32(vn, -wr[i], row, Sv);
+                k->axpy_f32(o, scale * eg * qr[i], row, Sv);
             }
         }
         for (int r = 0; r < C; r++) {
             float *o = h->o + (int64_t)(c0 + r) * h->ldo;
-            for (int c = 0; c <= r; c++) {
-                const float a = A[r * C + c];
-                const float *vn = Vn + (int64_t)c * Sv;
-                for (int j = 0; j < Sv; j++) o[j] += a * vn[j];
-            }
+            for (int c = 0; c <= r; c++) k->axpy_f32(o, A[r * C + c], Vn + (int64_t)c * Sv, Sv);
         }
         /* S <- e^{G_last} S + sum_c (e^{G_last - G_c} k_c) Vn_c^T */
-        const float glast = G[C - 1], elast = expf(glast);
-        for (int i = 0; i < Sk * Sv; i++) S[i] *= elast;
+        const float glast = G[C - 1];
+        k->scale_f32(S, expf(glast), (int64_t)Sk * Sv);
         for (int c = 0; c < C; c++) {
             const float *kc = KR(c), *vn = Vn + (int64_t)c * Sv;
             const float w = expf(glast - G[c]);
-            for (int i = 0; i < Sk; i++) {
-                float *row = S + (int64_t)i * Sv;
-                const float ki = w * kc[i];
-                for (int j = 0; j < Sv; j++) row[j] += ki * vn[j];
-            }
+            for (int i = 0; i < Sk; i++) k->axpy_f32(S + (int64_t)i * Sv, w * kc[i], vn, Sv);
         }
 #undef QR
 #undef KR
 #undef VR
 #undef BETA
     }
+}
+
+int q35_deltanet_head(int isa, int algo, const q35_dn_head *h) {
+    const q35_kernels *k = q35_kernels_for(isa);
+    if (!k || h->Sk < 1 || h->Sk > 512 || h->Sv < 1 || h->Sv > 512 || h->T < 0) return -1;
+    if (algo == Q35_DN_RECURRENT) { q35_dn_recurrent(h, k); return 0; }
+    if (algo == Q35_DN_FUSED) { k->dn_fused(h); return 0; }
+    if (algo != Q35_DN_CHUNKED) return -1;
+    const int64_t C = Q35_DN_CHUNK, Smax = h->Sk > h->Sv ? h->Sk : h->Sv;
+    float *buf = malloc(sizeof(float) * (size_t)(C + 2 * C * C + 3 * C * Smax));
+    if (!buf) return -1;
+    dn_scratch ws = {.G = buf, .L = buf + C, .A = buf + C + C * C, .U = buf + C + 2 * C * C,
+                     .W = buf + C + 2 * C * C + C * Smax, .Vn = buf + C + 2 * C * C + 2 * C * Smax};
+    q35_dn_chunked(h, &ws, k);
+    free(buf);
+    return 0;
 }

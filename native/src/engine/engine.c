@@ -11,7 +11,11 @@
 /* model                                                                     */
 
 q35_model *q35_model_new(const q35_config *c) {
-    if (c->n_layer < 1 || c->n_layer > Q35_MAX_LAYERS || c->n_embd < 1 || c->n_ff < 1 || c->n_head < 1 ||
+    const int moe_bad = c->n_expert < 0 || c->n_expert > Q35_MAX_EXPERTS ||
+        (c->n_expert > 0 && (c->n_expert_used < 1 || c->n_expert_used > c->n_expert || c->n_ff_expert < 1 ||
+                             c->n_ff_shared < 1));
+    if (moe_bad || c->n_layer < 1 || c->n_layer > Q35_MAX_LAYERS || c->n_embd < 1 ||
+        (c->n_expert == 0 && c->n_ff < 1) || c->n_head < 1 ||
         c->n_head_kv < 1 || c->n_head % c->n_head_kv || c->head_dim < 2 || c->rope_dims > c->head_dim ||
         c->rope_dims % 2 || c->conv_kernel < 1 || c->conv_kernel > 16 || c->ssm_state < 1 ||
         c->ssm_state > 512 || c->ssm_k_heads < 1 || c->ssm_v_heads % c->ssm_k_heads || c->vocab_size < 1 ||
@@ -49,10 +53,11 @@ static void slot_shape(const q35_model *m, int il, int slot, int64_t *rows, int6
         if (slot == Q35_W_OUTPUT) S(c->vocab_size, E);
         return;
     }
+    if (q35_moe_slot_shape(m, il, slot, rows, cols)) return;
     switch (slot) {
     case Q35_W_ATTN_NORM: case Q35_W_POST_NORM: S(1, E); return;
-    case Q35_W_FFN_GATE: case Q35_W_FFN_UP: S(c->n_ff, E); return;
-    case Q35_W_FFN_DOWN: S(E, c->n_ff); return;
+    case Q35_W_FFN_GATE: case Q35_W_FFN_UP: if (!c->n_expert) S(c->n_ff, E); return;
+    case Q35_W_FFN_DOWN: if (!c->n_expert) S(E, c->n_ff); return;
     }
     if (c->recurrent[il]) {
         switch (slot) {
@@ -80,7 +85,8 @@ static void slot_shape(const q35_model *m, int il, int slot, int64_t *rows, int6
 static int f32_only(int slot) {
     return slot == Q35_W_OUTPUT_NORM || slot == Q35_W_ATTN_NORM || slot == Q35_W_POST_NORM ||
            slot == Q35_W_ATTN_Q_NORM || slot == Q35_W_ATTN_K_NORM || slot == Q35_W_SSM_CONV ||
-           slot == Q35_W_SSM_DT || slot == Q35_W_SSM_A || slot == Q35_W_SSM_NORM;
+           slot == Q35_W_SSM_DT || slot == Q35_W_SSM_A || slot == Q35_W_SSM_NORM ||
+           slot == Q35_W_FFN_GATE_INP || slot == Q35_W_FFN_GATE_INP_SHEXP;
 }
 
 static int check_tensor(const q35_model *m, int il, int slot, const q35_tensor *t) {
@@ -126,6 +132,7 @@ static const char *const op_names[Q35_OP_COUNT] = {
     "embed", "rmsnorm", "act_quant", "mm_attn_qkv", "mm_attn_out", "mm_ssm_in", "mm_ssm_out",
     "mm_ffn_gate_up", "mm_ffn_down", "mm_lm_head", "qk_norm_rope", "attention", "conv1d",
     "deltanet", "gated_norm", "swiglu", "residual",
+    "moe_router", "mm_exp_gate_up", "mm_exp_down", "mm_shexp_gate_up", "mm_shexp_down",
 };
 
 const char *q35_op_name(int op) { return op >= 0 && op < Q35_OP_COUNT ? op_names[op] : "unknown"; }
@@ -155,7 +162,8 @@ void q35_session_free(q35_session *s) {
         free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]); free(s->convw_t[il]);
     }
     free(s->x); free(s->xn); free(s->proj); free(s->o); free(s->g); free(s->beta);
-    free(s->scores); free(s->conv_tmp); free(s->act); free(s->inv_freq); free(s->prof);
+    free(s->scores); free(s->conv_tmp); free(s->act); free(s->rope_cs); free(s->prof);
+    q35_moe_free(s);
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
             free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
@@ -210,7 +218,8 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
         }
     }
     s->proj_w = max64(max64(m->CD + m->VD + 2 * c->ssm_v_heads, 2 * m->HD + 2 * m->KVD), 2 * (int64_t)c->n_ff);
-    const int64_t in_max = max64(max64(E, c->n_ff), max64(m->VD, m->HD));
+    s->proj_w = max64(s->proj_w, 2 * (int64_t)c->n_ff_shared);
+    const int64_t in_max = max64(max64(max64(E, c->n_ff), max64(m->VD, m->HD)), c->n_ff_shared);
     s->act_row_cap = in_max * 4;     /* F32 is the widest activation format */
     ok &= (s->x = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
     ok &= (s->xn = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
@@ -221,7 +230,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     ok &= (s->scores = zalloc(sizeof(float) * (size_t)p->n_ctx * p->n_threads)) != NULL;
     ok &= (s->conv_tmp = zalloc(sizeof(float) * (size_t)(c->conv_kernel * m->CD) * p->n_threads)) != NULL;
     ok &= (s->act = zalloc((size_t)(5 * U * s->act_row_cap))) != NULL;
-    ok &= (s->inv_freq = zalloc(sizeof(float) * (size_t)(c->rope_dims / 2 + 1))) != NULL;
+    ok &= (s->rope_cs = zalloc(sizeof(float) * (size_t)p->n_ctx * (size_t)(c->rope_dims + 1))) != NULL;
     ok &= (s->prof = zalloc(sizeof(q35_op_stats) * (size_t)(c->n_layer + 1) * Q35_OP_COUNT)) != NULL;
     ok &= (s->dns = calloc((size_t)p->n_threads, sizeof *s->dns)) != NULL;
     if (ok) {
@@ -236,11 +245,19 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
             ok &= (d->Vn = zalloc(sizeof(float) * C * Sk)) != NULL;
         }
     }
+    if (ok) ok &= q35_moe_alloc(s) == 0;
     if (ok) ok &= (s->pool = q35_pool_new(p->n_threads)) != NULL;
     if (!ok) { q35_session_free(s); return NULL; }
-    /* RoPE frequencies theta^(-2i/R), in double like the reference */
-    for (int i = 0; i < c->rope_dims / 2; i++)
-        s->inv_freq[i] = (float)pow((double)c->rope_theta, -2.0 * i / c->rope_dims);
+    /* RoPE table: angle pos * theta^(-2i/R) (frequency rounded to float, angle in double) */
+    const int half = c->rope_dims / 2;
+    for (int i = 0; i < half; i++) {
+        const float inv_freq = (float)pow((double)c->rope_theta, -2.0 * i / c->rope_dims);
+        for (int64_t pos = 0; pos < p->n_ctx; pos++) {
+            const double ang = (double)pos * inv_freq;
+            s->rope_cs[pos * c->rope_dims + i] = (float)cos(ang);
+            s->rope_cs[pos * c->rope_dims + half + i] = (float)sin(ang);
+        }
+    }
     return s;
 }
 
@@ -281,13 +298,14 @@ static void forward_ubatch(void *arg, int ith, int nth) {
     for (int il = 0; il < c->n_layer; il++) {
         if (c->recurrent[il]) q35_layer_deltanet(s, ith, nth, il);
         else q35_layer_attention(s, ith, nth, il);
-        q35_layer_ffn(s, ith, nth, il);
+        if (c->n_expert) q35_layer_moe(s, ith, nth, il);
+        else q35_layer_ffn(s, ith, nth, il);
     }
 
     if (s->out_n == 0) return;
     /* final norm and LM head, only for the rows whose logits are wanted */
     q35_split(s->out_n, ith, nth, &lo, &hi);
-    q35_rmsnorm_rows(s->x + (s->out_first + lo) * E, s->xn + lo * E, m->global[Q35_W_OUTPUT_NORM].data,
+    q35_rmsnorm_rows(s->k, s->x + (s->out_first + lo) * E, s->xn + lo * E, m->global[Q35_W_OUTPUT_NORM].data,
                      E, hi - lo, E, c->rms_eps);
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, c->n_layer, Q35_OP_NORM, (int64_t)sizeof(float) * E);

@@ -40,7 +40,9 @@ struct q35_session {
     uint8_t *act;
     int64_t act_row_cap;          /* bytes per token per activation segment */
     dn_scratch *dns;
-    float *inv_freq;
+    float *rope_cs;               /* [n_ctx][rope_dims]: cos then sin of each position */
+
+    struct q35_moe_scratch *moe;  /* MoE models only (moe.c) */
 
     /* profile */
     q35_op_stats *prof;           /* [(n_layer+1) * Q35_OP_COUNT] */
@@ -77,12 +79,19 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
 void q35_layer_attention(q35_session *s, int ith, int nth, int il);
 void q35_layer_deltanet(q35_session *s, int ith, int nth, int il);
 void q35_layer_ffn(q35_session *s, int ith, int nth, int il);
-void q35_rmsnorm_rows(const float *x, float *y, const float *w, int64_t n, int64_t rows, int64_t ld, float eps);
+void q35_rmsnorm_rows(const q35_kernels *k, const float *x, float *y, const float *w, int64_t n, int64_t rows,
+                      int64_t ld, float eps);
+
+/* moe.c: the mixture-of-experts FFN */
+int q35_moe_slot_shape(const q35_model *m, int il, int slot, int64_t *rows, int64_t *cols);
+int q35_moe_alloc(q35_session *s);    /* 0, or -1 when out of memory; no-op for dense models */
+void q35_moe_free(q35_session *s);
+void q35_layer_moe(q35_session *s, int ith, int nth, int il);
 
 /* deltanet.c: the three algorithms for one value head (q35_dn_head, q35.h) */
-void q35_dn_recurrent(const q35_dn_head *h);
+void q35_dn_recurrent(const q35_dn_head *h, const q35_kernels *k);
 void q35_dn_fused(const q35_dn_head *h);
-void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws);
+void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k);
 #define Q35_DN_CHUNK 64
 
 #endif

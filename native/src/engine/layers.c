@@ -10,43 +10,17 @@
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
-/* y = x * w / sqrt(mean(x^2) + eps), rows of n at stride ld (sum in double, as ggml) */
-void q35_rmsnorm_rows(const float *x, float *y, const float *w, int64_t n, int64_t rows, int64_t ld, float eps) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * ld;
-        float *yr = y + r * ld;
-        double ss = 0.0;
-        for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
-        const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
-        for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * scale * w[i];
-    }
-}
-
-/* x / sqrt(sum x^2 + eps) in place (SPEC 2.4.5) */
-static void l2norm(float *x, int n, float eps) {
-    double ss = 0.0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    const float scale = 1.0f / sqrtf((float)ss + eps);
-    for (int i = 0; i < n; i++) x[i] *= scale;
-}
-
-/* NeoX RoPE on the first n_rot dims: pairs (i, i + n_rot/2), angle pos * theta^(-2i/n_rot) */
-static void rope(float *x, int n_rot, const float *inv_freq, int pos) {
-    const int half = n_rot / 2;
-    for (int i = 0; i < half; i++) {
-        const double ang = (double)pos * inv_freq[i];
-        const float c = (float)cos(ang), sn = (float)sin(ang);
-        const float a = x[i], b = x[i + half];
-        x[i] = a * c - b * sn;
-        x[i + half] = a * sn + b * c;
-    }
+/* RMSNorm of `rows` rows of n at stride ld */
+void q35_rmsnorm_rows(const q35_kernels *k, const float *x, float *y, const float *w, int64_t n, int64_t rows,
+                      int64_t ld, float eps) {
+    for (int64_t r = 0; r < rows; r++) k->rmsnorm_f32(x + r * ld, w, y + r * ld, n, eps);
 }
 
 static void norm_input(q35_session *s, int ith, int nth, int il, int slot) {
     const q35_model *m = s->m;
     int64_t lo, hi;
     q35_split(s->T, ith, nth, &lo, &hi);
-    q35_rmsnorm_rows(s->x + lo * m->c.n_embd, s->xn + lo * m->c.n_embd, m->layer[il][slot].data,
+    q35_rmsnorm_rows(s->k, s->x + lo * m->c.n_embd, s->xn + lo * m->c.n_embd, m->layer[il][slot].data,
                      m->c.n_embd, hi - lo, m->c.n_embd, m->c.rms_eps);
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_NORM, (int64_t)sizeof(float) * m->c.n_embd);
@@ -83,13 +57,13 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
         float *row = s->proj + t * pw;
         if (h < H) {
             float *q = row + (int64_t)h * 2 * D;
-            q35_rmsnorm_rows(q, q, qn, D, 1, D, c->rms_eps);
-            rope(q, c->rope_dims, s->inv_freq, pos);
+            s->k->rmsnorm_f32(q, qn, q, D, c->rms_eps);
+            s->k->rope_f32(q, s->rope_cs + (int64_t)pos * c->rope_dims, c->rope_dims);
         } else {
             const int g = h - H;
             float *kk = row + 2 * HD + (int64_t)g * D;
-            q35_rmsnorm_rows(kk, kk, kn, D, 1, D, c->rms_eps);
-            rope(kk, c->rope_dims, s->inv_freq, pos);
+            s->k->rmsnorm_f32(kk, kn, kk, D, c->rms_eps);
+            s->k->rope_f32(kk, s->rope_cs + (int64_t)pos * c->rope_dims, c->rope_dims);
             memcpy(s->kc[il] + (int64_t)pos * KVD + (int64_t)g * D, kk, sizeof(float) * D);
             memcpy(s->vc[il] + (int64_t)pos * KVD + (int64_t)g * D, row + 2 * HD + KVD + (int64_t)g * D,
                    sizeof(float) * D);
@@ -108,19 +82,14 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
         const int t = (int)(it / H), h = (int)(it % H), g = h / (H / Hkv), n_kv = s->pos0 + t + 1;
         const float *q = s->proj + t * pw + (int64_t)h * 2 * D;
         const float *gate = q + D;
-        float mx = -INFINITY;
-        for (int j = 0; j < n_kv; j++) {
+        for (int j = 0; j < n_kv; j++)
             sc[j] = scale * s->k->dot_f32(q, s->kc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
-            mx = sc[j] > mx ? sc[j] : mx;
-        }
-        double sum = 0.0;
-        for (int j = 0; j < n_kv; j++) { sc[j] = expf(sc[j] - mx); sum += sc[j]; }
-        const float inv = (float)(1.0 / sum);
+        s->k->softmax_f32(sc, n_kv);
         float *o = s->o + t * HD + (int64_t)h * D;
         memset(o, 0, sizeof(float) * D);
         for (int j = 0; j < n_kv; j++)
-            s->k->axpy_f32(o, sc[j] * inv, s->vc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
-        for (int d = 0; d < D; d++) o[d] *= sigmoidf(gate[d]);
+            s->k->axpy_f32(o, sc[j], s->vc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
+        s->k->sigmoid_mul_f32(o, gate, D);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_ATTENTION, 0);
@@ -180,7 +149,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
         const int t = (int)(it / (2 * Hk + Hv)), r = (int)(it % (2 * Hk + Hv));
         float *row = s->proj + t * pw;
         if (r < 2 * Hk) {
-            l2norm(row + (int64_t)r * Sk, Sk, c->rms_eps);  /* q heads then k heads */
+            s->k->l2norm_f32(row + (int64_t)r * Sk, Sk, c->rms_eps);  /* q heads then k heads */
         } else {
             const int h = r - 2 * Hk;
             s->beta[t * Hv + h] = sigmoidf(row[CD + VD + h]);
@@ -201,9 +170,9 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
             .v = s->proj + 2 * KD + h * Sv, .g = s->g + h, .beta = s->beta + h,
             .ldqk = pw, .ldv = pw, .ldgb = Hv, .ldo = VD,
             .S = s->ssm[il] + h * Sk * Sv, .o = s->o + h * Sv, .T = T, .Sk = Sk, .Sv = Sv};
-        if (algo == Q35_DN_RECURRENT) q35_dn_recurrent(&hd);
+        if (algo == Q35_DN_RECURRENT) q35_dn_recurrent(&hd, s->k);
         else if (algo == Q35_DN_FUSED) s->k->dn_fused(&hd);
-        else q35_dn_chunked(&hd, &s->dns[ith]);
+        else q35_dn_chunked(&hd, &s->dns[ith], s->k);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_DELTANET, (int64_t)sizeof(float) * 2 * Hv);  /* ssm_a, dt */
@@ -215,9 +184,9 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
         const int t = (int)(it / Hv), h = (int)(it % Hv);
         float *o = s->o + t * VD + (int64_t)h * Sv;
         float *z = s->proj + t * pw + CD + (int64_t)h * Sv;
-        q35_rmsnorm_rows(o, o, wn, Sv, 1, Sv, c->rms_eps);
-        s->k->silu_f32(z, Sv);                   /* z is not needed after this */
-        for (int i = 0; i < Sv; i++) o[i] *= z[i];
+        s->k->rmsnorm_f32(o, wn, o, Sv, c->rms_eps);
+        s->k->swiglu_f32(z, o, Sv);              /* z <- silu(z) * o; z is not needed after this */
+        memcpy(o, z, sizeof(float) * Sv);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_GATED_NORM, (int64_t)sizeof(float) * Sv);

@@ -1,0 +1,33 @@
+/* Elementwise / row float kernels, one set per ISA (arch/vecops_<isa>.c).
+ * Every variant has the same signature; the kernel tables point at them. */
+#ifndef Q35_VECOPS_H
+#define Q35_VECOPS_H
+
+#include <stdint.h>
+
+#define Q35_DECLARE_VECOPS(isa)                                                              \
+    void q35_silu_##isa(float *x, int64_t n);                                                \
+    void q35_swiglu_##isa(float *g, const float *u, int64_t n);                              \
+    void q35_axpy_##isa(float *y, float a, const float *x, int64_t n);                       \
+    void q35_fmadd_##isa(float *acc, const float *a, const float *b, int64_t n);             \
+    void q35_scale_##isa(float *x, float a, int64_t n);                                      \
+    void q35_rmsnorm_##isa(const float *x, const float *w, float *y, int64_t n, float eps);  \
+    void q35_l2norm_##isa(float *x, int64_t n, float eps);                                   \
+    void q35_rope_##isa(float *x, const float *cs, int n_rot);                               \
+    void q35_softmax_##isa(float *x, int64_t n);                                             \
+    void q35_sigmoid_mul_##isa(float *x, const float *g, int64_t n);
+
+/* the table entries, in q35_kernels field order */
+#define Q35_VECOPS_ENTRIES(isa)                                                              \
+    .silu_f32 = q35_silu_##isa, .swiglu_f32 = q35_swiglu_##isa, .axpy_f32 = q35_axpy_##isa, \
+    .fmadd_f32 = q35_fmadd_##isa, .scale_f32 = q35_scale_##isa,                             \
+    .rmsnorm_f32 = q35_rmsnorm_##isa, .l2norm_f32 = q35_l2norm_##isa,                       \
+    .rope_f32 = q35_rope_##isa, .softmax_f32 = q35_softmax_##isa,                           \
+    .sigmoid_mul_f32 = q35_sigmoid_mul_##isa
+
+Q35_DECLARE_VECOPS(scalar)
+Q35_DECLARE_VECOPS(avx2)
+Q35_DECLARE_VECOPS(avx512)
+Q35_DECLARE_VECOPS(neon)
+
+#endif

@@ -1,0 +1,146 @@
+/* Elementwise and row float kernels, AVX512F. Tails are masked (no scalar
+ * loop), so every element goes through the same vector code. exp is the
+ * polynomial of vecops_avx2.c (reduction by ln 2, degree 6), with the power of
+ * two applied by vscalefps. Compiled natively and, for the self-test, on SIMDe
+ * (arch/avx512.h). */
+#include "kernels.h"
+#include "vecops.h"
+
+#if Q35_HAVE_X86
+#include <math.h>
+
+#include "arch/avx512.h" /* opens the target region */
+
+static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    /* x = n ln2 + r, |r| <= ln2/2 */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n); /* p 2^n */
+}
+
+/* 1 / (1 + exp(-x)) */
+static inline __m512 sigmoid512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+void q35_silu_avx512(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    }
+}
+
+void q35_swiglu_avx512(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        const __m512 s = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+void q35_axpy_avx512(float *y, float a, const float *x, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+void q35_fmadd_avx512(float *acc, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
+                                                           _mm512_maskz_loadu_ps(m, acc + i)));
+    }
+}
+
+void q35_scale_avx512(float *x, float a, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/* sum of x^2 in double lanes, as the scalar reference sums in double */
+static inline double sumsq_pd(const float *x, int64_t n) {
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(q35_mask16(n - i), x + i);
+        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        a0 = _mm512_fmadd_pd(lo, lo, a0);
+        a1 = _mm512_fmadd_pd(hi, hi, a1);
+    }
+    return q35_hsum512d(_mm512_add_pd(a0, a1));
+}
+
+void q35_rmsnorm_avx512(const float *x, const float *w, float *y, int64_t n, float eps) {
+    const __m512 vs = _mm512_set1_ps(1.0f / sqrtf((float)(sumsq_pd(x, n) / n) + eps));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i)));
+    }
+}
+
+void q35_l2norm_avx512(float *x, int64_t n, float eps) {
+    q35_scale_avx512(x, 1.0f / sqrtf((float)sumsq_pd(x, n) + eps), n);
+}
+
+/* NeoX RoPE: pairs (i, i + n_rot/2), cos and sin of one position in cs */
+void q35_rope_avx512(float *x, const float *cs, int n_rot) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < half; i += 16) {
+        const __mmask16 m = q35_mask16(half - i);
+        const __m512 c = _mm512_maskz_loadu_ps(m, cs + i), sn = _mm512_maskz_loadu_ps(m, cs + half + i);
+        const __m512 a = _mm512_maskz_loadu_ps(m, x + i), b = _mm512_maskz_loadu_ps(m, x + half + i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_fmsub_ps(a, c, _mm512_mul_ps(b, sn)));
+        _mm512_mask_storeu_ps(x + half + i, m, _mm512_fmadd_ps(a, sn, _mm512_mul_ps(b, c)));
+    }
+}
+
+void q35_softmax_avx512(float *x, int64_t n) {
+    __m512 vmx = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) { /* masked-off lanes keep -inf */
+        const __mmask16 m = q35_mask16(n - i);
+        vmx = _mm512_mask_max_ps(vmx, m, vmx, _mm512_maskz_loadu_ps(m, x + i));
+    }
+    const __m512 mx = _mm512_set1_ps(q35_hmax512(vmx));
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        /* masked-off lanes: exp of 0 - max is stored nowhere and zeroed before the sum */
+        const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx)));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    q35_scale_avx512(x, (float)(1.0 / q35_hsum512d(_mm512_add_pd(s0, s1))), n);
+}
+
+void q35_sigmoid_mul_avx512(float *x, const float *g, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(v, sigmoid512(_mm512_maskz_loadu_ps(m, g + i))));
+    }
+}
+
+Q35_AVX512_END
+#endif /* Q35_HAVE_X86 */

@@ -1,0 +1,140 @@
+/* Elementwise / row float kernels, AArch64 Advanced SIMD (baseline armv8-a:
+ * every AArch64 CPU runs them). exp is a polynomial: range reduction by ln 2,
+ * a degree-6 polynomial on |r| <= ln2/2, and 2^n added to the exponent bits;
+ * within 2 ulp of expf over the clamped range. Sums of squares and softmax
+ * sums run in double lanes, as the scalar reference sums in double. */
+#include "kernels.h"
+#include "vecops.h"
+
+#if Q35_HAVE_NEON
+#include <arm_neon.h>
+#include <math.h>
+
+/* e^x, x clamped to [-87.3, 88.3] (beyond that expf under- or overflows) */
+static inline float32x4_t exp4(float32x4_t x) {
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
+    /* x = n ln2 + r: n rounded to nearest, ln2 split in a short high part
+     * (exact product with n) and a correction */
+    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    /* e^r = 1 + r + r^2 (1/2 + r/6 + ...), minimax coefficients */
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    /* times 2^n: add n to the biased exponent field (bits 23..30) */
+    const int32x4_t e = vshlq_n_s32(vcvtq_s32_f32(n), 23);
+    return vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e));
+}
+
+/* 1 / (1 + e^-x) */
+static inline float32x4_t sigmoid4(float32x4_t x) {
+    return vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(x))));
+}
+
+static inline float32x4_t silu4(float32x4_t x) {
+    return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(x))));
+}
+
+void q35_silu_neon(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, silu4(vld1q_f32(x + i)));
+    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void q35_swiglu_neon(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(g + i, vmulq_f32(silu4(vld1q_f32(g + i)), vld1q_f32(u + i)));
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void q35_axpy_neon(float *y, float a, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+void q35_fmadd_neon(float *acc, const float *a, const float *b, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(acc + i, vfmaq_f32(vld1q_f32(acc + i), vld1q_f32(a + i), vld1q_f32(b + i)));
+    for (; i < n; i++) acc[i] += a[i] * b[i];
+}
+
+void q35_scale_neon(float *x, float a, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), a));
+    for (; i < n; i++) x[i] *= a;
+}
+
+/* sum of x^2, each float widened to double (products of floats are exact there) */
+static double sumsq_f64(const float *x, int64_t n) {
+    float64x2_t a0 = vdupq_n_f64(0.0), a1 = vdupq_n_f64(0.0);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(x + i);
+        const float64x2_t lo = vcvt_f64_f32(vget_low_f32(v)), hi = vcvt_high_f64_f32(v);
+        a0 = vfmaq_f64(a0, lo, lo);
+        a1 = vfmaq_f64(a1, hi, hi);
+    }
+    double ss = vaddvq_f64(vaddq_f64(a0, a1));
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    return ss;
+}
+
+void q35_rmsnorm_neon(const float *x, const float *w, float *y, int64_t n, float eps) {
+    const float scale = 1.0f / sqrtf((float)(sumsq_f64(x, n) / n) + eps);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), scale), vld1q_f32(w + i)));
+    for (; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+void q35_l2norm_neon(float *x, int64_t n, float eps) {
+    q35_scale_neon(x, 1.0f / sqrtf((float)sumsq_f64(x, n) + eps), n);
+}
+
+/* NeoX pairs (i, i + half): a' = a c - b s, b' = a s + b c */
+void q35_rope_neon(float *x, const float *cs, int n_rot) {
+    const int half = n_rot / 2;
+    int i = 0;
+    for (; i + 4 <= half; i += 4) {
+        const float32x4_t c = vld1q_f32(cs + i), s = vld1q_f32(cs + half + i);
+        const float32x4_t a = vld1q_f32(x + i), b = vld1q_f32(x + half + i);
+        vst1q_f32(x + i, vfmsq_f32(vmulq_f32(a, c), b, s));
+        vst1q_f32(x + half + i, vfmaq_f32(vmulq_f32(b, c), a, s));
+    }
+    for (; i < half; i++) {
+        const float c = cs[i], s = cs[half + i], a = x[i], b = x[i + half];
+        x[i] = a * c - b * s;
+        x[i + half] = a * s + b * c;
+    }
+}
+
+void q35_softmax_neon(float *x, int64_t n) {
+    float32x4_t vmx = vdupq_n_f32(-INFINITY);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vmx = vmaxq_f32(vmx, vld1q_f32(x + i));
+    float mx = vmaxvq_f32(vmx);
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const float32x4_t m = vdupq_n_f32(mx);
+    float64x2_t s0 = vdupq_n_f64(0.0), s1 = vdupq_n_f64(0.0);
+    for (i = 0; i + 4 <= n; i += 4) {
+        const float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), m));
+        vst1q_f32(x + i, e);
+        s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(e)));
+        s1 = vaddq_f64(s1, vcvt_high_f64_f32(e));
+    }
+    double sum = vaddvq_f64(vaddq_f64(s0, s1));
+    for (; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
+    q35_scale_neon(x, (float)(1.0 / sum), n);
+}
+
+void q35_sigmoid_mul_neon(float *x, const float *g, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), sigmoid4(vld1q_f32(g + i))));
+    for (; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
+}
+#endif /* Q35_HAVE_NEON */
