@@ -117,10 +117,11 @@ def test_metadata_values_of_the_wrong_type_or_range(micro, request, record_prope
     assert sum(outcomes.values()) >= min(_scaled(request, 200), 100)
 
 
-def test_mutated_oracle_file(oracle_dir, tmp_path_factory, request, record_property):
-    """The same byte-level mutations on a file llama.cpp's tools wrote (real tokenizer metadata,
-    K-quants), fewer cases since each is 2.3 MB."""
-    data = (oracle_dir / "tiny-q4_k_m.gguf").read_bytes()
+@pytest.mark.parametrize("fname", ["tiny-q4_k_m.gguf", "tinymoe-q4_k_m.gguf"])
+def test_mutated_oracle_file(oracle_dir, tmp_path_factory, request, record_property, fname):
+    """The same byte-level mutations on files llama.cpp's tools wrote (real tokenizer metadata,
+    K-quants; dense and mixture of experts), fewer cases since each is several MB."""
+    data = (oracle_dir / fname).read_bytes()
     lay = F.walk(data)
     path = tmp_path_factory.mktemp("fuzz-oracle") / "case.gguf"
     outcomes = Counter()
@@ -134,7 +135,7 @@ def test_mutated_oracle_file(oracle_dir, tmp_path_factory, request, record_prope
         outcomes[F.check_file(str(path))] += 1
 
     case()
-    _report(record_property, "header byte mutations (oracle tiny-q4_k_m)", outcomes)
+    _report(record_property, f"header byte mutations (oracle {fname})", outcomes)
 
 
 # ----------------------------------------------------------------------------

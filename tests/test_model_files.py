@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness.dequant import dequantize
-from harness.errors import ModelFileError
+from harness.errors import ModelFileError, UnsupportedModelError
 from harness.ggml_types import GGMLType
 from harness.gguf_file import read_gguf
 from harness.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor

@@ -151,10 +151,18 @@ def _check_workout(r, extension: Path, record_property, what: str) -> None:
     record_property("cases_tried", f"{what}: {sessions} sessions, 0 ASan / UBSan reports")
 
 
+def _moe_models() -> list[str]:
+    """The oracle's mixture-of-experts file, where the oracle files are."""
+    from conftest import ORACLE
+    p = ORACLE / "tinymoe-q4_k_m.gguf"
+    return [str(p)] if p.exists() else []
+
+
 def test_model_run_under_asan_and_ubsan(asan_extension, micro_path, tiny_model_path, record_property):
-    """The micro model (F32 / F16 / BF16 / Q8_0 / Q4_0) and tiny Q4_K_M (Q4_K, Q6_K): a 3-token
-    prefill in u-batches of 3, 2 decode steps, state save / restore, reset, last-logits prefill."""
-    r = _run_sanitized(["--so", str(asan_extension), "--quick", micro_path, tiny_model_path])
+    """The micro model (F32 / F16 / BF16 / Q8_0 / Q4_0), tiny Q4_K_M (Q4_K, Q6_K) and the oracle's
+    tiny MoE: a 3-token prefill in u-batches of 3, 2 decode steps, state save / restore, reset,
+    last-logits prefill."""
+    r = _run_sanitized(["--so", str(asan_extension), "--quick", micro_path, tiny_model_path, *_moe_models()])
     _check_workout(r, asan_extension, record_property, "whole-model runs under ASan + UBSan (quick)")
 
 
@@ -163,7 +171,8 @@ def test_every_engine_path_under_asan_and_ubsan(asan_extension, micro_path, tiny
     """Every runnable ISA, 1 and 2 threads, every delta-net algorithm, the profile and the
     quantizers, on the micro model and tiny files of every remaining weight type."""
     from harness.synth import cached_model
-    models = [micro_path, tiny_model_path] + [cached_model("tiny", q) for q in ("q5_k", "q6_k", "iq4_xs")]
+    models = [micro_path, tiny_model_path] + [cached_model("tiny", q) for q in ("q5_k", "q6_k", "iq4_xs")] \
+        + _moe_models()
     r = _run_sanitized(["--so", str(asan_extension), *models], timeout=1800)
     _check_workout(r, asan_extension, record_property, "whole-model runs under ASan + UBSan (full)")
 
