@@ -234,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the machine's fault, not ours: a missing directory, a full disk, ...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"harness: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except Exception as e:  # a bug: one line unless asked for the traceback
         if os.environ.get("HARNESS_DEBUG"):
             raise

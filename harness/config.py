@@ -67,6 +67,16 @@ class ModelConfig:
         return "deltanet" if self.recurrent[i] else "attention"
 
 
+def _show(v: Any) -> str:
+    """A short rendering of a metadata value for error messages (values come from the file)."""
+    if isinstance(v, np.ndarray):
+        return f"an array of {v.size} {v.dtype}"
+    if isinstance(v, list):
+        return f"a list of {len(v)} items"
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def _key(md: dict[str, Any], path: str, key: str, default: Any = None, required: bool = True):
     if key in md:
         return md[key]
@@ -81,24 +91,53 @@ def _uint(md, path, key, default=None, required=True) -> int:
         return 0
     if isinstance(v, np.ndarray):
         # per-layer arrays: Qwen3.5 files use one value for all layers
-        vals = set(int(x) for x in v)
-        if len(vals) != 1:
-            raise ModelFileError(f"{path}: metadata {key!r} varies per layer ({sorted(vals)}); "
+        if v.dtype.kind not in "iu" or v.size == 0:
+            raise ModelFileError(f"{path}: metadata {key!r} = {_show(v)} is not a non-negative integer")
+        lo, hi = int(v.min()), int(v.max())
+        if lo != hi:
+            raise ModelFileError(f"{path}: metadata {key!r} varies per layer (from {lo} to {hi}); "
                                  "per-layer values are not supported")
-        v = vals.pop()
+        v = lo
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-        raise ModelFileError(f"{path}: metadata {key!r} = {v!r} is not a non-negative integer")
+        raise ModelFileError(f"{path}: metadata {key!r} = {_show(v)} is not a non-negative integer")
     return int(v)
+
+
+def _int_array(md, path, key, kinds: str = "iu") -> np.ndarray | None:
+    """An optional 1-D array of integers (kinds "iu") or booleans/integers ("biu")."""
+    v = md.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, np.ndarray) or v.ndim != 1 or v.dtype.kind not in kinds:
+        want = "integers" if kinds == "iu" else "booleans"
+        raise ModelFileError(f"{path}: metadata {key!r} = {_show(v)} is not an array of {want}")
+    return v
 
 
 def _float(md, path, key, default=None) -> float:
     v = _key(md, path, key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)):
-        raise ModelFileError(f"{path}: metadata {key!r} = {v!r} is not a number")
+        raise ModelFileError(f"{path}: metadata {key!r} = {_show(v)} is not a number")
     v = float(v)
     if not np.isfinite(v):
         raise ModelFileError(f"{path}: metadata {key!r} = {v!r} is not finite")
     return v
+
+
+def _vocab_size(md, path, a, token_embd_rows) -> int:
+    """The token list's length, else {arch}.vocab_size, else the embedding's rows."""
+    tokens = md.get("tokenizer.ggml.tokens")
+    if tokens is not None:
+        if not isinstance(tokens, list):
+            raise ModelFileError(f"{path}: metadata 'tokenizer.ggml.tokens' = {_show(tokens)} "
+                                 "is not an array of strings")
+        return len(tokens)
+    if f"{a}.vocab_size" in md:
+        return _uint(md, path, f"{a}.vocab_size")
+    if token_embd_rows is None:
+        raise ModelFileError(f"{path}: cannot tell the vocabulary size (no tokenizer.ggml.tokens, "
+                             f"no {a}.vocab_size, no token_embd.weight)")
+    return token_embd_rows
 
 
 def config_from_metadata(md: dict[str, Any], path: str, token_embd_rows: int | None,
@@ -107,8 +146,8 @@ def config_from_metadata(md: dict[str, Any], path: str, token_embd_rows: int | N
     arch = md.get("general.architecture")
     if arch is None:
         raise ModelFileError(f"{path}: missing metadata key 'general.architecture'")
-    if arch not in KNOWN_ARCHS:
-        raise ModelFileError(f"{path}: architecture {arch!r} is not Qwen3.5 "
+    if not isinstance(arch, str) or arch not in KNOWN_ARCHS:
+        raise ModelFileError(f"{path}: architecture {_show(arch)} is not Qwen3.5 "
                              f"(expected one of {', '.join(KNOWN_ARCHS)})")
     a = arch
     n_all = _uint(md, path, f"{a}.block_count")
@@ -125,15 +164,14 @@ def config_from_metadata(md: dict[str, Any], path: str, token_embd_rows: int | N
     if v_len != head_dim:
         raise ModelFileError(f"{path}: attention key_length {head_dim} != value_length {v_len}")
     rope_dims = _uint(md, path, f"{a}.rope.dimension_count", head_dim)
-    sections = md.get(f"{a}.rope.dimension_sections")
+    sections = _int_array(md, path, f"{a}.rope.dimension_sections")
     sections = tuple(int(x) for x in sections) if sections is not None else ()
 
     # which trunk layers are Gated DeltaNet: the recurrent-layer array, else the interval rule
     interval = _uint(md, path, f"{a}.full_attention_interval", 4)
-    rec_arr = md.get(f"{a}.attention.recurrent_layers")
+    rec_arr = _int_array(md, path, f"{a}.attention.recurrent_layers", kinds="biu")
     if rec_arr is not None:
-        rec_arr = np.asarray(rec_arr)
-        if rec_arr.ndim != 1 or len(rec_arr) != n_all:
+        if len(rec_arr) != n_all:
             raise ModelFileError(f"{path}: metadata '{a}.attention.recurrent_layers' has "
                                  f"{len(rec_arr)} entries, block_count is {n_all}")
         recurrent = tuple(bool(x) for x in rec_arr[:n_layer])
@@ -147,14 +185,7 @@ def config_from_metadata(md: dict[str, Any], path: str, token_embd_rows: int | N
     sk = _uint(md, path, f"{a}.ssm.state_size")
     inner = _uint(md, path, f"{a}.ssm.inner_size")
 
-    vocab = md.get(f"{a}.vocab_size")
-    if "tokenizer.ggml.tokens" in md:
-        vocab = len(md["tokenizer.ggml.tokens"])
-    if vocab is None:
-        vocab = token_embd_rows
-    if vocab is None:
-        raise ModelFileError(f"{path}: cannot tell the vocabulary size (no tokenizer.ggml.tokens, "
-                             f"no {a}.vocab_size, no token_embd.weight)")
+    vocab = _vocab_size(md, path, a, token_embd_rows)
 
     moe = a == "qwen35moe"
     n_ff = _uint(md, path, f"{a}.feed_forward_length", 0, required=not moe)
@@ -216,3 +247,5 @@ def _check_consistency(c: ModelConfig, path: str) -> None:
         bad(f"feed_forward_length must be positive (got {c.n_ff})")
     if not c.rms_eps > 0:
         bad(f"layer_norm_rms_epsilon must be positive (got {c.rms_eps})")
+    if not c.rope_theta > 0:
+        bad(f"rope.freq_base must be positive (got {c.rope_theta})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import native
-from .errors import ModelFileError, UsageError
+from .errors import ModelFileError, UnsupportedModelError, UsageError
 from .model import Model
 from .native import ffi, lib
 from .vocab import bind, parse_strategy
@@ -51,13 +51,49 @@ def tensor_slot(config, name: str) -> tuple[int, int]:
     return layer, LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
 
 
+INT32_MAX = 2**31 - 1
+# config field -> (metadata key it comes from, smallest and largest value q35_model_new accepts)
+ENGINE_LIMITS = {
+    "n_embd": ("embedding_length", 1, INT32_MAX),
+    "n_head": ("attention.head_count", 1, INT32_MAX), "n_head_kv": ("attention.head_count_kv", 1, INT32_MAX),
+    "head_dim": ("attention.key_length", 2, INT32_MAX), "rope_dims": ("rope.dimension_count", 0, INT32_MAX),
+    "conv_kernel": ("ssm.conv_kernel", 1, 16), "ssm_state": ("ssm.state_size", 1, 512),
+    "ssm_k_heads": ("ssm.group_count", 1, INT32_MAX), "ssm_v_heads": ("ssm.time_step_rank", 1, INT32_MAX),
+    "vocab_size": ("vocab_size", 1, INT32_MAX), "n_ff": ("feed_forward_length", 1, INT32_MAX),
+    "n_expert": ("expert_count", 0, lib.Q35_MAX_EXPERTS), "n_expert_used": ("expert_used_count", 0, INT32_MAX),
+    "n_ff_expert": ("expert_feed_forward_length", 0, INT32_MAX),
+    "n_ff_shared": ("expert_shared_feed_forward_length", 0, INT32_MAX),
+}
+# with experts: the dense FFN width may be 0, the expert fields must be set
+MOE_LIMITS = {"n_ff": ("feed_forward_length", 0, INT32_MAX), "n_ff_expert": ("expert_feed_forward_length", 1, INT32_MAX),
+              "n_ff_shared": ("expert_shared_feed_forward_length", 1, INT32_MAX)}
+
+
+def check_engine_limits(model: Model) -> None:
+    """The ranges the C engine accepts, checked here so that the error names the value."""
+    c = model.config
+    if c.n_layer > lib.Q35_MAX_LAYERS:
+        raise UsageError(f"{c.n_layer} layers: the engine supports at most {lib.Q35_MAX_LAYERS}")
+    limits = dict(ENGINE_LIMITS)
+    if c.n_expert:
+        limits.update(MOE_LIMITS, n_expert_used=("expert_used_count", 1, c.n_expert))
+    for field, (key, lo, hi) in limits.items():
+        v = getattr(c, field)
+        if not lo <= v <= hi:
+            raise UnsupportedModelError(f"{model.path}: {c.arch}.{key} = {v}: the engine runs {lo}..{hi}")
+    for field, key in (("rms_eps", "attention.layer_norm_rms_epsilon"), ("rope_theta", "rope.freq_base")):
+        v32 = np.float32(getattr(c, field))
+        if not (np.isfinite(v32) and v32 > 0):
+            raise UnsupportedModelError(f"{model.path}: {c.arch}.{key} = {getattr(c, field)!r} is not a "
+                                        "positive single-precision number")
+
+
 class NativeModel:
     """The C view of a Model: config plus pointers into the memory map."""
 
     def __init__(self, model: Model):
         c = model.config
-        if c.n_layer > lib.Q35_MAX_LAYERS:
-            raise UsageError(f"{c.n_layer} layers: the engine supports at most {lib.Q35_MAX_LAYERS}")
+        check_engine_limits(model)
         cfg = ffi.new("q35_config *")
         for f in ("n_layer", "n_embd", "n_ff", "n_head", "n_head_kv", "head_dim", "rope_dims",
                   "rope_theta", "rms_eps", "conv_kernel", "ssm_state", "ssm_k_heads", "ssm_v_heads",
@@ -87,9 +123,11 @@ class NativeModel:
             raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
 
 
-def _check_int(name: str, value, minimum: int) -> None:
+def _check_int(name: str, value, minimum: int, maximum: int = INT32_MAX) -> None:
     if not isinstance(value, int) or value < minimum:
         raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise UsageError(f"{name} must be at most {maximum}, got {value}")
 
 
 class Session:
@@ -100,7 +138,7 @@ class Session:
                  vocab_strategy="full"):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
-        _check_int("threads", threads, 1)
+        _check_int("threads", threads, 1, 1024)
         _check_int("ubatch", ubatch, 1)
         _check_int("fdn threshold", fdn_threshold, 0)
         _check_int("ctx", ctx, 1)

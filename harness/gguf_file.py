@@ -27,7 +27,7 @@ from .ggml_types import BLOCK_GEOMETRY, GGMLType, type_name
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 MAX_DIMS = 4
-MAX_NESTING = 4
+MAX_NAME = 63          # tensor names: llama.cpp's GGML_MAX_NAME is 64 with the terminating zero
 
 # GGUF metadata value types: id -> (name, struct format or None)
 _SCALAR = {
@@ -113,24 +113,24 @@ class _Cursor:
         self.pos += n
         return v
 
-    def string(self, what: str) -> str:
+    def string(self, what: str, max_len: int | None = None) -> str:
         n = self.unpack("<Q", f"length of {what}")
+        if max_len is not None and n > max_len:
+            raise self.fail(f"{what} is {n} bytes long (at most {max_len})")
         self.need(n, what)
-        raw = bytes(self.buf[self.pos:self.pos + n])
+        raw = self.buf[self.pos:self.pos + n]     # decoded from the map: no bytes copy first
         self.pos += n
         try:
-            return raw.decode("utf-8")
+            return str(raw, "utf-8")
         except UnicodeDecodeError:
             raise self.fail(f"{what} is not valid UTF-8") from None
 
-    def value(self, vtype: int, key: str, depth: int = 0):
+    def value(self, vtype: int, key: str):
         if vtype in _SCALAR:
             return self.unpack(_SCALAR[vtype][1], f"value of {key!r}")
         if vtype == T_STRING:
             return self.string(f"string value of {key!r}")
         if vtype == T_ARRAY:
-            if depth >= MAX_NESTING:
-                raise self.fail(f"metadata {key!r}: arrays nested deeper than {MAX_NESTING}")
             etype = self.unpack("<I", f"array type of {key!r}")
             count = self.unpack("<Q", f"array length of {key!r}")
             if etype in _NUMPY:
@@ -139,10 +139,13 @@ class _Cursor:
                 arr = np.frombuffer(self.buf, dtype=_NUMPY[etype], count=count, offset=self.pos)
                 self.pos += count * itemsize
                 return arr.astype(bool) if etype == 7 else arr.copy()
-            if etype in (T_STRING, T_ARRAY):
-                # every element takes at least 8 bytes (a length or a type+count)
+            if etype == T_STRING:
+                # every element takes at least 8 bytes (its length)
                 self.need(count * 8, f"array {key!r} of {count} items")
-                return [self.value(etype, key, depth + 1) for _ in range(count)]
+                return [self.string(f"item of array {key!r}") for _ in range(count)]
+            if etype == T_ARRAY:
+                # as in llama.cpp's reader; nested arrays would also cost far more memory than file
+                raise self.fail(f"metadata {key!r}: arrays of arrays are not supported")
             raise self.fail(f"metadata {key!r}: unknown array element type {etype}")
         raise self.fail(f"metadata {key!r}: unknown value type {vtype}")
 
@@ -198,7 +201,7 @@ def _parse(mm: mmap.mmap, path: str, size: int) -> GGUFFile:
 
     raw_infos = []
     for i in range(n_tensors):
-        name = c.string(f"name of tensor #{i}")
+        name = c.string(f"name of tensor #{i}", MAX_NAME)
         n_dims = c.unpack("<I", f"dimension count of tensor {name!r}")
         if not 1 <= n_dims <= MAX_DIMS:
             raise c.fail(f"tensor {name!r}: {n_dims} dimensions (must be 1..{MAX_DIMS})")

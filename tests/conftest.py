@@ -13,6 +13,18 @@ ORACLE_TYPES = ["f32", "bf16", "f16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="run the heavier checks marked slow")
+    parser.addoption("--fuzz-examples", type=int, default=None,
+                     help="cases per fuzz test (default: a few hundred; env HARNESS_FUZZ_EXAMPLES)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Tests that try many cases (fuzzing, sanitizers) say how many, whatever the verbosity."""
+    reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])]
+    lines = [v for r in reports for k, v in getattr(r, "user_properties", []) if k == "cases_tried"]
+    if lines:
+        terminalreporter.section("cases tried")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(config, items):

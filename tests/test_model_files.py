@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness.dequant import dequantize
-from harness.errors import ModelFileError
+from harness.errors import ModelFileError, UnsupportedModelError
 from harness.ggml_types import GGMLType
 from harness.gguf_file import read_gguf
 from harness.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
@@ -346,3 +346,128 @@ def test_closed_model_refuses_reads(good_file):
     m.close()
     with pytest.raises(ModelFileError, match="closed"):
         m.raw("token_embd.weight")
+
+
+# ----------------------------------------------------------------------------
+# metadata of the wrong type or range: each of these raised TypeError / ValueError /
+# OverflowError (or let a bad value reach C) until the fuzzer (tests/test_fuzz_gguf.py) found it
+
+import gguf_fuzz_lib as F  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    p = F.write_micro_model(tmp_path_factory.mktemp("micro") / "micro.gguf")
+    md, plan = F.micro_parts()
+    return open(p, "rb").read(), md, plan
+
+
+def _with(micro, tmp_path, changes: dict, drop=()):
+    data, md, _ = micro
+    md = {k: v for k, v in {**md, **changes}.items() if k not in drop}
+    p = tmp_path / "m.gguf"
+    p.write_bytes(F.with_metadata(data, md))
+    return p
+
+
+@pytest.mark.parametrize("changes,drop,message", [
+    ({"qwen35.rope.dimension_sections": (5, 16)}, (),
+     "'qwen35.rope.dimension_sections' = 16 is not an array of integers"),
+    ({"qwen35.rope.dimension_sections": (8, "qwen35")}, (),
+     "'qwen35.rope.dimension_sections' = 'qwen35' is not an array of integers"),
+    ({"qwen35.rope.dimension_sections": (9, (6, [float("nan")]))}, (),
+     "'qwen35.rope.dimension_sections' = an array of 1 float32 is not an array of integers"),
+    ({"qwen35.attention.recurrent_layers": (8, "qwen35moe")}, (),
+     "'qwen35.attention.recurrent_layers' = 'qwen35moe' is not an array of booleans"),
+    ({"qwen35.attention.recurrent_layers": (12, -1.0)}, (),
+     "'qwen35.attention.recurrent_layers' = -1.0 is not an array of booleans"),
+    ({"tokenizer.ggml.tokens": (1, 32)}, (), "'tokenizer.ggml.tokens' = 32 is not an array of strings"),
+    ({"general.architecture": (9, (5, [256, 4, -1]))}, (), "architecture an array of 3 int32 is not Qwen3.5"),
+    ({"qwen35.attention.head_count_kv": (9, (6, [float("nan"), 1.0]))}, (),
+     "'qwen35.attention.head_count_kv' = an array of 2 float32 is not a non-negative integer"),
+    ({"qwen35.embedding_length": (9, (3, [17, 256, 3]))}, (),
+     "'qwen35.embedding_length' varies per layer (from 3 to 256)"),
+    ({"qwen35.full_attention_interval": (9, (12, [float("-inf"), 3e38]))}, ("qwen35.attention.recurrent_layers",),
+     "'qwen35.full_attention_interval' = an array of 2 float64 is not a non-negative integer"),
+    ({"qwen35.vocab_size": (8, "many")}, ("tokenizer.ggml.tokens",),
+     "'qwen35.vocab_size' = 'many' is not a non-negative integer"),
+    ({"tokenizer.ggml.merges": (9, (9, [(4, [1]), (4, [2])]))}, (),
+     "'tokenizer.ggml.merges': arrays of arrays are not supported"),
+    ({"qwen35.rope.freq_base": (6, -1.0)}, (), "rope.freq_base must be positive (got -1.0)"),
+])
+def test_metadata_of_the_wrong_type_is_a_clear_error(micro, tmp_path, changes, drop, message):
+    with pytest.raises(ModelFileError) as e:
+        load_model(_with(micro, tmp_path, changes, drop))
+    assert message in str(e.value)
+
+
+def test_values_the_engine_cannot_run_are_named_before_c(micro, tmp_path):
+    """rms_eps rounds to 0 in single precision: q35_model_new would refuse it without saying why."""
+    from harness.engine import Session
+    with load_model(_with(micro, tmp_path, {"qwen35.attention.layer_norm_rms_epsilon": (12, 1e-50)})) as m:
+        with pytest.raises(UnsupportedModelError, match=r"layer_norm_rms_epsilon = 1e-50 is not a positive "
+                                                        "single-precision number"):
+            Session(m)
+
+
+def test_conv_kernel_beyond_the_engine_limit(tmp_path):
+    from harness.engine import Session
+    s = F.micro_shape().with_(conv_kernel=17)
+    p = _write(tmp_path / "m.gguf", synth_metadata(s, "f32", 0), quant_plan(s, "f32"), s)
+    with load_model(p) as m:
+        assert m.config.conv_kernel == 17
+        with pytest.raises(UnsupportedModelError, match=r"qwen35.ssm.conv_kernel = 17: the engine runs 1..16"):
+            Session(m)
+
+
+def test_tensor_name_longer_than_llama_cpp_allows(tmp_path):
+    """llama.cpp refuses names of 64 bytes or more; a long name would also be copied whole."""
+    s = F.micro_shape()
+    plan = quant_plan(s, "f32") + [PlannedTensor("x" * 64, (32,), GGMLType.F32)]
+    p = tmp_path / "m.gguf"
+    with GGUFStreamWriter(p, synth_metadata(s, "f32", 0), plan) as w:
+        for t in plan:
+            w.write(t.name, bytes(t.nbytes))
+    with pytest.raises(ModelFileError, match="name of tensor #28 is 64 bytes long \\(at most 63\\)"):
+        load_model(p)
+
+
+# ----------------------------------------------------------------------------
+# sizes and offsets that must be caught before any pointer reaches C
+
+def _patched(micro, tmp_path, where_value: dict):
+    data = bytearray(micro[0])
+    for f in F.walk(bytes(data)).fields:
+        if f.where in where_value:
+            data[f.pos:f.pos + f.size] = where_value[f.where].to_bytes(f.size, "little")
+    p = tmp_path / "m.gguf"
+    p.write_bytes(bytes(data))
+    return p
+
+
+def test_byte_size_beyond_64_bits(micro, tmp_path):
+    """ne = [2^39, 2^39] F16: 2^79 bytes, which a 64-bit product would wrap; Python's does not."""
+    p = _patched(micro, tmp_path, {"tensor 'blk.0.ffn_up.weight' dim 0": 1 << 39,
+                                   "tensor 'blk.0.ffn_up.weight' dim 1": 1 << 39})
+    with pytest.raises(ModelFileError, match=r"truncated file: tensor 'blk.0.ffn_up.weight' needs bytes "
+                                             r"\[\d+, \d{24}\d*\)"):
+        load_model(p)
+
+
+def test_unaligned_tensor_offset(micro, tmp_path):
+    p = _patched(micro, tmp_path, {"tensor 'blk.1.ffn_down.weight' offset": 17})
+    with pytest.raises(ModelFileError, match="tensor 'blk.1.ffn_down.weight': data offset 17 is not aligned to 32"):
+        load_model(p)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"qwen35.embedding_length": (4, 64)}, r"tensor 'token_embd.weight' has shape \[64, 32\], expected \[64, 64\]"),
+    ({"tokenizer.ggml.tokens": (9, (8, [f"t{i}" for i in range(65)]))},
+     r"tensor 'token_embd.weight' has shape \[64, 32\], expected \[65, 32\]"),
+    ({"qwen35.ssm.conv_kernel": (4, 3)}, r"tensor 'blk.0.ssm_conv1d.weight' has shape \[64, 4\], expected \[64, 3\]"),
+    ({"qwen35.block_count": (4, 3), "qwen35.attention.recurrent_layers": (9, (7, [True, False, True]))},
+     "missing tensor 'blk.2.attn_norm.weight'"),
+])
+def test_metadata_contradicting_the_tensor_shapes(micro, tmp_path, changes, message):
+    with pytest.raises(ModelFileError, match=message):
+        load_model(_with(micro, tmp_path, changes))
