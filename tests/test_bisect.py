@@ -274,9 +274,9 @@ def test_bisect_removes_its_worktrees_when_interrupted(toy, tmp_path, sig):
 
 
 # ----------------------------------------------------------------------------
-# copies of this project with a planted slowdown in Session.decode
+# copies of this project with a planted slowdown in Session.decode_top1
 
-DECODE = "        return self.prefill([token], all_logits=False)\n"
+DECODE = "        return int(self.prefill_top1([token], all_positions=False)[0])\n"   # Session.decode_top1, tg's step
 SLEEP = "        __import__('time').sleep(0.02)  # planted slowdown\n"
 
 
@@ -299,8 +299,8 @@ def project_copy(dest: Path) -> Path:
 def plant_sleep(repo: Path) -> str:
     engine = repo / "harness" / "engine.py"
     text = engine.read_text()
-    assert DECODE in text, "Session.decode changed: update the planted slowdown in this test"
-    return commit(repo, "planted slowdown in Session.decode", {"harness/engine.py": text.replace(DECODE, SLEEP + DECODE)})
+    assert DECODE in text, "Session.decode_top1 changed: update the planted slowdown in this test"
+    return commit(repo, "planted slowdown in Session.decode_top1", {"harness/engine.py": text.replace(DECODE, SLEEP + DECODE)})
 
 
 def test_bisect_of_this_project_with_its_own_bench_finds_a_planted_sleep(tmp_path, tiny_model_path):
