@@ -1,6 +1,7 @@
 """The asv suite runs in the current environment (`asv run --python=same --quick`), so it cannot
 rot: every benchmark runs each runnable parameter combination once, none fails, and ISA variants
-this CPU cannot run are skipped (n/a), not failed."""
+this CPU cannot run are skipped (n/a), not failed. A slow test checks the other end: `asv find` over
+commits of a throwaway copy of this project names the one that planted a slowdown."""
 import json
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import native
+from project_repo import commit, plant_sleep, project_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,3 +76,48 @@ def test_asv_quick_run_of_the_whole_suite_in_this_environment(tmp_path):
     assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES)), out
     if len(runnable) < len(ISAS):
         assert "n/a" in out and "NotImplementedError('this CPU or build cannot run" in out
+
+
+# the copy's benchmarks/common.py is cut down to one parameter combination: asv find needs one figure per
+# commit, and every other combination would cost a timing (and a synthesized model per quant type) per commit
+ONE_COMBINATION = {"QUANTS": '["q4_k_m"]', "FDN_THRESHOLDS": "[0]", "ISAS": '["scalar"]'}
+
+
+@pytest.mark.slow
+def test_asv_find_names_the_commit_that_planted_a_slowdown(tmp_path):
+    """`asv find` over filler, planted slowdown, filler in a throwaway copy of this project, with this
+    project's asv.conf.json as it is: one virtualenv, and each probed commit (all three) built into a
+    wheel there and timed. The sleep goes into Session.decode, the step time_tg16 times."""
+    _need_asv()
+    repo = project_copy(tmp_path / "proj")
+    common = repo / "benchmarks" / "common.py"
+    text = common.read_text()
+    for name, value in ONE_COMBINATION.items():
+        text, n = re.subn(rf"^{name} = \[.*?\]", f"{name} = {value}", text, flags=re.M)
+        assert n == 1, f"benchmarks/common.py no longer sets {name} = [...] on one line: update this test"
+    commit(repo, "one parameter combination", {"benchmarks/common.py": text})
+    first = commit(repo, "filler one", {"NOTES.txt": "1"})
+    planted = plant_sleep(repo, "decode")
+    last = commit(repo, "filler two", {"NOTES.txt": "2"})
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "HARNESS_ASV_PRESET": "tiny", "HARNESS_ASV_THREADS": "1"}
+    for name in ("PYTHONPATH", "ASV_PYTHONPATH", "HARNESS_CACHE"):
+        env.pop(name, None)
+    asv = [sys.executable, "-m", "asv"]
+    r = subprocess.run([*asv, "machine", "--yes", "--machine", "ci-test"], cwd=repo, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([*asv, "find", "--machine", "ci-test", "--show-stderr", f"{first}^..{last}",
+                        "bench_engine.TokenGeneration.time_tg16"], cwd=repo, env=env,
+                       capture_output=True, text=True, timeout=1200)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    for sha in (first, planted, last):
+        assert f"commit {sha[:8]}" in out, f"asv find did not time {sha[:8]}:\n{out}"
+    # the three figures, in commit order: the 0.32 s of planted sleep shows, so the answer is no toss-up
+    units = {"s": 1.0, "ms": 1e-3, "μs": 1e-6, "us": 1e-6, "ns": 1e-9}
+    tg16 = [float(v) * units[u] for v, u in re.findall(r"^\s*q4_k_m\s+([\d.]+)±[\d.]+(ms|μs|us|ns|s)\b", out, re.M)]
+    assert len(tg16) == 3, out
+    assert tg16[1] > tg16[0] + 0.25 and tg16[2] > tg16[0] + 0.25, tg16
+    assert f"Greatest regression found: {planted[:8]}" in out, out

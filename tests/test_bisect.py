@@ -1,22 +1,17 @@
 """harness bisect: the search, the parsing, and whole runs on throwaway git repositories
 (a toy one with a fake build and measurement, and copies of this project with a planted slowdown)."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from harness.bisect import (BisectError, Metric, SearchState, classify, expand, metric_value, parse_metric,
                             parse_threshold, resolve_lengths, search)
 from harness.errors import UsageError
-
-ROOT = Path(__file__).resolve().parent.parent
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1"}
+from project_repo import commit, git, plant_sleep, project_copy
 
 
 # ----------------------------------------------------------------------------
@@ -134,22 +129,6 @@ def test_expand_quotes_values_and_names_unknown_placeholders():
 
 # ----------------------------------------------------------------------------
 # whole runs on throwaway repositories
-
-def git(repo, *args):
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT_ENV}).stdout.strip()
-
-
-def commit(repo, message, write=None, remove=()):
-    for name, text in (write or {}).items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    for name in remove:
-        (repo / name).unlink()
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
 
 def bisect(repo, *args, tmpdir=None, **popen):
     env = dict(os.environ)
@@ -275,33 +254,6 @@ def test_bisect_removes_its_worktrees_when_interrupted(toy, tmp_path, sig):
 
 # ----------------------------------------------------------------------------
 # copies of this project with a planted slowdown in Session.decode_top1
-
-DECODE = "        return int(self.prefill_top1([token], all_positions=False)[0])\n"   # Session.decode_top1, tg's step
-SLEEP = "        __import__('time').sleep(0.02)  # planted slowdown\n"
-
-
-def project_copy(dest: Path) -> Path:
-    """This working tree's files (tracked and untracked, not ignored) as a fresh one-commit repo."""
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs git and a git checkout of this project")
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard", "-z"],
-                           check=True, capture_output=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        if (ROOT / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dest / f)
-    git(dest, "init", "-q")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "base")
-    return dest
-
-
-def plant_sleep(repo: Path) -> str:
-    engine = repo / "harness" / "engine.py"
-    text = engine.read_text()
-    assert DECODE in text, "Session.decode_top1 changed: update the planted slowdown in this test"
-    return commit(repo, "planted slowdown in Session.decode_top1", {"harness/engine.py": text.replace(DECODE, SLEEP + DECODE)})
-
 
 def test_bisect_of_this_project_with_its_own_bench_finds_a_planted_sleep(tmp_path, tiny_model_path):
     """The default measurement (each commit's own `harness bench`); the build copies this tree's
