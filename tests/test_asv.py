@@ -97,7 +97,7 @@ def test_asv_find_names_the_commit_that_planted_a_slowdown(tmp_path):
         assert n == 1, f"benchmarks/common.py no longer sets {name} = [...] on one line: update this test"
     commit(repo, "one parameter combination", {"benchmarks/common.py": text})
     first = commit(repo, "filler one", {"NOTES.txt": "1"})
-    planted = plant_sleep(repo, "decode")
+    planted = plant_sleep(repo)
     last = commit(repo, "filler two", {"NOTES.txt": "2"})
     home = tmp_path / "home"
     home.mkdir()
