@@ -157,20 +157,21 @@ def _quality_frame(grid: SweepGrid, models: dict, store, isas: dict, log: Callab
     import pandas as pd
 
     from .quality import quality_row
-    from .vocab_measure import default_tokens, resolve_reference, run_quality
+    from .vocab_measure import default_tokens, resolve_reference, run_quality_strategies
     qpath = os.path.join(store.dir, "quality.csv")
     rows = pd.read_csv(qpath).to_dict("records") if os.path.exists(qpath) else []
     have = {(r["model"], r["vocab_strategy"]) for r in rows}
     isa = next(iter(isas.values()))
     for path, ident in models.values():
-        for v in grid.vocab_strategy:
-            if (ident.model, v) in have:
-                continue
-            with load_model(path) as m:
-                ref_path = resolve_reference(m, None)
-                toks = default_tokens(m.config.vocab_size, grid.quality, grid.seed)
-                with load_model(ref_path) as ref:
-                    q = run_quality(m, ref, v, toks, threads=max(grid.threads), isa=isa)
+        todo = [v for v in grid.vocab_strategy if (ident.model, v) not in have]
+        if not todo:
+            continue
+        with load_model(path) as m:
+            ref_path = resolve_reference(m, None)
+            toks = default_tokens(m.config.vocab_size, grid.quality, grid.seed)
+            with load_model(ref_path) as ref:
+                measures = run_quality_strategies(m, ref, todo, toks, threads=max(grid.threads), isa=isa)
+        for v, q in zip(todo, measures):
             rows.append(quality_row(ident.model, ident.quant, v, q, reference=os.path.basename(ref_path),
                                     tokens=f"{grid.quality} seeded random ids (seed {grid.seed})"))
             log(f"quality {ident.model} {v}: top-1 {q.top1_agreement:.3f}, KL {q.kl_mean:.2e}, "

@@ -2,6 +2,8 @@
 and the speed of each strategy in token generation with the share of time in the LM head."""
 from __future__ import annotations
 
+import contextlib
+
 import statistics
 import time
 from dataclasses import dataclass
@@ -65,16 +67,27 @@ def default_tokens(vocab: int, n: int = 512, seed: int = 0) -> np.ndarray:
 def run_quality(model: Model, ref: Model, strategy: str, tokens, k: int = 10, threads: int = 2,
                 isa: str = "auto", block: int = 64) -> QualityMeasures:
     """The measures of (model, strategy) against (ref, full) over tokens, run in blocks of positions."""
+    return run_quality_strategies(model, ref, [strategy], tokens, k, threads, isa, block)[0]
+
+
+def run_quality_strategies(model: Model, ref: Model, strategies: list[str], tokens, k: int = 10,
+                           threads: int = 2, isa: str = "auto", block: int = 64) -> list[QualityMeasures]:
+    """run_quality for several strategies of one model: the reference runs once per block of
+    positions and every strategy's session is compared with it."""
     check_same_shape(model, ref)
     toks = np.asarray(tokens, dtype=np.int32)
     if toks.size == 0:
         raise UsageError("no tokens given")
-    acc = QualityAccumulator(k)
-    with Session(ref, isa=isa, threads=threads, ctx=toks.size) as sr, \
-            Session(model, isa=isa, threads=threads, ctx=toks.size, vocab_strategy=strategy) as st:
+    accs = [QualityAccumulator(k) for _ in strategies]
+    with contextlib.ExitStack() as stack:
+        sr = stack.enter_context(Session(ref, isa=isa, threads=threads, ctx=toks.size))
+        sts = [stack.enter_context(Session(model, isa=isa, threads=threads, ctx=toks.size, vocab_strategy=v))
+               for v in strategies]
         for i in range(0, toks.size, block):
-            acc.add(sr.prefill(toks[i:i + block]), st.prefill(toks[i:i + block]))
-    return acc.result()
+            want = sr.prefill(toks[i:i + block])
+            for acc, st in zip(accs, sts):
+                acc.add(want, st.prefill(toks[i:i + block]))
+    return [acc.result() for acc in accs]
 
 
 # ----------------------------------------------------------------------------
