@@ -670,6 +670,19 @@ static inline void k_mins4(__m256i ms, const block_q8_K *const *y, int64_t b, fl
     }
 }
 
+/* One 32-byte chunk c of a Q4_K / Q5_K block for 4 rows: the quants of sub-blocks
+ * 2c (lo) and 2c+1 (hi) times the rows' int8 values, weighted by their scales. */
+static inline void k_chunk4(__m256i lo, __m256i hi, __m256i scl, __m256i sch, const block_q8_K *const *y,
+                            int64_t b, int c, __m256i *sumi) {
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        const int8_t *q8 = y[r][b].qs + 64 * c;
+        const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+        const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(_mm256_madd_epi16(pl, scl), _mm256_madd_epi16(ph, sch)));
+    }
+}
+
 /* the final sums of Q4_K / Q5_K, as in the single-row kernels */
 static inline void k_finish4(const __m256 *acc, const __m256 *accm, float *out) {
 #pragma GCC unroll 4
@@ -706,13 +719,7 @@ static void vec_dot4_q4_K_q8_K_avx2(const void *w, const void *a, int64_t as, in
             const __m256i sch = _mm256_shuffle_epi8(sc, cth);
             ctl = _mm256_add_epi8(ctl, four8);
             cth = _mm256_add_epi8(cth, four8);
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
-                const int8_t *q8 = y[r][b].qs + 64 * c;
-                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
-                const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(_mm256_madd_epi16(pl, scl), _mm256_madd_epi16(ph, sch)));
-            }
+            k_chunk4(lo, hi, scl, sch, y, b, c, sumi);
         }
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
@@ -749,13 +756,7 @@ static void vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, in
             const __m256i sch = _mm256_shuffle_epi8(sc, cth);
             ctl = _mm256_add_epi8(ctl, four8);
             cth = _mm256_add_epi8(cth, four8);
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
-                const int8_t *q8 = y[r][b].qs + 64 * c;
-                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
-                const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(_mm256_madd_epi16(pl, scl), _mm256_madd_epi16(ph, sch)));
-            }
+            k_chunk4(lo, hi, scl, sch, y, b, c, sumi);
         }
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
