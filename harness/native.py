@@ -182,6 +182,32 @@ class Kernels:
            ffi.from_buffer("float[]", out, require_writable=True))
         return out
 
+    def has_gemm(self, weight_type: GGMLType) -> bool:
+        """Whether this variant has a register-tiled panel kernel for weight_type."""
+        return self._k.gemm[int(GGMLType(weight_type))] != ffi.NULL
+
+    def gemm(self, w_rows: np.ndarray, a_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
+        """The panel of dots of weight rows (uint8 [nr, row_bytes]) with activation rows in the
+        paired format (uint8 [nt, row_bytes]) -> float32 [nt, nr]."""
+        wt = GGMLType(weight_type)
+        at = GGMLType(lib.q35_act_type(int(wt)))
+        fn = self._k.gemm[int(wt)]
+        if fn == ffi.NULL:
+            raise UsageError(f"no {wt.name} panel kernel in the {self.isa} table")
+        rows = {}
+        for name, arr, t in (("weight", w_rows, wt), ("activation", a_rows, at)):
+            elems, bsize = BLOCK_GEOMETRY[t]
+            arr = np.ascontiguousarray(arr, dtype=np.uint8)
+            if n % elems or arr.ndim != 2 or arr.shape[1] != n // elems * bsize or arr.shape[0] < 1:
+                raise UsageError(f"{name} rows of {n} {t.name} values are uint8 [rows, {n // elems * bsize}], "
+                                 f"got {list(arr.shape)}")
+            rows[name] = arr
+        w, a = rows["weight"], rows["activation"]
+        out = np.empty((a.shape[0], w.shape[0]), dtype=np.float32)
+        fn(ffi.from_buffer("uint8_t[]", w), w.shape[1], w.shape[0], ffi.from_buffer("uint8_t[]", a), a.shape[1],
+           a.shape[0], n, ffi.from_buffer("float[]", out, require_writable=True), w.shape[0])
+        return out
+
 
     # elementwise / row float kernels: each returns a new array, the inputs are not modified
 

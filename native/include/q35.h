@@ -92,6 +92,10 @@ typedef float (*q35_vec_dot_fn)(const void *w, const void *a, int64_t n);
 /* dot of one weight row with 4 activation rows (paired format, each row at a[i*a_stride] bytes):
  * out[i] = vec_dot(w, a + i*a_stride, n) for i = 0..3, same rounding rules */
 typedef void (*q35_vec_dot4_fn)(const void *w, const void *a, int64_t a_stride, int64_t n, float *out);
+/* a panel of dots, nr weight rows (row r at w + r*w_stride bytes) by nt activation rows (row t at
+ * a + t*a_stride): y[t*ldy + r] = vec_dot(row r, row t, n), each bit for bit the variant's vec_dot */
+typedef void (*q35_gemm_fn)(const void *w, int64_t w_stride, int nr, const void *a, int64_t a_stride, int nt,
+                            int64_t n, float *y, int64_t ldy);
 
 /* One value head of the gated delta rule over T tokens (see engine/deltanet.c).
  * q, k: Sk floats per token at stride ldqk (L2-normed, not yet scaled by
@@ -119,6 +123,9 @@ typedef struct {
     q35_vec_dot_fn vec_dot[Q35_TYPE_COUNT];
     /* the same dot for 4 activation rows at once: each weight block unpacked once */
     q35_vec_dot4_fn vec_dot4[Q35_TYPE_COUNT];
+    /* the same dots for a panel of weight rows and activation rows, register-tiled where a
+     * variant has one (NULL: callers loop over vec_dot4 / vec_dot) */
+    q35_gemm_fn gemm[Q35_TYPE_COUNT];
     /* the fused delta rule: S read once and read-written once per token */
     void (*dn_fused)(const q35_dn_head *h);
     /* elementwise: x <- silu(x);  g <- silu(g) * u;  y <- y + a x;  acc <- acc + a * b */

@@ -40,6 +40,7 @@ void q35_kernels_fill(q35_kernels *k, const q35_kernels *base) {
         /* a variant with its own dot but no 4-token dot gets none: its matmul then
          * uses its own dot for every token, so logits never depend on batching */
         if (!k->vec_dot4[t] && !k->vec_dot[t]) k->vec_dot4[t] = base->vec_dot4[t];
+        if (!k->gemm[t] && !k->vec_dot[t]) k->gemm[t] = base->gemm[t]; /* the same rule for panels */
         if (!k->vec_dot[t]) k->vec_dot[t] = base->vec_dot[t];
     }
 }

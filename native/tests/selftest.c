@@ -112,7 +112,7 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
         const int wt = WEIGHTS[t].type, at = q35_act_type(wt);
         const int64_t blk = q35_type_block_elems(wt) > q35_type_block_elems(at) ? q35_type_block_elems(wt)
                                                                                 : q35_type_block_elems(at);
-        double worst1 = 0, worst4 = 0;
+        double worst1 = 0, worst4 = 0, worstg = 0;
         for (int rep = 0; rep < 24; rep++) {
             /* float rows: any length (SIMD tails); block rows: 1 to 16 super-blocks, odd counts included */
             const int64_t n = blk == 1 ? rand_len(N) : blk * (1 + rep % (4096 / blk));
@@ -133,12 +133,29 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
                 worst1 = fmax(worst1, fabs(k->vec_dot[wt](wq, ar, n) - want) / (mag + 1e-30));
                 if (k->vec_dot4[wt]) worst4 = fmax(worst4, fabs(got4[r] - want) / (mag + 1e-30));
             }
+            if (k->gemm[wt]) { /* 3 weight rows (the same row, stride 0) by 4 and by 1 activation rows */
+                for (int nt = 4; nt >= 1; nt -= 3) {
+                    float gy[4 * 3];
+                    k->gemm[wt](wq, 0, 3, act, stride, nt, n, gy, 3);
+                    for (int r = 0; r < nt; r++) {
+                        const float own = k->vec_dot[wt](wq, act + r * stride, n);
+                        double mag = 0;
+                        for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * b[r * N + i]);
+                        for (int i = 0; i < 3; i++) /* bit for bit the variant's own dot, near the reference */
+                            worstg = fmax(worstg, memcmp(&gy[r * 3 + i], &own, sizeof own)
+                                                      ? INFINITY
+                                                      : fabs(own - ref->vec_dot[wt](wq, act + r * stride, n)) / (mag + 1e-30));
+                    }
+                }
+            }
         }
         snprintf(what, sizeof what, "vec_dot %s", WEIGHTS[t].name);
         report(name, what, worst1, 1e-5);
         snprintf(what, sizeof what, "vec_dot4 %s", WEIGHTS[t].name);
         if (k->vec_dot4[wt]) report(name, what, worst4, 1e-5);
         else printf("%-12s %-40s not provided (matmul uses vec_dot per token)\n", name, what);
+        snprintf(what, sizeof what, "gemm %s", WEIGHTS[t].name);
+        if (k->gemm[wt]) report(name, what, worstg, 1e-5);
     }
     free(a); free(b); free(wq); free(act);
 }

@@ -77,14 +77,6 @@ static void quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
     }
 }
 
-/* signed int8 x int8 -> 8 x int32 lane sums, via the sign trick for maddubs */
-static inline __m256i dot_i8_32(__m256i x, __m256i y) {
-    const __m256i ax = _mm256_sign_epi8(x, x);
-    const __m256i sy = _mm256_sign_epi8(y, x);
-    const __m256i p16 = _mm256_maddubs_epi16(ax, sy);
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
 /* f16 scales of a block pair of both rows -> the two products dW*da, each
  * broadcast: one vcvtph2ps for four halves */
 static inline void pair_scales(uint16_t w0, uint16_t w1, uint16_t a0, uint16_t a1, __m256 *d0, __m256 *d1) {
@@ -93,29 +85,6 @@ static inline void pair_scales(uint16_t w0, uint16_t w1, uint16_t a0, uint16_t a
     const __m128 dd = _mm_mul_ps(f, _mm_movehl_ps(f, f));
     *d0 = _mm256_broadcastss_ps(dd);
     *d1 = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
-}
-
-/* two blocks per step into two accumulators (the FMA latency otherwise bounds it) */
-static float dot_q8_0_q8_0_avx2(const void *w, const void *a, int64_t n) {
-    const block_q8_0 *x = w, *y = a;
-    const int64_t nb = n / QK8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256 d0, d1;
-        pair_scales(x[b].d, x[b + 1].d, y[b].d, y[b + 1].d, &d0, &d1);
-        const __m256i p0 = dot_i8_32(_mm256_loadu_si256((const __m256i *)x[b].qs), _mm256_loadu_si256((const __m256i *)y[b].qs));
-        const __m256i p1 = dot_i8_32(_mm256_loadu_si256((const __m256i *)x[b + 1].qs), _mm256_loadu_si256((const __m256i *)y[b + 1].qs));
-        acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; b < nb; b++) {
-        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_32(qx, qy)), acc0);
-    }
-    return hsum_ps256(_mm256_add_ps(acc0, acc1));
 }
 
 /* ------------------------------------------------------------------------- */
@@ -291,7 +260,7 @@ static inline __m256i nibbles_32(const uint8_t *p) {
 
 /* Q4_0 x Q8_0, sum_j (q_j - 8) qa_j = maddubs(q, qa) - maddubs(8, qa) (both
  * int16-safe: 2*15*127 and 2*8*127). Two blocks per step into two
- * accumulators, scales as in dot_q8_0_q8_0_avx2. */
+ * accumulators; pair_scales gives the two blocks' dW dA. */
 static float vec_dot_q4_0_q8_0_avx2(const void *w, const void *a, int64_t n) {
     const block_q4_0 *x = w;
     const block_q8_0 *y = a;
@@ -573,45 +542,6 @@ static inline void pair_scales4(uint16_t w0, uint16_t w1, const block_q8_0 *cons
                                                      (short)y[1][b + 1].d, (short)y[2][b].d, (short)y[2][b + 1].d,
                                                      (short)y[3][b].d, (short)y[3][b + 1].d));
     _mm256_store_ps(s, _mm256_mul_ps(fw, fa));
-}
-
-static void vec_dot4_q8_0_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    const block_q8_0 *x = w;
-    ROWS4(block_q8_0, y, a, as);
-    const int64_t nb = n / QK8_0;
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256 acc0[4], acc1[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
-    float s[8] __attribute__((aligned(32)));
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        pair_scales4(x[b].d, x[b + 1].d, y, b, s);
-        const __m256i x0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i x1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
-        const __m256i ax0 = _mm256_sign_epi8(x0, x0), ax1 = _mm256_sign_epi8(x1, x1);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const __m256i sy0 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[r][b].qs), x0);
-            const __m256i sy1 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[r][b + 1].qs), x1);
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax0, sy0), ones16);
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax1, sy1), ones16);
-            acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + 2 * r), _mm256_cvtepi32_ps(p0), acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + 2 * r + 1), _mm256_cvtepi32_ps(p1), acc1[r]);
-        }
-    }
-    for (; b < nb; b++) {
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const float dw = h2f(x[b].d);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const __m256 d = _mm256_set1_ps(dw * h2f(y[r][b].d));
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[r][b].qs);
-            acc0[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_32(qx, qy)), acc0[r]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) out[r] = hsum_ps256(_mm256_add_ps(acc0[r], acc1[r]));
 }
 
 /* Q4_0 as vec_dot_q4_0_q8_0_avx2. The weights of a block are unpacked once to
@@ -933,7 +863,7 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_F16] = vec_dot_f16_avx2,
         [Q35_TYPE_BF16] = vec_dot_bf16_avx2,
         [Q35_TYPE_Q4_0] = vec_dot_q4_0_q8_0_avx2,
-        [Q35_TYPE_Q8_0] = dot_q8_0_q8_0_avx2,
+        [Q35_TYPE_Q8_0] = q35_vec_dot_q8_0_avx2,
         [Q35_TYPE_Q4_K] = vec_dot_q4_K_q8_K_avx2,
         [Q35_TYPE_Q5_K] = vec_dot_q5_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = vec_dot_q6_K_q8_K_avx2,
@@ -944,11 +874,14 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_F16] = vec_dot4_f16_avx2,
         [Q35_TYPE_BF16] = vec_dot4_bf16_avx2,
         [Q35_TYPE_Q4_0] = vec_dot4_q4_0_q8_0_avx2,
-        [Q35_TYPE_Q8_0] = vec_dot4_q8_0_q8_0_avx2,
+        [Q35_TYPE_Q8_0] = q35_vec_dot4_q8_0_avx2,
         [Q35_TYPE_Q4_K] = vec_dot4_q4_K_q8_K_avx2,
         [Q35_TYPE_Q5_K] = vec_dot4_q5_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = vec_dot4_q6_K_q8_K_avx2,
         [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs_q8_K_avx2,
+    },
+    .gemm = {
+        [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx2,
     },
 };
 

@@ -98,6 +98,11 @@ typedef struct {
 } q35_mm_job;
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op);
+/* v[t * ldv + r] = W[r] . act[t] for nr weight rows (wrb bytes apart) and nt activation rows (arb
+ * bytes apart) of n values: the variant's panel kernel where it has one, else its 4-token and
+ * single dots. Either way each value is the variant's vec_dot bit for bit. */
+void q35_dot_panel(const q35_kernels *k, int wt, const uint8_t *w, int64_t wrb, int nr, const uint8_t *act,
+                   int64_t arb, int nt, int64_t n, float *v, int64_t ldv);
 
 /* layers.c */
 void q35_layer_attention(q35_session *s, int ith, int nth, int il);

@@ -54,34 +54,61 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         const int64_t r1 = hi - base < w->rows ? hi - base : w->rows;
         base += w->rows;
         if (r0 >= r1) continue;
-        const q35_vec_dot_fn dot = k->vec_dot[w->type];
-        const q35_vec_dot4_fn dot4 = k->vec_dot4[w->type];
         const int at = acts[act_of_job[j]];
         const int64_t wrb = row_bytes(w->type, in), arb = row_bytes(at, in);
         const uint8_t *act = s->act + act_of_job[j] * seg;
+        /* few tokens: memory-bound, one row per call with the prefetch spread along;
+         * many: compute-bound, panels of ROW_BLOCK rows */
+        const int64_t step = T < 4 ? 1 : ROW_BLOCK;
         for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
             const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
             for (int tb = 0; tb < T; tb += TOK_BLOCK) {
                 const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
-                for (int64_t r = rb; r < re; r++) {
+                float v[TOK_BLOCK * ROW_BLOCK];
+                for (int64_t r = rb; r < re; r += step) {
+                    const int64_t nr = re - r < step ? re - r : step;
                     const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
 #ifndef Q35_NO_PREFETCH
-                    if (tb == 0 && r + PREFETCH_ROWS < r1)   /* stream the rows ahead while this one computes */
-                        for (int64_t off = 0; off < wrb; off += 64) __builtin_prefetch(wr + PREFETCH_ROWS * wrb + off, 0, 0);
-#endif
-                    float v[TOK_BLOCK];
-                    int t = tb;
-                    if (dot4)   /* one pass over the weight row for 4 tokens */
-                        for (; t + 4 <= te; t += 4) dot4(wr, act + t * arb, arb, in, v + (t - tb));
-                    for (; t < te; t++) v[t - tb] = dot(wr, act + t * arb, in);
-                    for (t = tb; t < te; t++) {
-                        float *y = jobs[j].y + t * jobs[j].ldy + r;
-                        *y = jobs[j].accumulate ? *y + v[t - tb] : v[t - tb];
+                    if (tb == 0) { /* stream the rows PREFETCH_ROWS ahead while these compute */
+                        const int64_t pe = r + nr + PREFETCH_ROWS < r1 ? r + nr + PREFETCH_ROWS : r1;
+                        for (const uint8_t *p = wr + PREFETCH_ROWS * wrb; p < (const uint8_t *)w->data + pe * wrb; p += 64)
+                            __builtin_prefetch(p, 0, 0);
                     }
+#endif
+                    q35_dot_panel(k, w->type, wr, wrb, (int)nr, act + tb * arb, arb, te - tb, in, v + (r - rb), ROW_BLOCK);
+                }
+                for (int t = tb; t < te; t++) {
+                    float *y = jobs[j].y + t * jobs[j].ldy + rb;
+                    const float *vt = v + (t - tb) * ROW_BLOCK;
+                    if (jobs[j].accumulate)
+                        for (int64_t r = 0; r < re - rb; r++) y[r] += vt[r];
+                    else
+                        for (int64_t r = 0; r < re - rb; r++) y[r] = vt[r];
                 }
             }
         }
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, layer, op, bytes);
+}
+
+void q35_dot_panel(const q35_kernels *k, int wt, const uint8_t *w, int64_t wrb, int nr, const uint8_t *act,
+                   int64_t arb, int nt, int64_t n, float *v, int64_t ldv) {
+    if (k->gemm[wt]) {
+        k->gemm[wt](w, wrb, nr, act, arb, nt, n, v, ldv);
+        return;
+    }
+    const q35_vec_dot_fn dot = k->vec_dot[wt];
+    const q35_vec_dot4_fn dot4 = k->vec_dot4[wt];
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = w + r * wrb;
+        float o[4];
+        int t = 0;
+        if (dot4)   /* one pass over the weight row for 4 tokens */
+            for (; t + 4 <= nt; t += 4) {
+                dot4(wr, act + t * arb, arb, n, o);
+                for (int i = 0; i < 4; i++) v[(t + i) * ldv + r] = o[i];
+            }
+        for (; t < nt; t++) v[t * ldv + r] = dot(wr, act + t * arb, n);
+    }
 }

@@ -194,28 +194,22 @@ static void group_by_expert(q35_moe_scratch *ms, int T, int NE, int K) {
 static void rows_dot(const q35_kernels *k, int wtype, const uint8_t *w, int64_t wrb, int64_t r0, int64_t r1,
                      int64_t in, const uint8_t *act, int64_t arb, int n, float *out, int64_t ldo,
                      const int32_t *dst, const float *scale) {
-    const q35_vec_dot_fn dot = k->vec_dot[wtype];
-    const q35_vec_dot4_fn dot4 = k->vec_dot4[wtype];
     for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
         const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+#ifndef Q35_NO_PREFETCH
+        const int64_t pe = re + PREFETCH_ROWS < r1 ? re + PREFETCH_ROWS : r1;
+        for (const uint8_t *p = w + re * wrb; p < w + pe * wrb; p += 64) __builtin_prefetch(p, 0, 0);
+#endif
         for (int tb = 0; tb < n; tb += TOK_BLOCK) {
             const int te = tb + TOK_BLOCK < n ? tb + TOK_BLOCK : n;
-            for (int64_t r = rb; r < re; r++) {
-                const uint8_t *wr = w + r * wrb;
-#ifndef Q35_NO_PREFETCH
-                if (tb == 0 && r + PREFETCH_ROWS < r1)
-                    for (int64_t off = 0; off < wrb; off += 64) __builtin_prefetch(wr + PREFETCH_ROWS * wrb + off, 0, 0);
-#endif
-                float v[TOK_BLOCK];
-                int t = tb;
-                if (dot4)
-                    for (; t + 4 <= te; t += 4) dot4(wr, act + t * arb, arb, in, v + (t - tb));
-                for (; t < te; t++) v[t - tb] = dot(wr, act + t * arb, in);
-                if (!dst)
-                    for (t = tb; t < te; t++) out[t * ldo + (r - r0)] = v[t - tb];
-                else
-                    for (t = tb; t < te; t++) out[dst[t] * ldo + (r - r0)] += scale[t] * v[t - tb];
-            }
+            float v[TOK_BLOCK * ROW_BLOCK];
+            q35_dot_panel(k, wtype, w + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v, ROW_BLOCK);
+            for (int64_t r = rb; r < re; r++)
+                for (int t = tb; t < te; t++) {
+                    const float d = v[(t - tb) * ROW_BLOCK + (r - rb)];
+                    if (!dst) out[t * ldo + (r - r0)] = d;
+                    else out[dst[t] * ldo + (r - r0)] += scale[t] * d;
+                }
         }
     }
 }
