@@ -8,7 +8,7 @@ import pytest
 from harness import native
 from harness.dequant import DEQUANTIZERS
 from harness.errors import UsageError
-from harness.ggml_types import GGMLType
+from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 
 from test_vec_dot4 import source_of
 from test_vec_dot import WEIGHT_TYPES, activation_row, act_type, dequant_act, weight_row
@@ -27,8 +27,9 @@ def test_panel_equals_the_variants_own_dots_bit_for_bit(isa, wt):
     k = native.Kernels(isa)
     at = act_type(wt)
     rng = np.random.default_rng(int(wt) * 7 + 1)
-    for n in (32 * 5, 1024, 32 * 1025):          # odd block count; a usual width; past the stack buffer
-        shapes = SHAPES if n < 32 * 1025 else [(3, 5)]
+    blk = max(BLOCK_GEOMETRY[wt][0], BLOCK_GEOMETRY[at][0])
+    for n in (5 * blk, 1024, 33024):              # odd block count; a usual width; past the stack buffers
+        shapes = SHAPES if n < 33024 else [(3, 5)]
         for nr, nt in shapes:
             w = np.stack([native.quantize(weight_row(rng, n), wt)[0] for _ in range(nr)])
             xs = [activation_row(rng, n) for _ in range(nt)]

@@ -658,6 +658,132 @@ static void vec_dot4_q4_K_q8_K_avx2(const void *w, const void *a, int64_t as, in
     k_finish4(acc, accm, out);
 }
 
+/* A panel of Q4_K rows. The per-block work of vec_dot4_q4_K_q8_K_avx2 is done once
+ * per panel on each side instead of once per (row, 4 tokens):
+ *   each weight row is unpacked once: codes to bytes in value order, each
+ *   sub-block scale broadcast to a vector, the mins to both 128-bit lanes, dW and
+ *   dminW to floats;
+ *   each activation row once: dA, and its bsums summed in pairs, two rows per
+ *   vector as k_mins4 lays them out.
+ * The row then meets the activation rows 4 at a time with the same float
+ * operations as vec_dot4 (the same products, fmadds and sums), so every value
+ * equals vec_dot bit for bit. */
+#define K_PANEL_MAX 16384 /* values of one row unpacked on the stack */
+#define K_PANEL_TOKENS 32 /* activation rows prepared at once */
+
+typedef struct {
+    uint8_t codes[K_PANEL_MAX] __attribute__((aligned(32)));
+    __m256i scale[K_PANEL_MAX / 32];  /* the sub-block's 6-bit scale in every int16 lane */
+    __m256i mins[K_PANEL_MAX / QK_K]; /* m0..7 as int16, in both 128-bit lanes */
+    float dw[K_PANEL_MAX / QK_K], dmw[K_PANEL_MAX / QK_K];
+} k_row_unpacked;
+
+typedef struct {
+    __m256i pairs[K_PANEL_TOKENS / 2][K_PANEL_MAX / QK_K];  /* bsum_2j + bsum_2j+1 of rows 2p | 2p+1 */
+    __m256 neg_d[K_PANEL_TOKENS / 2][K_PANEL_MAX / QK_K];   /* -dA of row 2p (lanes 0-3) | 2p+1 (4-7) */
+    float d[K_PANEL_TOKENS][K_PANEL_MAX / QK_K];
+} k_act_prepared;
+
+static void unpack_q4_K_row(const block_q4_K *x, int64_t nb, k_row_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
+        u->mins[b] = _mm256_permute2x128_si256(ms, ms, 0x11);
+        u->dw[b] = h2f(x[b].d);
+        u->dmw[b] = h2f(x[b].dmin);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            uint8_t *out = u->codes + QK_K * b + 64 * c;
+            _mm256_store_si256((__m256i *)out, _mm256_and_si256(bits, m4));
+            _mm256_store_si256((__m256i *)(out + 32), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+        }
+        for (int j = 0; j < 8; j++) u->scale[8 * b + j] = _mm256_shuffle_epi8(sc, BCAST_W(j));
+    }
+}
+
+/* rows [0, nt) (nt even or not; an odd last row is paired with itself) */
+static void prepare_q8_K_rows(const uint8_t *a, int64_t as, int nt, int64_t nb, k_act_prepared *p) {
+    for (int t = 0; t < nt; t += 2) {
+        const block_q8_K *y0 = (const block_q8_K *)(const void *)(a + t * as);
+        const block_q8_K *y1 = t + 1 < nt ? (const block_q8_K *)(const void *)(a + (t + 1) * as) : y0;
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i b0 = _mm256_loadu_si256((const __m256i *)y0[b].bsums);
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)y1[b].bsums);
+            p->pairs[t / 2][b] = _mm256_set_m128i(_mm_hadd_epi16(_mm256_castsi256_si128(b1), _mm256_extracti128_si256(b1, 1)),
+                                                  _mm_hadd_epi16(_mm256_castsi256_si128(b0), _mm256_extracti128_si256(b0, 1)));
+            p->neg_d[t / 2][b] = _mm256_set_m128(_mm_set1_ps(-y1[b].d), _mm_set1_ps(-y0[b].d));
+            p->d[t][b] = y0[b].d;
+            if (t + 1 < nt) p->d[t + 1][b] = y1[b].d;
+        }
+    }
+}
+
+/* weight row u against activation rows t..t+3 (t a multiple of 4) */
+static void q4_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, int t, int64_t nb,
+                            const block_q8_K *const *y, float *out) {
+    /* the mins terms first, in a loop of their own (as k_mins4; fewer live registers below) */
+    __m256 acc[4], accm[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256 dmw = _mm256_set1_ps(u->dmw[b]);
+#pragma GCC unroll 2
+        for (int q = 0; q < 2; q++)
+            accm[q] = _mm256_fmadd_ps(_mm256_mul_ps(p->neg_d[t / 2 + q][b], dmw),
+                                      _mm256_cvtepi32_ps(_mm256_madd_epi16(u->mins[b], p->pairs[t / 2 + q][b])), accm[q]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i sumi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) sumi[r] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < 8; j++) {
+            const __m256i cw = _mm256_load_si256((const __m256i *)(u->codes + QK_K * b + 32 * j));
+            const __m256i sc = u->scale[8 * b + j];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m256i q = _mm256_maddubs_epi16(cw, _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 32 * j)));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(q, sc));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(p->d[t + r][b] * u->dw[b]), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+    k_finish4(acc, accm, out);
+}
+
+static void gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                                float *yo, int64_t ldy) {
+    const int64_t nb = n / QK_K;
+    if (nt < 4 || n > K_PANEL_MAX) { /* decode, or rows too long for the stack: row by row */
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nt; t++)
+                yo[t * ldy + r] = vec_dot_q4_K_q8_K_avx2((const uint8_t *)w + r * ws, (const uint8_t *)a + t * as, n);
+        return;
+    }
+    k_row_unpacked u;
+    k_act_prepared p;
+    for (int t0 = 0; t0 < nt; t0 += K_PANEL_TOKENS) {
+        const int tn = nt - t0 < K_PANEL_TOKENS ? nt - t0 : K_PANEL_TOKENS, t4 = tn / 4 * 4;
+        const uint8_t *at = (const uint8_t *)a + t0 * as;
+        prepare_q8_K_rows(at, as, t4, nb, &p);
+        for (int r = 0; r < nr; r++) {
+            const void *wr = (const uint8_t *)w + r * ws;
+            float *out = yo + t0 * ldy + r;
+            if (t4) unpack_q4_K_row(wr, nb, &u);
+            for (int t = 0; t < t4; t += 4) {
+                ROWS4(block_q8_K, y, at + t * as, as);
+                float o[4];
+                q4_K_panel_dot4(&u, &p, t, nb, y, o);
+                for (int i = 0; i < 4; i++) out[(t + i) * ldy] = o[i];
+            }
+            for (int t = t4; t < tn; t++) out[t * ldy] = vec_dot_q4_K_q8_K_avx2(wr, at + t * as, n);
+        }
+    }
+}
+
 static void vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
     const block_q5_K *x = w;
     ROWS4(block_q8_K, y, a, as);
@@ -882,6 +1008,7 @@ const q35_kernels q35_kernels_avx2 = {
     },
     .gemm = {
         [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx2,
+        [Q35_TYPE_Q4_K] = gemm_q4_K_q8_K_avx2,
     },
 };
 
