@@ -674,17 +674,21 @@ static void vec_dot4_q4_K_q8_K_avx2(const void *w, const void *a, int64_t as, in
 typedef struct {
     uint8_t codes[K_PANEL_MAX] __attribute__((aligned(32)));
     __m256i scale[K_PANEL_MAX / 32];  /* the sub-block's 6-bit scale in every int16 lane */
-    __m256i mins[K_PANEL_MAX / QK_K]; /* m0..7 as int16, in both 128-bit lanes */
+    __m256i mins[K_PANEL_MAX / QK_K]; /* Q4_K: m0..7 as int16, in both 128-bit lanes */
+    __m256i sc16[K_PANEL_MAX / QK_K]; /* Q6_K: the 16 scales as int16 */
     float dw[K_PANEL_MAX / QK_K], dmw[K_PANEL_MAX / QK_K];
 } k_row_unpacked;
 
-typedef struct {
+typedef struct k_act_prepared k_act_prepared;
+
+struct k_act_prepared {
     __m256i pairs[K_PANEL_TOKENS / 2][K_PANEL_MAX / QK_K];  /* bsum_2j + bsum_2j+1 of rows 2p | 2p+1 */
     __m256 neg_d[K_PANEL_TOKENS / 2][K_PANEL_MAX / QK_K];   /* -dA of row 2p (lanes 0-3) | 2p+1 (4-7) */
     float d[K_PANEL_TOKENS][K_PANEL_MAX / QK_K];
-} k_act_prepared;
+};
 
-static void unpack_q4_K_row(const block_q4_K *x, int64_t nb, k_row_unpacked *u) {
+static void unpack_q4_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
+    const block_q4_K *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     for (int64_t b = 0; b < nb; b++) {
         const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
@@ -754,13 +758,18 @@ static void q4_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, in
     k_finish4(acc, accm, out);
 }
 
-static void gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
-                                float *yo, int64_t ldy) {
+typedef void (*k_unpack_fn)(const void *w, int64_t nb, k_row_unpacked *u);
+typedef void (*k_panel_dot4_fn)(const k_row_unpacked *u, const k_act_prepared *p, int t, int64_t nb,
+                                const block_q8_K *const *y, float *out);
+
+/* the panel of a K-quant type: unpack each weight row once, prepare the activation rows
+ * once per K_PANEL_TOKENS, 4 activation rows per panel_dot4 call, the rest by vec_dot */
+static void k_panel(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *yo,
+                    int64_t ldy, k_unpack_fn unpack, k_panel_dot4_fn dot4, q35_vec_dot_fn dot) {
     const int64_t nb = n / QK_K;
     if (nt < 4 || n > K_PANEL_MAX) { /* decode, or rows too long for the stack: row by row */
         for (int r = 0; r < nr; r++)
-            for (int t = 0; t < nt; t++)
-                yo[t * ldy + r] = vec_dot_q4_K_q8_K_avx2((const uint8_t *)w + r * ws, (const uint8_t *)a + t * as, n);
+            for (int t = 0; t < nt; t++) yo[t * ldy + r] = dot((const uint8_t *)w + r * ws, (const uint8_t *)a + t * as, n);
         return;
     }
     k_row_unpacked u;
@@ -772,16 +781,86 @@ static void gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a
         for (int r = 0; r < nr; r++) {
             const void *wr = (const uint8_t *)w + r * ws;
             float *out = yo + t0 * ldy + r;
-            if (t4) unpack_q4_K_row(wr, nb, &u);
+            if (t4) unpack(wr, nb, &u);
             for (int t = 0; t < t4; t += 4) {
                 ROWS4(block_q8_K, y, at + t * as, as);
                 float o[4];
-                q4_K_panel_dot4(&u, &p, t, nb, y, o);
+                dot4(&u, &p, t, nb, y, o);
                 for (int i = 0; i < 4; i++) out[(t + i) * ldy] = o[i];
             }
-            for (int t = t4; t < tn; t++) out[t * ldy] = vec_dot_q4_K_q8_K_avx2(wr, at + t * as, n);
+            for (int t = t4; t < tn; t++) out[t * ldy] = dot(wr, at + t * as, n);
         }
     }
+}
+
+static void gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                                float *yo, int64_t ldy) {
+    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q4_K_row, q4_K_panel_dot4, vec_dot_q4_K_q8_K_avx2);
+}
+
+/* Q6_K: the 6-bit codes (0..63) to bytes in the order of vec_dot_q6_K_q8_K_avx2's
+ * groups (value order), each group's pair of 16-value scales as its shuffle made them */
+static void unpack_q6_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
+    const block_q6_K *x = w;
+    const __m256i m15 = _mm256_set1_epi8(0xF), m48 = _mm256_set1_epi8(0x30);
+    const __m256i sel0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
+        u->sc16[b] = sc16;
+        u->dw[b] = h2f(x[b].d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i sch = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h + 32));
+            const __m256i hv = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m48)),
+                _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m48)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_and_si256(hv, m48)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15), _mm256_and_si256(_mm256_srli_epi16(hv, 2), m48)),
+            };
+            for (int k = 0; k < 4; k++) {
+                _mm256_store_si256((__m256i *)(u->codes + QK_K * b + 128 * h + 32 * k), q[k]);
+                u->scale[8 * b + 4 * h + k] = _mm256_shuffle_epi8(sch, _mm256_add_epi8(sel0, _mm256_set1_epi8((char)(4 * k))));
+            }
+        }
+    }
+}
+
+static void q6_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, int t, int64_t nb,
+                            const block_q8_K *const *y, float *out) {
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i sumi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) { /* the -32 offset of the codes: -32 sum_j sc_j bsum_j */
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[r][b].bsums);
+            sumi[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, u->sc16[b]), 5));
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 8; j++) {
+            const __m256i cw = _mm256_load_si256((const __m256i *)(u->codes + QK_K * b + 32 * j));
+            const __m256i sc = u->scale[8 * b + j];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m256i q = _mm256_maddubs_epi16(cw, _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 32 * j)));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(q, sc));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(p->d[t + r][b] * u->dw[b]), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps256(acc[r]);
+}
+
+static void gemm_q6_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                                float *yo, int64_t ldy) {
+    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q6_K_row, q6_K_panel_dot4, vec_dot_q6_K_q8_K_avx2);
 }
 
 static void vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
@@ -1009,6 +1088,7 @@ const q35_kernels q35_kernels_avx2 = {
     .gemm = {
         [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx2,
         [Q35_TYPE_Q4_K] = gemm_q4_K_q8_K_avx2,
+        [Q35_TYPE_Q6_K] = gemm_q6_K_q8_K_avx2,
     },
 };
 
