@@ -1,5 +1,6 @@
 """The hot kernels, per weight type and ISA variant: vec_dot (one weight row with one activation
-row) and vec_dot4 (one weight row with four activation rows), on rows of N values.
+row) and vec_dot4 (one weight row with four activation rows), on rows of N values, and the gemm
+panel (16 weight rows by 32 tokens of 1024 values) where a variant has one.
 
 The timed call is the dispatch-table entry on prepared buffers (harness.kernel_bench), checked
 once against harness.native.Kernels in setup."""
@@ -7,6 +8,11 @@ from __future__ import annotations
 
 from harness.errors import UsageError
 from harness.kernel_bench import prepare_dot
+
+try:
+    from harness.kernel_bench import prepare_panel
+except ImportError:                              # commits before the panel kernels
+    prepare_panel = None
 
 from .common import ISAS, WEIGHT_TYPES, require_isa
 
@@ -36,3 +42,20 @@ class VecDot4(_KernelBench):
 
     def time_vec_dot4(self, wtype, isa):
         self.dot()
+
+
+class Panel:
+    params = (WEIGHT_TYPES, ISAS)
+    param_names = ["type", "isa"]
+
+    def setup(self, wtype, isa):
+        require_isa(isa)
+        if prepare_panel is None:
+            raise NotImplementedError("no panel kernels in this commit")
+        try:
+            self.panel = prepare_panel(isa, wtype)
+        except UsageError as e:                 # no panel kernel for this type, or none in this commit
+            raise NotImplementedError(str(e)) from None
+
+    def time_panel(self, wtype, isa):
+        self.panel()

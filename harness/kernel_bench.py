@@ -85,3 +85,50 @@ def prepare_dot(isa: str, wtype: str, n: int = 16384, rows: int = 1, seed: int =
     if not np.array_equal(np.float32(got), np.float32(expected)):
         raise AssertionError(f"prepared {wt.name} dot ({k.isa}) gave {got}, Kernels gave {expected}")
     return PreparedDot(k.isa, wt, n, rows, call)   # the cffi buffers in call keep the arrays alive
+
+
+@dataclass
+class PreparedPanel:
+    """A timed-call-ready panel (the gemm entry): weight_rows rows by tokens activation rows."""
+    isa: str
+    weight_type: GGMLType
+    n: int
+    weight_rows: int
+    tokens: int
+    _call: Callable[[], object]
+
+    def __call__(self) -> None:
+        self._call()
+
+    @property
+    def macs(self) -> int:
+        return self.n * self.weight_rows * self.tokens
+
+
+def prepare_panel(isa: str, wtype: str, n: int = 1024, weight_rows: int = 16, tokens: int = 32,
+                  seed: int = 0) -> PreparedPanel:
+    """The engine's prefill panel (16 weight rows by 32 tokens by default), for the variants
+    and types with a panel kernel; checked once against Kernels.gemm."""
+    k = native.Kernels(isa)
+    wt = weight_type(wtype)
+    if not k.has_gemm(wt):
+        raise UsageError(f"no {wt.name} panel kernel in the {k.isa} table")
+    at = GGMLType(native.lib.q35_act_type(int(wt)))
+    for t in (wt, at):
+        if n <= 0 or n % BLOCK_GEOMETRY[t][0]:
+            raise UsageError(f"n must be a positive multiple of {BLOCK_GEOMETRY[t][0]} for {t.name}, got {n}")
+    rng = np.random.default_rng(seed)
+    w = native.quantize(rng.standard_normal((weight_rows, n)).astype(np.float32), wt)
+    a = np.stack([k.from_float(rng.standard_normal(n).astype(np.float32), at) for _ in range(tokens)])
+    fn = native.lib.q35_kernels_for(native.ISAS[k.isa]).gemm[int(wt)]
+    out = np.empty((tokens, weight_rows), dtype=np.float32)
+    wp, ap = native.ffi.from_buffer("uint8_t[]", w), native.ffi.from_buffer("uint8_t[]", a)
+    outp = native.ffi.from_buffer("float[]", out, require_writable=True)
+
+    def call():
+        fn(wp, w.shape[1], weight_rows, ap, a.shape[1], tokens, n, outp, weight_rows)
+    call()
+    expected = k.gemm(w, a, wt, n)
+    if not np.array_equal(out, expected):
+        raise AssertionError(f"prepared {wt.name} panel ({k.isa}) differs from Kernels.gemm")
+    return PreparedPanel(k.isa, wt, n, weight_rows, tokens, call)

@@ -1,5 +1,6 @@
-"""pytest-benchmark microbenchmarks of the dot kernels (vec_dot, vec_dot4) per weight type and ISA
-variant this CPU runs, and a check that a saved run works as a regression gate.
+"""pytest-benchmark microbenchmarks of the dot kernels (vec_dot, vec_dot4, and the gemm panel where a
+variant has one) per weight type and ISA variant this CPU runs, and a check that a saved run works as
+a regression gate.
 
 The benchmarks are skipped in the normal run (pyproject's addopts has --benchmark-skip):
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import native
-from harness.kernel_bench import DOT_TYPES, prepare_dot
+from harness.kernel_bench import DOT_TYPES, prepare_dot, prepare_panel, weight_type
 
 RUNNABLE = native.cpu_features()["supported"]
 N = 16384
@@ -33,6 +34,20 @@ def test_dot_speed(benchmark, wtype, isa, rows):
     if benchmark.stats:                         # None under --benchmark-disable
         assert benchmark.stats.stats.median > 0
         benchmark.extra_info["weight_gbps"] = dot.weight_bytes / benchmark.stats.stats.median / 1e9
+
+
+PANELS = [(isa, t) for isa in RUNNABLE for t in DOT_TYPES if native.Kernels(isa).has_gemm(weight_type(t))]
+
+
+@pytest.mark.parametrize("isa,wtype", PANELS or [pytest.param(None, None, marks=pytest.mark.skip("no panel kernel"))])
+def test_panel_speed(benchmark, isa, wtype):
+    """The prefill panel of the engine: 16 weight rows by 32 tokens of 1024 values."""
+    panel = prepare_panel(isa, wtype)           # checks the timed call against Kernels.gemm
+    benchmark.group = "gemm panel 16x32 n=1024"
+    benchmark.extra_info.update(isa=isa, weight_type=wtype, n=panel.n, rows=panel.weight_rows, tokens=panel.tokens)
+    benchmark(panel)
+    if benchmark.stats:
+        benchmark.extra_info["gmacs"] = panel.macs / benchmark.stats.stats.median / 1e9
 
 
 def _bench(storage: Path, *args: str) -> subprocess.CompletedProcess:

@@ -62,8 +62,17 @@ static void act_scales(const block_q8_0 *const *y, int rn, int64_t nb, float *as
         for (int j = 0; j < 4; j++) asf[4 * b + j] = j < rn ? h2f(y[j][b].d) : 0.0f;
 }
 
+/* dA of block b of 4 activation rows as floats: the four halves packed through a general
+ * register, one conversion */
+static inline __m128 act_scales4(const block_q8_0 *const *y, int64_t b) {
+    const uint64_t h = (uint64_t)y[0][b].d | ((uint64_t)y[1][b].d << 16) | ((uint64_t)y[2][b].d << 32) |
+                       ((uint64_t)y[3][b].d << 48);
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
+}
+
 /* out[j * ldo + i] = dot(x[i], y[j]) for i < RM, j < RN (RM * RN <= 8; constants at every call,
- * so the loops unroll and the accumulators stay in registers) */
+ * so the loops unroll and the accumulators stay in registers); asf: the activation scales as
+ * act_scales() lays them out, or NULL to convert them per block (4 activation rows) */
 static inline __attribute__((always_inline)) void tile(const block_q8_0 *const *x, const int RM,
                                                        const block_q8_0 *const *y, const int RN, const float *asf,
                                                        int64_t nb, float *out, int64_t ldo) {
@@ -74,7 +83,7 @@ static inline __attribute__((always_inline)) void tile(const block_q8_0 *const *
         for (int j = 0; j < RN; j++) acc[i][j] = _mm256_setzero_ps();
     float s[16] __attribute__((aligned(16))); /* s[4 i + j] = dW_i dA_j of this block */
     for (int64_t b = 0; b < nb; b++) {
-        const __m128 da = _mm_load_ps(asf + 4 * b);
+        const __m128 da = asf ? _mm_load_ps(asf + 4 * b) : act_scales4(y, b);
         __m256i qw[4], aw[4];
 #pragma GCC unroll 4
         for (int i = 0; i < RM; i++) {
@@ -102,16 +111,9 @@ static inline const block_q8_0 *row_at(const void *base, int64_t stride, int64_t
 }
 
 void q35_vec_dot4_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    const int64_t nb = n / QK8_0;
-    if (nb > MAX_BLOCKS) {
-        for (int j = 0; j < 4; j++) out[j] = q35_vec_dot_q8_0_avx2(w, row_at(a, as, j), n);
-        return;
-    }
     const block_q8_0 *x[1] = {w}, *y[4];
     for (int j = 0; j < 4; j++) y[j] = row_at(a, as, j);
-    float asf[4 * MAX_BLOCKS] __attribute__((aligned(16)));
-    act_scales(y, 4, nb, asf);
-    tile(x, 1, y, 4, asf, nb, out, 1);
+    tile(x, 1, y, 4, NULL, n / QK8_0, out, 1);
 }
 
 /* one weight row against rn (1..4) activation rows */
