@@ -45,6 +45,21 @@ void q35_kernels_fill(q35_kernels *k, const q35_kernels *base) {
     }
 }
 
+void q35_panel_by_dots(q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, int64_t ws, int nr, const void *a,
+                       int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = (const uint8_t *)w + r * ws;
+        int t = 0;
+        if (dot4) /* one pass over the weight row for 4 tokens */
+            for (; t + 4 <= nt; t += 4) {
+                float o[4];
+                dot4(wr, (const uint8_t *)a + t * as, as, n, o);
+                for (int i = 0; i < 4; i++) y[(t + i) * ldy + r] = o[i];
+            }
+        for (; t < nt; t++) y[t * ldy + r] = dot(wr, (const uint8_t *)a + t * as, n);
+    }
+}
+
 int q35_avx512_vnni_usable(void) {
 #if Q35_HAVE_X86 && !defined(Q35_AVX512_SIMDE)
     q35_cpu_features f;

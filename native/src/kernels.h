@@ -40,6 +40,10 @@ const q35_kernels *q35_compiled_table(int isa);
  * self-test uses it to build the AVX512 table with and without VNNI) */
 void q35_kernels_fill(q35_kernels *k, const q35_kernels *base);
 
+/* a panel (the gemm contract) through 4-token and single dots: the fallback of every panel */
+void q35_panel_by_dots(q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, int64_t ws, int nr, const void *a,
+                       int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+
 /* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */
 int q35_avx512_vnni_usable(void);
 

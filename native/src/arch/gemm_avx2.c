@@ -130,9 +130,8 @@ static void tile_1xn(const block_q8_0 *const *x, const block_q8_0 *const *y, int
 void q35_gemm_q8_0_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *yo,
                         int64_t ldy) {
     const int64_t nb = n / QK8_0;
-    if (nb > MAX_BLOCKS) {
-        for (int t = 0; t < nt; t++)
-            for (int r = 0; r < nr; r++) yo[t * ldy + r] = q35_vec_dot_q8_0_avx2(row_at(w, ws, r), row_at(a, as, t), n);
+    if (nb > MAX_BLOCKS) { /* rows too long for the stack */
+        q35_panel_by_dots(q35_vec_dot_q8_0_avx2, q35_vec_dot4_q8_0_avx2, w, ws, nr, a, as, nt, n, yo, ldy);
         return;
     }
     float asf[4 * MAX_BLOCKS] __attribute__((aligned(16)));

@@ -808,6 +808,8 @@ static void q4_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, in
     k_finish4(acc, accm, out);
 }
 
+static void vec_dot4_q6_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+
 typedef void (*k_unpack_fn)(const void *w, int64_t nb, k_row_unpacked *u);
 typedef void (*k_panel_dot4_fn)(const k_row_unpacked *u, const k_act_prepared *p, int t, int64_t nb,
                                 const block_q8_K *const *y, float *out);
@@ -815,11 +817,10 @@ typedef void (*k_panel_dot4_fn)(const k_row_unpacked *u, const k_act_prepared *p
 /* the panel of a K-quant type: unpack each weight row once, prepare the activation rows
  * once per K_PANEL_TOKENS, 4 activation rows per panel_dot4 call, the rest by vec_dot */
 static void k_panel(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *yo,
-                    int64_t ldy, k_unpack_fn unpack, k_panel_dot4_fn dot4, q35_vec_dot_fn dot) {
+                    int64_t ldy, k_unpack_fn unpack, k_panel_dot4_fn dot4, q35_vec_dot_fn dot, q35_vec_dot4_fn plain4) {
     const int64_t nb = n / QK_K;
-    if (nt < 4 || n > K_PANEL_MAX) { /* decode, or rows too long for the stack: row by row */
-        for (int r = 0; r < nr; r++)
-            for (int t = 0; t < nt; t++) yo[t * ldy + r] = dot((const uint8_t *)w + r * ws, (const uint8_t *)a + t * as, n);
+    if (nt < 4 || n > K_PANEL_MAX) { /* decode (row by row), or rows too long for the stack */
+        q35_panel_by_dots(dot, plain4, w, ws, nr, a, as, nt, n, yo, ldy);
         return;
     }
     k_row_unpacked u;
@@ -845,7 +846,8 @@ static void k_panel(const void *w, int64_t ws, int nr, const void *a, int64_t as
 
 static void gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
                                 float *yo, int64_t ldy) {
-    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q4_K_row, q4_K_panel_dot4, vec_dot_q4_K_q8_K_avx2);
+    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q4_K_row, q4_K_panel_dot4, vec_dot_q4_K_q8_K_avx2,
+            vec_dot4_q4_K_q8_K_avx2);
 }
 
 /* Q6_K: the 6-bit codes (0..63) to bytes in the order of vec_dot_q6_K_q8_K_avx2's
@@ -910,7 +912,8 @@ static void q6_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, in
 
 static void gemm_q6_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
                                 float *yo, int64_t ldy) {
-    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q6_K_row, q6_K_panel_dot4, vec_dot_q6_K_q8_K_avx2);
+    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q6_K_row, q6_K_panel_dot4, vec_dot_q6_K_q8_K_avx2,
+            vec_dot4_q6_K_q8_K_avx2);
 }
 
 static void vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {

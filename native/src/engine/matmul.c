@@ -6,6 +6,7 @@
  * the same input (q/k/v, gate/up, ...) run in one parallel region, their rows
  * split evenly over the threads. */
 #include "engine_impl.h"
+#include "kernels.h"
 
 #define MAX_ACT_TYPES 5
 #define ROW_BLOCK 16  /* weight rows kept hot while ...           */
@@ -98,17 +99,5 @@ void q35_dot_panel(const q35_kernels *k, int wt, const uint8_t *w, int64_t wrb, 
         k->gemm[wt](w, wrb, nr, act, arb, nt, n, v, ldv);
         return;
     }
-    const q35_vec_dot_fn dot = k->vec_dot[wt];
-    const q35_vec_dot4_fn dot4 = k->vec_dot4[wt];
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *wr = w + r * wrb;
-        float o[4];
-        int t = 0;
-        if (dot4)   /* one pass over the weight row for 4 tokens */
-            for (; t + 4 <= nt; t += 4) {
-                dot4(wr, act + t * arb, arb, n, o);
-                for (int i = 0; i < 4; i++) v[(t + i) * ldv + r] = o[i];
-            }
-        for (; t < nt; t++) v[t * ldv + r] = dot(wr, act + t * arb, n);
-    }
+    q35_panel_by_dots(k->vec_dot[wt], k->vec_dot4[wt], w, wrb, nr, act, arb, nt, n, v, ldv);
 }
