@@ -30,15 +30,7 @@
 
 #define MAX_BLOCKS 1024 /* activation scales of 4 rows kept on the stack: rows up to 32768 values */
 
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* through a general register: compilers turn _cvtsh_ss into vpinsrw from memory, which is slow here */
-static inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+#include "arch/avx2.h"
 
 /* the 8 int32 lane sums of one block pair: aw = |qW|, qw = qW */
 static inline __m256i block_sums(__m256i aw, __m256i qw, __m256i qa) {
@@ -53,7 +45,7 @@ float q35_vec_dot_q8_0_avx2(const void *w, const void *a, int64_t n) {
         const __m256i p = block_sums(_mm256_sign_epi8(qw, qw), qw, _mm256_loadu_si256((const __m256i *)y[b].qs));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p), acc);
     }
-    return hsum8(acc);
+    return hsum_ps256(acc);
 }
 
 /* asf[4 b + j] = dA of block b of activation row j (j < rn; the other lanes 0) */
@@ -103,7 +95,7 @@ static inline __attribute__((always_inline)) void tile(const block_q8_0 *const *
 #pragma GCC unroll 4
     for (int i = 0; i < RM; i++)
 #pragma GCC unroll 4
-        for (int j = 0; j < RN; j++) out[j * ldo + i] = hsum8(acc[i][j]);
+        for (int j = 0; j < RN; j++) out[j * ldo + i] = hsum_ps256(acc[i][j]);
 }
 
 static inline const block_q8_0 *row_at(const void *base, int64_t stride, int64_t r) {

@@ -18,14 +18,7 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
-static inline float hsum_ps256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#include "arch/avx2.h"
 
 static float dot_f32_avx2(const float *a, const float *b, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -505,64 +498,43 @@ static float vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n) {
 DEFINE_VEC_DOT4_FLOAT(vec_dot4_f32_avx2, float, LOAD_F32X8, TAIL_F32)
 DEFINE_VEC_DOT4_FLOAT(vec_dot4_f16_avx2, uint16_t, load_f16x8, TAIL_F16)
 
-/* BF16 as vec_dot_bf16_avx2: per 16 elements, chain 0 the even (shifted) and
- * chain 1 the odd (masked) elements */
-static void vec_dot4_bf16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    const uint16_t *x = w;
-    ROWS4(uint16_t, y, a, as);
-    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
-    __m256 acc[4][2];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
-        const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16));
-        const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi));
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[r] + i));
-            acc[r][0] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(yv, 16)), acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(yv, hi)), acc[r][1]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-        float s = hsum_ps256(_mm256_add_ps(acc[r][0], acc[r][1]));
-        for (int64_t j = i; j < n; j++) s += bf16_to_f32(x[j]) * bf16_to_f32(y[r][j]);
-        out[r] = s;
-    }
-}
-
-/* A panel of BF16 rows: one weight row with 6 activation rows at a time, each with the
- * two chains of vec_dot_bf16_avx2 (12 accumulators: the FMA latency no longer bounds
- * it, as with 8), the weights widened once per 6 rows. Same chains, same order: every
- * value equals vec_dot bit for bit. */
-static void bf16_dot6(const uint16_t *x, const uint16_t *const *y, int64_t n, float *out, int64_t ldo) {
+/* BF16 as vec_dot_bf16_avx2 for RN activation rows (out[r * ldo]): per 16 elements, chain 0
+ * the even (shifted) and chain 1 the odd (masked) elements of each row */
+static inline __attribute__((always_inline)) void bf16_rows(const uint16_t *x, const uint16_t *const *y, const int RN,
+                                                            int64_t n, float *out, int64_t ldo) {
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
     __m256 acc[6][2];
 #pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int r = 0; r < RN; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
         const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16));
         const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi));
 #pragma GCC unroll 6
-        for (int r = 0; r < 6; r++) {
+        for (int r = 0; r < RN; r++) {
             const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[r] + i));
             acc[r][0] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(yv, 16)), acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(yv, hi)), acc[r][1]);
         }
     }
 #pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < RN; r++) {
         float s = hsum_ps256(_mm256_add_ps(acc[r][0], acc[r][1]));
         for (int64_t j = i; j < n; j++) s += bf16_to_f32(x[j]) * bf16_to_f32(y[r][j]);
         out[r * ldo] = s;
     }
 }
 
+static void vec_dot4_bf16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
+    ROWS4(uint16_t, y, a, as);
+    bf16_rows(w, y, 4, n, out, 1);
+}
+
+/* A panel of BF16 rows: one weight row with 6 activation rows at a time (12 accumulator
+ * chains: the FMA latency no longer bounds it, as with 8), the weights widened once per
+ * 6 rows; the rest 4 and 1 at a time. Same chains, same order: every value equals
+ * vec_dot bit for bit. */
 static void gemm_bf16_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
                            float *yo, int64_t ldy) {
     int g6 = nt / 6; /* groups of 6, leaving a multiple of 4 where possible (32 = 4 x 6 + 2 x 4) */
@@ -572,7 +544,7 @@ static void gemm_bf16_avx2(const void *w, int64_t ws, int nr, const void *a, int
         const uint16_t *y[6];
         for (int j = 0; j < 6; j++) y[j] = (const uint16_t *)(const void *)((const uint8_t *)a + (t + j) * as);
         for (int r = 0; r < nr; r++)
-            bf16_dot6((const uint16_t *)(const void *)((const uint8_t *)w + r * ws), y, n, yo + t * ldy + r, ldy);
+            bf16_rows((const uint16_t *)(const void *)((const uint8_t *)w + r * ws), y, 6, n, yo + t * ldy + r, ldy);
     }
     for (; t + 4 <= nt; t += 4)
         for (int r = 0; r < nr; r++) {
