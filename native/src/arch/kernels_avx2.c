@@ -745,6 +745,26 @@ static void prepare_q8_K_rows(const uint8_t *a, int64_t as, int nt, int64_t nb, 
     }
 }
 
+/* block b of an unpacked row against activation rows t..t+3: sumi[r] += the 8 sub-blocks'
+ * scale_j * (codes_j . q8_j), then acc[r] += (dA_r dW) * sumi[r], as the 4-row kernels */
+static inline __attribute__((always_inline)) void k_unpacked_block4(const k_row_unpacked *u, const k_act_prepared *p,
+                                                                    int t, int64_t b, const block_q8_K *const *y,
+                                                                    __m256i *sumi, __m256 *acc) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 8; j++) {
+        const __m256i cw = _mm256_load_si256((const __m256i *)(u->codes + QK_K * b + 32 * j));
+        const __m256i sc = u->scale[8 * b + j];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i q = _mm256_maddubs_epi16(cw, _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 32 * j)));
+            sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(q, sc));
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(p->d[t + r][b] * u->dw[b]), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+}
+
 /* weight row u against activation rows t..t+3 (t a multiple of 4) */
 static void q4_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, int t, int64_t nb,
                             const block_q8_K *const *y, float *out) {
@@ -763,19 +783,7 @@ static void q4_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, in
         __m256i sumi[4];
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) sumi[r] = _mm256_setzero_si256();
-#pragma GCC unroll 4
-        for (int j = 0; j < 8; j++) {
-            const __m256i cw = _mm256_load_si256((const __m256i *)(u->codes + QK_K * b + 32 * j));
-            const __m256i sc = u->scale[8 * b + j];
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
-                const __m256i q = _mm256_maddubs_epi16(cw, _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 32 * j)));
-                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(q, sc));
-            }
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(p->d[t + r][b] * u->dw[b]), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        k_unpacked_block4(u, p, t, b, y, sumi, acc);
     }
     k_finish4(acc, accm, out);
 }
@@ -864,19 +872,7 @@ static void q6_K_panel_dot4(const k_row_unpacked *u, const k_act_prepared *p, in
             const __m256i bs = _mm256_loadu_si256((const __m256i *)y[r][b].bsums);
             sumi[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, u->sc16[b]), 5));
         }
-#pragma GCC unroll 4
-        for (int j = 0; j < 8; j++) {
-            const __m256i cw = _mm256_load_si256((const __m256i *)(u->codes + QK_K * b + 32 * j));
-            const __m256i sc = u->scale[8 * b + j];
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
-                const __m256i q = _mm256_maddubs_epi16(cw, _mm256_loadu_si256((const __m256i *)(y[r][b].qs + 32 * j)));
-                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(q, sc));
-            }
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(p->d[t + r][b] * u->dw[b]), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        k_unpacked_block4(u, p, t, b, y, sumi, acc);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) out[r] = hsum_ps256(acc[r]);
