@@ -57,6 +57,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         if (r0 >= r1) continue;
         const int at = acts[act_of_job[j]];
         const int64_t wrb = row_bytes(w->type, in), arb = row_bytes(at, in);
+        const q35_vec_dot_fn dot = k->vec_dot[w->type];
         const uint8_t *act = s->act + act_of_job[j] * seg;
         /* few tokens: memory-bound, one row per call with the prefetch spread along;
          * many: compute-bound, panels of ROW_BLOCK rows */
@@ -76,7 +77,10 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                             __builtin_prefetch(p, 0, 0);
                     }
 #endif
-                    q35_dot_panel(k, w->type, wr, wrb, (int)nr, act + tb * arb, arb, te - tb, in, v + (r - rb), ROW_BLOCK);
+                    if (nr == 1) /* the same values as a panel's, bit for bit, without its calls */
+                        for (int t = tb; t < te; t++) v[(t - tb) * ROW_BLOCK + (r - rb)] = dot(wr, act + t * arb, in);
+                    else
+                        q35_dot_panel(k, w->type, wr, wrb, (int)nr, act + tb * arb, arb, te - tb, in, v + (r - rb), ROW_BLOCK);
                 }
                 for (int t = tb; t < te; t++) {
                     float *y = jobs[j].y + t * jobs[j].ldy + rb;
