@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import native
+
 NATIVE = Path(__file__).resolve().parent.parent / "native"
 
 
@@ -51,6 +53,26 @@ def test_makefile_builds_the_selftest(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     r = subprocess.run([str(tmp_path / "selftest"), "--isa", "scalar"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and " passed, 0 failed" in r.stdout
+
+
+def test_makefile_builds_the_gemm_benchmark_and_it_times_a_product(tmp_path):
+    """`make -C native gemm-bench`: the timed prefill-shaped product that the llama.cpp
+    comparison quotes runs, reports its rate, and says which path it took."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    r = subprocess.run(["make", "-C", str(NATIVE), "gemm-bench", f"BUILD={tmp_path}"], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for isa, path in (("scalar", "4-token dots"), ("avx2", "panel kernel")):
+        if isa == "avx2" and "avx2" not in native.cpu_features()["supported"]:
+            continue
+        r = subprocess.run([str(tmp_path / "gemm_bench"), "12", "512", "40", "37", isa], capture_output=True, text=True,
+                           check=False, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert re.search(rf"ours {isa} type 12, k 512, rows 40, tokens 37, 1 thread: [\d.]+ ms, [\d.]+ GMAC/s \({path};",
+                         r.stdout), r.stdout
+    r = subprocess.run([str(tmp_path / "gemm_bench"), "12", "100", "4", "4"], capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and "unsupported" in r.stderr     # 100 is not a multiple of 256
 
 
 # ----------------------------------------------------------------------------
