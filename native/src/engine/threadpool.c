@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#define WORKER_STACK_BYTES ((size_t)8 << 20)
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -78,12 +80,23 @@ q35_pool *q35_pool_new(int n) {
     atomic_init(&p->sense, 0);
     p->threads = calloc((size_t)n, sizeof *p->threads);
     if (!p->threads) { free(p); return NULL; }
+    /* the panel kernels keep up to a few hundred KB of unpacked rows on the stack: ask for a
+     * stack of known size rather than the C library's default (128 KB on musl) */
+    pthread_attr_t attr;
+    const int have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr) pthread_attr_setstacksize(&attr, WORKER_STACK_BYTES);
     for (int i = 1; i < n; i++) {
         worker_arg *wa = malloc(sizeof *wa);
-        if (!wa) { p->n = i; q35_pool_free(p); return NULL; }
-        wa->p = p; wa->ith = i;
-        if (pthread_create(&p->threads[i], NULL, worker, wa)) { free(wa); p->n = i; q35_pool_free(p); return NULL; }
+        if (wa) { wa->p = p; wa->ith = i; }
+        if (!wa || pthread_create(&p->threads[i], have_attr ? &attr : NULL, worker, wa)) {
+            free(wa);
+            p->n = i;
+            if (have_attr) pthread_attr_destroy(&attr);
+            q35_pool_free(p);
+            return NULL;
+        }
     }
+    if (have_attr) pthread_attr_destroy(&attr);
     return p;
 }
 
