@@ -546,14 +546,8 @@ static void gemm_bf16_avx2(const void *w, int64_t ws, int nr, const void *a, int
         for (int r = 0; r < nr; r++)
             bf16_rows((const uint16_t *)(const void *)((const uint8_t *)w + r * ws), y, 6, n, yo + t * ldy + r, ldy);
     }
-    for (; t + 4 <= nt; t += 4)
-        for (int r = 0; r < nr; r++) {
-            float o[4];
-            vec_dot4_bf16_avx2((const uint8_t *)w + r * ws, (const uint8_t *)a + t * as, as, n, o);
-            for (int i = 0; i < 4; i++) yo[(t + i) * ldy + r] = o[i];
-        }
-    for (; t < nt; t++)
-        for (int r = 0; r < nr; r++) yo[t * ldy + r] = vec_dot_bf16_avx2((const uint8_t *)w + r * ws, (const uint8_t *)a + t * as, n);
+    q35_panel_by_dots(vec_dot_bf16_avx2, vec_dot4_bf16_avx2, w, ws, nr, (const uint8_t *)a + t * as, as, nt - t, n,
+                      yo + t * ldy, ldy);
 }
 
 /* dW_b * da_{r,b} and dW_{b+1} * da_{r,b+1} of a block pair for 4 rows, as
@@ -701,13 +695,11 @@ typedef struct {
     float dw[K_PANEL_MAX / QK_K], dmw[K_PANEL_MAX / QK_K];
 } k_row_unpacked;
 
-typedef struct k_act_prepared k_act_prepared;
-
-struct k_act_prepared {
+typedef struct {
     __m256i pairs[K_PANEL_TOKENS / 2][K_PANEL_MAX / QK_K];  /* bsum_2j + bsum_2j+1 of rows 2p | 2p+1 */
     __m256 neg_d[K_PANEL_TOKENS / 2][K_PANEL_MAX / QK_K];   /* -dA of row 2p (lanes 0-3) | 2p+1 (4-7) */
     float d[K_PANEL_TOKENS][K_PANEL_MAX / QK_K];
-};
+} k_act_prepared;
 
 static void unpack_q4_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
     const block_q4_K *x = w;

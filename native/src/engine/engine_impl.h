@@ -89,6 +89,18 @@ static inline void q35_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *
  * wall time since the previous mark to (layer, op) */
 void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes);
 
+/* weight rows [from, to) (rows of wrb bytes from base) fetched toward the cache ahead of use:
+ * the row streams stay ahead of the dots that read them */
+#define Q35_PREFETCH_ROWS 2
+static inline void q35_prefetch_rows(const void *base, int64_t wrb, int64_t from, int64_t to) {
+#ifndef Q35_NO_PREFETCH
+    for (const uint8_t *p = (const uint8_t *)base + from * wrb; p < (const uint8_t *)base + to * wrb; p += 64)
+        __builtin_prefetch(p, 0, 0);
+#else
+    (void)base; (void)wrb; (void)from; (void)to;
+#endif
+}
+
 /* matmul.c: y[t][r] (+)= W[r] . x[t] for several weights sharing one input */
 typedef struct {
     const q35_tensor *w;

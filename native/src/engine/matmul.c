@@ -11,7 +11,6 @@
 #define MAX_ACT_TYPES 5
 #define ROW_BLOCK 16  /* weight rows kept hot while ...           */
 #define TOK_BLOCK 32  /* ... this many activation rows stream by  */
-#define PREFETCH_ROWS 2
 
 static int64_t row_bytes(int type, int64_t n) {
     return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
@@ -59,28 +58,22 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         const int64_t wrb = row_bytes(w->type, in), arb = row_bytes(at, in);
         const q35_vec_dot_fn dot = k->vec_dot[w->type];
         const uint8_t *act = s->act + act_of_job[j] * seg;
-        /* few tokens: memory-bound, one row per call with the prefetch spread along;
-         * many: compute-bound, panels of ROW_BLOCK rows */
-        const int64_t step = T < 4 ? 1 : ROW_BLOCK;
+        const uint8_t *wd = w->data;
         for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
             const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
             for (int tb = 0; tb < T; tb += TOK_BLOCK) {
                 const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
                 float v[TOK_BLOCK * ROW_BLOCK];
-                for (int64_t r = rb; r < re; r += step) {
-                    const int64_t nr = re - r < step ? re - r : step;
-                    const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
-#ifndef Q35_NO_PREFETCH
-                    if (tb == 0) { /* stream the rows PREFETCH_ROWS ahead while these compute */
-                        const int64_t pe = r + nr + PREFETCH_ROWS < r1 ? r + nr + PREFETCH_ROWS : r1;
-                        for (const uint8_t *p = wr + PREFETCH_ROWS * wrb; p < (const uint8_t *)w->data + pe * wrb; p += 64)
-                            __builtin_prefetch(p, 0, 0);
+                if (T < 4) { /* decode-sized, memory-bound: row by row, the prefetch spread along; each
+                              * value the row's vec_dot (a panel's, bit for bit, without its calls) */
+                    for (int64_t r = rb; r < re; r++) {
+                        const int64_t ahead = r + Q35_PREFETCH_ROWS;
+                        if (tb == 0 && ahead < r1) q35_prefetch_rows(wd, wrb, ahead, ahead + 1);
+                        for (int t = tb; t < te; t++) v[(t - tb) * ROW_BLOCK + (r - rb)] = dot(wd + r * wrb, act + t * arb, in);
                     }
-#endif
-                    if (nr == 1) /* the same values as a panel's, bit for bit, without its calls */
-                        for (int t = tb; t < te; t++) v[(t - tb) * ROW_BLOCK + (r - rb)] = dot(wr, act + t * arb, in);
-                    else
-                        q35_dot_panel(k, w->type, wr, wrb, (int)nr, act + tb * arb, arb, te - tb, in, v + (r - rb), ROW_BLOCK);
+                } else { /* compute-bound: one panel */
+                    if (tb == 0) q35_prefetch_rows(wd, wrb, rb + Q35_PREFETCH_ROWS, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
+                    q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v, ROW_BLOCK);
                 }
                 for (int t = tb; t < te; t++) {
                     float *y = jobs[j].y + t * jobs[j].ldy + rb;

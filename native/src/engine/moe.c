@@ -23,7 +23,6 @@
 
 #define ROW_BLOCK 16
 #define TOK_BLOCK 32
-#define PREFETCH_ROWS 2
 #define MIN_WEIGHT_SUM 6.103515625e-5f   /* llama.cpp's guard when renormalizing */
 
 typedef struct q35_moe_scratch {
@@ -196,10 +195,7 @@ static void rows_dot(const q35_kernels *k, int wtype, const uint8_t *w, int64_t 
                      const int32_t *dst, const float *scale) {
     for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
         const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-#ifndef Q35_NO_PREFETCH
-        const int64_t pe = re + PREFETCH_ROWS < r1 ? re + PREFETCH_ROWS : r1;
-        for (const uint8_t *p = w + re * wrb; p < w + pe * wrb; p += 64) __builtin_prefetch(p, 0, 0);
-#endif
+        q35_prefetch_rows(w, wrb, re, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
         for (int tb = 0; tb < n; tb += TOK_BLOCK) {
             const int te = tb + TOK_BLOCK < n ? tb + TOK_BLOCK : n;
             float v[TOK_BLOCK * ROW_BLOCK];

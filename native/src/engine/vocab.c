@@ -25,7 +25,6 @@
 #include "engine_impl.h"
 
 #define TOK_BLOCK 32
-#define PREFETCH_ROWS 2
 
 static int64_t row_bytes(int type, int64_t n) {
     return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
@@ -187,10 +186,7 @@ static void head_argmax(q35_session *s, int ith, int nth) {
     q35_split(V, ith, nth, &lo, &hi);
     for (int64_t r = lo; r < hi; r++) {
         const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
-#ifndef Q35_NO_PREFETCH
-        if (r + PREFETCH_ROWS < hi)
-            for (int64_t off = 0; off < wrb; off += 64) __builtin_prefetch(wr + PREFETCH_ROWS * wrb + off, 0, 0);
-#endif
+        if (r + Q35_PREFETCH_ROWS < hi) q35_prefetch_rows(w->data, wrb, r + Q35_PREFETCH_ROWS, r + Q35_PREFETCH_ROWS + 1);
         for (int tb = 0; tb < T; tb += TOK_BLOCK) {
             const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
             float val[TOK_BLOCK];
