@@ -1,5 +1,6 @@
-/* The per-ISA kernel tables (one per file under arch/) and the block
- * structs the kernels share. */
+/* The per-ISA kernel tables (arch/kernels_scalar.c, arch/x86/kernels_avx2.c,
+ * arch/x86/kernels_avx512.c, arch/arm/kernels_neon.c) and what dispatch and
+ * the kernels share. */
 #ifndef Q35_KERNELS_H
 #define Q35_KERNELS_H
 
@@ -21,11 +22,6 @@ extern const q35_kernels q35_kernels_scalar;
 extern const q35_kernels q35_kernels_avx2;
 extern const q35_kernels q35_kernels_avx512;
 extern const q35_kernels q35_kernels_avx512vnni; /* the integer dots only, with VNNI */
-/* Q8_0 x Q8_0 dots, register-tiled (arch/gemm_avx2.c) */
-float q35_vec_dot_q8_0_avx2(const void *w, const void *a, int64_t n);
-void q35_vec_dot4_q8_0_avx2(const void *w, const void *a, int64_t a_stride, int64_t n, float *out);
-void q35_gemm_q8_0_avx2(const void *w, int64_t w_stride, int nr, const void *a, int64_t a_stride, int nt,
-                        int64_t n, float *y, int64_t ldy);
 #endif
 #if Q35_HAVE_NEON
 /* int8 products by widening multiplies / by sdot (armv8.2 dot-product extension) */

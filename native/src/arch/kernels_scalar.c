@@ -1,6 +1,6 @@
 /* Scalar reference kernels: the meaning of every entry of q35_kernels.
- * SIMD variants (kernels_avx2.c, kernels_avx512.c, kernels_neon.c) must
- * agree with these within float rounding. */
+ * SIMD variants (x86/kernels_avx2.c, x86/kernels_avx512.c,
+ * arm/kernels_neon.c) must agree with these within float rounding. */
 #include <math.h>
 #include <string.h>
 
@@ -112,7 +112,7 @@ static float vec_dot_q4_0_q8_0_scalar(const void *w, const void *a, int64_t n) {
     return s;
 }
 
-/* the 6-bit scales and mins of Q4_K / Q5_K (SPEC 4.1) */
+/* the 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) */
 static void k_scale_min(const uint8_t *q, int j, int *sc, int *m) {
     if (j < 4) {
         *sc = q[j] & 63;

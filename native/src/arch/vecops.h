@@ -1,4 +1,5 @@
-/* Elementwise / row float kernels, one set per ISA (arch/vecops_<isa>.c).
+/* Elementwise / row float kernels, one set per ISA (arch/vecops_scalar.c,
+ * arch/x86/vecops_avx2.c, arch/x86/vecops_avx512.c, arch/arm/vecops_neon.c).
  * Every variant has the same signature; the kernel tables point at them. */
 #ifndef Q35_VECOPS_H
 #define Q35_VECOPS_H

@@ -38,7 +38,7 @@ void q35_rmsnorm_scalar(const float *x, const float *w, float *y, int64_t n, flo
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
 }
 
-/* x <- x / sqrt(sum(x^2) + eps)  (SPEC 2.4.5) */
+/* x <- x / sqrt(sum(x^2) + eps)  (docs/qwen35.md §2.4.5) */
 void q35_l2norm_scalar(float *x, int64_t n, float eps) {
     double ss = 0.0;
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];

@@ -1,4 +1,4 @@
-/* The gated delta rule (SPEC.md 2.4.7, section 3), three exact algorithms.
+/* The gated delta rule (docs/qwen35.md §2.4.7, §3), three exact algorithms.
  *
  * Per value head, state S [Sk][Sv] (key index i, value index j; v contiguous),
  * scale s = 1/sqrt(Sk), per token: decay d = exp(g) (g <= 0), gate beta:
@@ -67,7 +67,7 @@ void q35_dn_fused(const q35_dn_head *h) {
     }
 }
 
-/* chunked (WY / UT transform), chunks of C = 64 tokens (SPEC 3.4). Within a chunk,
+/* chunked (WY / UT transform), chunks of C = 64 tokens (docs/qwen35.md §3.4). Within a chunk,
  * with G = cumsum(g), Gamma[r][c] = exp(G_r - G_c) for c <= r (masked before exp):
  *   L  = strictly_lower(beta_r (k_r.k_c) Gamma)       solve (I + L) U = beta V,
  *                                                     and   (I + L) W = diag(beta e^G) K

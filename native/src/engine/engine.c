@@ -1,9 +1,8 @@
-/* Model and session lifecycle, the forward pass over u-batches (SPEC.md 2.0),
- * per-op profiling, and state snapshots. */
+/* Model and session lifecycle, the forward pass over u-batches (docs/qwen35.md §2.0),
+ * and state snapshots. The per-op profile is in profile.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine_impl.h"
 
@@ -107,44 +106,6 @@ int q35_model_check(const q35_model *m) {
         for (int slot = 0; slot < Q35_W_COUNT; slot++)
             if (check_tensor(m, il, slot, &m->layer[il][slot])) return -1;
     return 0;
-}
-
-/* ------------------------------------------------------------------------- */
-/* profile                                                                   */
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes) {
-    if (!s->p.profile || ith != 0) return;
-    const int64_t t = now_ns();
-    q35_op_stats *r = &s->prof[(int64_t)layer * Q35_OP_COUNT + op];
-    r->calls++;
-    r->ns += t - s->t_mark;
-    r->bytes += bytes;
-    s->t_mark = t;
-}
-
-static const char *const op_names[Q35_OP_COUNT] = {
-    "embed", "rmsnorm", "act_quant", "mm_attn_qkv", "mm_attn_out", "mm_ssm_in", "mm_ssm_out",
-    "mm_ffn_gate_up", "mm_ffn_down", "mm_lm_head", "qk_norm_rope", "attention", "conv1d",
-    "deltanet", "gated_norm", "swiglu", "residual",
-    "moe_router", "mm_exp_gate_up", "mm_exp_down", "mm_shexp_gate_up", "mm_shexp_down", "lm_head_screen",
-};
-
-const char *q35_op_name(int op) { return op >= 0 && op < Q35_OP_COUNT ? op_names[op] : "unknown"; }
-
-void q35_session_profile(const q35_session *s, q35_op_stats *out) {
-    memcpy(out, s->prof, sizeof(q35_op_stats) * (size_t)(s->m->c.n_layer + 1) * Q35_OP_COUNT);
-}
-
-void q35_session_profile_reset(q35_session *s) {
-    memset(s->prof, 0, sizeof(q35_op_stats) * (size_t)(s->m->c.n_layer + 1) * Q35_OP_COUNT);
-    if (s->vs.cand) memset(s->vs.cand, 0, sizeof(int64_t) * (size_t)s->p.n_threads);
-    s->vs.n_rows = 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -286,11 +247,11 @@ static void forward_ubatch(void *arg, int ith, int nth) {
     const q35_model *m = s->m;
     const q35_config *c = &m->c;
     const int64_t E = c->n_embd;
-    if (ith == 0) s->t_mark = now_ns();
+    q35_prof_start(s, ith);
 
     /* embedding rows (dequantized from any type) */
     const q35_tensor *emb = &m->global[Q35_W_TOKEN_EMBD];
-    const int64_t erb = E / q35_type_block_elems(emb->type) * q35_type_block_bytes(emb->type);
+    const int64_t erb = q35_row_bytes(emb->type, E);
     int64_t lo, hi;
     q35_split(s->T, ith, nth, &lo, &hi);
     for (int64_t t = lo; t < hi; t++)

@@ -79,14 +79,15 @@ struct q35_session {
     int32_t out_first, out_n;     /* token rows whose logits are wanted */
 };
 
-/* work split: [lo, hi) of n items for thread ith of nth */
-static inline void q35_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
-    *lo = n * ith / nth;
-    *hi = n * (ith + 1) / nth;
+/* bytes of a row of n values of the given type (n a multiple of its block) */
+static inline int64_t q35_row_bytes(int type, int64_t n) {
+    return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
 }
 
-/* profiling: called by every thread right after a barrier; thread 0 books the
+/* profile.c: the per-op profile. q35_prof_start: thread 0 starts the clock of a u-batch;
+ * q35_prof_mark: called by every thread right after a barrier; thread 0 books the
  * wall time since the previous mark to (layer, op) */
+void q35_prof_start(q35_session *s, int ith);
 void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes);
 
 /* weight rows [from, to) (rows of wrb bytes from base) fetched toward the cache ahead of use:
@@ -100,6 +101,10 @@ static inline void q35_prefetch_rows(const void *base, int64_t wrb, int64_t from
     (void)base; (void)wrb; (void)from; (void)to;
 #endif
 }
+
+/* the blocking of the matrix products (matmul.c, moe.c, vocab.c) */
+#define Q35_ROW_BLOCK 16  /* weight rows kept hot while ...           */
+#define Q35_TOK_BLOCK 32  /* ... this many activation rows stream by  */
 
 /* matmul.c: y[t][r] (+)= W[r] . x[t] for several weights sharing one input */
 typedef struct {

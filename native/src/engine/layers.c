@@ -1,4 +1,4 @@
-/* The three layer kinds of Qwen3.5 (SPEC.md section 2), run by all threads of the
+/* The three layer kinds of Qwen3.5 (docs/qwen35.md §2), run by all threads of the
  * pool together; each step splits its work over the threads and ends at a barrier.
  * Buffers: s->x residual stream [T][E]; s->xn normed input; s->proj projections
  * [T][proj_w]; s->o mixer output before its output projection. */
@@ -27,7 +27,7 @@ static void norm_input(q35_session *s, int ith, int nth, int il, int slot) {
 }
 
 /* ------------------------------------------------------------------------- */
-/* gated full attention (SPEC 2.2)                                           */
+/* gated full attention (docs/qwen35.md §2.2)                                */
 
 void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
     const q35_model *m = s->m;
@@ -99,7 +99,7 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
 }
 
 /* ------------------------------------------------------------------------- */
-/* Gated DeltaNet (SPEC 2.4)                                                 */
+/* Gated DeltaNet (docs/qwen35.md §2.4)                                      */
 
 void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
     const q35_model *m = s->m;
@@ -196,7 +196,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
 }
 
 /* ------------------------------------------------------------------------- */
-/* SwiGLU FFN (SPEC 2.3): x += W_down (silu(W_gate f) * W_up f)              */
+/* SwiGLU FFN (docs/qwen35.md §2.3): x += W_down (silu(W_gate f) * W_up f)   */
 
 void q35_layer_ffn(q35_session *s, int ith, int nth, int il) {
     const q35_model *m = s->m;

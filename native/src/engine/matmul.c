@@ -9,12 +9,6 @@
 #include "kernels.h"
 
 #define MAX_ACT_TYPES 5
-#define ROW_BLOCK 16  /* weight rows kept hot while ...           */
-#define TOK_BLOCK 32  /* ... this many activation rows stream by  */
-
-static int64_t row_bytes(int type, int64_t n) {
-    return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
-}
 
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op) {
@@ -35,7 +29,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     q35_split((int64_t)nacts * T, ith, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; it++) {
         const int a = (int)(it / T), t = (int)(it % T);
-        k->from_float[acts[a]](x + t * ldx, s->act + a * seg + t * row_bytes(acts[a], in), in);
+        k->from_float[acts[a]](x + t * ldx, s->act + a * seg + t * q35_row_bytes(acts[a], in), in);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, layer, Q35_OP_ACT_QUANT, 0);
@@ -44,7 +38,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     int64_t total = 0, bytes = 0;
     for (int j = 0; j < njobs; j++) {
         total += jobs[j].w->rows;
-        bytes += row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
+        bytes += q35_row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
     }
     q35_split(total, ith, nth, &lo, &hi);
     int64_t base = 0;
@@ -55,29 +49,31 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         base += w->rows;
         if (r0 >= r1) continue;
         const int at = acts[act_of_job[j]];
-        const int64_t wrb = row_bytes(w->type, in), arb = row_bytes(at, in);
+        const int64_t wrb = q35_row_bytes(w->type, in), arb = q35_row_bytes(at, in);
         const q35_vec_dot_fn dot = k->vec_dot[w->type];
         const uint8_t *act = s->act + act_of_job[j] * seg;
         const uint8_t *wd = w->data;
-        for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
-            const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-            for (int tb = 0; tb < T; tb += TOK_BLOCK) {
-                const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
-                float v[TOK_BLOCK * ROW_BLOCK];
+        for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
+            const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
+            for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
+                const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
+                float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
                 if (T < 4) { /* decode-sized, memory-bound: row by row, the prefetch spread along; each
                               * value the row's vec_dot (a panel's, bit for bit, without its calls) */
                     for (int64_t r = rb; r < re; r++) {
                         const int64_t ahead = r + Q35_PREFETCH_ROWS;
                         if (tb == 0 && ahead < r1) q35_prefetch_rows(wd, wrb, ahead, ahead + 1);
-                        for (int t = tb; t < te; t++) v[(t - tb) * ROW_BLOCK + (r - rb)] = dot(wd + r * wrb, act + t * arb, in);
+                        for (int t = tb; t < te; t++)
+                            v[(t - tb) * Q35_ROW_BLOCK + (r - rb)] = dot(wd + r * wrb, act + t * arb, in);
                     }
                 } else { /* compute-bound: one panel */
                     if (tb == 0) q35_prefetch_rows(wd, wrb, rb + Q35_PREFETCH_ROWS, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
-                    q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v, ROW_BLOCK);
+                    q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
+                                  Q35_ROW_BLOCK);
                 }
                 for (int t = tb; t < te; t++) {
                     float *y = jobs[j].y + t * jobs[j].ldy + rb;
-                    const float *vt = v + (t - tb) * ROW_BLOCK;
+                    const float *vt = v + (t - tb) * Q35_ROW_BLOCK;
                     if (jobs[j].accumulate)
                         for (int64_t r = 0; r < re - rb; r++) y[r] += vt[r];
                     else

@@ -1,4 +1,4 @@
-/* The mixture-of-experts FFN of Qwen3.5-MoE (SPEC.md 2.6), run by all threads of the pool.
+/* The mixture-of-experts FFN of Qwen3.5-MoE (docs/qwen35.md §2.6), run by all threads of the pool.
  *
  * For each token with normed input f:
  *   p = softmax(W_router f) over all NE experts; the k most probable (ties: lowest id);
@@ -21,8 +21,6 @@
 
 #include "engine_impl.h"
 
-#define ROW_BLOCK 16
-#define TOK_BLOCK 32
 #define MIN_WEIGHT_SUM 6.103515625e-5f   /* llama.cpp's guard when renormalizing */
 
 typedef struct q35_moe_scratch {
@@ -42,10 +40,6 @@ typedef struct q35_moe_scratch {
     float *y;            /* [U][E] routed sum */
     float *sh;           /* [U][E] shared expert output */
 } q35_moe_scratch;
-
-static int64_t row_bytes(int type, int64_t n) {
-    return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
-}
 
 /* ------------------------------------------------------------------------- */
 /* slots and scratch                                                         */
@@ -95,7 +89,8 @@ static void act_row_sizes(const q35_model *m, int64_t *in_gu, int64_t *in_d, int
         const int tg = fused ? L[Q35_W_FFN_GATE_UP_EXPS].type : L[Q35_W_FFN_GATE_EXPS].type;
         const int tu = fused ? tg : L[Q35_W_FFN_UP_EXPS].type;
         const int ag = q35_act_type(tg), au = q35_act_type(tu), ad = q35_act_type(L[Q35_W_FFN_DOWN_EXPS].type);
-        const int64_t g = row_bytes(ag, c->n_embd), u = row_bytes(au, c->n_embd), d = row_bytes(ad, c->n_ff_expert);
+        const int64_t g = q35_row_bytes(ag, c->n_embd), u = q35_row_bytes(au, c->n_embd);
+        const int64_t d = q35_row_bytes(ad, c->n_ff_expert);
         *in_gu = g > *in_gu ? g : *in_gu;
         *in_gu = u > *in_gu ? u : *in_gu;
         *in_d = d > *in_d ? d : *in_d;
@@ -193,16 +188,17 @@ static void group_by_expert(q35_moe_scratch *ms, int T, int NE, int K) {
 static void rows_dot(const q35_kernels *k, int wtype, const uint8_t *w, int64_t wrb, int64_t r0, int64_t r1,
                      int64_t in, const uint8_t *act, int64_t arb, int n, float *out, int64_t ldo,
                      const int32_t *dst, const float *scale) {
-    for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
-        const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+    for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
+        const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
         q35_prefetch_rows(w, wrb, re, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
-        for (int tb = 0; tb < n; tb += TOK_BLOCK) {
-            const int te = tb + TOK_BLOCK < n ? tb + TOK_BLOCK : n;
-            float v[TOK_BLOCK * ROW_BLOCK];
-            q35_dot_panel(k, wtype, w + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v, ROW_BLOCK);
+        for (int tb = 0; tb < n; tb += Q35_TOK_BLOCK) {
+            const int te = tb + Q35_TOK_BLOCK < n ? tb + Q35_TOK_BLOCK : n;
+            float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
+            q35_dot_panel(k, wtype, w + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
+                          Q35_ROW_BLOCK);
             for (int64_t r = rb; r < re; r++)
                 for (int t = tb; t < te; t++) {
-                    const float d = v[(t - tb) * ROW_BLOCK + (r - rb)];
+                    const float d = v[(t - tb) * Q35_ROW_BLOCK + (r - rb)];
                     if (!dst) out[t * ldo + (r - r0)] = d;
                     else out[dst[t] * ldo + (r - r0)] += scale[t] * d;
                 }
@@ -253,20 +249,20 @@ void q35_layer_moe(q35_session *s, int ith, int nth, int il) {
     stack_view g, u, d;
     if (L[Q35_W_FFN_GATE_UP_EXPS].data) {
         const q35_tensor *gu = &L[Q35_W_FFN_GATE_UP_EXPS];
-        const int64_t rb = row_bytes(gu->type, E);
+        const int64_t rb = q35_row_bytes(gu->type, E);
         g = (stack_view){gu->data, gu->type, rb, 2 * Fe};
         u = (stack_view){(const uint8_t *)gu->data + Fe * rb, gu->type, rb, 2 * Fe};
     } else {
         const q35_tensor *tg = &L[Q35_W_FFN_GATE_EXPS], *tu = &L[Q35_W_FFN_UP_EXPS];
-        g = (stack_view){tg->data, tg->type, row_bytes(tg->type, E), Fe};
-        u = (stack_view){tu->data, tu->type, row_bytes(tu->type, E), Fe};
+        g = (stack_view){tg->data, tg->type, q35_row_bytes(tg->type, E), Fe};
+        u = (stack_view){tu->data, tu->type, q35_row_bytes(tu->type, E), Fe};
     }
     const q35_tensor *td = &L[Q35_W_FFN_DOWN_EXPS];
-    d = (stack_view){td->data, td->type, row_bytes(td->type, Fe), E};
+    d = (stack_view){td->data, td->type, q35_row_bytes(td->type, Fe), E};
 
     /* expert inputs, one row per grouped position, in the formats the gate / up weights pair with */
     const int at_g = q35_act_type(g.type), at_u = q35_act_type(u.type), at_d = q35_act_type(d.type);
-    const int64_t arb_g = row_bytes(at_g, E), arb_u = row_bytes(at_u, E), arb_d = row_bytes(at_d, Fe);
+    const int64_t arb_g = q35_row_bytes(at_g, E), arb_u = q35_row_bytes(at_u, E), arb_d = q35_row_bytes(at_d, Fe);
     const uint8_t *xu = at_u == at_g ? ms->xa[0] : ms->xa[1];
     const int P = T * K;
     q35_split(P, ith, nth, &lo, &hi);

@@ -4,6 +4,8 @@
 #ifndef Q35_THREADPOOL_H
 #define Q35_THREADPOOL_H
 
+#include <stdint.h>
+
 typedef struct q35_pool q35_pool;
 typedef void (*q35_task_fn)(void *arg, int ith, int nth);
 
@@ -12,5 +14,11 @@ void q35_pool_free(q35_pool *p);
 int q35_pool_size(const q35_pool *p);
 void q35_pool_run(q35_pool *p, q35_task_fn fn, void *arg);
 void q35_pool_barrier(q35_pool *p);
+
+/* work split: [lo, hi) of n items for thread ith of nth */
+static inline void q35_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    *lo = n * ith / nth;
+    *hi = n * (ith + 1) / nth;
+}
 
 #endif

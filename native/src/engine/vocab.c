@@ -24,12 +24,6 @@
 
 #include "engine_impl.h"
 
-#define TOK_BLOCK 32
-
-static int64_t row_bytes(int type, int64_t n) {
-    return n / q35_type_block_elems(type) * q35_type_block_bytes(type);
-}
-
 const q35_tensor *q35_lm_head(const q35_model *m) {
     return m->global[Q35_W_OUTPUT].data ? &m->global[Q35_W_OUTPUT] : &m->global[Q35_W_TOKEN_EMBD];
 }
@@ -113,14 +107,14 @@ static uint8_t *to_act(q35_session *s, int ith, int nth, const float *x, int64_t
                        int seg) {
     const int at = q35_act_type(wt);
     uint8_t *base = s->act + (int64_t)seg * s->act_row_cap * s->p.ubatch;
-    const int64_t arb = row_bytes(at, n);
+    const int64_t arb = q35_row_bytes(at, n);
     int64_t lo, hi;
     q35_split(T, ith, nth, &lo, &hi);
     for (int64_t t = lo; t < hi; t++) s->k->from_float[at](x + t * ld, base + t * arb, n);
     return base;
 }
 
-/* out[t] = w_r . act_t for tokens tb..te-1 (te - tb <= TOK_BLOCK), 4 at a time where a kernel exists */
+/* out[t] = w_r . act_t for tokens tb..te-1 (te - tb <= Q35_TOK_BLOCK), 4 at a time where a kernel exists */
 static void row_dots(const q35_kernels *k, int wt, const uint8_t *wr, const uint8_t *act, int64_t arb, int64_t n,
                      int tb, int te, float *out) {
     int t = tb;
@@ -140,8 +134,8 @@ static void head_subset(q35_session *s, int ith, int nth) {
     const q35_model *m = s->m;
     const q35_vocab *v = &s->vs.v;
     const q35_tensor *w = q35_lm_head(m);
-    const int64_t V = m->c.vocab_size, E = m->c.n_embd, wrb = row_bytes(w->type, E);
-    const int64_t arb = row_bytes(q35_act_type(w->type), E);
+    const int64_t V = m->c.vocab_size, E = m->c.n_embd, wrb = q35_row_bytes(w->type, E);
+    const int64_t arb = q35_row_bytes(q35_act_type(w->type), E);
     const int T = s->out_n;
     const uint8_t *act = to_act(s, ith, nth, s->xn, E, E, T, w->type, 0);
     int64_t lo, hi;
@@ -154,9 +148,9 @@ static void head_subset(q35_session *s, int ith, int nth) {
     for (int64_t i = lo; i < hi; i++) {
         const int64_t r = v->ids[i];
         const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
-        for (int tb = 0; tb < T; tb += TOK_BLOCK) {
-            const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
-            float val[TOK_BLOCK];
+        for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
+            const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
+            float val[Q35_TOK_BLOCK];
             row_dots(s->k, w->type, wr, act, arb, E, tb, te, val);
             for (int t = tb; t < te; t++) s->logits[t * V + r] = val[t - tb];
         }
@@ -172,8 +166,8 @@ static void head_argmax(q35_session *s, int ith, int nth) {
     const q35_model *m = s->m;
     q35_vocab_state *vs = &s->vs;
     const q35_tensor *w = q35_lm_head(m);
-    const int64_t V = m->c.vocab_size, E = m->c.n_embd, wrb = row_bytes(w->type, E);
-    const int64_t arb = row_bytes(q35_act_type(w->type), E), U = s->p.ubatch;
+    const int64_t V = m->c.vocab_size, E = m->c.n_embd, wrb = q35_row_bytes(w->type, E);
+    const int64_t arb = q35_row_bytes(q35_act_type(w->type), E), U = s->p.ubatch;
     const int T = s->out_n;
     const uint8_t *act = to_act(s, ith, nth, s->xn, E, E, T, w->type, 0);
     q35_pool_barrier(s->pool);
@@ -187,9 +181,9 @@ static void head_argmax(q35_session *s, int ith, int nth) {
     for (int64_t r = lo; r < hi; r++) {
         const uint8_t *wr = (const uint8_t *)w->data + r * wrb;
         if (r + Q35_PREFETCH_ROWS < hi) q35_prefetch_rows(w->data, wrb, r + Q35_PREFETCH_ROWS, r + Q35_PREFETCH_ROWS + 1);
-        for (int tb = 0; tb < T; tb += TOK_BLOCK) {
-            const int te = tb + TOK_BLOCK < T ? tb + TOK_BLOCK : T;
-            float val[TOK_BLOCK];
+        for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
+            const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
+            float val[Q35_TOK_BLOCK];
             row_dots(s->k, w->type, wr, act, arb, E, tb, te, val);
             for (int t = tb; t < te; t++)   /* strict >: the first maximum, as numpy's argmax */
                 if (best_id[t] < 0 || val[t - tb] > best[t]) { best[t] = val[t - tb]; best_id[t] = (int32_t)r; }
@@ -278,8 +272,8 @@ static void head_screened(q35_session *s, int ith, int nth) {
     const q35_vocab *v = &vs->v;
     const q35_tensor *w = q35_lm_head(m), *sc = &v->screen;
     const int64_t V = m->c.vocab_size, E = m->c.n_embd, R = sc->cols, K = v->top_k;
-    const int64_t wrb = row_bytes(w->type, E), axb = row_bytes(q35_act_type(w->type), E);
-    const int64_t azb = row_bytes(q35_act_type(sc->type), R);
+    const int64_t wrb = q35_row_bytes(w->type, E), axb = q35_row_bytes(q35_act_type(w->type), E);
+    const int64_t azb = q35_row_bytes(q35_act_type(sc->type), R);
     const int T = s->out_n, L = m->c.n_layer;
     const double gamma = (double)E * 0x1p-24 / (1.0 - (double)E * 0x1p-24);
 

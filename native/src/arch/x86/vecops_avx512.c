@@ -2,14 +2,14 @@
  * loop), so every element goes through the same vector code. exp is the
  * polynomial of vecops_avx2.c (reduction by ln 2, degree 6), with the power of
  * two applied by vscalefps. Compiled natively and, for the self-test, on SIMDe
- * (arch/avx512.h). */
+ * (arch/x86/avx512.h). */
 #include "kernels.h"
-#include "vecops.h"
+#include "arch/vecops.h"
 
 #if Q35_HAVE_X86
 #include <math.h>
 
-#include "arch/avx512.h" /* opens the target region */
+#include "arch/x86/avx512.h" /* opens the target region */
 
 static inline __m512 exp512(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));

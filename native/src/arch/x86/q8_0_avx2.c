@@ -17,20 +17,10 @@
 #include "kernels.h"
 
 #if Q35_HAVE_X86
-#include <immintrin.h>
-
 #include "blocks.h"
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "arch/x86/avx2.h" /* opens the target region */
 
 #define MAX_BLOCKS 1024 /* activation scales of 4 rows kept on the stack: rows up to 32768 values */
-
-#include "arch/avx2.h"
 
 /* the 8 int32 lane sums of one block pair: aw = |qW|, qw = qW */
 static inline __m256i block_sums(__m256i aw, __m256i qw, __m256i qa) {
@@ -153,9 +143,5 @@ void q35_gemm_q8_0_avx2(const void *w, int64_t ws, int nr, const void *a, int64_
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+Q35_AVX2_END
 #endif /* Q35_HAVE_X86 */

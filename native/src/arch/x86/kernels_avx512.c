@@ -1,5 +1,5 @@
 /* AVX512 F/BW/VL kernels (x86-64): dots, activation converters, the fused
- * delta rule. Per-file target (arch/avx512.h); only called after
+ * delta rule. Per-file target (arch/x86/avx512.h); only called after
  * q35_isa_supported(Q35_ISA_AVX512) said yes.
  *
  * This file is compiled three ways (one source):
@@ -22,7 +22,7 @@
 
 #include "blocks.h"
 #include "arch/vecops.h"
-#include "arch/avx512.h" /* opens the target region */
+#include "arch/x86/avx512.h" /* opens the target region */
 
 #define ROWS_FN static inline __attribute__((always_inline))
 
@@ -228,7 +228,7 @@ ROWS_FN void q4_0_rows(const block_q4_0 *x, const void *a, int64_t as, int64_t n
 /* 64-quant chunks; each chunk's int16 pair sums (maddubs) times the int16    */
 /* sub-block scales accumulate in int32 (exact), then one float fma per row.  */
 
-/* the 6-bit scales and mins of Q4_K / Q5_K (SPEC 4.1) */
+/* the 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) */
 static inline void k_scales_mins(const uint8_t *q, uint8_t *sc, uint8_t *m) {
     for (int j = 0; j < 4; j++) {
         sc[j] = q[j] & 63;

@@ -2,18 +2,12 @@
  * (range reduction by ln 2, degree-6 polynomial, exponent by integer add),
  * within 2 ulp of expf over the range used here. */
 #include "kernels.h"
-#include "vecops.h"
+#include "arch/vecops.h"
 
 #if Q35_HAVE_X86
-#include <immintrin.h>
 #include <math.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "arch/x86/avx2.h" /* opens the target region */
 
 static inline __m256 exp256(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
@@ -154,9 +148,5 @@ void q35_sigmoid_mul_avx2(float *x, const float *g, int64_t n) {
     for (; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+Q35_AVX2_END
 #endif /* Q35_HAVE_X86 */

@@ -4,7 +4,7 @@
  * within 2 ulp of expf over the clamped range. Sums of squares and softmax
  * sums run in double lanes, as the scalar reference sums in double. */
 #include "kernels.h"
-#include "vecops.h"
+#include "arch/vecops.h"
 
 #if Q35_HAVE_NEON
 #include <arm_neon.h>

@@ -1,10 +1,13 @@
-/* Memory read bandwidth: n_threads threads each stream their share of a buffer
- * larger than the caches and sum it, like a token's pass over the weights. */
+/* Memory read bandwidth (q35_read_bandwidth): n_threads threads of the
+ * engine's pool each stream their share of a buffer larger than the caches and
+ * sum it, like a token's pass over the weights. A probe of the machine, as
+ * cpu.c is. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "engine_impl.h"
+#include "q35.h"
+#include "engine/threadpool.h"
 
 typedef struct { const uint64_t *buf; size_t n; uint64_t sums[256]; } bw_task;
 

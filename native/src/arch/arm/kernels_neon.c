@@ -40,7 +40,7 @@ static inline void nibbles16(const uint8_t *p, uint8x16_t *lo, uint8x16_t *hi) {
 }
 
 /* The 12 bytes of Q4_K / Q5_K scales -> 8 six-bit scales and 8 six-bit mins
- * (SPEC 4.1): bytes 0-3 hold sc0..3 in bits 0-5, bytes 4-7 m0..3; bytes 8-11
+ * (docs/qwen35.md §4.1): bytes 0-3 hold sc0..3 in bits 0-5, bytes 4-7 m0..3; bytes 8-11
  * hold the low 4 bits of sc4..7 (low nibble) and m4..7 (high nibble), whose
  * top 2 bits are bits 6-7 of bytes 0-3 (sc) and 4-7 (m). */
 static inline void k_scales_mins(const uint8_t *q, uint8_t *sc, uint8_t *m) {

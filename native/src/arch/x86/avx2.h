@@ -1,0 +1,93 @@
+/* The AVX2 + FMA + F16C target as the AVX2 kernel files see it.
+ *
+ * Included by those files only (kernels_avx2.c, the per-type dot files beside
+ * it, vecops_avx2.c), after their other includes, where their code begins: it
+ * opens an avx2,fma,f16c target region (closed by Q35_AVX2_END at the end of
+ * the file), so the rest of the build stays at the baseline ISA; the code is
+ * only called after q35_isa_supported(Q35_ISA_AVX2) said yes. Then the small
+ * helpers the files share, and the dots of the per-type files, which the table
+ * in kernels_avx2.c gathers.
+ */
+#ifndef Q35_ARCH_AVX2_H
+#define Q35_ARCH_AVX2_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#define Q35_AVX2_END _Pragma("clang attribute pop")
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#define Q35_AVX2_END _Pragma("GCC pop_options")
+#endif
+
+/* ------------------------------------------------------------------------- */
+/* Helpers the files share (inside the target region).                       */
+
+/* the 8 lanes summed */
+static inline float hsum_ps256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* one f16 to f32 through a general register: compilers turn _cvtsh_ss into a vpinsrw
+ * from memory, which is slow on Zen */
+static inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+/* pshufb controls broadcasting int16 word j of each 128-bit lane */
+#define BCAST_W(j) _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j))))
+
+/* y[0..3]: the 4 activation rows of a vec_dot4, at a + r * s bytes */
+#define ROWS4(T, y, a, s)                                                                            \
+    const T *y[4];                                                                                   \
+    for (int r_ = 0; r_ < 4; r_++) y[r_] = (const T *)(const void *)((const uint8_t *)(a) + r_ * (s))
+
+/* ------------------------------------------------------------------------- */
+/* The dots of the per-type files, with the q35_kernels signatures.          */
+/*                                                                           */
+/* vec_dot4: one weight row with 4 activation rows (rows at a + r * as       */
+/* bytes). Each weight block is loaded and unpacked once and applied to the  */
+/* 4 rows; every row keeps the float operations of the single-row kernel in  */
+/* the same order (integer sums are exact in any order), so out[r] equals    */
+/* vec_dot(w, row r, n) bit for bit. The panels (gemm) keep them as well:    */
+/* every value equals vec_dot bit for bit.                                   */
+
+/* float_avx2.c: F32, F16 and BF16 (and the BF16 panel) */
+float q35_vec_dot_f32_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_f16_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_bf16_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_f32_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_f16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_bf16_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_gemm_bf16_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *yo,
+                        int64_t ldy);
+
+/* q8_0_avx2.c: Q8_0 x Q8_0, register-tiled */
+float q35_vec_dot_q8_0_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_gemm_q8_0_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *yo,
+                        int64_t ldy);
+
+/* q4_0_iq4_xs_avx2.c: Q4_0 x Q8_0 and IQ4_XS x Q8_K */
+float q35_vec_dot_q4_0_q8_0_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_q4_0_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+
+/* kquants_avx2.c: Q4_K, Q5_K and Q6_K x Q8_K (and the Q4_K and Q6_K panels) */
+float q35_vec_dot_q4_K_q8_K_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_q5_K_q8_K_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_q6_K_q8_K_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_q4_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_q6_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                             float *yo, int64_t ldy);
+void q35_gemm_q6_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                             float *yo, int64_t ldy);
+
+#endif
