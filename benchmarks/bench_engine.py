@@ -7,12 +7,10 @@ import os
 
 import numpy as np
 
-from harness.engine import Session
 from harness.errors import UsageError
-from harness.model import load_model
-from harness.synth import synthesize
 
-from .common import FDN_THRESHOLDS, ISAS, PRESET, QUANTS, THREADS, VOCAB_STRATEGIES, require_isa
+from .common import (FDN_THRESHOLDS, ISAS, PRESET, QUANTS, THREADS, VOCAB_STRATEGIES, Session, load_model,
+                     require_isa, synthesize)
 
 N_PROMPT = 64
 N_GEN = 16

@@ -2,19 +2,16 @@
 row) and vec_dot4 (one weight row with four activation rows), on rows of N values, and the gemm
 panel (16 weight rows by 32 tokens of 1024 values) where a variant has one.
 
-The timed call is the dispatch-table entry on prepared buffers (harness.kernel_bench), checked
+The timed call is the dispatch-table entry on prepared buffers (harness.measure.kernel_bench), checked
 once against harness.native.Kernels in setup."""
 from __future__ import annotations
 
 from harness.errors import UsageError
-from harness.kernel_bench import prepare_dot
 
-try:
-    from harness.kernel_bench import prepare_panel
-except ImportError:                              # commits before the panel kernels
-    prepare_panel = None
+from .common import ISAS, WEIGHT_TYPES, kernel_bench, require_isa
 
-from .common import ISAS, WEIGHT_TYPES, require_isa
+prepare_dot = kernel_bench.prepare_dot
+prepare_panel = getattr(kernel_bench, "prepare_panel", None)    # None: commits before the panel kernels
 
 N = 16384                        # a multiple of every block size; the rows stay in L2
 

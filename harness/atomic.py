@@ -17,8 +17,8 @@ import os
 import socket
 from pathlib import Path
 
-from .errors import HarnessError, ResultsLockedError
-from .provenance import now_iso
+from harness.errors import HarnessError, ResultsLockedError
+from harness.provenance import now_iso
 
 TMP_SUFFIX = ".tmp"
 

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .errors import UsageError
-from .ggml_types import BLOCK_GEOMETRY, GGMLType
+from harness.errors import UsageError
+from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 
 try:
-    from ._native import ffi, lib
+    from harness._native import ffi, lib
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError("harness._native is not built: install the package with "
                       "`pip install -e .` (it compiles native/ with cffi)") from e

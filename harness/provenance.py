@@ -79,8 +79,8 @@ def machine_provenance() -> dict:
 
     import numpy as np
 
-    from . import __version__
-    from .native import cpu_features
+    from harness.version import __version__
+    from harness.native import cpu_features
     commit, dirty = git_commit()
     feats = cpu_features()
     return {

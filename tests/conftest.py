@@ -1,14 +1,14 @@
+"""Options, markers and fixtures of the whole suite; helpers live in tests/support/."""
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ORACLE = Path(os.environ.get("HARNESS_ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/: the support package
 
-# every dense oracle file and the logits key suffix llama.cpp used for it
-ORACLE_TYPES = ["f32", "bf16", "f16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k", "iq4_xs"]
+from support.paths import ORACLE
 
 
 def pytest_addoption(parser):
@@ -66,5 +66,5 @@ def synth_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model_path(synth_dir):
     """A synthetic tiny Q4_K_M model, written once per test session."""
-    from harness.synth import cached_model
+    from harness.model.synth import cached_model
     return cached_model("tiny", "q4_k_m", seed=0)

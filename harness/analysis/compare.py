@@ -1,0 +1,227 @@
+"""Match the configurations of two result sets and judge each one: NEW/BASE tokens/s ratio,
+its confidence interval over the repeats, and a verdict (faster / slower / no significant change).
+
+Rows are matched on the configuration key of the results store. When one side holds llama.cpp
+rows (imported llama-bench results) and the other ours, the engines share no configuration key,
+so rows are matched on what both tools mean the same way: the model file name, prompt and
+generated lengths, context depth and thread count.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.store.schema import KEY_COLUMNS, key_text
+from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW, judge
+
+CONFIG_KEY = list(KEY_COLUMNS)
+CROSS_ENGINE_KEY = ["model_file", "n_prompt", "n_gen", "n_depth", "n_threads"]
+# columns that describe a configuration in the printed table (from NEW, else BASE)
+SHOWN = ["model", "test", "engine", "isa", "n_threads", "n_ubatch", "fdn_threshold", "vocab_strategy"]
+
+
+class NothingToCompare(HarnessError):
+    """BASE and NEW have no configuration in common."""
+
+
+@dataclass
+class Comparison:
+    table: pd.DataFrame        # one row per matched configuration (pair of rows)
+    only_base: pd.DataFrame    # configurations measured in BASE only
+    only_new: pd.DataFrame
+    threshold: float
+    cross_engine: bool
+    cpus: tuple[str, str] = ("", "")   # CPU of BASE and NEW when they differ (figures then compare machines)
+
+    def count(self, verdict: str) -> int:
+        return int((self.table["verdict"] == verdict).sum()) if len(self.table) else 0
+
+    def exit_status(self) -> int:
+        """1 when any configuration is significantly slower beyond the threshold (a CI gate)."""
+        return 1 if self.count(SLOWER) else 0
+
+
+def samples_of(value) -> list[float]:
+    """The per-repetition tokens/s of one row: a list, or the JSON text of one in a CSV."""
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise HarnessError(f"samples_ts is not a JSON list: {value[:40]!r}") from None
+        if isinstance(parsed, list):
+            return [float(v) for v in parsed]
+        raise HarnessError(f"samples_ts is not a JSON list: {value[:40]!r}")
+    return []
+
+
+def row_samples(row: pd.Series) -> list[float]:
+    """The samples of a row; a row without samples counts as the one sample of its median."""
+    s = samples_of(row.get("samples_ts"))
+    if not s:
+        med = row.get("median_ts", row.get("avg_ts"))
+        if med is not None and not pd.isna(med):
+            s = [float(med)]
+    return s
+
+
+def _with_key_columns(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    if "model_file" in key:
+        df["model_file"] = df["model_filename"].astype(str).map(os.path.basename)
+    missing = [k for k in key if k not in df.columns]
+    if missing:
+        raise HarnessError(f"results lack the column(s) {', '.join(missing)} of the configuration key")
+    for k in key:   # a CSV round trip may turn ints into floats or NaN into '': compare as text
+        df[k] = df[k].map(key_text)
+    return df
+
+
+def _pool(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """One row per configuration; repeated measurements of one configuration pool their samples."""
+    rows = []
+    for _, g in df.groupby(key, sort=False, dropna=False):
+        first = g.iloc[0].copy()
+        first["samples"] = [x for _, r in g.iterrows() for x in row_samples(r)]
+        first["n_runs"] = len(g)
+        first["spread_ok"] = bool(g["spread_ok"].map(_truthy).all()) if "spread_ok" in g else True
+        rows.append(first)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def _truthy(v) -> bool:
+    """spread_ok as stored (bool, 'True'/'False' text, or missing = not known to be bad)."""
+    if v is None or v is pd.NA:
+        return True
+    if isinstance(v, str):
+        return v.strip().lower() not in ("false", "0", "no", "")
+    return True if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+
+
+def _engines(df: pd.DataFrame) -> set[str]:
+    if "engine" not in df.columns:
+        return {"qwen35-harness"}
+    return set(df["engine"].fillna("qwen35-harness").astype(str))
+
+
+def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, seed: int = 0,
+                   level: float = 0.95) -> Comparison:
+    cross = _engines(base) != _engines(new)
+    key = CROSS_ENGINE_KEY if cross else CONFIG_KEY
+    b = _pool(_with_key_columns(base, key), key)
+    n = _pool(_with_key_columns(new, key), key)
+    if len(b) == 0 or len(n) == 0:
+        raise NothingToCompare("one side has no results")
+    n["order_new"] = range(len(n))
+    merged = b.merge(n, on=key, how="outer", suffixes=("_base", "_new"), indicator=True)
+    pairs = merged[merged["_merge"] == "both"].sort_values("order_new")
+    if len(pairs) == 0:
+        how = "model file, prompt/gen lengths, depth and threads" if cross else "configuration key"
+        raise NothingToCompare(f"no configuration of NEW matches one of BASE (matched on {how}): "
+                               f"BASE has {len(b)}, NEW has {len(n)}")
+    out = []
+    for _, r in pairs.iterrows():
+        j = judge(r["samples_base"], r["samples_new"], threshold, level=level, seed=seed)
+        row = {c: _pick(r, c, key) for c in SHOWN}
+        row.update({
+            "base_ts": _median(r["samples_base"]), "new_ts": _median(r["samples_new"]),
+            "ratio": j.ci.ratio, "ci_lo": j.ci.lo, "ci_hi": j.ci.hi,
+            "n_base": j.ci.n_base, "n_new": j.ci.n_new, "verdict": j.verdict,
+            "noisy": not (bool(r["spread_ok_base"]) and bool(r["spread_ok_new"])),
+            "commit_base": _pick_side(r, "commit", "base"), "commit_new": _pick_side(r, "commit", "new"),
+            "engine_base": _pick_side(r, "engine", "base") or "qwen35-harness",
+            "engine_new": _pick_side(r, "engine", "new") or "qwen35-harness",
+        })
+        out.append(row)
+    table = pd.DataFrame(out)
+    only_b = merged[merged["_merge"] == "left_only"]
+    only_n = merged[merged["_merge"] == "right_only"]
+    cpus = (_cpus(base), _cpus(new))
+    return Comparison(table, _side(only_b, "base", key), _side(only_n, "new", key), threshold, cross,
+                      cpus if cpus[0] != cpus[1] else ("", ""))
+
+
+def _cpus(df: pd.DataFrame) -> str:
+    return ", ".join(sorted(set(df["cpu_info"].map(key_text)))) if "cpu_info" in df.columns else ""
+
+
+def _median(samples: list[float]) -> float:
+    s = sorted(samples)
+    if not s:
+        return math.nan
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
+
+
+def _pick(r: pd.Series, col: str, key: list[str]):
+    if col in key:
+        return r[col]
+    v = r.get(f"{col}_new")
+    return r.get(f"{col}_base") if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def _pick_side(r: pd.Series, col: str, side: str):
+    v = r.get(f"{col}_{side}", r.get(col))
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _side(df: pd.DataFrame, side: str, key: list[str]) -> pd.DataFrame:
+    cols = {}
+    for c in SHOWN:
+        src = c if c in key else f"{c}_{side}"
+        if src in df.columns:
+            cols[c] = df[src].values
+    return pd.DataFrame(cols)
+
+
+# ---- text output ------------------------------------------------------------------------------
+
+def _fmt_ratio(r: pd.Series) -> str:
+    if math.isnan(r["ci_lo"]):
+        return f"{r['ratio']:.3f} (no CI: {min(r['n_base'], r['n_new'])} sample)"
+    return f"{r['ratio']:.3f} [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]"
+
+
+def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
+    """Aligned plain-text table, one line per configuration, then a summary line."""
+    t = cmp.table
+    head = ["model", "test", "isa", "thr", "ubatch", "fdn", "vocab", "base t/s", "new t/s",
+            "new/base [95% CI]", "verdict"]
+    if cmp.cross_engine:
+        head[2:7] = ["engines", "thr"]
+    lines = []
+    for _, r in t.iterrows():
+        verdict = r["verdict"].upper() if r["verdict"] in (SLOWER, FASTER) else r["verdict"]
+        if r["noisy"]:
+            verdict += " (spread too wide on one side)"
+        cfg = ([str(r["isa"]), str(r["n_threads"]), str(r["n_ubatch"]), str(r["fdn_threshold"]),
+                str(r["vocab_strategy"])] if not cmp.cross_engine else
+               [f"{r['engine_base']} -> {r['engine_new']}", str(r["n_threads"])])
+        lines.append([str(r["model"]), str(r["test"]), *cfg, f"{r['base_ts']:.2f}", f"{r['new_ts']:.2f}",
+                      _fmt_ratio(r), verdict])
+    widths = [max(len(h), *(len(ln[i]) for ln in lines)) for i, h in enumerate(head)]
+    out = [f"BASE {base_label}", f"NEW  {new_label}", "",
+           "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(),
+           "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(ln, widths)).rstrip() for ln in lines]
+    out += ["", summary_line(cmp)]
+    if cmp.cpus[0]:
+        out.append(f"note: BASE ran on {cmp.cpus[0]!r}, NEW on {cmp.cpus[1]!r}: the ratios compare machines too")
+    return "\n".join(out)
+
+
+def summary_line(cmp: Comparison) -> str:
+    parts = [(f"{len(cmp.table)} configuration(s) compared at threshold {cmp.threshold * 100:g}%: "
+              f"{cmp.count(SLOWER)} slower, {cmp.count(FASTER)} faster, "
+              f"{cmp.count(NO_CHANGE)} no significant change")]
+    if cmp.count(TOO_FEW):
+        parts.append(f"{cmp.count(TOO_FEW)} with too few samples to judge")
+    if len(cmp.only_base) or len(cmp.only_new):
+        parts.append(f"unmatched: {len(cmp.only_base)} only in BASE, {len(cmp.only_new)} only in NEW")
+    return "; ".join(parts)

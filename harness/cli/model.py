@@ -1,0 +1,84 @@
+"""`harness info`, `harness synth` and `harness logits`: look into a model file, make one, run one."""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from harness.cli.common import add_engine_args, parse_tokens
+
+
+def cmd_info(a) -> int:
+    from harness.model.loader import load_model
+    from harness.report.model_info import model_info
+    with load_model(a.model) as m:
+        print(model_info(m, tensors=not a.no_tensors))
+    return 0
+
+
+def cmd_synth(a) -> int:
+    from harness.model.synth import synthesize
+
+    last = [0.0]
+
+    def progress(done, total):
+        now = time.perf_counter()
+        if now - last[0] > 1.0 or done == total:
+            last[0] = now
+            print(f"\r  {done / 2**20:9.1f} / {total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
+
+    r = synthesize(a.preset, a.quant, a.output, seed=a.seed, threads=a.threads,
+                   progress=progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"wrote {r.path}: {r.bytes / 2**20:.1f} MiB of weights in {r.seconds:.1f} s")
+    return 0
+
+
+def cmd_logits(a) -> int:
+    from harness.model.loader import load_model
+    tokens = parse_tokens(a.tokens)
+    with load_model(a.model) as m:
+        if a.engine == "reference":
+            from harness.engine.reference import reference_logits
+            logits = reference_logits(m, tokens, mode=a.mode).astype(np.float32)
+        else:
+            from harness.engine.session import Session
+            with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn,
+                         ctx=max(len(tokens), 1), vocab_strategy=a.vocab_strategy) as s:
+                if a.mode == "prefill":
+                    logits = s.prefill(tokens)
+                else:
+                    logits = np.stack([s.decode(t) for t in tokens])
+    np.save(a.out, logits)
+    print(f"wrote {a.out}: float32 {list(logits.shape)} ({a.engine}, {a.mode})")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    from harness.model.presets import PRESETS
+    from harness.model.synth import QUANTS
+
+    s = sub.add_parser("info", help="config, layer kinds, tensor table and bytes per token of a GGUF")
+    s.add_argument("model")
+    s.add_argument("--no-tensors", action="store_true", help="leave out the tensor table")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("synth", help="write a GGUF with real Qwen3.5 shapes and seeded random weights")
+    s.add_argument("--preset", required=True, choices=list(PRESETS))
+    s.add_argument("--quant", required=True, choices=QUANTS)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-t", "--threads", type=int, default=None, help="quantization threads (default: all cores)")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("logits", help="logits of a token sequence, saved as float32 [n_tokens, n_vocab]")
+    s.add_argument("model")
+    s.add_argument("--tokens", required=True, help="comma-separated ids, or @FILE")
+    s.add_argument("--engine", default="native", choices=["native", "reference"],
+                   help="native = the C engine; reference = float64 numpy")
+    s.add_argument("--mode", default="prefill", choices=["prefill", "decode"])
+    add_engine_args(s)
+    s.add_argument("--out", required=True, help="output .npy")
+    s.set_defaults(func=cmd_logits)

@@ -1,0 +1,299 @@
+"""The native engine: a Session runs the C forward pass over a Model's weights,
+borrowed zero-copy from the memory-mapped GGUF.
+
+    with Session(model, isa="auto", threads=2, ubatch=512, fdn_threshold=512, ctx=4096) as s:
+        logits = s.prefill(tokens)          # [n, V]; all_logits=False gives [V]
+        nxt = s.decode(int(logits[-1].argmax()))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from harness import native
+from harness.errors import ModelFileError, UnsupportedModelError, UsageError
+from harness.model.loader import Model
+from harness.native import ffi, lib
+from harness.engine.vocab import bind, parse_strategy
+
+DN_ALGOS = {"auto": 0, "recurrent": 1, "fused": 2, "chunked": 3}
+
+# GGUF tensor name (per layer: without the "blk.N." prefix) -> engine slot
+GLOBAL_SLOTS = {"token_embd.weight": lib.Q35_W_TOKEN_EMBD, "output_norm.weight": lib.Q35_W_OUTPUT_NORM,
+                "output.weight": lib.Q35_W_OUTPUT}
+LAYER_SLOTS = {
+    "attn_norm.weight": lib.Q35_W_ATTN_NORM, "post_attention_norm.weight": lib.Q35_W_POST_NORM,
+    "ffn_gate.weight": lib.Q35_W_FFN_GATE, "ffn_up.weight": lib.Q35_W_FFN_UP, "ffn_down.weight": lib.Q35_W_FFN_DOWN,
+    "attn_q_norm.weight": lib.Q35_W_ATTN_Q_NORM, "attn_k_norm.weight": lib.Q35_W_ATTN_K_NORM,
+    "attn_output.weight": lib.Q35_W_ATTN_OUTPUT, "ssm_conv1d.weight": lib.Q35_W_SSM_CONV,
+    "ssm_dt.bias": lib.Q35_W_SSM_DT, "ssm_a": lib.Q35_W_SSM_A, "ssm_beta.weight": lib.Q35_W_SSM_BETA,
+    "ssm_alpha.weight": lib.Q35_W_SSM_ALPHA, "ssm_norm.weight": lib.Q35_W_SSM_NORM,
+    "ssm_out.weight": lib.Q35_W_SSM_OUT, "attn_gate.weight": lib.Q35_W_SSM_GATE,
+    # MoE: expert stacks [NE, R, in] go in as 2-D [NE * R, in]
+    "ffn_gate_inp.weight": lib.Q35_W_FFN_GATE_INP, "ffn_gate_exps.weight": lib.Q35_W_FFN_GATE_EXPS,
+    "ffn_up_exps.weight": lib.Q35_W_FFN_UP_EXPS, "ffn_gate_up_exps.weight": lib.Q35_W_FFN_GATE_UP_EXPS,
+    "ffn_down_exps.weight": lib.Q35_W_FFN_DOWN_EXPS, "ffn_gate_inp_shexp.weight": lib.Q35_W_FFN_GATE_INP_SHEXP,
+    "ffn_gate_shexp.weight": lib.Q35_W_FFN_GATE_SHEXP, "ffn_up_shexp.weight": lib.Q35_W_FFN_UP_SHEXP,
+    "ffn_down_shexp.weight": lib.Q35_W_FFN_DOWN_SHEXP,
+}
+ATTN_SLOTS = {"attn_q.weight": lib.Q35_W_ATTN_Q, "attn_k.weight": lib.Q35_W_ATTN_K,
+              "attn_v.weight": lib.Q35_W_ATTN_V, "attn_qkv.weight": lib.Q35_W_ATTN_QKV}
+OP_NAMES = [ffi.string(lib.q35_op_name(i)).decode() for i in range(lib.Q35_OP_COUNT)]
+
+
+def tensor_slot(config, name: str) -> tuple[int, int]:
+    """(layer, engine slot) of a GGUF tensor name; layer -1 for the global ones."""
+    if name in GLOBAL_SLOTS:
+        return -1, GLOBAL_SLOTS[name]
+    _, i, rest = name.split(".", 2)
+    layer = int(i)
+    if config.recurrent[layer] and rest == "attn_qkv.weight":
+        return layer, lib.Q35_W_SSM_QKV
+    return layer, LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))
+
+
+INT32_MAX = 2**31 - 1
+# config field -> (metadata key it comes from, smallest and largest value q35_model_new accepts)
+ENGINE_LIMITS = {
+    "n_embd": ("embedding_length", 1, INT32_MAX),
+    "n_head": ("attention.head_count", 1, INT32_MAX), "n_head_kv": ("attention.head_count_kv", 1, INT32_MAX),
+    "head_dim": ("attention.key_length", 2, INT32_MAX), "rope_dims": ("rope.dimension_count", 0, INT32_MAX),
+    "conv_kernel": ("ssm.conv_kernel", 1, 16), "ssm_state": ("ssm.state_size", 1, 512),
+    "ssm_k_heads": ("ssm.group_count", 1, INT32_MAX), "ssm_v_heads": ("ssm.time_step_rank", 1, INT32_MAX),
+    "vocab_size": ("vocab_size", 1, INT32_MAX), "n_ff": ("feed_forward_length", 1, INT32_MAX),
+    "n_expert": ("expert_count", 0, lib.Q35_MAX_EXPERTS), "n_expert_used": ("expert_used_count", 0, INT32_MAX),
+    "n_ff_expert": ("expert_feed_forward_length", 0, INT32_MAX),
+    "n_ff_shared": ("expert_shared_feed_forward_length", 0, INT32_MAX),
+}
+# with experts: the dense FFN width may be 0, the expert fields must be set
+MOE_LIMITS = {"n_ff": ("feed_forward_length", 0, INT32_MAX), "n_ff_expert": ("expert_feed_forward_length", 1, INT32_MAX),
+              "n_ff_shared": ("expert_shared_feed_forward_length", 1, INT32_MAX)}
+
+
+def check_engine_limits(model: Model) -> None:
+    """The ranges the C engine accepts, checked here so that the error names the value."""
+    c = model.config
+    if c.n_layer > lib.Q35_MAX_LAYERS:
+        raise UsageError(f"{c.n_layer} layers: the engine supports at most {lib.Q35_MAX_LAYERS}")
+    limits = dict(ENGINE_LIMITS)
+    if c.n_expert:
+        limits.update(MOE_LIMITS, n_expert_used=("expert_used_count", 1, c.n_expert))
+    for field, (key, lo, hi) in limits.items():
+        v = getattr(c, field)
+        if not lo <= v <= hi:
+            raise UnsupportedModelError(f"{model.path}: {c.arch}.{key} = {v}: the engine runs {lo}..{hi}")
+    for field, key in (("rms_eps", "attention.layer_norm_rms_epsilon"), ("rope_theta", "rope.freq_base")):
+        v32 = np.float32(getattr(c, field))
+        if not (np.isfinite(v32) and v32 > 0):
+            raise UnsupportedModelError(f"{model.path}: {c.arch}.{key} = {getattr(c, field)!r} is not a "
+                                        "positive single-precision number")
+
+
+class NativeModel:
+    """The C view of a Model: config plus pointers into the memory map."""
+
+    def __init__(self, model: Model):
+        c = model.config
+        check_engine_limits(model)
+        cfg = ffi.new("q35_config *")
+        for f in ("n_layer", "n_embd", "n_ff", "n_head", "n_head_kv", "head_dim", "rope_dims",
+                  "rope_theta", "rms_eps", "conv_kernel", "ssm_state", "ssm_k_heads", "ssm_v_heads",
+                  "vocab_size", "n_expert", "n_expert_used", "n_ff_expert", "n_ff_shared"):
+            setattr(cfg, f, getattr(c, f))
+        for i, r in enumerate(c.recurrent):
+            cfg.recurrent[i] = int(r)
+        ptr = lib.q35_model_new(cfg)
+        if ptr == ffi.NULL:
+            raise UsageError(f"{model.path}: the engine cannot run this configuration")
+        self.ptr = ffi.gc(ptr, lib.q35_model_free)
+        self.model = model
+        self._buffers = []  # keep the cffi views (and so the map) alive
+        for spec in model.specs:
+            self._set(spec.name)
+        if lib.q35_model_check(self.ptr) != 0:
+            raise ModelFileError(f"{model.path}: tensor table does not fit the engine")
+
+    def _set(self, name: str) -> None:
+        layer, slot = tensor_slot(self.model.config, name)
+        info = self.model.info(name)
+        buf = ffi.from_buffer("uint8_t[]", self.model.raw(name))
+        self._buffers.append(buf)
+        rows, cols = int(np.prod(info.shape[:-1])), info.shape[-1]   # 1-D: one row; 3-D: stacked rows
+        t = ffi.new("q35_tensor *", {"data": buf, "type": int(info.type), "rows": rows, "cols": cols})
+        if lib.q35_model_set(self.ptr, layer, slot, t[0]) != 0:
+            raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
+
+
+def _check_int(name: str, value, minimum: int, maximum: int = INT32_MAX) -> None:
+    if not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise UsageError(f"{name} must be at most {maximum}, got {value}")
+
+
+class Session:
+    """One sequence on the native engine: prefill, decode, reset, state save/restore, profile."""
+
+    def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
+                 fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
+                 vocab_strategy="full"):
+        if model.closed:
+            raise ModelFileError(f"{model.path}: model is closed")
+        _check_int("threads", threads, 1, 1024)
+        _check_int("ubatch", ubatch, 1)
+        _check_int("fdn threshold", fdn_threshold, 0)
+        _check_int("ctx", ctx, 1)
+        if dn_algo not in DN_ALGOS:
+            raise UsageError(f"unknown delta-net algorithm {dn_algo!r} (choose from {', '.join(DN_ALGOS)})")
+        self.vocab_strategy = parse_strategy(vocab_strategy)
+        self.model = model
+        self.isa = native.resolve_isa(isa)
+        self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
+        self.dn_algo = dn_algo
+        self.vocab = model.config.vocab_size
+        self._nm = NativeModel(model)
+        p = ffi.new("q35_session_params *", {
+            "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
+            "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,
+            "profile": int(profile)})
+        ptr = lib.q35_session_new(self._nm.ptr, p)
+        if ptr == ffi.NULL:
+            raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "
+                             f"ctx {ctx}): out of memory?")
+        self._ptr = ptr
+        self._scratch = None  # logits rows behind prefill_top1 for strategies that need them
+        try:
+            self._vocab_keep = bind(ptr, model, self.vocab_strategy, threads)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- running ---------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._ptr is None:
+            raise UsageError("session is closed")
+        if self.model.closed:
+            raise ModelFileError(f"{self.model.path}: model is closed; this session can no longer run")
+
+    def _checked_tokens(self, tokens) -> np.ndarray:
+        toks = np.ascontiguousarray(np.asarray(tokens).reshape(-1), dtype=np.int64)
+        if toks.size == 0:
+            raise UsageError("no tokens given")
+        bad = toks[(toks < 0) | (toks >= self.vocab)]
+        if bad.size:
+            raise UsageError(f"token id {int(bad[0])} is outside the vocabulary [0, {self.vocab})")
+        if self.n_past + toks.size > self.ctx:
+            raise UsageError(f"context overflow: {self.n_past} tokens in the context + {toks.size} new "
+                             f"> ctx {self.ctx}")
+        return toks.astype(np.int32)
+
+    def prefill(self, tokens, all_logits: bool = True) -> np.ndarray:
+        """Run tokens from the current position; logits [n, V] (all) or [V] (last only)."""
+        self._check_open()
+        toks32 = self._checked_tokens(tokens)
+        out = np.empty((toks32.size if all_logits else 1, self.vocab), dtype=np.float32)
+        rc = lib.q35_session_forward(self._ptr, ffi.from_buffer("int32_t[]", toks32),
+                                     toks32.size, ffi.from_buffer("float[]", out, require_writable=True),
+                                     int(all_logits))
+        if rc != 0:  # Python checked both conditions: this is a bug
+            raise RuntimeError(f"q35_session_forward returned {rc}")
+        return out if all_logits else out[0]
+
+    def decode(self, token: int) -> np.ndarray:
+        """One token; logits [V]."""
+        return self.prefill([token], all_logits=False)
+
+    def prefill_top1(self, tokens, all_positions: bool = True) -> np.ndarray:
+        """Like prefill, but only the greedy id of each position (int32 [n], or [1] for the last):
+        under the argmax strategy no logits vector is made at all."""
+        self._check_open()
+        toks32 = self._checked_tokens(tokens)
+        ids = np.empty(toks32.size if all_positions else 1, dtype=np.int32)
+        out = ffi.NULL
+        if self.vocab_strategy.kind != "argmax":
+            if self._scratch is None or self._scratch.shape[0] < ids.size:
+                self._scratch = np.empty((ids.size, self.vocab), dtype=np.float32)
+            out = ffi.from_buffer("float[]", self._scratch, require_writable=True)
+        rc = lib.q35_session_forward_top1(self._ptr, ffi.from_buffer("int32_t[]", toks32), toks32.size, out,
+                                          ffi.from_buffer("int32_t[]", ids, require_writable=True),
+                                          int(all_positions))
+        if rc != 0:
+            raise RuntimeError(f"q35_session_forward_top1 returned {rc}")
+        return ids
+
+    def decode_top1(self, token: int) -> int:
+        """One token; the greedy next id."""
+        return int(self.prefill_top1([token], all_positions=False)[0])
+
+    def vocab_stats(self) -> dict:
+        """Screened strategy, since the last profile reset: logits rows and candidate rows computed
+        exactly (the rest of the vocabulary was ruled out by the screening bound)."""
+        self._check_open()
+        rows, cand = ffi.new("int64_t *"), ffi.new("int64_t *")
+        lib.q35_session_vocab_stats(self._ptr, rows, cand)
+        return {"rows": int(rows[0]), "candidates": int(cand[0]),
+                "candidates_per_row": cand[0] / rows[0] if rows[0] else float("nan")}
+
+    def reset(self) -> None:
+        self._check_open()
+        lib.q35_session_reset(self._ptr)
+
+    @property
+    def n_past(self) -> int:
+        self._check_open()
+        return int(lib.q35_session_n_past(self._ptr))
+
+    # -- state -------------------------------------------------------------------
+    def save_state(self) -> bytes:
+        """A snapshot of the sequence state (conv windows, delta-net states, KV cache)."""
+        self._check_open()
+        n = lib.q35_session_state_size(self._ptr)
+        buf = bytearray(n)
+        written = lib.q35_session_state_save(self._ptr, ffi.from_buffer(buf), n)
+        assert written == n
+        return bytes(buf)
+
+    def restore_state(self, state: bytes) -> None:
+        self._check_open()
+        if lib.q35_session_state_load(self._ptr, ffi.from_buffer(state), len(state)) != 0:
+            raise UsageError("state snapshot does not fit this session (other model or ctx)")
+
+    # -- profile -----------------------------------------------------------------
+    def profile(self):
+        """Per (layer, op): calls, ns, weight bytes read, as a pandas DataFrame.
+        Layer 'head' holds the embedding, the final norm and the LM head."""
+        import pandas as pd
+        self._check_open()
+        L = self.model.config.n_layer
+        recs = ffi.new("q35_op_stats[]", (L + 1) * lib.Q35_OP_COUNT)
+        lib.q35_session_profile(self._ptr, recs)
+        rows = []
+        for layer in range(L + 1):
+            for op in range(lib.Q35_OP_COUNT):
+                r = recs[layer * lib.Q35_OP_COUNT + op]
+                if r.calls:
+                    rows.append({"layer": "head" if layer == L else layer,
+                                 "kind": "head" if layer == L else self.model.config.layer_kind(layer),
+                                 "op": OP_NAMES[op], "calls": r.calls, "ns": r.ns, "bytes": r.bytes})
+        return pd.DataFrame(rows, columns=["layer", "kind", "op", "calls", "ns", "bytes"])
+
+    def reset_profile(self) -> None:
+        self._check_open()
+        lib.q35_session_profile_reset(self._ptr)
+
+    # -- lifetime ------------------------------------------------------------------
+    def close(self) -> None:
+        if self._ptr is not None:
+            lib.q35_session_free(self._ptr)
+            self._ptr = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

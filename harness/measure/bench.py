@@ -1,0 +1,252 @@
+"""llama-bench-style measurements of the native engine.
+
+pp<N>: one N-token prompt in u-batches, logits of the last token only.
+tg<N>: N tokens generated one at a time (each decode returns logits).
+"<test> @ d<D>" (llama-bench's -d): D random tokens are prefilled once, untimed, and the session
+state saved; every run of the test then starts from that state (restored, untimed). Without a
+depth every run starts from an empty context.
+Each test runs `warmup` times untimed (page in the weights, fill the caches), then r times timed.
+With profile=True a separate session with the per-op profiler on runs each test once more after
+the timed runs, so the timed runs pay nothing for profiling.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.engine.session import Session
+from harness.errors import UsageError
+from harness.model.loader import Model
+from harness.measure.rss import peak_rss_bytes, reset_peak
+from harness.store.schema import SPREAD_LIMIT, Summary, summarize, test_name
+
+@dataclass
+class BenchConfig:
+    n_prompt: int = 512
+    n_gen: int = 128
+    repetitions: int = 3
+    threads: int = 2
+    isa: str = "auto"
+    ubatch: int = 512
+    fdn_threshold: int = 512
+    seed: int = 0
+    n_depth: int = 0
+    vocab_strategy: str = "full"
+    warmup: int = 1
+    profile: bool = False                 # a separate profiled run of each test
+    cpus: tuple[int, ...] | None = None   # pin the process (and the engine's threads) to these CPUs
+    spread_limit: float = SPREAD_LIMIT
+
+    def check(self) -> None:
+        for name in ("n_prompt", "n_gen", "n_depth", "warmup"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.repetitions < 1:
+            raise UsageError("-r must be >= 1")
+        if self.n_prompt == 0 and self.n_gen == 0:
+            raise UsageError("nothing to measure: both the prompt and the generated length are 0")
+
+
+@dataclass
+class BenchResult:
+    test: str                 # pp512 / tg128 / pp512 @ d1024
+    n_prompt: int
+    n_gen: int
+    samples_ns: list[int]
+    bytes_per_token: int
+    n_depth: int = 0
+    peak_rss_bytes: int | None = None
+    profile: object = None    # pandas DataFrame (layer, kind, op, calls, ns, bytes) of the profiled run
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_prompt + self.n_gen
+
+    @property
+    def samples_ts(self) -> list[float]:
+        return [self.n_tokens * 1e9 / ns for ns in self.samples_ns]
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.samples_ts)
+
+    @property
+    def avg_ts(self) -> float:
+        return statistics.fmean(self.samples_ts)
+
+    @property
+    def median_ts(self) -> float:
+        return statistics.median(self.samples_ts)
+
+    @property
+    def stddev_ts(self) -> float:
+        return statistics.stdev(self.samples_ts) if len(self.samples_ts) > 1 else 0.0
+
+    def spread_ok(self, limit: float = SPREAD_LIMIT) -> bool:
+        """False when the runs scatter too much to judge (or there is only one run)."""
+        s = self.summary.spread
+        return bool(s <= limit) if not np.isnan(s) else False
+
+    def spread_note(self, limit: float = SPREAD_LIMIT) -> str:
+        """'' when the spread is fine, else one line saying why this figure cannot be judged."""
+        s = self.summary.spread
+        if np.isnan(s):
+            return f"{self.test}: one repetition, spread unknown: too few runs to judge"
+        if s > limit:
+            return (f"{self.test}: spread too wide to judge (stddev {100 * s:.1f}% of the median "
+                    f"> {100 * limit:.0f}%); rerun with more repetitions or on a quieter machine")
+        return ""
+
+    @property
+    def weight_gbps(self) -> float:
+        """Weight bytes streamed per second in pure token generation (every token reads them all),
+        at the median rate; nan for prompt processing (it reads them once per u-batch). At a depth
+        the KV-cache reads come on top and are not counted."""
+        if self.n_gen and not self.n_prompt:
+            return self.bytes_per_token * self.median_ts / 1e9
+        return float("nan")
+
+
+# ----------------------------------------------------------------------------
+# running
+
+def session_kwargs(cfg: BenchConfig, ctx: int, profile: bool = False) -> dict:
+    """Session arguments; vocab_strategy is passed only when it is not 'full', so this works with
+    engines that do not know the argument yet."""
+    kw = dict(isa=cfg.isa, threads=cfg.threads, ubatch=cfg.ubatch, fdn_threshold=cfg.fdn_threshold,
+              ctx=ctx, profile=profile)
+    if cfg.vocab_strategy != "full":
+        check_vocab_strategy_supported(cfg.vocab_strategy)
+        kw["vocab_strategy"] = cfg.vocab_strategy
+    return kw
+
+
+def check_vocab_strategy_supported(strategy: str) -> None:
+    if strategy != "full" and "vocab_strategy" not in inspect.signature(Session.__init__).parameters:
+        raise UsageError(f"vocab strategy {strategy!r}: this engine has no vocab strategies yet "
+                         f"(only 'full', the whole LM head, is available)")
+
+
+@contextlib.contextmanager
+def pinned(cpus):
+    """Restrict this thread (and the threads it starts, e.g. the engine's pool) to `cpus`."""
+    if not cpus:
+        yield
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        raise UsageError("CPU pinning is not available on this platform")
+    old = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, set(cpus))
+    except OSError as e:
+        raise UsageError(f"cannot pin to CPUs {sorted(cpus)}: {e.strerror} "
+                         f"(this process may use {sorted(old)})") from None
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def _start(s: Session, state: bytes | None) -> None:
+    if state is None:
+        s.reset()
+    else:
+        s.restore_state(state)
+
+
+def _run_pp(s: Session, state, tokens: np.ndarray) -> int:
+    _start(s, state)
+    t0 = time.perf_counter_ns()
+    s.prefill(tokens, all_logits=False)
+    return time.perf_counter_ns() - t0
+
+
+def _run_tg(s: Session, state, first: int, n: int) -> int:
+    _start(s, state)
+    tok = first
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        tok = s.decode_top1(tok)        # greedy: each step depends on the last (argmax: no logits vector)
+    return time.perf_counter_ns() - t0
+
+
+def _run_pg(s: Session, state, tokens: np.ndarray, n: int) -> int:
+    _start(s, state)
+    t0 = time.perf_counter_ns()
+    tok = int(s.prefill(tokens, all_logits=False).argmax())
+    for _ in range(n):
+        tok = s.decode_top1(tok)
+    return time.perf_counter_ns() - t0
+
+
+def _runner(n_prompt: int, n_gen: int, seed: int, vocab: int):
+    """The timed body of a test as f(session, state) -> ns. Inputs are fixed by (seed, test)."""
+    tokens = np.random.default_rng([seed, 1, n_prompt]).integers(0, vocab, n_prompt)
+    first = int(np.random.default_rng([seed, 2]).integers(0, vocab))
+    if n_prompt and n_gen:
+        return lambda s, st: _run_pg(s, st, tokens, n_gen)
+    if n_prompt:
+        return lambda s, st: _run_pp(s, st, tokens)
+    return lambda s, st: _run_tg(s, st, first, n_gen)
+
+
+def _depth_state(s: Session, n_depth: int, seed: int, vocab: int) -> bytes | None:
+    if not n_depth:
+        return None
+    s.reset()
+    s.prefill(np.random.default_rng([seed, 3, n_depth]).integers(0, vocab, n_depth), all_logits=False)
+    return s.save_state()
+
+
+def _profile(ps: Session, run, state) -> object:
+    ps.reset_profile()
+    run(ps, state)
+    df = ps.profile()
+    df["layer"] = [-1 if x == "head" else int(x) for x in df["layer"]]   # -1: embedding, final norm, LM head
+    return df
+
+
+def bench_tests(cfg: BenchConfig) -> list[tuple[int, int]]:
+    """The (n_prompt, n_gen) tests of one `harness bench` run: pp then tg, as llama-bench."""
+    return [t for t in ((cfg.n_prompt, 0), (0, cfg.n_gen)) if t[0] or t[1]]
+
+
+def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> Iterator[BenchResult]:
+    """Measure each (n_prompt, n_gen) test at cfg's depth; yields each result as soon as it is done."""
+    vocab = model.config.vocab_size
+    ctx = cfg.n_depth + max(p + g for p, g in tests)
+    bpt = model.bytes_per_token()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(pinned(cfg.cpus))
+        s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
+        ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
+        state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
+        for n_prompt, n_gen in tests:
+            run = _runner(n_prompt, n_gen, cfg.seed, vocab)
+            rss_reset = reset_peak()
+            for _ in range(cfg.warmup):
+                run(s, state)
+            samples = [run(s, state) for _ in range(cfg.repetitions)]
+            rss = peak_rss_bytes()
+            prof = _profile(ps, run, state) if ps is not None else None
+            yield BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, bpt,
+                              cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset})
+
+
+def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
+    cfg.check()
+    results = list(iter_bench(model, cfg, bench_tests(cfg)))
+    from harness.measure.machine import read_bandwidth_record
+    bw = read_bandwidth_record(cfg.threads)
+    for r in results:
+        r.extra["read_gbps"] = bw.gbps
+        r.extra["read_measured"] = bw.measured
+    return results

@@ -1,0 +1,99 @@
+"""One measurement (a BenchResult of one configuration) as a row of the results store, and as the
+record `harness bench -o json` prints (llama-bench's field names plus the store's columns)."""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+
+import numpy as np
+
+from harness.version import __version__
+from harness.measure.bench import BenchConfig, BenchResult
+from harness.model.fingerprint import ModelIdentity, identify
+from harness.model.loader import Model
+from harness.provenance import cpu_model, git_commit, load_average, now_iso
+from harness.store.schema import config_id
+
+
+def _nan_to_none(v):
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def affinity_text() -> str:
+    """The CPUs this process may run on, as '0-3,6'."""
+    if not hasattr(os, "sched_getaffinity"):
+        return ""
+    cpus, parts = sorted(os.sched_getaffinity(0)), []
+    for c in cpus:
+        if parts and parts[-1][1] == c - 1:
+            parts[-1][1] = c
+        else:
+            parts.append([c, c])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in parts)
+
+
+def result_row(ident: ModelIdentity, cfg: BenchConfig, r: BenchResult, commit: tuple[str, bool] | None = None) -> dict:
+    """The results-store columns (harness.store.schema.RESULT_COLUMNS) of one measurement."""
+    sha, dirty = commit or git_commit()
+    s = r.summary
+    read = r.extra.get("read_gbps")
+    gbps = r.weight_gbps
+    row = dict(ident.columns())
+    row.update({
+        "isa": r.extra.get("isa", cfg.isa), "n_threads": cfg.threads, "n_ubatch": cfg.ubatch,
+        "fdn_threshold": cfg.fdn_threshold, "vocab_strategy": cfg.vocab_strategy,
+        "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": r.n_depth, "test": r.test,
+        "avg_ts": s.avg, "median_ts": s.median, "stddev_ts": _nan_to_none(s.stddev), "min_ts": s.min,
+        "max_ts": s.max, "samples_ts": r.samples_ts, "ms_per_token": 1000.0 / s.median,
+        "weight_gbps": _nan_to_none(gbps), "machine_read_gbps": read,
+        "bandwidth_fraction": gbps / read if read and not math.isnan(gbps) else None,
+        "peak_rss_bytes": r.peak_rss_bytes, "spread_ok": r.spread_ok(cfg.spread_limit),
+        "engine": "qwen35-harness", "commit": sha, "dirty": dirty, "version": __version__,
+        "test_time": now_iso(), "cpu_info": cpu_model(), "load_avg": load_average(),
+        "cpu_affinity": affinity_text(),
+    })
+    row["config_id"] = config_id(row)
+    return row
+
+
+def profile_rows(cid: str, r: BenchResult) -> list[dict]:
+    """The profiled run of a measurement in the long form of profile.csv."""
+    if r.profile is None:
+        return []
+    return [{"config_id": cid, "test": r.test, "layer": int(p.layer), "op": p.op, "calls": int(p.calls),
+             "ns": int(p.ns), "bytes": int(p.bytes)} for p in r.profile.itertuples()]
+
+
+def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[dict]:
+    """One dict per test with llama-bench's JSON field names, plus ours (the results-store columns)."""
+    commit, dirty = git_commit()
+    ident = identify(model)
+    n_params = sum(int(np.prod(model.info(sp.name).shape)) for sp in model.specs)
+    out = []
+    for r in results:
+        row = result_row(ident, cfg, r)
+        rec = {
+            # llama-bench fields
+            "build_commit": commit[:12], "cpu_info": cpu_model(), "backends": "CPU",
+            "model_filename": model.path, "model_type": f"{model.config.arch} {model.name}",
+            "model_size": model.weight_bytes(), "model_n_params": n_params,
+            "n_batch": cfg.ubatch, "n_ubatch": cfg.ubatch, "n_threads": cfg.threads,
+            "type_k": "f32", "type_v": "f32", "n_gpu_layers": 0, "use_mmap": True,
+            "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": r.n_depth, "test_time": now_iso(),
+            "avg_ns": int(statistics.fmean(r.samples_ns)),
+            "stddev_ns": int(statistics.stdev(r.samples_ns)) if len(r.samples_ns) > 1 else 0,
+            "avg_ts": r.avg_ts, "stddev_ts": r.stddev_ts,
+            "samples_ns": r.samples_ns, "samples_ts": r.samples_ts,
+            # ours
+            "ubatch": cfg.ubatch, "bytes_per_token": r.bytes_per_token,
+            "machine_read_measured": r.extra.get("read_measured"),
+        }
+        for k, v in row.items():
+            rec.setdefault(k, v)
+        rec["commit"], rec["dirty"] = commit, dirty
+        rec["spread_note"] = r.spread_note(cfg.spread_limit)
+        if r.profile is not None:
+            rec["profile"] = r.profile.drop(columns=["kind"], errors="ignore").to_dict("records")
+        out.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()})
+    return out

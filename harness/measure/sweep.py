@@ -1,0 +1,191 @@
+"""Run a grid of measurements into a results directory, one configuration at a time.
+
+Before anything is measured: every model is made (synthetic presets, cached) and identified,
+every ISA is resolved on this CPU, every vocab strategy is tried on the engine, the pinned CPUs
+are checked, and the results directory is locked and checked. Then each finished measurement
+(one point x one test) is appended to the store at once (atomic rename), so a sweep killed at
+any moment loses at most the measurement it was running, and `resume=True` skips every
+configuration already in the store.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from harness import native
+from harness.measure.bench import BenchConfig, check_vocab_strategy_supported, iter_bench, session_kwargs, test_name
+from harness.errors import UsageError
+from harness.model.fingerprint import ModelIdentity, identify
+from harness.measure.grid import ModelSource, SweepGrid
+from harness.model.loader import load_model
+from harness.provenance import machine_provenance
+from harness.store.results import ResultStore
+from harness.store.schema import config_id
+from harness.measure.rows import profile_rows, result_row
+from harness.measure.rss import METHOD_PROCESS, METHOD_RESET, reset_peak
+
+
+@dataclass
+class SweepReport:
+    directory: str
+    measured: int
+    skipped: int
+    total: int
+    seconds: float
+    unsettled: list[str]      # config ids whose spread was too wide to judge
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _planned_id(ident: ModelIdentity, cfg: BenchConfig, n_prompt: int, n_gen: int) -> str:
+    return config_id({"model_hash": ident.model_hash, "isa": cfg.isa, "n_threads": cfg.threads,
+                      "n_ubatch": cfg.ubatch, "fdn_threshold": cfg.fdn_threshold,
+                      "vocab_strategy": cfg.vocab_strategy, "n_prompt": n_prompt, "n_gen": n_gen,
+                      "n_depth": cfg.n_depth, "test": test_name(n_prompt, n_gen, cfg.n_depth)})
+
+
+def prepare_models(models: list[ModelSource], log: Callable[[str], None]) -> dict[ModelSource, tuple[str, ModelIdentity]]:
+    """Make (or find in the cache) and identify every model; a bad file fails here, before any timing."""
+    from harness.model.synth import cached_model_path
+    out = {}
+    for src in models:
+        if not src.path and not cached_model_path(src.preset, src.quant).exists():
+            log(f"model {src.label}: synthesizing (cached for next time) ...")
+        path = src.resolve()
+        with load_model(path) as m:
+            out[src] = (path, identify(m))
+    return out
+
+
+def check_cpu_options(grid: SweepGrid) -> dict[str, str]:
+    """ISA names resolved on this CPU ('auto' -> the best one); UsageError for a variant this CPU or
+    build cannot run, or for pinned CPUs this process may not use."""
+    resolved = {isa: native.resolve_isa(isa) for isa in grid.isa}
+    if grid.cpus and hasattr(os, "sched_getaffinity"):
+        allowed = os.sched_getaffinity(0)
+        bad = sorted(set(grid.cpus) - allowed)
+        if bad:
+            raise UsageError(f"pin: CPU(s) {bad} are not available to this process (allowed: {sorted(allowed)})")
+    return resolved
+
+
+def check_vocab_strategies(strategies: list[str], model_path: str, isa: str) -> None:
+    """Every strategy other than 'full' must be known to the engine: a session is made with each."""
+    strategies = [v for v in strategies if v != "full"]
+    if not strategies:
+        return
+    from harness.engine.session import Session
+    with load_model(model_path) as m:
+        for v in strategies:
+            check_vocab_strategy_supported(v)
+            cfg = BenchConfig(vocab_strategy=v, isa=isa, threads=1, ubatch=1)
+            try:
+                Session(m, **session_kwargs(cfg, ctx=1)).close()
+            except TypeError as e:
+                raise UsageError(f"vocab strategy {v!r} is not accepted by the engine: {e}") from None
+
+
+def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
+              log: Callable[[str], None] = _stderr) -> SweepReport:
+    t_start = time.perf_counter()
+    isas = check_cpu_options(grid)
+    for v in grid.vocab_strategy:
+        check_vocab_strategy_supported(v)
+    tests = grid.tests()
+
+    with ResultStore(out_dir, resume=resume) as store:      # locked and checked before any work
+        if store.stale_lock:
+            h = store.stale_lock
+            log(f"note: took over the lock of a finished or killed writer (pid {h.get('pid')} on {h.get('host')}, "
+                f"since {h.get('since')}): the kernel had released it")
+        if store.removed_temps:
+            log(f"note: removed unfinished temporary file(s) {', '.join(store.removed_temps)}")
+        models = prepare_models(grid.models, log)
+        check_vocab_strategies(grid.vocab_strategy, next(iter(models.values()))[0], next(iter(isas.values())))
+        from harness.measure.machine import read_bandwidth_record
+        bandwidth = {t: read_bandwidth_record(t) for t in sorted(set(grid.threads))}
+        prov = machine_provenance()
+        prov["peak_rss_method"] = METHOD_RESET if reset_peak() else METHOD_PROCESS
+        prov["machine_read_bandwidth"] = {str(t): {"gbps": b.gbps, "measured": b.measured}
+                                          for t, b in bandwidth.items()}
+        prov["models"] = {ident.model_hash: ident.as_dict() for _, ident in models.values()}
+        prov["grid"] = {"tests": [test_name(p, g) for p, g in tests], "repetitions": grid.repetitions,
+                        "warmup": grid.warmup, "seed": grid.seed, "profile": grid.profile,
+                        "cpus": list(grid.cpus) if grid.cpus else None, "spread_limit": grid.spread_limit}
+        store.write_provenance(prov)
+
+        plan = []
+        for src, cfg in grid.points():
+            path, ident = models[src]
+            cfg = replace(cfg, isa=isas[cfg.isa])
+            todo = [t for t in tests if _planned_id(ident, cfg, *t) not in store.done_ids]
+            plan.append((path, ident, cfg, todo))
+        total = len(plan) * len(tests)
+        todo_n = sum(len(p[3]) for p in plan)
+        skipped = total - todo_n
+        if skipped:
+            log(f"resume: {skipped} of {total} configurations already in {out_dir}, {todo_n} to measure")
+        done, unsettled, t_meas = 0, [], time.perf_counter()
+        commit = prov["commit"], prov["dirty"]
+        for path, ident, cfg, todo in plan:
+            if not todo:
+                continue
+            with load_model(path) as m:
+                for r in iter_bench(m, cfg, todo):
+                    r.extra["read_gbps"] = bandwidth[cfg.threads].gbps
+                    row = result_row(ident, cfg, r, commit)
+                    store.append([row], profile_rows(row["config_id"], r))
+                    done += 1
+                    if not row["spread_ok"]:
+                        unsettled.append(row["config_id"])
+                    log(_progress_line(skipped + done, total, done, todo_n, time.perf_counter() - t_meas,
+                                       ident, cfg, r, row))
+        if grid.quality:
+            store.write_quality(_quality_frame(grid, models, store, isas, log))
+    return SweepReport(str(out_dir), done, skipped, total, time.perf_counter() - t_start, unsettled)
+
+
+def _quality_frame(grid: SweepGrid, models: dict, store, isas: dict, log: Callable[[str], None]):
+    """quality.csv: one row per (model, vocab strategy) against the model's F32 twin (synthetic) or
+    itself (F32/BF16 files) with the full head, over grid.quality seeded random tokens; rows already in
+    the store (resume) are kept."""
+    import pandas as pd
+
+    from harness.analysis.quality import quality_row
+    from harness.measure.vocab_bench import default_tokens, resolve_reference, run_quality_strategies
+    qpath = os.path.join(store.dir, "quality.csv")
+    rows = pd.read_csv(qpath).to_dict("records") if os.path.exists(qpath) else []
+    have = {(r["model"], r["vocab_strategy"]) for r in rows}
+    isa = next(iter(isas.values()))
+    for path, ident in models.values():
+        todo = [v for v in grid.vocab_strategy if (ident.model, v) not in have]
+        if not todo:
+            continue
+        with load_model(path) as m:
+            ref_path = resolve_reference(m, None)
+            toks = default_tokens(m.config.vocab_size, grid.quality, grid.seed)
+            with load_model(ref_path) as ref:
+                measures = run_quality_strategies(m, ref, todo, toks, threads=max(grid.threads), isa=isa)
+        for v, q in zip(todo, measures):
+            rows.append(quality_row(ident.model, ident.quant, v, q, reference=os.path.basename(ref_path),
+                                    tokens=f"{grid.quality} seeded random ids (seed {grid.seed})"))
+            log(f"quality {ident.model} {v}: top-1 {q.top1_agreement:.3f}, KL {q.kl_mean:.2e}, "
+                f"max |err| {q.max_abs_err:.3f}")
+    return pd.DataFrame(rows)
+
+
+def _progress_line(pos: int, total: int, done: int, todo: int, elapsed: float, ident: ModelIdentity,
+                   cfg: BenchConfig, r, row: dict) -> str:
+    eta = elapsed / done * (todo - done)
+    spread = r.summary.spread
+    sp = "±?" if math.isnan(spread) else f"±{100 * spread:.1f}%"
+    warn = "" if row["spread_ok"] else "  [spread too wide to judge]"
+    return (f"[{pos}/{total}] {ident.model} {cfg.isa} t{cfg.threads} ub{cfg.ubatch} fdn{cfg.fdn_threshold} "
+            f"{cfg.vocab_strategy} {r.test}: {row['median_ts']:.1f} t/s {sp}{warn}  "
+            f"(elapsed {elapsed:.0f} s, ETA {eta:.0f} s)")

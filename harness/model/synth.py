@@ -1,0 +1,335 @@
+"""Synthetic Qwen3.5 GGUF files: real shapes, seeded random weights, metadata and tensor
+names exactly as llama.cpp's converter writes them, weight types as llama-quantize
+picks them. Weights are made and quantized in row chunks, so a multi-GB model never
+sits in memory whole; quantization runs in C."""
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.cache import cache_dir
+from harness.errors import UsageError
+from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
+from harness.model.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
+from harness.model.presets import Shape, get_preset
+
+QUANTS = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "q4_k_m")
+_BASE_TYPE = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16,
+              "q8_0": GGMLType.Q8_0, "q4_0": GGMLType.Q4_0, "q4_k": GGMLType.Q4_K,
+              "q5_k": GGMLType.Q5_K, "q6_k": GGMLType.Q6_K, "iq4_xs": GGMLType.IQ4_XS,
+              "q4_k_m": GGMLType.Q4_K}
+# llama.cpp's general.file_type (llama_ftype) for each choice
+_FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16,
+              "q6_k": 18, "iq4_xs": 30, "bf16": 32}
+# weight types whose LM head llama-quantize raises to Q6_K
+_LM_HEAD_Q6K = {GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.IQ4_XS}
+# llama-quantize's per-tensor rules only apply to quantized target types
+_FLOAT_TYPES = {GGMLType.F32, GGMLType.F16, GGMLType.BF16}
+
+RECIPES = {
+    "q4_k_m": "Q4_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv and ffn_down "
+              "Q6_K in the layers llama.cpp's use_more_bits() picks (first 1/8, last 1/8, every "
+              "3rd between); norms, ssm_a, ssm_dt, ssm_conv1d F32",
+}
+MOE_RECIPE = ("; MoE: router and shared-expert gate F32, expert and shared ffn_down like ffn_down"
+              "{eight}")
+# llama-quantize's special case for exactly 8 experts (Mixtral-style), applied to quantized types
+EIGHT_EXPERTS = ", and with exactly 8 experts attn_k / attn_v / attn_qkv Q8_0{out}"
+_ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q4_k_m", "iq4_xs")
+
+
+def recipe_text(quant: str, s: Shape | None = None) -> str:
+    if quant in RECIPES:
+        text = RECIPES[quant]
+    else:
+        t = _BASE_TYPE[quant]
+        head = "LM head Q6_K, " if t in _LM_HEAD_Q6K else ""
+        text = f"every matrix {t.name}; {head}norms and small delta-net tensors F32"
+    if s is not None and s.n_expert:
+        eight = ""
+        if s.n_expert == 8 and _BASE_TYPE[quant] not in _FLOAT_TYPES:
+            out = ", attn_output Q5_K" if quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS else ""
+            eight = EIGHT_EXPERTS.format(out=out)
+        text += MOE_RECIPE.format(eight=eight)
+    return text
+
+
+# ----------------------------------------------------------------------------
+# the tensor list, in file order
+
+def tensor_shapes(s: Shape) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, numpy shape) of every tensor, as llama.cpp's converter names them."""
+    E, V = s.n_embd, s.vocab_size
+    KD, VD, Hv = s.ssm_k_heads * s.ssm_state, s.ssm_v_heads * s.ssm_state, s.ssm_v_heads
+    CD = 2 * KD + VD
+    H, Hkv, D = s.n_head, s.n_head_kv, s.head_dim
+    out = [("token_embd.weight", (V, E))]
+    for i, rec in enumerate(s.recurrent):
+        p = f"blk.{i}."
+        out.append((p + "attn_norm.weight", (E,)))
+        if rec:
+            out += [(p + "attn_qkv.weight", (CD, E)), (p + "attn_gate.weight", (VD, E)),
+                    (p + "ssm_conv1d.weight", (CD, s.conv_kernel)), (p + "ssm_dt.bias", (Hv,)),
+                    (p + "ssm_a", (Hv,)), (p + "ssm_beta.weight", (Hv, E)),
+                    (p + "ssm_alpha.weight", (Hv, E)), (p + "ssm_norm.weight", (s.ssm_state,)),
+                    (p + "ssm_out.weight", (E, VD))]
+        else:
+            out += [(p + "attn_q.weight", (2 * H * D, E)), (p + "attn_k.weight", (Hkv * D, E)),
+                    (p + "attn_v.weight", (Hkv * D, E)), (p + "attn_q_norm.weight", (D,)),
+                    (p + "attn_k_norm.weight", (D,)), (p + "attn_output.weight", (E, H * D))]
+        out.append((p + "post_attention_norm.weight", (E,)))
+        if s.n_expert:
+            NE, Fe, Fs = s.n_expert, s.n_ff_expert, s.n_ff_shared
+            out += [(p + "ffn_gate_inp.weight", (NE, E)), (p + "ffn_gate_exps.weight", (NE, Fe, E)),
+                    (p + "ffn_up_exps.weight", (NE, Fe, E)), (p + "ffn_down_exps.weight", (NE, E, Fe)),
+                    (p + "ffn_gate_inp_shexp.weight", (1, E)), (p + "ffn_gate_shexp.weight", (Fs, E)),
+                    (p + "ffn_up_shexp.weight", (Fs, E)), (p + "ffn_down_shexp.weight", (E, Fs))]
+        else:
+            out += [(p + "ffn_gate.weight", (s.n_ff, E)), (p + "ffn_up.weight", (s.n_ff, E)),
+                    (p + "ffn_down.weight", (E, s.n_ff))]
+    out.append(("output_norm.weight", (E,)))
+    if not s.tied:
+        out.append(("output.weight", (V, E)))
+    return out
+
+
+_FFN_DOWN = ("ffn_down.weight", "ffn_down_exps.weight", "ffn_down_shexp.weight")
+
+
+def _layer(name: str) -> int:
+    # llama.cpp counts ffn_down tensors for dense models and parses the name for MoE:
+    # both are the layer index of the name here
+    return int(name.split(".")[1])
+
+
+def _use_more_bits(i: int, n: int) -> bool:
+    # llama-quant.cpp: first eighth, last eighth, and every third layer in between
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def quant_plan(s: Shape, quant: str) -> list[PlannedTensor]:
+    """The storage type of every tensor for a --quant choice, as llama-quantize picks it."""
+    if quant not in _BASE_TYPE:
+        raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
+    base = _BASE_TYPE[quant]
+    shapes = tensor_shapes(s)
+    lm_head = "token_embd.weight" if s.tied else "output.weight"
+    n_wv = sum(1 for n, _ in shapes if n.endswith(("attn_v.weight", "attn_qkv.weight")))
+    eight = s.n_expert == 8 and base not in _FLOAT_TYPES     # llama-quantize's 8-expert rules
+    i_wv = 0
+    plan = []
+    for name, shape in shapes:
+        if quant != "f32" and len(shape) == 2 and shape[0] == 1:
+            shape = shape[1:]   # llama-quantize writes [E, 1] tensors 1-D (ggml_n_dims drops trailing 1s)
+        quantizable = len(shape) >= 2 and "ssm_conv1d" not in name and not name.endswith("_norm.weight") \
+            and not name.endswith("ffn_gate_inp.weight")      # the router stays F32
+        t = GGMLType.F32
+        if quantizable:
+            t = base
+            if name == lm_head and base in _LM_HEAD_Q6K:
+                t = GGMLType.Q6_K
+            elif name.endswith(("attn_v.weight", "attn_qkv.weight")):
+                if quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):
+                    t = GGMLType.Q6_K
+                if eight:
+                    t = GGMLType.Q8_0
+                i_wv += 1
+            elif name.endswith("attn_k.weight") and eight:
+                t = GGMLType.Q8_0
+            elif name.endswith("attn_output.weight") and eight and quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS:
+                t = GGMLType.Q5_K
+            elif quant == "q4_k_m" and name.endswith(_FFN_DOWN) and _use_more_bits(_layer(name), s.n_layer):
+                t = GGMLType.Q6_K
+            if shape[-1] % BLOCK_GEOMETRY[t][0]:
+                raise UsageError(f"{name}: row length {shape[-1]} is not a multiple of the "
+                                 f"{t.name} block size {BLOCK_GEOMETRY[t][0]}")
+        plan.append(PlannedTensor(name, shape, t))
+    return plan
+
+
+# ----------------------------------------------------------------------------
+# weights
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    # one stream per tensor: a tensor's values do not depend on the others or on chunking order
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def _init_small(name: str, shape, s: Shape, rng: np.random.Generator) -> np.ndarray:
+    """The 1-D tensors and the conv kernel, drawn like transformers' init."""
+    if name.endswith("ssm_a"):
+        return -rng.uniform(1.0, 16.0, shape)                      # -exp(A_log), A in [1, 16]
+    if name.endswith("ssm_dt.bias"):
+        dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), shape))
+        return dt + np.log(-np.expm1(-dt))                        # softplus^-1(dt)
+    if name.endswith("ssm_conv1d.weight"):
+        return rng.normal(0.0, 1.0 / np.sqrt(s.conv_kernel), shape)
+    if name.endswith("norm.weight"):
+        return 1.0 + rng.normal(0.0, 0.1, shape)                  # GGUF norms carry the +1
+    raise AssertionError(name)
+
+
+def _matrix_std(name: str, shape, s: Shape) -> float:
+    """Scale so that every projection of a unit-RMS input is O(1); the residual-branch
+    outputs are damped so the stream grows slowly with depth; logits get std ~1.5. Router
+    logits get std ~3, so that routing is decisive (like the oracle's tinymoe)."""
+    fan_in = shape[-1]
+    if name in ("token_embd.weight", "output.weight"):
+        return 1.5 / np.sqrt(s.n_embd)
+    std = 1.0 / np.sqrt(fan_in)
+    if name.endswith("ffn_gate_inp.weight"):
+        std *= 3.0
+    if name.endswith(("ssm_out.weight", "attn_output.weight", "ffn_down.weight", "ffn_down_exps.weight",
+                      "ffn_down_shexp.weight")):
+        std *= 0.5
+    return std
+
+
+@dataclass
+class SynthResult:
+    path: str
+    seconds: float
+    bytes: int
+
+
+def synth_metadata(s: Shape, quant: str, seed: int) -> dict[str, tuple]:
+    """GGUF metadata as llama.cpp's converter writes it for this shape, plus our provenance."""
+    a = s.arch
+    if s.n_expert:    # the MoE converter writes no dense FFN width
+        ffn = {f"{a}.expert_count": Meta.u32(s.n_expert),
+               f"{a}.expert_used_count": Meta.u32(s.n_expert_used),
+               f"{a}.expert_feed_forward_length": Meta.u32(s.n_ff_expert),
+               f"{a}.expert_shared_feed_forward_length": Meta.u32(s.n_ff_shared)}
+    else:
+        ffn = {f"{a}.feed_forward_length": Meta.u32(s.n_ff)}
+    return {
+        "general.architecture": Meta.str(a),
+        "general.type": Meta.str("model"),
+        "general.name": Meta.str(f"{a}-synthetic-{s.name}"),
+        "general.size_label": Meta.str(s.size_label or s.name),
+        f"{a}.block_count": Meta.u32(s.n_layer),
+        f"{a}.context_length": Meta.u32(s.context_length),
+        f"{a}.embedding_length": Meta.u32(s.n_embd),
+        **ffn,
+        f"{a}.attention.head_count": Meta.u32(s.n_head),
+        f"{a}.attention.head_count_kv": Meta.u32(s.n_head_kv),
+        f"{a}.rope.dimension_sections": Meta.i32_array(s.rope_sections),
+        f"{a}.rope.freq_base": Meta.f32(s.rope_theta),
+        f"{a}.attention.layer_norm_rms_epsilon": Meta.f32(s.rms_eps),
+        f"{a}.attention.key_length": Meta.u32(s.head_dim),
+        f"{a}.attention.value_length": Meta.u32(s.head_dim),
+        f"{a}.ssm.conv_kernel": Meta.u32(s.conv_kernel),
+        f"{a}.ssm.state_size": Meta.u32(s.ssm_state),
+        f"{a}.ssm.group_count": Meta.u32(s.ssm_k_heads),
+        f"{a}.ssm.time_step_rank": Meta.u32(s.ssm_v_heads),
+        f"{a}.ssm.inner_size": Meta.u32(s.ssm_v_heads * s.ssm_state),
+        f"{a}.attention.recurrent_layers": Meta.bool_array(s.recurrent),
+        f"{a}.full_attention_interval": Meta.u32(s.full_attention_interval),
+        f"{a}.rope.dimension_count": Meta.u32(s.rope_dims),
+        # random weights have no vocabulary: llama.cpp's "none" tokenizer plus the size
+        "tokenizer.ggml.model": Meta.str("none"),
+        f"{a}.vocab_size": Meta.u32(s.vocab_size),
+        "general.quantization_version": Meta.u32(2),
+        "general.file_type": Meta.u32(_FILE_TYPE[quant]),
+        # how this file was made (ignored by llama.cpp; shown by `harness info`)
+        "harness.synth.preset": Meta.str(s.name),
+        "harness.synth.quant": Meta.str(quant),
+        "harness.synth.recipe": Meta.str(recipe_text(quant, s)),
+        "harness.synth.seed": Meta.u32(seed),
+        **({"harness.synth.head_rank": Meta.u32(s.head_rank), "harness.synth.head_noise": Meta.f32(s.head_noise)}
+           if s.head_rank else {}),
+    }
+
+
+def write_weights(w: GGUFStreamWriter, s: Shape, seed: int, threads: int, progress=None) -> None:
+    """Draw, quantize and stream every tensor of the writer's plan, in order."""
+    from harness import native
+
+    total = sum(t.nbytes for t in w.tensors)
+    done = 0
+    for t in w.tensors:
+        rng = _rng(seed, t.name)
+        if not _is_matrix(t.name):
+            data = _init_small(t.name, t.shape, s, rng).astype(np.float32)
+            w.write(t.name, native.quantize(data.reshape(-1, t.shape[-1]), t.type))
+        elif s.head_rank and t.name == ("token_embd.weight" if s.tied else "output.weight"):
+            _write_low_rank_head(w, t, s, rng, threads)
+        else:
+            # a stack of experts [NE, R, cols] is NE * R rows; [E] (a 1-row gate) is one row
+            rows, cols = int(np.prod(t.shape[:-1])), t.shape[-1]
+            std = np.float32(_matrix_std(t.name, t.shape, s))
+            step = max(1, (8 << 20) // cols)
+            for r0 in range(0, rows, step):
+                x = rng.standard_normal((min(step, rows - r0), cols), dtype=np.float32)
+                x *= std
+                w.write(t.name, native.quantize(x, t.type, threads=threads))
+        done += t.nbytes
+        if progress:
+            progress(done, total)
+
+
+def _write_low_rank_head(w: GGUFStreamWriter, t: PlannedTensor, s: Shape, rng: np.random.Generator,
+                         threads: int) -> None:
+    """Head rows a_r B * c + noise: B [R][E] orthonormal, a_r ~ N(0, I_R), scaled so a row has the
+    norm of a random one and the noise carries head_noise of it (real heads are far from random)."""
+    from harness import native
+    rows, cols = t.shape
+    R, nu = s.head_rank, s.head_noise
+    std = _matrix_std(t.name, t.shape, s)
+    B = np.linalg.qr(rng.standard_normal((cols, R)))[0].T.astype(np.float32)
+    signal = np.float32(std * np.sqrt(cols / R) * np.sqrt(max(0.0, 1.0 - nu * nu)))
+    step = max(1, (8 << 20) // cols)
+    for r0 in range(0, rows, step):
+        n = min(step, rows - r0)
+        x = (rng.standard_normal((n, R), dtype=np.float32) @ B) * signal
+        x += rng.standard_normal((n, cols), dtype=np.float32) * np.float32(std * nu)
+        w.write(t.name, native.quantize(x, t.type, threads=threads))
+
+
+def synthesize(shape: Shape | str, quant: str, out: str | os.PathLike, seed: int = 0,
+               threads: int | None = None, progress=None) -> SynthResult:
+    """Write a GGUF of the given shape (or preset name) with seeded random weights."""
+    from harness import native
+
+    s = get_preset(shape) if isinstance(shape, str) else shape
+    plan = quant_plan(s, quant)
+    t0 = time.perf_counter()
+    with GGUFStreamWriter(out, synth_metadata(s, quant, seed), plan) as w:
+        write_weights(w, s, seed, threads or native.default_threads(), progress)
+    return SynthResult(os.fspath(out), time.perf_counter() - t0, sum(t.nbytes for t in plan))
+
+
+def _is_matrix(name: str) -> bool:
+    return not name.endswith(("ssm_conv1d.weight", "ssm_a", "ssm_dt.bias")) and not name.endswith("norm.weight")
+
+
+# ----------------------------------------------------------------------------
+# a cache of synthesized files, shared by the CLI, the tests and the benchmarks
+
+def cached_model_path(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0):
+    """Where cached_model keeps (or will write) a synthetic model."""
+    shape = get_preset(preset)
+    if quant not in _BASE_TYPE:
+        raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
+    suffix = ""
+    if head_rank:
+        if not 0 < head_rank <= shape.n_embd or not 0.0 <= head_noise < 1.0:
+            raise UsageError(f"low-rank head: rank must be in [1, {shape.n_embd}] and noise in [0, 1), "
+                             f"got {head_rank}, {head_noise}")
+        suffix = f"-lr{head_rank}n{head_noise:g}"
+    return cache_dir() / f"synth-{preset}-{quant}-s{seed}{suffix}.gguf"
+
+
+def cached_model(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0) -> str:
+    """Path of a synthetic model, written on first use. head_rank > 0: a low-rank-plus-noise LM head."""
+    path = cached_model_path(preset, quant, seed, head_rank, head_noise)
+    shape = get_preset(preset)
+    if head_rank:
+        shape = shape.with_(head_rank=head_rank, head_noise=float(head_noise))
+    if not path.exists():
+        synthesize(shape, quant, path, seed=seed)
+    return str(path)

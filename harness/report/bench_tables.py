@@ -1,0 +1,66 @@
+"""The tables `harness bench` prints: markdown (with the per-op profile), CSV, JSON and JSONL."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from harness.measure.bench import BenchConfig, BenchResult
+from harness.model.loader import Model
+
+
+def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> str:
+    size = model.weight_bytes() / 2**20
+    head = ("| model | size | isa | threads | ubatch | fdn | test | t/s | median t/s | "
+            "weights GB/s (% of read bw) | peak RSS |\n"
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows, notes = [head], []
+    for r in results:
+        gbps = ""
+        if not np.isnan(r.weight_gbps) and r.extra.get("read_gbps"):
+            gbps = f"{r.weight_gbps:.2f} ({100 * r.weight_gbps / r.extra['read_gbps']:.0f}% of {r.extra['read_gbps']:.1f})"
+        rss = f"{r.peak_rss_bytes / 2**20:.0f} MiB" if r.peak_rss_bytes else ""
+        rows.append(f"| {model.name} | {size:.2f} MiB | {r.extra.get('isa')} | {cfg.threads} | {cfg.ubatch} | "
+                    f"{cfg.fdn_threshold} | {r.test} | {r.avg_ts:.2f} ± {r.stddev_ts:.2f} | {r.median_ts:.2f} | "
+                    f"{gbps} | {rss} |")
+        if r.spread_note(cfg.spread_limit):
+            notes.append("note: " + r.spread_note(cfg.spread_limit))
+    if results and results[0].extra.get("read_measured"):
+        notes.append(f"read bandwidth measured {results[0].extra['read_measured']} ({cfg.threads} threads)")
+    return "\n".join(rows + ([""] + notes if notes else []))
+
+
+def format_profile(results: list[BenchResult], top: int = 12) -> str:
+    """Time per op of each test's profiled run, summed over layers, largest first."""
+    out = []
+    for r in results:
+        if r.profile is None or r.profile.empty:
+            continue
+        by_op = r.profile.groupby("op")[["calls", "ns", "bytes"]].sum().sort_values("ns", ascending=False)
+        total = by_op["ns"].sum()
+        out.append(f"profile of {r.test} (one run, profiler on): {total / 1e6:.2f} ms in ops\n"
+                   "| op | calls | ms | % |\n| --- | ---: | ---: | ---: |")
+        for op, p in by_op.head(top).iterrows():
+            out.append(f"| {op} | {int(p.calls)} | {p.ns / 1e6:.3f} | {100 * p.ns / total:.1f} |")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def format_csv(recs: list[dict]) -> str:
+    return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, list)} for r in recs]).to_csv(index=False)
+
+
+def format_json(recs: list[dict]) -> str:
+    return json.dumps(recs, indent=2, default=_json_default)
+
+
+def format_jsonl(recs: list[dict]) -> str:
+    """One record per line, as llama-bench -o jsonl: files of several runs concatenate."""
+    return "\n".join(json.dumps(r, default=_json_default) for r in recs)
+
+
+def _json_default(v):
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    raise TypeError(f"not JSON serializable: {type(v).__name__}")

@@ -1,0 +1,289 @@
+"""The HTML report: DIR/index.html with its PNG charts beside it (relative paths, no JavaScript,
+no external resources), one section per question a user asks of a result set.
+
+Everything that reaches the page from results or model files (model names, paths, op names,
+provenance values) goes through html.escape; tables are rendered here cell by cell so that each
+verdict row can carry a CSS class, and every cell is escaped.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.report import charts
+from harness.report import data as rd
+from harness.atomic import atomic_write_text
+from harness.analysis.compare import Comparison, summary_line
+from harness.provenance import now_iso
+from harness.analysis.stats import FASTER, SLOWER
+
+CHART_FILES = ["throughput.png", "ratio.png", "crossover.png", "pareto.png", "vocab.png", "ops.png",
+               "roofline.png", "history.png"]
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.slower td { background: #f5b7b1; } tr.faster td { background: #abebc6; }
+p.none { color: #777; font-style: italic; }
+img { max-width: 100%; display: block; margin: 0.5em 0; }
+.summary { font-weight: bold; } .wide { overflow-x: auto; }
+"""
+
+
+@dataclass
+class ReportInputs:
+    frame: pd.DataFrame
+    profile: pd.DataFrame
+    quality: pd.DataFrame
+    provenance: dict
+    sources: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None
+    baseline_label: str = ""
+    new_label: str = "these results"
+    threshold: float = 0.05
+
+    @property
+    def current(self) -> pd.DataFrame:
+        return rd.latest_per_config(self.frame)
+
+
+def esc(v) -> str:
+    return html.escape(_cell(v), quote=True)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return ""
+        return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 1000 else f"{v:.4g}" if abs(v) < 1 else f"{v:.2f}"
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, default=str)
+    if v is pd.NA:
+        return ""
+    return str(v)
+
+
+def html_table(df: pd.DataFrame, row_classes: list[str] | None = None, index: bool = False) -> str:
+    """A plain table; every header and cell escaped."""
+    cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+    out = ['<div class="wide"><table>', "<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr></thead>", "<tbody>"]
+    for i, (idx, row) in enumerate(df.iterrows()):
+        cls = f' class="{esc(row_classes[i])}"' if row_classes and row_classes[i] else ""
+        cells = ([f"<td>{esc(idx)}</td>"] if index else [])
+        for v in row.values:
+            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            cells.append(f'<td class="num">{esc(v)}</td>' if num else f"<td>{esc(v)}</td>")
+        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "\n".join(out)
+
+
+def _ratio(v) -> str:
+    return "" if pd.isna(v) else f"{v:.3f}"
+
+
+def _img(name: str, alt: str) -> str:
+    return f'<img src="{esc(name)}" alt="{esc(alt)}">'
+
+
+def _none(text: str) -> str:
+    return f'<p class="none">{esc(text)}</p>'
+
+
+def _capped(df: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
+    if len(df) <= rd.MAX_CONFIGS:
+        return df, ""
+    return df.head(rd.MAX_CONFIGS), _none(f"chart shows the first {rd.MAX_CONFIGS} of {len(df)} {what}; "
+                                          "the table has them all")
+
+
+# ---- sections: each returns an HTML fragment and writes its charts into `out` ------------------
+
+def section_summary(inp: ReportInputs) -> str:
+    f = inp.frame
+    commits = sorted(set(map(str, f["commit"]))) if len(f) else []
+    cpus = sorted(set(map(str, f["cpu_info"]))) if len(f) else []
+    facts = pd.DataFrame({"": ["results", "measurements", "commits", "CPU", "engines", "generated"],
+                          "value": ["; ".join(inp.sources), len(f), ", ".join(c[:12] for c in commits),
+                                    "; ".join(cpus),
+                                    ", ".join(sorted(set(map(str, f["engine"])))) if len(f) else "",
+                                    now_iso()]})
+    parts = [html_table(facts)]
+    if len(f) and f["config_id"].duplicated().any():
+        parts.append("<p>Some configurations were measured more than once: the history section and the "
+                     "last table show every measurement; the other sections show each configuration's "
+                     "latest.</p>")
+    prov = _flatten(inp.provenance)
+    if prov:
+        parts.append("<details><summary>provenance</summary>"
+                     + html_table(pd.DataFrame({"key": list(prov), "value": list(prov.values())}))
+                     + "</details>")
+    return "\n".join(parts)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + " / "))
+        else:
+            out[key] = v
+    return out
+
+
+def section_throughput(inp: ReportInputs, out: Path) -> str:
+    c = inp.comparison
+    if c is None:
+        t = rd.throughput_table(inp.current)
+        if t.empty:
+            return _none("no measurements in these results")
+        shown, note = _capped(t, "measurements")
+        charts.throughput_chart(list(shown["configuration"]), shown["median t/s"].to_numpy(float),
+                                shown["± stddev"].to_numpy(float), out / "throughput.png")
+        return "\n".join([_none("no baseline given (--baseline NAME|DIR): tokens/s only, no verdicts"),
+                          _img("throughput.png", "tokens/s per configuration"), note, html_table(t)])
+    t = c.table
+    labels = list(rd.config_labels(t))
+    shown, note = _capped(t, "configurations")
+    charts.ratio_chart(shown, labels[: len(shown)], inp.threshold, out / "ratio.png")
+    table = pd.DataFrame({
+        "configuration": labels, "base t/s": t["base_ts"], "new t/s": t["new_ts"],
+        "new/base": t["ratio"].map(_ratio), "95% CI low": t["ci_lo"].map(_ratio),
+        "95% CI high": t["ci_hi"].map(_ratio), "samples base/new":
+            [f"{a}/{b}" for a, b in zip(t["n_base"], t["n_new"])],
+        "verdict": [v + (" (wide spread)" if n else "") for v, n in zip(t["verdict"], t["noisy"])],
+        "base commit": t["commit_base"].str[:10], "new commit": t["commit_new"].str[:10]})
+    classes = ["slower" if v == SLOWER else "faster" if v == FASTER else "" for v in t["verdict"]]
+    parts = [f'<p class="summary">{esc(summary_line(c))}</p>',
+             (f"<p>BASE = {esc(inp.baseline_label)}; NEW = {esc(inp.new_label)}. Rows in red are "
+              f"significantly slower by more than {esc(f'{inp.threshold * 100:g}')}%, green faster.</p>"),
+             _img("ratio.png", "NEW/BASE tokens/s ratio per configuration"), note,
+             html_table(table, classes)]
+    for side, df in (("BASE", c.only_base), ("NEW", c.only_new)):
+        if len(df):
+            parts.append(f"<p>{len(df)} configuration(s) measured in {side} only:</p>" + html_table(df))
+    return "\n".join(parts)
+
+
+def section_crossover(inp: ReportInputs, out: Path) -> str:
+    pts, best = rd.crossover(inp.current)
+    if pts.empty:
+        return _none("no prompt-processing results that vary the ubatch or the fdn threshold")
+    charts.crossover_chart(pts, best, out / "crossover.png")
+    return "\n".join([
+        ("<p>Prompt processing tokens/s against the u-batch size, one line per fused delta-net threshold F; "
+         "the star marks the fastest point, i.e. the threshold to use on this machine.</p>"),
+        _img("crossover.png", "pp tokens/s against ubatch for each fdn threshold"), html_table(best)])
+
+
+def section_quality(inp: ReportInputs, out: Path) -> str:
+    if inp.quality is None or inp.quality.empty:
+        return _none("no quality measures (quality.csv) in these results")
+    pts = rd.quality_points(inp.current, inp.quality)
+    if pts.empty:
+        return _none("quality measures present but none matches a measured configuration")
+    charts.pareto_chart(pts, out / "pareto.png")
+    return "\n".join([_img("pareto.png", "speed against accuracy per quant type"),
+                      html_table(pts.drop(columns=["speed of"]))])
+
+
+def section_vocab(inp: ReportInputs, out: Path) -> str:
+    d = rd.vocab_groups(inp.current)
+    if d.empty:
+        strategies = sorted(set(map(str, inp.current["vocab_strategy"]))) if len(inp.current) else []
+        return _none(f"no configuration measured with more than one vocab strategy "
+                     f"(strategies here: {', '.join(strategies) or 'none'})")
+    charts.vocab_chart(d, out / "vocab.png")
+    return _img("vocab.png", "tokens/s per vocab strategy") + "\n" + html_table(d)
+
+
+def section_ops(inp: ReportInputs, out: Path) -> str:
+    wide = rd.op_breakdown(inp.current, inp.profile)
+    if wide.empty:
+        return _none("no per-op profile (profile.csv) for these results")
+    shown, note = _capped(wide, "profiled configurations")
+    charts.op_chart(shown, out / "ops.png")
+    pct = (wide * 100).round(1)
+    pct.index.name = "configuration"
+    return "\n".join([_img("ops.png", "share of time per op"), note, html_table(pct, index=True)])
+
+
+def section_roofline(inp: ReportInputs, out: Path) -> str:
+    d = rd.roofline(inp.current)
+    if d.empty:
+        return _none("no token-generation results with a weight bandwidth")
+    shown, note = _capped(d, "configurations")
+    charts.roofline_chart(shown, out / "roofline.png")
+    return "\n".join([
+        ("<p>Token generation reads every weight once per token, so its speed is bounded by the memory "
+         "read bandwidth; the percentage is the achieved fraction of it.</p>"),
+        _img("roofline.png", "achieved GB/s against machine read bandwidth"), note, html_table(d)])
+
+
+def section_history(inp: ReportInputs, out: Path) -> str:
+    h = rd.history(inp.frame)
+    if h.empty:
+        n = inp.frame["commit"].nunique() if len(inp.frame) else 0
+        return _none(f"results from {n} commit(s); history needs a configuration measured at two or more")
+    commits = list(h.sort_values("order").drop_duplicates("commit")["commit"])
+    drawn = list(dict.fromkeys(h["configuration"]))[: rd.MAX_HISTORY_LINES]
+    charts.history_chart(h[h["configuration"].isin(drawn)], commits, out / "history.png")
+    n_cfg = h["configuration"].nunique()
+    note = (_none(f"chart shows the {len(drawn)} configurations measured at the most commits, of {n_cfg}; "
+                  "the table has them all") if n_cfg > len(drawn) else "")
+    wide = h.pivot_table(index="configuration", columns="commit", values="median_ts", sort=False)
+    wide = wide[[c for c in commits if c in wide.columns]]
+    wide.columns = [c[:10] for c in wide.columns]
+    return "\n".join([_img("history.png", "tokens/s across commits"), note, html_table(wide, index=True)])
+
+
+def section_all(inp: ReportInputs) -> str:
+    if inp.frame.empty:
+        return _none("no measurements")
+    cols = [c for c in ("config_id", "model", "quant", "isa", "n_threads", "n_ubatch", "fdn_threshold",
+                        "vocab_strategy", "test", "median_ts", "stddev_ts", "min_ts", "max_ts", "weight_gbps",
+                        "bandwidth_fraction", "peak_rss_bytes", "spread_ok", "engine", "commit", "dirty",
+                        "test_time") if c in inp.frame.columns]
+    return html_table(inp.frame[cols])
+
+
+SECTIONS = [
+    ("Tokens/s per configuration", section_throughput),
+    ("Fused vs chunked delta-net: crossover", section_crossover),
+    ("Quant type: speed vs accuracy", section_quality),
+    ("Vocab strategy", section_vocab),
+    ("Per-op time", section_ops),
+    ("Roofline: bandwidth achieved in token generation", section_roofline),
+    ("History across commits", section_history),
+]
+
+
+def write_report(inp: ReportInputs, out: Path) -> Path:
+    """Write out/index.html and its charts; returns the path of index.html."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in CHART_FILES:              # charts of an earlier report that this one may not draw
+        (out / name).unlink(missing_ok=True)
+    body = ["<h1>qwen35-harness report</h1>", section_summary(inp)]
+    for title, fn in SECTIONS:
+        body.append(f"<h2>{esc(title)}</h2>")
+        body.append(fn(inp, out))
+    body += ["<h2>All measurements</h2>", section_all(inp)]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<title>qwen35-harness report</title>\n"
+            f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+    index = out / "index.html"
+    atomic_write_text(index, page)
+    return index

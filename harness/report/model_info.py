@@ -1,0 +1,67 @@
+"""Plain-text renderings of models for the command line."""
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.model.loader import Model
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def model_info(m: Model, tensors: bool = True) -> str:
+    c, md = m.config, m.metadata
+    lines = [f"model      {m.path}",
+             f"name       {m.name}",
+             f"arch       {c.arch}   file_type {md.get('general.file_type', '?')}"]
+    if "harness.synth.quant" in md:
+        lines.append(f"synthetic  preset {md.get('harness.synth.preset')}  quant {md['harness.synth.quant']}  "
+                     f"seed {md.get('harness.synth.seed')}")
+        lines.append(f"recipe     {md.get('harness.synth.recipe')}")
+    lines += [
+        "",
+        "config",
+        f"  layers             {c.n_layer} trunk (+{c.n_mtp} MTP) = block_count {c.n_layer_all}",
+        f"  embedding          {c.n_embd}    FFN {'MoE' if c.is_moe else c.n_ff}    vocab {c.vocab_size}    "
+        f"LM head {'tied to token_embd' if c.tied_output else 'output.weight'}",
+        f"  attention          {c.n_head} heads / {c.n_head_kv} KV heads x {c.head_dim}   "
+        f"RoPE {c.rope_dims} of {c.head_dim} dims, theta {c.rope_theta:g}, sections {list(c.rope_sections)}",
+        f"  delta-net          {c.ssm_k_heads} key heads / {c.ssm_v_heads} value heads x {c.ssm_state}   "
+        f"conv kernel {c.conv_kernel}   inner {c.ssm_inner}",
+        f"  rms eps            {c.rms_eps:g}    context {c.context_length}",
+    ]
+    if c.is_moe:
+        lines.append(f"  experts            {c.n_expert} routed, {c.n_expert_used} per token (softmax, top-k, "
+                     f"renormalized), expert FFN {c.n_ff_expert}; shared expert FFN {c.n_ff_shared} "
+                     "(sigmoid-gated)")
+    lines += [
+        "",
+        "layers     " + " ".join("D" if r else "A" for r in c.recurrent)
+        + f"   (D = Gated DeltaNet x{sum(c.recurrent)}, A = full attention x{c.n_layer - sum(c.recurrent)})",
+    ]
+    types = Counter()
+    for s in m.specs:
+        t = m.info(s.name)
+        types[t.type.name] += t.nbytes
+    lines += ["",
+              f"weights    {human_bytes(m.weight_bytes())} ({m.weight_bytes():,} B)   by type: "
+              + ", ".join(f"{k} {human_bytes(v)}" for k, v in types.most_common()),
+              f"per token  {human_bytes(m.bytes_per_token())} ({m.bytes_per_token():,} B) of weights read "
+              "per generated token (all trunk matrices + LM head + one embedding row"
+              + (f"; of each expert stack only the {c.n_expert_used} selected of {c.n_expert} experts: "
+                 f"stack bytes x {c.n_expert_used}/{c.n_expert})" if c.is_moe else ")")]
+    if tensors:
+        lines += ["", f"{'tensor':40s} {'shape (numpy)':>18s} {'type':>7s} {'bytes':>14s}"]
+        for s in m.specs:
+            t = m.info(s.name)
+            lines.append(f"{s.name:40s} {'x'.join(map(str, t.shape)):>18s} {t.type.name:>7s} {t.nbytes:>14,}")
+        extra = sorted(set(m.gguf.tensors) - {s.name for s in m.specs})
+        if extra:
+            lines.append(f"(+{len(extra)} tensors not used by the forward pass: {', '.join(extra[:6])}"
+                         f"{' ...' if len(extra) > 6 else ''})")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""Saved baselines: a copy of a results directory under reports/baselines/<machine-key>/<NAME>/,
+so later runs on the same kind of machine can be compared with it by name.
+
+The machine key is the CPU model and core count the results were measured on, lower-cased with
+every run of other characters turned into '-' (e.g. `amd-epyc-7b13-64-core-processor-2cores`).
+A save is atomic: the copy is made in a hidden temporary directory beside the target and renamed
+into place, under the lock of the machine directory. An existing baseline is replaced only with
+force=True (the old one is renamed aside first and removed once the new one is in place).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.atomic import DirLock
+from harness.errors import HarnessError, UsageError
+from harness.provenance import cpu_model, now_iso
+
+FILES = ("results.csv", "profile.csv", "quality.csv", "provenance.json")
+META = "baseline.json"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class BaselineExistsError(HarnessError):
+    """A baseline of that name is already saved for this machine (replace it with --force)."""
+
+
+class BaselineNotFoundError(HarnessError):
+    """No baseline of that name for this machine."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    machine: str
+    path: Path
+    meta: dict
+
+
+def baselines_root() -> Path:
+    """$HARNESS_BASELINES, else reports/baselines under the current directory."""
+    env = os.environ.get("HARNESS_BASELINES")
+    return Path(env) if env else Path.cwd() / "reports" / "baselines"
+
+
+def sanitize(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:96] or "unknown"
+
+
+def machine_key(cpu: str | None = None, cores: int | None = None) -> str:
+    """Key of a machine kind: CPU model + core count (this machine's when not given)."""
+    cpu = cpu or cpu_model()
+    if cores is None and cpu == cpu_model():
+        cores = os.cpu_count()
+    return sanitize(f"{cpu} {cores}cores" if cores else f"{cpu} unknown-cores")
+
+
+def machine_key_of(frame, provenance: dict) -> str:
+    """The machine key of a result set: from its provenance, else the commonest cpu_info of its rows."""
+    cpu = provenance.get("cpu_model") or provenance.get("cpu_info")
+    if not cpu and "cpu_info" in frame.columns and len(frame):
+        cpu = Counter(str(c) for c in frame["cpu_info"]).most_common(1)[0][0]
+    cores = None
+    for k in ("core_count", "cores", "cpu_count", "n_cores"):
+        if isinstance(provenance.get(k), int):
+            cores = provenance[k]
+            break
+    return machine_key(cpu or None, cores)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name or ""):
+        raise UsageError(f"baseline name {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+    return name
+
+
+def save(name: str, results_dir: str | os.PathLike, *, force: bool = False,
+         root: Path | None = None) -> Baseline:
+    """Copy the results directory `results_dir` to the baseline NAME of the machine it was measured on."""
+    from harness.store.results import load_results
+    check_name(name)
+    src = Path(results_dir)
+    if not (src / "results.csv").is_file():
+        raise UsageError(f"{src}: not a results directory (no results.csv)")
+    rs = load_results(src)                       # refuses a damaged store, naming the file
+    if len(rs.frame) == 0:
+        raise HarnessError(f"{src}: holds no results; nothing to save")
+    machine = machine_key_of(rs.frame, rs.provenance)
+    mdir = (root or baselines_root()) / machine
+    final = mdir / name
+    with DirLock(mdir):
+        if final.exists() and not force:
+            raise BaselineExistsError(f"baseline {name!r} already exists at {final}; "
+                                      "use --force to replace it")
+        _remove_temporaries(mdir)
+        tmp = mdir / f".{name}.{os.getpid()}.tmp"
+        tmp.mkdir()
+        try:
+            for f in FILES:
+                if (src / f).is_file():
+                    shutil.copy2(src / f, tmp / f)
+            meta = {"name": name, "machine": machine, "saved": now_iso(), "source": str(src.resolve()),
+                    "rows": len(rs.frame), "commits": sorted(set(map(str, rs.frame["commit"])))}
+            (tmp / META).write_text(json.dumps(meta, indent=1))
+            _fsync_tree(tmp)
+            if final.exists():
+                old = mdir / f".{name}.{os.getpid()}.old"
+                os.rename(final, old)
+                os.rename(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return Baseline(name, machine, final, meta)
+
+
+def _remove_temporaries(mdir: Path) -> None:
+    """Half-made copies a killed save left behind (only called while holding the lock)."""
+    for p in mdir.glob(".*.tmp"):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _fsync_tree(d: Path) -> None:
+    for p in d.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def list_baselines(*, all_machines: bool = False, root: Path | None = None) -> list[Baseline]:
+    """Saved baselines of this machine (or of every machine), sorted by machine and name."""
+    root = root or baselines_root()
+    if not root.is_dir():
+        return []
+    machines = sorted(p for p in root.iterdir() if p.is_dir()) if all_machines else [root / machine_key()]
+    out = []
+    for m in machines:
+        if not m.is_dir():
+            continue
+        for d in sorted(m.iterdir()):
+            if d.is_dir() and not d.name.startswith(".") and (d / "results.csv").is_file():
+                out.append(Baseline(d.name, m.name, d, _read_meta(d)))
+    return out
+
+
+def _read_meta(d: Path) -> dict:
+    try:
+        meta = json.loads((d / META).read_text())
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def find(name: str, *, root: Path | None = None) -> Baseline:
+    """The baseline NAME of this machine; the error names other machines that have one."""
+    check_name(name)
+    root = root or baselines_root()
+    here = root / machine_key() / name
+    if (here / "results.csv").is_file():
+        return Baseline(name, machine_key(), here, _read_meta(here))
+    elsewhere = [b.machine for b in list_baselines(all_machines=True, root=root) if b.name == name]
+    hint = (f"; it exists for {', '.join(elsewhere)} (pass its directory to use it here)" if elsewhere
+            else "")
+    raise BaselineNotFoundError(f"no baseline {name!r} for this machine ({machine_key()}) under {root}{hint}")
