@@ -152,3 +152,19 @@ def test_every_docs_reference_in_a_comment_lands_on_a_section():
             outside.append(str(p.relative_to(ROOT)))
     assert cited and not (cited - headings), sorted(cited - headings)
     assert not outside, outside
+
+
+def test_the_public_api_is_what_the_package_docstring_promises():
+    import harness
+    assert set(harness.__all__) >= {"load_model", "Model", "Session", "Reference", "synthesize", "cpu_features",
+                                    "__version__", "HarnessError", "ModelFileError", "UsageError"}
+    for name in harness.__all__:
+        assert getattr(harness, name) is not None, name
+    from harness.engine import Session
+    from harness.engine.reference import Reference
+    from harness.model import Model, load_model
+    assert (harness.Session, harness.Reference, harness.Model, harness.load_model) == (Session, Reference, Model,
+                                                                                        load_model)
+    assert harness.errors.UsageError is harness.UsageError
+    assert set(harness.cpu_features()) >= {"compiled", "supported", "best"}
+    assert harness.__version__ == __import__("importlib.metadata").metadata.version("qwen35-harness")
