@@ -22,6 +22,7 @@ from harness.model.loader import load_model
 from harness.engine.reference import reference_logits
 
 from support.paths import ORACLE_TYPES
+from support.oracle import within_llama_spread
 
 F32_BOUND, QUANT_BOUND = 2e-3, 0.15
 QUANT_MEDIAN_BOUND = 0.06   # per-position max error, median over positions (llama.cpp's own: ~0.03)
@@ -55,15 +56,6 @@ def _run(m, tokens, mode, **kw):
         return np.stack([s.decode(int(t)) for t in tokens])
 
 
-def _within_llama_spread(per_pos: np.ndarray, oracle_logits, qtype: str, seq: str) -> bool:
-    """Relative yardstick (docs/qwen35.md, Oracle agreement): rms and median of our per-position max error within 1.5x
-    of llama.cpp's own prefill-vs-decode spread on the file, the worst position within 3x."""
-    own = np.abs(oracle_logits[f"llama_{qtype}_prefill_{seq}"] - oracle_logits[f"llama_{qtype}_decode_{seq}"]).max(axis=1)
-    rms = lambda x: float(np.sqrt(np.mean(np.square(x))))  # noqa: E731
-    return (rms(per_pos) <= 1.5 * rms(own) and float(np.median(per_pos)) <= 1.5 * float(np.median(own))
-            and float(per_pos.max()) <= 3 * float(own.max()))
-
-
 @pytest.mark.parametrize("isa", RUNNABLE)
 @pytest.mark.parametrize("qtype", ORACLE_TYPES)
 def test_engine_matches_oracle_every_type(oracle_dir, oracle_logits, qtype, isa):
@@ -79,7 +71,7 @@ def test_engine_matches_oracle_every_type(oracle_dir, oracle_logits, qtype, isa)
                 ref, bound = _oracle(oracle_logits, qtype, mode, seq)
                 per_pos = np.abs(ours - ref).max(axis=1)
                 err, med = float(per_pos.max()), float(np.median(per_pos))
-                relative = qtype != "f32" and err >= bound and _within_llama_spread(per_pos, oracle_logits, qtype, seq)
+                relative = qtype != "f32" and err >= bound and within_llama_spread(per_pos, oracle_logits, qtype, seq)
                 print(f"{isa} {qtype} {mode} {seq}: max abs err {err:.3e} (bound {bound}), per-position median "
                       f"{med:.3f}" + (" (past the fixed bound: within llama.cpp's own spread)" if relative else ""))
                 assert err < bound or relative, f"{isa} {qtype} {mode} {seq}: {err:.3e} >= {bound}"

@@ -16,6 +16,7 @@ from harness import native
 from harness.engine.session import Session
 from harness.model.loader import load_model
 from harness.engine.reference import reference_logits
+from support.oracle import within_llama_spread
 
 F32_BOUND, QUANT_BOUND, QUANT_MEDIAN_BOUND = 2e-3, 0.15, 0.06
 MOE_TYPES = ["f32", "q8_0", "q4_k_m"]
@@ -33,15 +34,6 @@ def _run(m, tokens, mode, **kw):
         if mode == "prefill":
             return s.prefill(tokens)
         return np.stack([s.decode(int(t)) for t in tokens])
-
-
-def _within_llama_spread(per_pos: np.ndarray, moe_logits, qtype: str, seq: str) -> bool:
-    """The oracle's relative yardstick: rms and median of our per-position max error within 1.5x of
-    llama.cpp's own prefill-vs-decode spread on the file, the worst position within 3x."""
-    own = np.abs(moe_logits[f"llama_{qtype}_prefill_{seq}"] - moe_logits[f"llama_{qtype}_decode_{seq}"]).max(axis=1)
-    rms = lambda x: float(np.sqrt(np.mean(np.square(x))))  # noqa: E731
-    return (rms(per_pos) <= 1.5 * rms(own) and float(np.median(per_pos)) <= 1.5 * float(np.median(own))
-            and float(per_pos.max()) <= 3 * float(own.max()))
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
@@ -63,7 +55,7 @@ def test_moe_engine_matches_oracle(oracle_dir, moe_logits, qtype, isa):
                                       for lm in modes], axis=0)
                     bound = QUANT_BOUND
                 err, med = float(per_pos.max()), float(np.median(per_pos))
-                relative = qtype != "f32" and err >= bound and _within_llama_spread(per_pos, moe_logits, qtype, seq)
+                relative = qtype != "f32" and err >= bound and within_llama_spread(per_pos, moe_logits, qtype, seq)
                 print(f"{isa} tinymoe-{qtype} {mode} {seq}: max abs err {err:.3e} (bound {bound}), median {med:.3f}"
                       + (" (past the fixed bound: within llama.cpp's own spread)" if relative else ""))
                 assert err < bound or relative
