@@ -1,5 +1,8 @@
 """`harness selftest`: build the C self-test (native/tests/selftest.c) and run it per ISA variant.
 
+The sources come from the checkout's native/, or, in an installed package, from the copy the wheel
+carries (harness/_csrc, made by setup.py's build_py); the build goes to the cache.
+
 The self-test is C only: it checks every kernel of a variant against the scalar one and
 runs a whole forward pass against the scalar logits. C does not parse GGUF, so the model
 for that pass is written here in a flat file (MODEL_FORMAT below): a synthetic tiny model
@@ -31,7 +34,10 @@ from harness.cache import cache_dir
 from harness.errors import HarnessError, UsageError
 from harness.ggml_types import GGMLType
 
-NATIVE = Path(__file__).resolve().parents[2] / "native"    # harness/engine/selftest.py -> the checkout
+# The C sources: a source checkout's (and an editable install's) native/, else the copy an installed
+# package carries (setup.py's build_py copies them into harness/_csrc/, laid out as native/ is).
+CHECKOUT_NATIVE = Path(__file__).resolve().parents[2] / "native"    # harness/engine/selftest.py -> the checkout
+INSTALLED_NATIVE = Path(__file__).resolve().parents[1] / "_csrc"
 ISAS = ("scalar", "avx2", "avx512", "neon", "neon-dotprod")
 SKIP = 77
 
@@ -124,10 +130,19 @@ BUILDS = {
 }
 
 
+def native_dir() -> Path:
+    """The folder of the self-test's C sources: the checkout's native/ when this package runs from a
+    source checkout, else the copy installed with it (harness/_csrc)."""
+    for d in (CHECKOUT_NATIVE, INSTALLED_NATIVE):
+        if (d / "tests" / "selftest.c").is_file() and (d / "include" / "q35.h").is_file():
+            return d
+    raise SelftestError(f"the C sources of the self-test are not here (looked in {CHECKOUT_NATIVE} and "
+                        f"{INSTALLED_NATIVE}): reinstall the package (pip install .) or run from a source checkout")
+
+
 def _sources() -> list[Path]:
-    if not (NATIVE / "tests" / "selftest.c").is_file():
-        raise SelftestError(f"the C sources are not here ({NATIVE}): run harness selftest from a source checkout")
-    return sorted([*(NATIVE / "src").rglob("*.c"), NATIVE / "tests" / "selftest.c"])
+    native = native_dir()
+    return sorted([*(native / "src").rglob("*.c"), native / "tests" / "selftest.c"])
 
 
 def build(kind: str) -> Path:
@@ -135,13 +150,14 @@ def build(kind: str) -> Path:
     b = BUILDS[kind]
     if shutil.which(b.cc) is None:
         hint = f" (apt-get install {b.needs})" if b.needs else ""
-        raise SelftestError(f"{b.cc} not found: the self-test is compiled from native/ with it{hint}")
+        raise SelftestError(f"{b.cc} not found: the self-test is compiled from C sources with it{hint}")
     if kind == "simde" and not Path("/usr/include/simde/x86/avx512.h").is_file():
         raise SelftestError("SIMDe headers not found (apt-get install libsimde-dev)")
+    native = native_dir()
     srcs = _sources()
-    headers = sorted([*(NATIVE / "src").rglob("*.h"), *(NATIVE / "include").rglob("*.h")])
+    headers = sorted([*(native / "src").rglob("*.h"), *(native / "include").rglob("*.h")])
     cmd = [b.cc, "-O2", "-std=gnu11", "-Wall", "-Wno-unused-function", "-Wno-psabi",
-           f"-I{NATIVE / 'include'}", f"-I{NATIVE / 'src'}", *b.flags]
+           f"-I{native / 'include'}", f"-I{native / 'src'}", *b.flags]
     h = hashlib.sha256(" ".join(cmd).encode())
     for p in srcs + headers:
         h.update(p.name.encode() + p.read_bytes())
@@ -230,6 +246,7 @@ def run(isa: str, say: Callable[[str], None] = print) -> int:
     """Build and run the self-test for one variant or all; the exit code (0, 1 or 77)."""
     if isa not in (*ISAS, "all"):
         raise UsageError(f"unknown ISA {isa!r} (choose from {', '.join(ISAS)}, all)")
+    say(f"C sources: {native_dir()}")
     model = cached_model_file()
     say(f"model file for the forward pass: {model}")
     outcomes: list[Outcome] = []

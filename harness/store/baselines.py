@@ -1,5 +1,10 @@
-"""Saved baselines: a copy of a results directory under reports/baselines/<machine-key>/<NAME>/,
-so later runs on the same kind of machine can be compared with it by name.
+"""Saved baselines: a copy of a results directory under <root>/<machine-key>/<NAME>/, so later runs
+on the same kind of machine can be compared with it by name.
+
+The root is the same from any current directory (locate_root): $HARNESS_BASELINES when set; else
+reports/baselines at the root of the checkout of this project that holds the current directory;
+else the user's data directory, $XDG_DATA_HOME/qwen35-harness/baselines (~/.local/share/... by
+default).
 
 The machine key is the CPU model and core count the results were measured on, lower-cased with
 every run of other characters turned into '-' (e.g. `amd-epyc-7b13-64-core-processor-2cores`).
@@ -42,10 +47,51 @@ class Baseline:
     meta: dict
 
 
-def baselines_root() -> Path:
-    """$HARNESS_BASELINES, else reports/baselines under the current directory."""
+PROJECT = "qwen35-harness"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The root of the checkout of this project that holds `start` (default: the current directory):
+    the nearest folder up from it with asv.conf.json, harness/ and a pyproject.toml naming the
+    project; None outside any."""
+    try:
+        here = (start or Path.cwd()).resolve()
+    except OSError:                          # the current directory was removed
+        return None
+    for d in (here, *here.parents):
+        if (d / "asv.conf.json").is_file() and (d / "harness").is_dir() and (d / "pyproject.toml").is_file():
+            try:
+                if re.search(rf"""^name\s*=\s*["']{PROJECT}["']""", (d / "pyproject.toml").read_text(),
+                             re.MULTILINE):
+                    return d
+            except (OSError, UnicodeDecodeError):
+                pass
+    return None
+
+
+def user_data_root() -> Path:
+    """$XDG_DATA_HOME/qwen35-harness/baselines ($XDG_DATA_HOME when set and absolute, else
+    ~/.local/share)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / PROJECT / "baselines"
+
+
+def locate_root() -> tuple[Path, str]:
+    """Where baselines live and why there: $HARNESS_BASELINES; else reports/baselines at the root of
+    the project checkout holding the current directory; else the user's data directory."""
     env = os.environ.get("HARNESS_BASELINES")
-    return Path(env) if env else Path.cwd() / "reports" / "baselines"
+    if env:
+        return Path(env), "set by $HARNESS_BASELINES"
+    root = project_root()
+    if root is not None:
+        return root / "reports" / "baselines", "the checkout holding the current directory; $HARNESS_BASELINES overrides"
+    return user_data_root(), "outside a checkout: the user data directory; $HARNESS_BASELINES overrides"
+
+
+def baselines_root() -> Path:
+    """The folder that holds every machine's baselines (see locate_root)."""
+    return locate_root()[0]
 
 
 def sanitize(text: str) -> str:
@@ -160,13 +206,23 @@ def _read_meta(d: Path) -> dict:
 
 
 def find(name: str, *, root: Path | None = None) -> Baseline:
-    """The baseline NAME of this machine; the error names other machines that have one."""
+    """The baseline NAME of this machine; the error says where it looked and names other machines
+    that have one."""
     check_name(name)
-    root = root or baselines_root()
+    why = ""
+    if root is None:
+        root, how = locate_root()
+        why = f" ({how})"
     here = root / machine_key() / name
     if (here / "results.csv").is_file():
         return Baseline(name, machine_key(), here, _read_meta(here))
     elsewhere = [b.machine for b in list_baselines(all_machines=True, root=root) if b.name == name]
     hint = (f"; it exists for {', '.join(elsewhere)} (pass its directory to use it here)" if elsewhere
             else "")
-    raise BaselineNotFoundError(f"no baseline {name!r} for this machine ({machine_key()}) under {root}{hint}")
+    try:    # saves used to go under the current directory, whatever it was: point to one left there
+        old = Path.cwd() / "reports" / "baselines" / machine_key() / name
+    except OSError:
+        old = None
+    if old is not None and old != here and (old / "results.csv").is_file():
+        hint += f"; one is at {old} (pass that directory, or set HARNESS_BASELINES={old.parent.parent})"
+    raise BaselineNotFoundError(f"no baseline {name!r} for this machine ({machine_key()}) under {root}{why}{hint}")
