@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness.analysis.stats import FASTER, SLOWER
+from harness.store.schema import key_text
 
 COLORS = {SLOWER: "#c0392b", FASTER: "#1e8449"}
 NEUTRAL = "#7f8c8d"
@@ -79,7 +81,9 @@ def throughput_chart(labels: list[str], values: np.ndarray, errors: np.ndarray, 
 
 
 def crossover_chart(points: pd.DataFrame, best: pd.DataFrame, path: Path) -> None:
-    """pp t/s against ubatch, one line per fdn threshold, one panel per group; star = fastest."""
+    """pp t/s against ubatch, one line per fdn threshold, one panel per group; star = the pick
+    (data.crossover: the fastest settled point). Open markers: points whose spread is too wide to
+    judge; a panel whose pick is one of them says so in its title."""
     groups = list(dict.fromkeys(points["group"]))
     cols = min(2, len(groups))
     rows = math.ceil(len(groups) / cols)
@@ -87,16 +91,29 @@ def crossover_chart(points: pd.DataFrame, best: pd.DataFrame, path: Path) -> Non
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, g in zip(axes, groups):
         d = points[points["group"] == g]
+        settled = d["spread ok"] if "spread ok" in d.columns else pd.Series(True, index=d.index)
         for fdn, dl in d.groupby("fdn_threshold", dropna=False):
             dl = dl.sort_values("n_ubatch")
-            ax.plot(dl["n_ubatch"], dl["median_ts"], marker="o", label=f"F={label(fdn, 12)}")
+            (line,) = ax.plot(dl["n_ubatch"], dl["median_ts"], marker="o", label=f"F={label(fdn, 12)}")
+            noisy = dl[~settled.loc[dl.index].astype(bool)]
+            if len(noisy):
+                ax.plot(noisy["n_ubatch"], noisy["median_ts"], marker="o", linestyle="none", markersize=9,
+                        markerfacecolor="white", markeredgecolor=line.get_color())
         b = best[best["group"] == g].iloc[0]
-        top = d.loc[d["median_ts"].idxmax()]
+        at = d[(d["fdn_threshold"].map(key_text) == b["best fdn threshold"])
+               & (d["n_ubatch"].map(key_text) == b["at ubatch"])]
+        top = at.iloc[0] if len(at) else d.loc[d["median_ts"].idxmax()]
         ax.plot([top["n_ubatch"]], [top["median_ts"]], marker="*", markersize=16, color="gold",
                 markeredgecolor="black", linestyle="none", label=f"best F={label(b['best fdn threshold'], 12)}")
+        if (~settled.astype(bool)).any():
+            ax.plot([], [], marker="o", linestyle="none", markerfacecolor="white", markeredgecolor=NEUTRAL,
+                    label="spread too wide")
         if d["n_ubatch"].nunique() > 1 and (d["n_ubatch"] > 0).all():
             ax.set_xscale("log", base=2)
-        ax.set_title(label(g, 70), fontsize=9)
+        title = label(g, 70)
+        if b.get("note", "") == "spread too wide to judge":
+            title += "\nbest pick: spread too wide to judge"
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("ubatch")
         ax.set_ylabel("pp tokens/s")
         ax.legend(fontsize=7)
@@ -105,24 +122,99 @@ def crossover_chart(points: pd.DataFrame, best: pd.DataFrame, path: Path) -> Non
     _save(fig, path)
 
 
+# where a point's label may go, in points from the point (the first that overlaps nothing is used)
+LABEL_OFFSETS = [(5, 5), (5, -13), (-5, 5), (-5, -13), (5, 16), (5, -24), (-5, 16), (-5, -24),
+                 (5, 27), (5, -35), (-5, 27), (-5, -35), (12, -4), (-12, -4)]
+
+
+def place_labels(fig: Figure, ax, xy: list[tuple[float, float]], texts: list[str], fontsize: int = 8) -> list:
+    """Annotate each point with its text at the first offset of LABEL_OFFSETS whose box overlaps no
+    label placed before, no marker and stays inside the axes (else the offset that overlaps least).
+    Lays the figure out first and freezes that layout, so that the boxes measured are the ones drawn."""
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    marks = [ax.transData.transform(p) for p in xy]
+    r = 4 * fig.dpi / 72                                     # marker radius, pixels
+    legend = ax.get_legend()
+    placed, out = ([legend.get_window_extent(renderer)] if legend is not None else []), []
+    for i, ((x, y), text) in enumerate(zip(xy, texts)):
+        best = None
+        for dx, dy in _away_from_nearest(marks, i):
+            a = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                            ha="left" if dx >= 0 else "right", va="bottom")
+            box = a.get_window_extent(renderer)
+            cost = sum(_overlap(box, b) for b in placed)
+            cost += sum(_overlap(box, _square(m, r)) for m in marks)
+            cost += box.width * box.height - _overlap(box, inside)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, a, box)
+            else:
+                a.remove()
+            if cost == 0:
+                break
+        placed.append(best[2])
+        out.append(best[1])
+    return out
+
+
+def _away_from_nearest(marks: list, i: int) -> list[tuple[int, int]]:
+    """LABEL_OFFSETS, those on the side away from the point nearest to point i first: a label
+    then sits on its own point's side of a close pair."""
+    others = [(np.hypot(*(m - marks[i])), m) for j, m in enumerate(marks) if j != i]
+    if not others:
+        return LABEL_OFFSETS
+    near = min(others, key=lambda t: t[0])[1] - marks[i]
+    return sorted(LABEL_OFFSETS, key=lambda o: ((o[0] > 0) == (near[0] > 0)) + ((o[1] > 0) == (near[1] > 0)))
+
+
+def _square(c, r):
+    from matplotlib.transforms import Bbox
+    return Bbox([[c[0] - r, c[1] - r], [c[0] + r, c[1] + r]])
+
+
+def _overlap(a, b) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
 def pareto_chart(pts: pd.DataFrame, path: Path) -> None:
-    """Speed against error per quant type; the Pareto front (nothing both faster and more accurate)
-    is joined by a line."""
+    """Speed against error per (model, vocab strategy); the Pareto front (nothing both faster and
+    more accurate) is ringed, and joined by a line when it has two points or more. Rows without the
+    accuracy measure are not drawn: the title names them."""
     fig = _figure(8, 5)
     ax = fig.add_subplot()
-    for v, d in pts.groupby("vocab_strategy"):
-        ax.scatter(d["t/s"], d["error"], s=40, label=f"vocab {label(v, 20)}")
-    for _, r in pts.iterrows():
-        ax.annotate(label(r["quant"], 16), (r["t/s"], r["error"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
-    front = pts[pts["pareto"]].sort_values("t/s")
-    ax.plot(front["t/s"], front["error"], color="black", lw=1, ls="--", label="Pareto front")
+    drawn = pts[np.isfinite(pts["error"].to_numpy(float)) & np.isfinite(pts["t/s"].to_numpy(float))]
+    for v, d in drawn.groupby("vocab_strategy", sort=False):
+        ax.scatter(d["t/s"], d["error"], s=40, label=f"vocab {label(v, 20)}", zorder=3)
+    front = drawn[drawn["pareto"]].sort_values(["t/s", "error"])
+    if len(front):
+        ax.scatter(front["t/s"], front["error"], s=130, facecolors="none", edgecolors="black", lw=1,
+                   label="Pareto-optimal", zorder=2)
+    if len(front) >= 2:
+        ax.plot(front["t/s"], front["error"], color="black", lw=1, ls="--", label="Pareto front", zorder=1)
     ax.set_xlabel(f"{pts['speed of'].iloc[0]} tokens/s (best configuration)")
     ax.set_ylabel(label(pts["metric"].iloc[0]) + " (lower is better)")
-    if (pts["error"] > 0).all() and pts["error"].max() / pts["error"].min() > 50:
+    if len(drawn) and (drawn["error"] > 0).all() and drawn["error"].max() / drawn["error"].min() > 50:
         ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    ax.margins(0.12)
+    left_out = pts[~pts.index.isin(drawn.index)]
+    notes = sorted({f"{key_label(v)}: {n}" for v, n in zip(left_out["vocab_strategy"], left_out["note"])})
+    if notes:
+        ax.set_title(label("not drawn: " + "; ".join(notes), 110), fontsize=8)
+    if len(drawn):
+        ax.legend(fontsize=8)
+        place_labels(fig, ax, list(zip(drawn["t/s"].astype(float), drawn["error"].astype(float))),
+                     [label(t, 40) for t in drawn["label"]])
     _save(fig, path)
+
+
+def key_label(v) -> str:
+    return label(key_text(v), 20)
 
 
 def vocab_chart(d: pd.DataFrame, path: Path) -> None:
@@ -139,8 +231,9 @@ def vocab_chart(d: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
-def op_chart(wide: pd.DataFrame, path: Path) -> None:
-    """Stacked horizontal bars: share of the profiled time per op for each configuration."""
+def op_chart(wide: pd.DataFrame, path: Path, runs: dict | None = None) -> None:
+    """Stacked horizontal bars: share of the profiled time per op for each configuration, from one
+    profiled run, or the median over `runs[label]` runs where that is more than one."""
     fig = _figure(10, _bar_height(len(wide)) + 1)
     ax = fig.add_subplot()
     y = np.arange(len(wide))[::-1]
@@ -150,29 +243,53 @@ def op_chart(wide: pd.DataFrame, path: Path) -> None:
         vals = wide[op].to_numpy(float) * 100
         ax.barh(y, vals, left=left, height=0.6, label=label(op, 24), color=cmap(i % 10))
         left += vals
-    ax.set_yticks(y, [label(s) for s in wide.index], fontsize=8)
+    n = [int((runs or {}).get(s, 1)) for s in wide.index]
+    ax.set_yticks(y, [label(s) + (f" [median of {k} runs]" if k > 1 else "") for s, k in zip(wide.index, n)],
+                  fontsize=8)
     ax.set_xlim(0, 100)
-    ax.set_xlabel("share of profiled time (%)")
+    ax.set_xlabel("share of profiled time (%): one profiled run per configuration"
+                  + ("\n[median of n runs]: the median over the n results that hold the configuration"
+                     if max(n, default=1) > 1 else ""))
     ax.legend(fontsize=7, ncol=min(5, len(wide.columns)), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     _save(fig, path)
 
 
 def roofline_chart(d: pd.DataFrame, path: Path) -> None:
     """Achieved weight-streaming GB/s per token-generation configuration against the machine's
-    measured read bandwidth (the roof: generation reads every weight once per token)."""
-    fig = _figure(9, _bar_height(len(d)))
+    measured read bandwidth (the roof: generation reads every weight once per token). Rows whose
+    weights fit in the last-level cache are hatched and say 'in cache' (the DRAM roof does not apply
+    to them); a percentage above 100 elsewhere says the reference is stale or the data cached."""
+    fig = _figure(9, _bar_height(len(d)) + 0.8)
     ax = fig.add_subplot()
     y = np.arange(len(d))[::-1]
-    ax.barh(y, d["weight GB/s"].to_numpy(float), height=0.6, color="#2e86c1", label="weights streamed")
+    cached = d["in cache"].to_numpy(bool) if "in cache" in d.columns else np.zeros(len(d), bool)
+    gbps = d["weight GB/s"].to_numpy(float)
+    if (~cached).any():
+        ax.barh(y[~cached], gbps[~cached], height=0.6, color="#2e86c1", label="weights streamed")
+    if cached.any():
+        ax.barh(y[cached], gbps[cached], height=0.6, color="#aed6f1", hatch="//", edgecolor="#2e86c1",
+                label="weights streamed, in cache (no DRAM roof)")
     roof = d["machine read GB/s"].to_numpy(float)
     ok = np.isfinite(roof)
-    ax.scatter(roof[ok], y[ok], marker="|", s=400, color="black", label="machine read bandwidth")
-    for yi, (g, f) in zip(y, zip(d["weight GB/s"], d["fraction"])):
-        if np.isfinite(f):
-            ax.annotate(f"{100 * f:.0f}%", (g, yi), xytext=(4, -3), textcoords="offset points", fontsize=8)
+    ax.scatter(roof[ok], y[ok], marker="|", s=400, color="black", label="machine read bandwidth (DRAM)")
+    for yi, g, f, c in zip(y, gbps, d["fraction"].to_numpy(float), cached):
+        if not np.isfinite(f):
+            continue
+        text = f"{100 * f:.0f}%"
+        if c:
+            text += " of DRAM bw; in cache"
+        elif f > 1:
+            text += ": above the roof (stale reference, or cached)"
+        ax.annotate(text, (g, yi), xytext=(4, -3), textcoords="offset points", fontsize=8)
+    if cached.any():
+        llc = re.search(r"LLC ([\d.]+ MiB)", " ".join(d.loc[d["in cache"].astype(bool), "note"]))
+        ax.set_title(f"weights of {int(cached.sum())} of {len(d)} rows fit in cache"
+                     + (f" (LLC {llc.group(1)})" if llc else "") + ": the DRAM roofline does not apply to them",
+                     fontsize=9)
     ax.set_yticks(y, [label(s) for s in d["configuration"]], fontsize=8)
     ax.set_xlabel("GB/s")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(0, max(np.nanmax(gbps), np.nanmax(roof) if ok.any() else 0) * 1.6)
+    fig.legend(fontsize=8, ncol=3, loc="outside lower center")
     _save(fig, path)
 
 

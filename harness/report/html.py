@@ -21,6 +21,7 @@ from harness.report import data as rd
 from harness.atomic import atomic_write_text
 from harness.analysis.compare import Comparison, summary_line
 from harness.provenance import now_iso
+from harness.store.schema import key_text
 from harness.analysis.stats import FASTER, SLOWER
 
 CHART_FILES = ["throughput.png", "ratio.png", "crossover.png", "pareto.png", "vocab.png", "ops.png",
@@ -34,6 +35,7 @@ th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.slower td { background: #f5b7b1; } tr.faster td { background: #abebc6; }
 p.none { color: #777; font-style: italic; }
+p.note { background: #fef9e7; border-left: 3px solid #f5b041; padding: 4px 8px; }
 img { max-width: 100%; display: block; margin: 0.5em 0; }
 .summary { font-weight: bold; } .wide { overflow-x: auto; }
 """
@@ -182,10 +184,19 @@ def section_crossover(inp: ReportInputs, out: Path) -> str:
     if pts.empty:
         return _none("no prompt-processing results that vary the ubatch or the fdn threshold")
     charts.crossover_chart(pts, best, out / "crossover.png")
-    return "\n".join([
+    parts = [
         ("<p>Prompt processing tokens/s against the u-batch size, one line per fused delta-net threshold F; "
-         "the star marks the fastest point, i.e. the threshold to use on this machine.</p>"),
-        _img("crossover.png", "pp tokens/s against ubatch for each fdn threshold"), html_table(best)])
+         "the star marks the fastest point, i.e. the threshold to use on this machine. Open markers are points "
+         "whose repetitions spread too wide to judge (spread_ok false): the star goes to the fastest settled "
+         "point, and where every point of a panel is that noisy, the pick says "
+         f"&ldquo;{esc(rd.TOO_NOISY)}&rdquo;.</p>"),
+        _img("crossover.png", "pp tokens/s against ubatch for each fdn threshold")]
+    unjudged = int((best["note"] == rd.TOO_NOISY).sum())
+    if unjudged:
+        parts.append(f'<p class="note"><strong>{unjudged} of {len(best)} pick(s): {esc(rd.TOO_NOISY)}</strong>'
+                     " &mdash; more repetitions (-r) or a quieter machine settle them.</p>")
+    parts.append(html_table(best))
+    return "\n".join(parts)
 
 
 def section_quality(inp: ReportInputs, out: Path) -> str:
@@ -195,8 +206,23 @@ def section_quality(inp: ReportInputs, out: Path) -> str:
     if pts.empty:
         return _none("quality measures present but none matches a measured configuration")
     charts.pareto_chart(pts, out / "pareto.png")
-    return "\n".join([_img("pareto.png", "speed against accuracy per quant type"),
-                      html_table(pts.drop(columns=["speed of"]))])
+    parts = [_img("pareto.png", "speed against accuracy per quant type")]
+    left = pts[pts["note"] != ""]
+    if len(left):
+        why = sorted({f"{key_text(v)}: {n}" for v, n in zip(left["vocab_strategy"], left["note"])})
+        parts.append(f"<p>Not drawn and no candidates for the Pareto front, for want of the accuracy measure "
+                     f"({esc(pts['metric'].iloc[0])}): {esc('; '.join(why))}. Their top-1 agreement is in the "
+                     "table.</p>")
+    presets = rd.synthetic_presets(inp.current, pts["model"])
+    if presets:
+        parts.append(f'<p class="note">These are synthetic model(s) (preset {esc(", ".join(presets))}): '
+                     "random weights amplify rounding. Their logits have no clear winner, so the small rounding "
+                     "error of a quant type flips the top-1 token and moves the distribution far more than it "
+                     "would in a trained model. Compare quant types and vocab strategies with each other here; "
+                     "these figures are not the accuracy a real model of that quant type would have.</p>")
+    cols = ["model", "quant", "vocab_strategy", "t/s", "error", "metric", "top-1 agreement", "pareto", "note"]
+    parts.append(html_table(pts[[c for c in cols if c in pts.columns]]))
+    return "\n".join(parts)
 
 
 def section_vocab(inp: ReportInputs, out: Path) -> str:
@@ -210,26 +236,70 @@ def section_vocab(inp: ReportInputs, out: Path) -> str:
 
 
 def section_ops(inp: ReportInputs, out: Path) -> str:
-    wide = rd.op_breakdown(inp.current, inp.profile)
+    wide = rd.op_breakdown(inp.frame, inp.profile)
     if wide.empty:
         return _none("no per-op profile (profile.csv) for these results")
+    spread = rd.op_spread(inp.frame, inp.profile)
+    runs = spread.groupby("configuration", sort=False)["runs"].max()
     shown, note = _capped(wide, "profiled configurations")
-    charts.op_chart(shown, out / "ops.png")
-    pct = (wide * 100).round(1)
-    pct.index.name = "configuration"
-    return "\n".join([_img("ops.png", "share of time per op"), note, html_table(pct, index=True)])
+    charts.op_chart(shown, out / "ops.png", runs.to_dict())
+    cells = spread.set_index(["configuration", "op"])
+
+    def share(cfg, op):
+        r = cells.loc[(cfg, op)]
+        return (f"{100 * r['median']:.1f} ({100 * r['min']:.1f}–{100 * r['max']:.1f})" if r["runs"] > 1
+                else f"{100 * r['median']:.1f}")
+    table = pd.DataFrame({"profiled runs": [str(int(runs[c])) for c in wide.index],
+                          **{op: [share(c, op) for c in wide.index] for op in wide.columns}},
+                         index=pd.Index(wide.index, name="configuration"))
+    several = int((runs > 1).sum())
+    parts = [("<p>Share of the profiled time per op, summed over layers. The profiler runs each test once, in a "
+              "separate session after the timed repetitions: <strong>one profiled run per configuration</strong>, "
+              "so the noise of that one run can make a hot spot that is not there; a difference of a few "
+              "percent between configurations is not a finding.</p>")]
+    if several:
+        parts.append(f"<p>{several} configuration(s) are held by several results (at the commit of their latest "
+                     "measurement): for them the table gives the median share and its range (min–max) over the "
+                     "profiled runs, in %, and the chart the medians, scaled to 100%.</p>")
+    else:
+        parts.append("<p>No configuration here has more than one profiled run at one commit; a report over "
+                     "several result directories of the same configurations gives the median and range per op."
+                     "</p>")
+    runs_all = rd.profiled_runs(inp.frame, inp.profile)
+    older = runs_all[~runs_all["kept"].astype(bool)]
+    if len(older):
+        parts.append(f"<p>{len(older)} profiled run(s) of {older['label'].nunique()} configuration(s) at an "
+                     "earlier commit than the configuration's latest measurement are left out: they measured "
+                     "other code, not another sample.</p>")
+    return "\n".join(parts + [_img("ops.png", "share of time per op"), note, html_table(table, index=True)])
 
 
 def section_roofline(inp: ReportInputs, out: Path) -> str:
-    d = rd.roofline(inp.current)
+    llc, where = rd.machine_llc(inp.provenance)
+    d = rd.roofline(inp.current, llc)
     if d.empty:
         return _none("no token-generation results with a weight bandwidth")
     shown, note = _capped(d, "configurations")
     charts.roofline_chart(shown, out / "roofline.png")
-    return "\n".join([
-        ("<p>Token generation reads every weight once per token, so its speed is bounded by the memory "
-         "read bandwidth; the percentage is the achieved fraction of it.</p>"),
-        _img("roofline.png", "achieved GB/s against machine read bandwidth"), note, html_table(d)])
+    parts = [("<p>Token generation reads every weight once per token, so its speed is bounded by the memory "
+              "read bandwidth; the percentage is the achieved fraction of it.</p>"),
+             _img("roofline.png", "achieved GB/s against machine read bandwidth"), note]
+    cached = d[d["in cache"]]
+    if len(cached):
+        lo, hi = cached["weights MiB/token"].min(), cached["weights MiB/token"].max()
+        lo, hi = rd.mib_text(lo * rd.MiB), rd.mib_text(hi * rd.MiB)
+        size = lo if lo == hi else f"{lo}–{hi}"
+        parts.append(f'<p class="note"><strong>weights fit in cache ({esc(size)} MiB &lt; LLC '
+                     f"{esc(rd.mib_text(llc))} MiB): the DRAM roofline does not apply</strong> to {len(cached)} "
+                     f"of {len(d)} row(s). Their weights stay in the last-level cache between tokens, so their "
+                     f"GB/s measure the cache, not memory (LLC size {esc(where)}).</p>")
+    over = d[~d["in cache"] & (d["fraction"] > 1)]
+    if len(over):
+        parts.append(f'<p class="note"><strong>{len(over)} row(s) exceed the measured read bandwidth</strong>: '
+                     "the reference bandwidth is stale (measured on another occasion) or the working set is "
+                     "cached.</p>")
+    parts.append(html_table(d))
+    return "\n".join(parts)
 
 
 def section_history(inp: ReportInputs, out: Path) -> str:
@@ -249,14 +319,37 @@ def section_history(inp: ReportInputs, out: Path) -> str:
     return "\n".join([_img("history.png", "tokens/s across commits"), note, html_table(wide, index=True)])
 
 
+# the table of every measurement: (column, heading); identity columns with one value in every row are
+# said once above the table instead (config_id, engine, dirty and the file name are left out: the
+# summary and the provenance have them; the fraction of the read bandwidth too: the roofline section
+# gives it with what it means)
+ALL_COLUMNS = [("model", "model"), ("quant", "quant"), ("isa", "isa"), ("n_threads", "threads"),
+               ("n_ubatch", "ubatch"), ("fdn_threshold", "fdn"), ("vocab_strategy", "vocab"), ("test", "test"),
+               ("median_ts", "median t/s"), ("stddev_ts", "± stddev"), ("min_ts", "min"), ("max_ts", "max"),
+               ("weight_gbps", "weights GB/s"), ("peak_rss_bytes", "peak RSS MiB"), ("spread_ok", "spread ok"),
+               ("commit", "commit"), ("test_time", "measured"), ("source", "results")]
+ALL_COLLAPSIBLE = {"quant", "isa", "n_threads", "n_ubatch", "fdn_threshold", "commit", "test_time", "source"}
+
+
 def section_all(inp: ReportInputs) -> str:
-    if inp.frame.empty:
+    f = inp.frame
+    if f.empty:
         return _none("no measurements")
-    cols = [c for c in ("config_id", "model", "quant", "isa", "n_threads", "n_ubatch", "fdn_threshold",
-                        "vocab_strategy", "test", "median_ts", "stddev_ts", "min_ts", "max_ts", "weight_gbps",
-                        "bandwidth_fraction", "peak_rss_bytes", "spread_ok", "engine", "commit", "dirty",
-                        "test_time") if c in inp.frame.columns]
-    return html_table(inp.frame[cols])
+    cols, same = {}, []
+    for c, head in ALL_COLUMNS:
+        if c not in f.columns:
+            continue
+        v = f[c]
+        if c == "commit":
+            v = v.map(rd.key_text).str[:10]
+        elif c == "peak_rss_bytes":
+            v = pd.to_numeric(v, errors="coerce") / 2**20
+        if c in ALL_COLLAPSIBLE and len(f) > 1 and v.map(rd.key_text).nunique() == 1:
+            same.append(f"{head} {key_text(v.iloc[0])}")
+            continue
+        cols[head] = v.values
+    parts = [f"<p>same in every row: {esc(', '.join(same))}</p>"] if same else []
+    return "\n".join(parts + [html_table(pd.DataFrame(cols))])
 
 
 SECTIONS = [

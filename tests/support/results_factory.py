@@ -57,15 +57,17 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def profile_for(results: pd.DataFrame) -> pd.DataFrame:
-    """A plausible per-op profile for every row: a few ops over two layers and the head."""
+def profile_for(results: pd.DataFrame, scale: dict[str, float] | None = None) -> pd.DataFrame:
+    """A plausible per-op profile for every row: a few ops over two layers and the head; op i in
+    layer l costs (i + 1) * (l + 2) ms, times scale[op] where given (a noisier profiled run)."""
     out = []
     for _, r in results.iterrows():
         for layer in (-1, 0, 1):
             ops = ["lm_head", "embed"] if layer == -1 else ["matmul", "deltanet", "attention", "norm"]
             for i, op in enumerate(ops):
+                ns = 1_000_000 * (i + 1) * (layer + 2) * (scale or {}).get(op, 1.0)
                 out.append({"config_id": r["config_id"], "test": r["test"], "layer": layer, "op": op,
-                            "calls": 10, "ns": 1_000_000 * (i + 1) * (layer + 2), "bytes": 4096 * (i + 1)})
+                            "calls": 10, "ns": int(ns), "bytes": 4096 * (i + 1)})
     return pd.DataFrame(out, columns=PROFILE_COLUMNS)
 
 
