@@ -103,3 +103,27 @@ def spread(values: Sequence[float]) -> float:
     if len(x) < 2:
         return 0.0
     return float(np.std(x, ddof=1) / np.median(x))
+
+
+def paired_ratio_ci(base: Sequence[float], new: Sequence[float], *, level: float = 0.95,
+                    n_boot: int = 4000, seed: int = 0) -> RatioCI:
+    """Percentile bootstrap of the median of the per-round ratios new[i] / base[i], for measurements
+    taken in pairs (round i measured both sides one after the other, so a slow drift of the machine
+    cancels out of each ratio). Whole rounds are resampled; a round with a sample that is not a
+    positive finite number is dropped. Fewer than MIN_SAMPLES rounds give a NaN interval."""
+    b = np.asarray(list(base), dtype=np.float64).ravel()
+    n = np.asarray(list(new), dtype=np.float64).ravel()
+    if len(b) != len(n):
+        raise UsageError(f"paired samples need as many on each side, got {len(b)} and {len(n)}")
+    keep = np.isfinite(b) & np.isfinite(n) & (b > 0) & (n > 0)
+    r = n[keep] / b[keep]
+    if len(r) == 0:
+        raise UsageError("a paired comparison needs at least one round with positive samples on both sides")
+    ratio = float(np.median(r))
+    if len(r) < MIN_SAMPLES:
+        return RatioCI(ratio, math.nan, math.nan, level, len(r), len(r))
+    rng = np.random.default_rng(seed)
+    meds = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(meds, [tail, 1 - tail])
+    return RatioCI(ratio, float(min(lo, ratio)), float(max(hi, ratio)), level, len(r), len(r))

@@ -5,8 +5,9 @@ import os
 import signal
 from pathlib import Path
 
-from harness.measure.bisect import (DEFAULT_BUILD, DEFAULT_MEASURE, PLACEHOLDERS, BisectConfig, expand, first_parent_path,
-                     parse_threshold, repo_top, resolve_lengths, resolve_rev, run_bisect)
+from harness.measure.bisect import (DEFAULT_BUILD, DEFAULT_MEASURE, PLACEHOLDERS, UNDECIDED_POLICIES, BisectConfig,
+                                    Policy, expand, first_parent_path, parse_threshold, repo_top, resolve_lengths,
+                                    resolve_rev, run_bisect)
 from harness.errors import UsageError
 
 
@@ -26,6 +27,7 @@ def _config(a) -> BisectConfig:
     threshold = parse_threshold(a.threshold)
     if a.repetitions < 1 or a.threads < 1:
         raise UsageError("-r and -t must be >= 1")
+    Policy(threshold, a.min_rounds, a.max_rounds, a.time_budget, a.undecided).check()
     good, bad = resolve_rev(repo, a.good), resolve_rev(repo, a.bad)
     first_parent_path(repo, good, bad)       # good must be an ancestor of bad, and differ from it
     if a.model and a.preset:
@@ -45,7 +47,9 @@ def _config(a) -> BisectConfig:
     return BisectConfig(repo=repo, good=good, bad=bad, metric=metric, threshold=threshold,
                         n_prompt=n_prompt, n_gen=n_gen, model=model,
                         bench_args=_bench_args(a, n_prompt, n_gen),
-                        measure_command=a.command, build_command=a.build_command)
+                        measure_command=a.command, build_command=a.build_command,
+                        min_rounds=a.min_rounds, max_rounds=a.max_rounds, time_budget=a.time_budget,
+                        undecided=a.undecided)
 
 
 def cmd_bisect(a) -> int:
@@ -67,8 +71,12 @@ def add_parsers(sub) -> None:
     s = sub.add_parser(
         "bisect", help="find the first commit where a pp/tg metric fell by more than a threshold",
         description="Binary search over `git rev-list --first-parent GOOD..BAD`: each step builds the commit "
-                    "in a temporary worktree and measures it with its own code on one model file. "
-                    "Exit 0: culprit found; 1: none (the bad commit is not slower) or not isolable; 2: bad arguments.")
+                    "in a temporary worktree and measures it with its own code on one model file, interleaved "
+                    "with the good commit in rounds, until the interval of the median ratio commit/good lies on "
+                    "one side of 1 - threshold (or the rounds or time run out). The culprit is re-checked against "
+                    "its parent; one that changes no built code (only docs, tests, ...) is not blamed. "
+                    "Exit 0: culprit found; 1: none (the bad commit is not slower, the culprit is not isolable, "
+                    "not confirmed, or changes no built code); 2: bad arguments.")
     s.add_argument("model", nargs="?", help="GGUF file measured at every commit (or use --preset)")
     s.add_argument("--good", required=True, help="a commit with the old speed")
     s.add_argument("--bad", required=True, help="a later commit that is slower")
@@ -84,6 +92,16 @@ def add_parsers(sub) -> None:
     s.add_argument("--isa", default=None, choices=["auto", "scalar", "avx2", "avx512", "neon"])
     s.add_argument("--ubatch", type=int, default=None)
     s.add_argument("--fdn", type=int, default=None)
+    s.add_argument("--min-rounds", type=int, default=2,
+                   help="rounds (one measurement of the commit and one of the good commit) per step, at least "
+                        "(default 2, the least that gives an interval)")
+    s.add_argument("--max-rounds", type=int, default=5,
+                   help="rounds per step at most, while the verdict is unclear (default 5)")
+    s.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="no new round after this many seconds in a step (after --min-rounds; default: none)")
+    s.add_argument("--undecided", default="median", choices=UNDECIDED_POLICIES,
+                   help="a step still unclear after its rounds: decided by the median ratio, or skipped "
+                        "(default median; the final re-check is never decided by the median)")
     s.add_argument("--command", default=DEFAULT_MEASURE,
                    help="measurement, run in the commit's worktree with PYTHONPATH=<worktree>; it prints "
                         "llama-bench-style JSON records or one tokens/s figure. Placeholders: {python} "
