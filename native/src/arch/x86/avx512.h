@@ -1,4 +1,6 @@
-/* The AVX512 intrinsics as kernels_avx512.c and vecops_avx512.c see them.
+/* The AVX512 intrinsics as the AVX512 files see them: kernels_avx512.c,
+ * vecops_avx512.c and the panels (kquants_avx512.c, q8_0_avx512.c,
+ * float_avx512.c; the *vnni.c files build a source again with VNNI).
  *
  * Included by those files only, where their code begins: it opens a target
  * region (closed by Q35_AVX512_END at the end of the file) and makes the
@@ -134,7 +136,7 @@ Q35S_MASK_STORE(q35s_mm256_mask_storeu_epi16, __m256i, int16_t, 16)
 #endif /* Q35_AVX512_SIMDE */
 
 /* ------------------------------------------------------------------------- */
-/* Helpers both kernel files share (inside the target region).               */
+/* Helpers the AVX512 files share (inside the target region).                */
 
 /* the first n lanes of 16 (n <= 16) */
 static inline __mmask16 q35_mask16(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
@@ -174,6 +176,122 @@ static inline float q35_hmax512(__m512 v) {
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The panels (gemm entries), one per table: the plain one and the VNNI one    */
+/* (the same source built again with Q35_AVX512_VNNI, as kernels_avx512.c).    */
+/* Each value equals its own table's vec_dot bit for bit.                      */
+
+#define Q35_GEMM_ARGS const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *yo, \
+                      int64_t ldy
+void q35_gemm_q4_K_avx512(Q35_GEMM_ARGS);
+void q35_gemm_q5_K_avx512(Q35_GEMM_ARGS);
+void q35_gemm_q6_K_avx512(Q35_GEMM_ARGS);
+void q35_gemm_iq4_xs_avx512(Q35_GEMM_ARGS);
+void q35_gemm_q8_0_avx512(Q35_GEMM_ARGS);
+void q35_gemm_bf16_avx512(Q35_GEMM_ARGS);
+void q35_gemm_q4_K_avx512vnni(Q35_GEMM_ARGS);
+void q35_gemm_q5_K_avx512vnni(Q35_GEMM_ARGS);
+void q35_gemm_q6_K_avx512vnni(Q35_GEMM_ARGS);
+void q35_gemm_iq4_xs_avx512vnni(Q35_GEMM_ARGS);
+void q35_gemm_q8_0_avx512vnni(Q35_GEMM_ARGS);
+#undef Q35_GEMM_ARGS
+
+/* name_avx512, or name_avx512vnni in the VNNI build of a file; and that build's own table */
+#if defined(Q35_AVX512_VNNI)
+#define Q35_AVX512_OWN(name) name##_avx512vnni
+#define Q35_AVX512_TABLE q35_kernels_avx512vnni
+#else
+#define Q35_AVX512_OWN(name) name##_avx512
+#define Q35_AVX512_TABLE q35_kernels_avx512
+#endif
+
+/* keep v in a register: one load shared by its uses (compilers short of registers fold a
+ * 64-byte load into every instruction that reads it, and activation rows split cache lines) */
+#if defined(Q35_AVX512_SIMDE)
+#define Q35_IN_REG(v) ((void)0)
+#else
+#define Q35_IN_REG(v) __asm__("" : "+v"(v))
+#endif
+
+/* ------------------------------------------------------------------------- */
+/* The pieces of the dots (kernels_avx512.c) that the panels (kquants_avx512.c, */
+/* q8_0_avx512.c, float_avx512.c) share, so both run the very same operations. */
+/* dpbusd / dpwssd use VNNI where the including file defines Q35_AVX512_VNNI.   */
+
+/* acc + per int32 lane, the sum of 4 products u8 * s8. Exact for |u| <= 128 and
+ * s != -128 (the int16 pair sums of maddubs cannot saturate then). */
+static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
+#if defined(Q35_AVX512_VNNI)
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+/* acc + per int32 lane, the sum of 2 products int16 * int16 */
+static inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
+#if defined(Q35_AVX512_VNNI)
+    return _mm512_dpwssd_epi32(acc, a, b);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+
+/* signed x signed bytes as unsigned x signed: |x| and y with the sign of x */
+static inline void sign_pair(__m512i x, __m512i y, __m512i *ax, __m512i *sy) {
+    *ax = _mm512_abs_epi8(x);
+    *sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+}
+
+/* 32 packed bytes -> 64: their low nibbles (lanes 0-31), then their high nibbles (32-63) */
+static inline __m512i nibbles_lohi(__m256i bits) {
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(bits), bits, 1);
+    return _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0xF));
+}
+
+/* two 16-byte nibble groups A, B -> lo(A) hi(A) lo(B) hi(B), 16 lanes each
+ * (Q4_0 and IQ4_XS: the low nibble of byte j is element j, the high one j + 16) */
+static inline __m512i nibbles_2x32(__m128i a, __m128i b) {
+    const __m512i ab = _mm512_castsi256_si512(_mm256_set_m128i(b, a));
+    const __m512i v = _mm512_shuffle_i32x4(ab, ab, 0x50); /* 128-bit lanes A A B B */
+    return _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0xF));
+}
+
+/* int16 lanes 0-15 = a, 16-31 = b: the scales of two 32-quant sub-blocks after maddubs */
+static inline __m512i scale_pair16(int a, int b) {
+    return _mm512_mask_blend_epi16((__mmask32)0xffff0000u, _mm512_set1_epi16((short)a), _mm512_set1_epi16((short)b));
+}
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* BF16: 32 values per register. In a 32-bit lane holding two bf16 the high one
+ * is the float after masking off the low half, the low one after a shift by 16;
+ * even and odd elements pair the same way in both operands. */
+static inline __m512 bf16_even(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
+static inline __m512 bf16_odd(__m512i v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+static inline __m512i two_blocks(const int8_t *p0, const int8_t *p1) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)p0);
+    const __m256i hi = p1 ? _mm256_loadu_si256((const __m256i *)p1) : _mm256_setzero_si256();
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static inline __m512 two_scales(float d0, float d1) {
+    return _mm512_mask_blend_ps((__mmask16)0xff00, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+}
+
+/* the 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) */
+static inline void k_scales_mins(const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (q[j + 8] & 0xF) | ((q[j] >> 6) << 4);
+        m[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
+    }
 }
 
 #endif

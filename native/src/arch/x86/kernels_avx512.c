@@ -13,7 +13,12 @@
  * Every dot is written once for up to 4 activation rows (the *_rows helpers,
  * always inlined with nr = 1 or 4): each row runs the same float operations in
  * the same order either way, so vec_dot4 equals 4 vec_dots bit for bit and
- * logits never depend on how tokens were batched. */
+ * logits never depend on how tokens were batched.
+ *
+ * The panels (gemm entries of both tables) are in kquants_avx512.c (Q4_K, Q5_K,
+ * Q6_K, IQ4_XS), q8_0_avx512.c and float_avx512.c (BF16), each value bit for bit
+ * its table's vec_dot; the pieces both need (dpbusd, sign_pair, nibble and scale
+ * unpacking, ...) are in avx512.h, so both run the very same operations. */
 #include "kernels.h"
 
 #if Q35_HAVE_X86
@@ -29,51 +34,8 @@
 /* the 4 activation rows (or 1) of a dot, at a + r * stride bytes */
 #define ROW(T, a, r, stride) ((const T *)(const void *)((const uint8_t *)(a) + (r) * (stride)))
 
-/* acc + per int32 lane, the sum of 4 products u8 * s8. Exact for |u| <= 128 and
- * s != -128 (the int16 pair sums of maddubs cannot saturate then). */
-static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
-#if defined(Q35_AVX512_VNNI)
-    return _mm512_dpbusd_epi32(acc, u, s);
-#else
-    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
-#endif
-}
-
-/* acc + per int32 lane, the sum of 2 products int16 * int16 */
-static inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
-#if defined(Q35_AVX512_VNNI)
-    return _mm512_dpwssd_epi32(acc, a, b);
-#else
-    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
-#endif
-}
-
-/* signed x signed bytes as unsigned x signed: |x| and y with the sign of x */
-static inline void sign_pair(__m512i x, __m512i y, __m512i *ax, __m512i *sy) {
-    *ax = _mm512_abs_epi8(x);
-    *sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
-}
-
-/* 32 packed bytes -> 64: their low nibbles (lanes 0-31), then their high nibbles (32-63) */
-static inline __m512i nibbles_lohi(__m256i bits) {
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(bits), bits, 1);
-    return _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0xF));
-}
-
-/* two 16-byte nibble groups A, B -> lo(A) hi(A) lo(B) hi(B), 16 lanes each
- * (Q4_0 and IQ4_XS: the low nibble of byte j is element j, the high one j + 16) */
-static inline __m512i nibbles_2x32(__m128i a, __m128i b) {
-    const __m512i ab = _mm512_castsi256_si512(_mm256_set_m128i(b, a));
-    const __m512i v = _mm512_shuffle_i32x4(ab, ab, 0x50); /* 128-bit lanes A A B B */
-    return _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0xF));
-}
-
-/* int16 lanes 0-15 = a, 16-31 = b: the scales of two 32-quant sub-blocks after maddubs */
-static inline __m512i scale_pair16(int a, int b) {
-    return _mm512_mask_blend_epi16((__mmask32)0xffff0000u, _mm512_set1_epi16((short)a), _mm512_set1_epi16((short)b));
-}
-
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+/* dpbusd, dpwssd, sign_pair, nibbles_*, scale_pair16, h2f, bf16_even / bf16_odd, two_blocks,
+ * two_scales, k_scales_mins: in arch/x86/avx512.h, shared with the panels */
 
 /* ------------------------------------------------------------------------- */
 /* Float rows: F32, F16, BF16. Per row 4 accumulators of 16 lanes over steps  */
@@ -127,14 +89,6 @@ ROWS_FN void f16_rows(const uint16_t *x, const void *a, int64_t as, int64_t n, f
         out[r] = q35_hsum512(_mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
 }
 
-/* BF16: 32 values per register. In a 32-bit lane holding two bf16 the high one
- * is the float after masking off the low half, the low one after a shift by 16;
- * even and odd elements pair the same way in both operands. */
-static inline __m512 bf16_even(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
-static inline __m512 bf16_odd(__m512i v) {
-    return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
-}
-
 ROWS_FN void bf16_rows(const uint16_t *x, const void *a, int64_t as, int64_t n, float *out, const int nr) {
     __m512 acc[4][4];
     for (int r = 0; r < nr; r++)
@@ -167,16 +121,6 @@ ROWS_FN void bf16_rows(const uint16_t *x, const void *a, int64_t as, int64_t n, 
 /* ------------------------------------------------------------------------- */
 /* Q8_0 and Q4_0 with Q8_0 activations: two 32-quant blocks per register     */
 /* (lanes 0-7 block b, 8-15 block b+1), one scale dW*da per half.            */
-
-static inline __m512i two_blocks(const int8_t *p0, const int8_t *p1) {
-    const __m256i lo = _mm256_loadu_si256((const __m256i *)p0);
-    const __m256i hi = p1 ? _mm256_loadu_si256((const __m256i *)p1) : _mm256_setzero_si256();
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-static inline __m512 two_scales(float d0, float d1) {
-    return _mm512_mask_blend_ps((__mmask16)0xff00, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
-}
 
 ROWS_FN void q8_0_rows(const block_q8_0 *x, const void *a, int64_t as, int64_t n, float *out, const int nr) {
     const int64_t nb = n / QK8_0;
@@ -228,16 +172,6 @@ ROWS_FN void q4_0_rows(const block_q4_0 *x, const void *a, int64_t as, int64_t n
 /* 64-quant chunks; each chunk's int16 pair sums (maddubs) times the int16    */
 /* sub-block scales accumulate in int32 (exact), then one float fma per row.  */
 
-/* the 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) */
-static inline void k_scales_mins(const uint8_t *q, uint8_t *sc, uint8_t *m) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        m[j] = q[j + 4] & 63;
-        sc[j + 4] = (q[j + 8] & 0xF) | ((q[j] >> 6) << 4);
-        m[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
-    }
-}
-
 /* Q4_K / Q5_K share everything but the fifth bit (qh, Q5_K only): chunk c holds
  * sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles). The mins
  * term is integer: sum_j m_j (bsum_2j + bsum_2j+1). */
@@ -279,7 +213,7 @@ ROWS_FN void k45_rows(const uint8_t *base, int64_t bstride, int has_qh, const vo
             int32_t summ = 0;
             for (int j = 0; j < 8; j++) summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(y->d * dw), _mm512_cvtepi32_ps(sumi[r]), acc[r]);
-            accm[r] -= y->d * dmw * (float)summ;
+            accm[r] = fmaf(-(y->d * dmw), (float)summ, accm[r]); /* one rounding, as the panels */
         }
     }
     for (int r = 0; r < nr; r++) out[r] = q35_hsum512(acc[r]) + accm[r];
@@ -581,6 +515,14 @@ const q35_kernels q35_kernels_avx512 = {
         [Q35_TYPE_Q6_K] = vec_dot4_q6_K,
         [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs,
     },
+    .gemm = {
+        [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx512,
+        [Q35_TYPE_BF16] = q35_gemm_bf16_avx512,
+        [Q35_TYPE_Q4_K] = q35_gemm_q4_K_avx512,
+        [Q35_TYPE_Q5_K] = q35_gemm_q5_K_avx512,
+        [Q35_TYPE_Q6_K] = q35_gemm_q6_K_avx512,
+        [Q35_TYPE_IQ4_XS] = q35_gemm_iq4_xs_avx512,
+    },
 };
 #else /* Q35_AVX512_VNNI: only the integer dots differ; dispatch fills the rest from q35_kernels_avx512 */
 const q35_kernels q35_kernels_avx512vnni = {
@@ -600,6 +542,13 @@ const q35_kernels q35_kernels_avx512vnni = {
         [Q35_TYPE_Q5_K] = vec_dot4_q5_K,
         [Q35_TYPE_Q6_K] = vec_dot4_q6_K,
         [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs,
+    },
+    .gemm = {
+        [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx512vnni,
+        [Q35_TYPE_Q4_K] = q35_gemm_q4_K_avx512vnni,
+        [Q35_TYPE_Q5_K] = q35_gemm_q5_K_avx512vnni,
+        [Q35_TYPE_Q6_K] = q35_gemm_q6_K_avx512vnni,
+        [Q35_TYPE_IQ4_XS] = q35_gemm_iq4_xs_avx512vnni,
     },
 };
 #endif /* Q35_AVX512_VNNI */
