@@ -75,6 +75,33 @@ def test_makefile_builds_the_gemm_benchmark_and_it_times_a_product(tmp_path):
     assert r.returncode == 2 and "unsupported" in r.stderr     # 100 is not a multiple of 256
 
 
+def test_makefile_builds_the_static_engine_bench_and_it_measures_pp_and_tg(tmp_path):
+    """`make -C native engine-bench-static`: the driver carried to machines without Python runs a
+    synthetic model through the C API and prints one JSON line per test, finite logits included; an
+    ISA this CPU cannot run is one error line and exit 1."""
+    import json
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    r = subprocess.run(["make", "-C", str(NATIVE), "engine-bench-static", f"BUILD={tmp_path}"], capture_output=True,
+                       text=True, check=False)
+    if r.returncode != 0 and "cannot find -lc" in r.stderr and not os.environ.get("CI"):
+        pytest.skip("no static C library here")
+    assert r.returncode == 0, r.stdout + r.stderr
+    exe = str(tmp_path / "engine_bench-static")
+    isas = [i for i in ("scalar", "avx2") if i in native.cpu_features()["supported"]]
+    r = subprocess.run([exe, "--preset", "tiny", "--quant", "q4_k_m", "--isa", ",".join(isas), "-t", "1", "-p", "8",
+                        "-n", "2", "-r", "1"], capture_output=True, text=True, check=False, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+    tests = [x for x in lines if x.get("test") in ("pp8", "tg2")]
+    assert sorted((x["isa"], x["test"]) for x in tests) == sorted((i, t) for i in isas for t in ("pp8", "tg2"))
+    assert all(x["tps_median"] > 0 and x["nonfinite"] == 0 for x in tests), tests
+    unrunnable = next(i for i in ("neon", "avx512", "avx2") if i not in native.cpu_features()["supported"])
+    r = subprocess.run([exe, "--preset", "tiny", "--isa", unrunnable, "-p", "4", "-n", "0"], capture_output=True,
+                       text=True, check=False, timeout=60)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, (r.returncode, r.stderr)
+
+
 # ----------------------------------------------------------------------------
 # every variant against scalar: the native build (scalar, avx2 and, on AVX512
 # hardware, avx512) and the SIMDe build of the avx512 kernels (harness.engine.selftest)
