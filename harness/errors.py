@@ -19,6 +19,11 @@ class UsageError(HarnessError):
     """Bad arguments: unknown preset or quant type, out-of-range token id, context overflow, ..."""
 
 
+class BadArgumentError(UsageError):
+    """A bad argument value that is found after the arguments are parsed (a grid axis, a results
+    filter, more threads than CPUs): the command line says so in one line, exit status 2."""
+
+
 class ResultsError(HarnessError):
     """A results directory that cannot be read or written as asked."""
 
@@ -30,3 +35,7 @@ class ResultsCorruptError(ResultsError):
 
 class ResultsLockedError(ResultsError):
     """Another live process is writing the same results directory."""
+
+
+class ResultsFilterError(ResultsError, BadArgumentError):
+    """A results filter that is not KEY=VALUE / KEY!=VALUE over a column of the right type."""

@@ -5,6 +5,11 @@ Rows are matched on the configuration key of the results store. When one side ho
 rows (imported llama-bench results) and the other ours, the engines share no configuration key,
 so rows are matched on what both tools mean the same way: the model file name, prompt and
 generated lengths, context depth and thread count.
+
+A pair with a side measured on a busy machine (the row's machine_busy flag) is never called slower
+or faster: such a figure says more about the machine's load than about the engine. Its verdict is
+then "machine busy" (what the figures alone say is kept in stat_verdict); any other verdict stands,
+marked with the busy side, as a wide spread is marked.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW, judge
 
 CONFIG_KEY = list(KEY_COLUMNS)
 CROSS_ENGINE_KEY = ["model_file", "n_prompt", "n_gen", "n_depth", "n_threads"]
+MACHINE_BUSY = "machine busy"    # the verdict of a slower / faster pair with a busy side: not judged
 # columns that describe a configuration in the printed table (from NEW, else BASE)
 SHOWN = ["model", "test", "engine", "isa", "n_threads", "n_ubatch", "fdn_threshold", "vocab_strategy"]
 
@@ -91,6 +97,7 @@ def _pool(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
         first["samples"] = [x for _, r in g.iterrows() for x in row_samples(r)]
         first["n_runs"] = len(g)
         first["spread_ok"] = bool(g["spread_ok"].map(_truthy).all()) if "spread_ok" in g else True
+        first["machine_busy"] = bool(g["machine_busy"].map(_flagged).any()) if "machine_busy" in g else False
         rows.append(first)
     return pd.DataFrame(rows).reset_index(drop=True)
 
@@ -102,6 +109,15 @@ def _truthy(v) -> bool:
     if isinstance(v, str):
         return v.strip().lower() not in ("false", "0", "no", "")
     return True if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+
+
+def _flagged(v) -> bool:
+    """machine_busy as stored (bool, 'True'/'False' text; missing or empty = not known to be busy)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return False
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return bool(v)
 
 
 def _engines(df: pd.DataFrame) -> set[str]:
@@ -129,10 +145,14 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, s
     for _, r in pairs.iterrows():
         j = judge(r["samples_base"], r["samples_new"], threshold, level=level, seed=seed)
         row = {c: _pick(r, c, key) for c in SHOWN}
+        busy_base, busy_new = bool(r["machine_busy_base"]), bool(r["machine_busy_new"])
         row.update({
             "base_ts": _median(r["samples_base"]), "new_ts": _median(r["samples_new"]),
             "ratio": j.ci.ratio, "ci_lo": j.ci.lo, "ci_hi": j.ci.hi,
-            "n_base": j.ci.n_base, "n_new": j.ci.n_new, "verdict": j.verdict,
+            "n_base": j.ci.n_base, "n_new": j.ci.n_new,
+            "verdict": MACHINE_BUSY if (busy_base or busy_new) and j.verdict in (SLOWER, FASTER) else j.verdict,
+            "stat_verdict": j.verdict,     # what the figures alone would say
+            "busy": "both" if busy_base and busy_new else "BASE" if busy_base else "NEW" if busy_new else "",
             "noisy": not (bool(r["spread_ok_base"]) and bool(r["spread_ok_new"])),
             "commit_base": _pick_side(r, "commit", "base"), "commit_new": _pick_side(r, "commit", "new"),
             "engine_base": _pick_side(r, "engine", "base") or "qwen35-harness",
@@ -198,6 +218,11 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
     lines = []
     for _, r in t.iterrows():
         verdict = r["verdict"].upper() if r["verdict"] in (SLOWER, FASTER) else r["verdict"]
+        side = "both sides" if r["busy"] == "both" else f"the {r['busy']} side"
+        if r["verdict"] == MACHINE_BUSY:
+            verdict = f"{MACHINE_BUSY} on {side}: not judged (the figures alone: {r['stat_verdict']})"
+        elif r["busy"]:
+            verdict += f" ({MACHINE_BUSY} on {side})"
         if r["noisy"]:
             verdict += " (spread too wide on one side)"
         cfg = ([str(r["isa"]), str(r["n_threads"]), str(r["n_ubatch"]), str(r["fdn_threshold"]),
@@ -222,6 +247,8 @@ def summary_line(cmp: Comparison) -> str:
               f"{cmp.count(NO_CHANGE)} no significant change")]
     if cmp.count(TOO_FEW):
         parts.append(f"{cmp.count(TOO_FEW)} with too few samples to judge")
+    if cmp.count(MACHINE_BUSY):
+        parts.append(f"{cmp.count(MACHINE_BUSY)} not judged: machine busy when measured (rerun on a quiet machine)")
     if len(cmp.only_base) or len(cmp.only_new):
         parts.append(f"unmatched: {len(cmp.only_base)} only in BASE, {len(cmp.only_new)} only in NEW")
     return "; ".join(parts)

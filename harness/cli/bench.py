@@ -1,20 +1,25 @@
 """`harness bench`: llama-bench-style pp / tg throughput of the native engine on one model."""
 from __future__ import annotations
 
-from harness.cli.common import add_engine_args, add_model_arg, model_path
+from harness.cli.common import (add_engine_args, add_model_arg, check_threads, cpus_arg, model_path, nonneg_int,
+                                positive_int)
+from harness.errors import BadArgumentError, UsageError
 
 
 def cmd_bench(a) -> int:
     from harness.measure.bench import BenchConfig, run_bench
-    from harness.measure.grid import parse_cpus
     from harness.measure.rows import records
     from harness.model.loader import load_model
     from harness.report.bench_tables import format_csv, format_json, format_jsonl, format_markdown, format_profile
+    check_threads(a, pinned=a.pin)
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
                       isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
-                      vocab_strategy=a.vocab_strategy, profile=a.profile,
-                      cpus=parse_cpus(a.pin) if a.pin else None)
-    cfg.check()
+                      vocab_strategy=a.vocab_strategy, profile=a.profile, cpus=a.pin)
+    cfg.refresh_bandwidth = a.refresh_bandwidth
+    try:
+        cfg.check()
+    except UsageError as e:         # e.g. nothing to measure (-p 0 -n 0): a bad argument
+        raise BadArgumentError(str(e)) from None
     with load_model(model_path(a)) as m:
         res = run_bench(m, cfg)
         recs = records(m, cfg, res)
@@ -34,13 +39,16 @@ def cmd_bench(a) -> int:
 def add_parsers(sub) -> None:
     s = sub.add_parser("bench", help="llama-bench-style pp / tg throughput of the native engine")
     add_model_arg(s)
-    s.add_argument("-p", "--n-prompt", type=int, default=512)
-    s.add_argument("-n", "--n-gen", type=int, default=128)
-    s.add_argument("-r", "--repetitions", type=int, default=3)
-    s.add_argument("-d", "--depth", type=int, default=0,
+    s.add_argument("-p", "--n-prompt", type=nonneg_int, default=512)
+    s.add_argument("-n", "--n-gen", type=nonneg_int, default=128)
+    s.add_argument("-r", "--repetitions", type=positive_int, default=3)
+    s.add_argument("-d", "--depth", type=nonneg_int, default=0,
                    help="prefill this many tokens first (untimed) and time each test from there, as llama-bench -d")
-    s.add_argument("--pin", metavar="CPUS", help="pin the process and the engine's threads to CPUs, e.g. 0-1")
+    s.add_argument("--pin", metavar="CPUS", type=cpus_arg,
+                   help="pin the process and the engine's threads to CPUs, e.g. 0-1")
     s.add_argument("--profile", action="store_true", help="add a separate profiled run: time per op")
+    s.add_argument("--refresh-bandwidth", action="store_true",
+                   help="also re-take the cached read-bandwidth measurement (each run probes it anyway)")
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "jsonl", "csv"])
     add_engine_args(s)
     s.set_defaults(func=cmd_bench)

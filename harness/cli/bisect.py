@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.measure.bisect import (DEFAULT_BUILD, DEFAULT_MEASURE, PLACEHOLDERS, UNDECIDED_POLICIES, BisectConfig,
                                     Policy, expand, first_parent_path, parse_threshold, repo_top, resolve_lengths,
                                     resolve_rev, run_bisect)
+from harness.cli.common import available_cpus
 from harness.errors import UsageError
 
 
@@ -27,6 +28,11 @@ def _config(a) -> BisectConfig:
     threshold = parse_threshold(a.threshold)
     if a.repetitions < 1 or a.threads < 1:
         raise UsageError("-r and -t must be >= 1")
+    # each commit's own `harness bench` measures; newer ones refuse -t beyond the CPUs and older ones
+    # know no --force, so the bisection refuses it here, for every commit alike
+    if a.threads > len(available_cpus()):
+        raise UsageError(f"-t {a.threads} is more than the {len(available_cpus())} CPUs available to this process: "
+                         "the threads would wait on each other and every commit would look alike")
     Policy(threshold, a.min_rounds, a.max_rounds, a.time_budget, a.undecided).check()
     good, bad = resolve_rev(repo, a.good), resolve_rev(repo, a.bad)
     first_parent_path(repo, good, bad)       # good must be an ancestor of bad, and differ from it

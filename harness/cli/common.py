@@ -1,12 +1,66 @@
-"""What several commands share: token lists, the engine options (ISA, threads, u-batch, delta-net
-threshold, vocab strategy) and the model argument (a GGUF path or a synthetic preset)."""
+"""What several commands share: the parser whose errors are one line, argument types that refuse
+bad values when the arguments are parsed (exit status 2), token lists, the engine options (ISA,
+threads, u-batch, delta-net threshold, vocab strategy), the check of threads against the CPUs this
+process may use, and the model argument (a GGUF path or a synthetic preset)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 
-from harness.errors import UsageError
+from harness.errors import BadArgumentError, UsageError
 
 ISAS = ["auto", "scalar", "avx2", "avx512", "neon"]
+DEFAULT_THREADS = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr with exit status 2, like every other
+    error of the command line (argparse's own would print the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# ----------------------------------------------------------------------------
+# argument types: a bad value stops the parser (one line, exit status 2)
+
+def int_arg(minimum: int):
+    """argparse type: an integer >= minimum."""
+    def conv(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {n}")
+        return n
+    conv.__name__ = f"int_at_least_{minimum}"
+    return conv
+
+
+positive_int = int_arg(1)
+nonneg_int = int_arg(0)
+
+
+def cpus_arg(text: str) -> tuple[int, ...]:
+    """argparse type: '0-3,6' -> (0, 1, 2, 3, 6)."""
+    from harness.measure.grid import parse_cpus
+    try:
+        return parse_cpus(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("pin: ")) from None
+
+
+def quant_list_arg(text: str) -> str:
+    """argparse type: a comma list of quant types."""
+    from harness.model.synth import QUANTS
+    items = [q.strip() for q in text.split(",")]
+    bad = [q for q in items if q not in QUANTS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{bad[0]!r} is not a quant type (choose from {', '.join(QUANTS)})")
+    return ",".join(items)
 
 
 def parse_tokens(text: str) -> list[int]:
@@ -39,17 +93,98 @@ def strategy_arg(text: str) -> str:
     return text
 
 
+def strategies_arg(text: str) -> str:
+    """argparse type: a comma list of vocab strategies."""
+    items = [t.strip() for t in text.split(",")]
+    for t in items:
+        if not t:
+            raise argparse.ArgumentTypeError(f"empty strategy in {text!r}")
+        strategy_arg(t)
+    return ",".join(items)
+
+
 def add_strategy_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab-strategy", default="full", type=strategy_arg, metavar="S", help=STRATEGY_HELP)
 
 
 def add_engine_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--isa", default="auto", choices=ISAS)
-    s.add_argument("-t", "--threads", type=int, default=2)
-    s.add_argument("--ubatch", type=int, default=512)
-    s.add_argument("--fdn", type=int, default=512,
+    add_threads_arg(s)
+    s.add_argument("--ubatch", type=positive_int, default=512)
+    s.add_argument("--fdn", type=nonneg_int, default=512,
                    help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
     add_strategy_arg(s)
+
+
+# ----------------------------------------------------------------------------
+# threads against the CPUs this process may use
+
+def add_threads_arg(s: argparse.ArgumentParser) -> None:
+    """-t/--threads (default DEFAULT_THREADS, resolved by check_threads) and --force."""
+    s.add_argument("-t", "--threads", type=positive_int, default=None,
+                   help=f"engine threads (default {DEFAULT_THREADS}); more than the CPUs this process may use "
+                        f"needs --force")
+    s.add_argument("--force", action="store_true",
+                   help="run even with more threads than CPUs available (a warning instead of exit status 2)")
+
+
+def available_cpus() -> set[int]:
+    """The CPUs this process may run on (its affinity mask)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+_warned: set[tuple[int, int]] | None = None    # (threads, CPUs) warned about by the command running
+
+
+@contextlib.contextmanager
+def one_warning_per_command():
+    """Within it (one command, and the commands it runs, as demo runs sweep), a thread warning is
+    printed once."""
+    global _warned
+    if _warned is not None:         # a command run by another one
+        yield
+        return
+    _warned = set()
+    try:
+        yield
+    finally:
+        _warned = None
+
+
+def threads_beyond_cpus(threads, *, given: bool, force: bool, pinned=None) -> bool:
+    """Whether the largest of `threads` exceeds the CPUs available (the `pinned` ones when given).
+    Given on the command line (or in a grid file) and not forced: BadArgumentError (exit status 2);
+    forced, or the default: one warning line on stderr, and the run goes on."""
+    threads = [threads] if isinstance(threads, int) else list(threads)
+    cpus = available_cpus()
+    if pinned:
+        if not set(pinned) <= cpus:
+            return False            # the pin check names the CPUs this process may not use
+        cpus = set(pinned)
+    n, worst = len(cpus), max(threads)
+    if worst <= n:
+        return False
+    where = f"only {n} CPU{'' if n == 1 else 's'} available to this process" + (" (--pin)" if pinned else "")
+    if given and not force:
+        raise BadArgumentError(f"{worst} threads (-t {worst}) but {where}: the threads would wait on each other; "
+                               f"use -t {n} or fewer, or --force to run anyway")
+    if _warned is None or (worst, n) not in _warned:
+        if _warned is not None:
+            _warned.add((worst, n))
+        what = f"{worst} threads (-t {worst})" if given else f"{worst} threads (the default)"
+        how = "running anyway (--force)" if given else f"-t {n} would suit it"
+        print(f"harness: warning: {what} but {where}; {how}", file=sys.stderr)
+    return True
+
+
+def check_threads(a, pinned=None) -> bool:
+    """threads_beyond_cpus for a command's -t (None -> DEFAULT_THREADS, written back to a.threads)."""
+    given = a.threads is not None
+    if not given:
+        a.threads = DEFAULT_THREADS
+    return threads_beyond_cpus(a.threads, given=given, force=a.force, pinned=pinned)
 
 
 def add_model_arg(s: argparse.ArgumentParser) -> None:

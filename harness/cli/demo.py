@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 
+from harness.cli.common import add_threads_arg, check_threads, positive_int, quant_list_arg
+
 
 def cmd_demo(a) -> int:
     """The main job on the embedded default: synthetic tiny models made on the fly; the C engine
@@ -17,6 +19,7 @@ def cmd_demo(a) -> int:
     from harness.engine.reference import reference_logits
     from harness.model.synth import cached_model
 
+    beyond = check_threads(a)           # refused (exit 2) unless --force or the default
     feats = native.cpu_features()
     print(f"cpu: ISA variants compiled {feats['compiled']}, runnable {feats['supported']}, best {feats['best']}")
     quants = a.quant.split(",")
@@ -41,7 +44,8 @@ def cmd_demo(a) -> int:
     out = os.path.abspath(a.out)
     run_dir = os.path.join(out, "results-" + time.strftime("%Y%m%d-%H%M%S"))
     sweep = ["sweep", "--preset", a.preset, "--quant", a.quant, "--fdn", "0,16", "--ubatch", "16,64",
-             "-p", "64", "-n", "16", "-r", "3", "-t", str(a.threads), "-o", run_dir]
+             "-p", "64", "-n", "16", "-r", "3", "-t", str(a.threads), *(["--force"] if beyond else []),
+             "-o", run_dir]
     print("\n$ harness " + " ".join(sweep))
     rc = a.run(sweep)
     if rc != 0:
@@ -64,8 +68,8 @@ def add_parsers(sub, run) -> None:
     s = sub.add_parser("demo", help="the default job: synthetic tiny models, a correctness check, a quick sweep "
                                     "and an HTML report")
     s.add_argument("--preset", default="tiny", choices=list(PRESETS))
-    s.add_argument("--quant", default="q8_0,q4_k_m", help="comma list of quant types to sweep")
-    s.add_argument("-n", "--n-tokens", type=int, default=16, help="tokens of the correctness check")
-    s.add_argument("-t", "--threads", type=int, default=2)
+    s.add_argument("--quant", default="q8_0,q4_k_m", type=quant_list_arg, help="comma list of quant types to sweep")
+    s.add_argument("-n", "--n-tokens", type=positive_int, default=16, help="tokens of the correctness check")
+    add_threads_arg(s)
     s.add_argument("-o", "--out", default="harness-demo", help="folder for the results and the report")
     s.set_defaults(func=cmd_demo, run=run)

@@ -7,12 +7,13 @@ import os
 import sys
 
 from harness.cli import bench, bisect, demo, model, report, selftest, sweep, vocab
-from harness.errors import HarnessError
+from harness.cli.common import OneLineParser, one_warning_per_command
+from harness.errors import BadArgumentError, HarnessError
 from harness.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="harness", description="Measure and speed up Qwen3.5 inference on CPUs.")
+    p = OneLineParser(prog="harness", description="Measure and speed up Qwen3.5 inference on CPUs.")
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     demo.add_parsers(sub, run=main)
@@ -27,9 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv                # as given: `harness sweep` prints its --resume command line from it
     try:
-        return args.func(args)
+        with one_warning_per_command():
+            return args.func(args)
+    except BadArgumentError as e:   # a bad value found after parsing
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 2
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from harness.cli.common import add_engine_args, parse_tokens
+from harness.cli.common import add_engine_args, check_threads, nonneg_int, parse_tokens, positive_int
 
 
 def cmd_info(a) -> int:
@@ -38,6 +38,8 @@ def cmd_synth(a) -> int:
 
 def cmd_logits(a) -> int:
     from harness.model.loader import load_model
+    if a.engine == "native":
+        check_threads(a)
     tokens = parse_tokens(a.tokens)
     with load_model(a.model) as m:
         if a.engine == "reference":
@@ -68,9 +70,9 @@ def add_parsers(sub) -> None:
     s = sub.add_parser("synth", help="write a GGUF with real Qwen3.5 shapes and seeded random weights")
     s.add_argument("--preset", required=True, choices=list(PRESETS))
     s.add_argument("--quant", required=True, choices=QUANTS)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=nonneg_int, default=0)
     s.add_argument("-o", "--output", required=True)
-    s.add_argument("-t", "--threads", type=int, default=None, help="quantization threads (default: all cores)")
+    s.add_argument("-t", "--threads", type=positive_int, default=None, help="quantization threads (default: all cores)")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("logits", help="logits of a token sequence, saved as float32 [n_tokens, n_vocab]")

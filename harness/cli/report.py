@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.cli.common import nonneg_int
 from harness.errors import UsageError
 
 DEFAULT_RESULTS = "results"      # where `harness sweep` writes unless told otherwise
@@ -31,15 +32,22 @@ def _usage(fn):
 
 
 def resolve(arg: str) -> tuple[str, str]:
-    """(path, label) of a results directory, a llama-bench .json/.jsonl file or a baseline name."""
+    """(path, label) of a results directory, a llama-bench .json/.jsonl file or a baseline name.
+    Neither there: "no such results directory" (a .json/.jsonl: "no such llama-bench JSON file"),
+    and for a name a baseline could have, why no baseline of that name was found either."""
     from harness.store import baselines as baseline
     p = Path(arg)
     if p.exists():
         return str(p), str(p)
+    missing = (f"no such llama-bench JSON file: {arg}" if arg.endswith((".json", ".jsonl"))
+               else f"no such results directory: {arg}")
     if baseline.NAME_RE.fullmatch(arg) and "/" not in arg:
-        b = baseline.find(arg)
+        try:
+            b = baseline.find(arg)
+        except baseline.BaselineNotFoundError as e:
+            raise UsageError(f"{missing}, and {e}") from None
         return str(b.path), f"baseline {arg} ({b.path})"
-    raise UsageError(f"{arg}: no such results directory, llama-bench JSON file or baseline name")
+    raise UsageError(missing)
 
 
 def _load_side(arg: str):
@@ -129,7 +137,7 @@ def add_parsers(sub) -> None:
     s.add_argument("new", metavar="NEW", help="as BASE")
     s.add_argument("--threshold", default="5%", help="smallest change that counts (default 5%%)")
     s.add_argument("--format", default="text", choices=["text", "csv"])
-    s.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    s.add_argument("--seed", type=nonneg_int, default=0, help="seed of the bootstrap (default 0)")
     s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("baseline", help="save and list baselines (reports/baselines/<machine>/<name>)")

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 
+from harness.cli.common import threads_beyond_cpus
 from harness.errors import UsageError
 
 SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vocab_strategy", "depth", "pp",
@@ -14,11 +16,17 @@ SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vo
 def cmd_sweep(a) -> int:
     from harness.measure.sweep import run_sweep
     try:
-        grid, output = sweep_grid(a)
+        grid, output, threads_given = sweep_grid(a)
+        threads_beyond_cpus(grid.threads, given=threads_given, force=a.force, pinned=grid.cpus)
     except UsageError as e:         # a bad grid is a bad argument: exit status 2
         print(f"harness: error: {e}", file=sys.stderr)
         return 2
-    rep = run_sweep(grid, output, resume=a.resume)
+    try:
+        rep = run_sweep(grid, output, resume=a.resume, refresh_bandwidth=a.refresh_bandwidth)
+    except KeyboardInterrupt:       # Ctrl-C: what was measured is saved; say how to measure the rest
+        print(f"harness: interrupted; the finished configurations are saved in {output}; continue with: "
+              f"{resume_command(a)}", file=sys.stderr)
+        return 130
     print(f"{rep.measured} measured, {rep.skipped} already there, {rep.total} configurations in "
           f"{rep.directory} ({rep.seconds:.1f} s); list them with: harness results {rep.directory}")
     if rep.unsettled:
@@ -27,8 +35,17 @@ def cmd_sweep(a) -> int:
     return 0
 
 
+def resume_command(a) -> str:
+    """The command line of this sweep with --resume, shell-quoted, from the arguments as given."""
+    argv = list(getattr(a, "argv", None) or [])
+    if not argv:
+        return "the same command with --resume"
+    return "harness " + shlex.join(argv if a.resume else [*argv, "--resume"])
+
+
 def sweep_grid(a):
-    """(SweepGrid, output directory) from the parsed arguments and the --config file."""
+    """(SweepGrid, output directory, whether threads were given) from the parsed arguments and the
+    --config file."""
     from harness.measure.grid import build_grid, merge, read_toml
     cli = {k: getattr(a, k) for k in SWEEP_KEYS}
     cli["model"] = ",".join(a.model) if a.model else None
@@ -37,7 +54,8 @@ def sweep_grid(a):
     output = a.output or file_values.pop("output", None)
     if not output:
         raise UsageError("give the results directory with -o DIR")
-    return build_grid(merge(file_values, cli), source=a.config or "command line"), str(output)
+    threads_given = cli["threads"] is not None or file_values.get("threads") is not None
+    return build_grid(merge(file_values, cli), source=a.config or "command line"), str(output), threads_given
 
 
 # ----------------------------------------------------------------------------
@@ -87,7 +105,7 @@ def format_results_md(frame) -> str:
 def cmd_results(a) -> int:
     from harness.store.results import load_many, select
     rs = load_many(a.results)
-    frame = select(rs.frame, a.filter or [])
+    frame = select(rs.frame, a.filter or [])     # a bad filter: ResultsFilterError, exit status 2
     if a.output == "csv":
         out = frame.copy()
         out["samples_ts"] = [json.dumps(v) for v in out["samples_ts"]]
@@ -111,7 +129,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--quant", help=f"with --preset: {','.join(QUANTS)} (default q4_k_m)")
     s.add_argument("--model", action="append", metavar="PATH", help="GGUF file(s); repeatable or comma list")
     s.add_argument("--isa", help="auto,scalar,avx2,avx512,neon (default auto = best on this CPU)")
-    s.add_argument("-t", "--threads", help="default 2")
+    s.add_argument("-t", "--threads", help="default 2; more than the CPUs this process may use needs --force")
+    s.add_argument("--force", action="store_true",
+                   help="run even with more threads than CPUs available (a warning instead of exit status 2)")
     s.add_argument("--ubatch", help="default 512")
     s.add_argument("--fdn", help="fused delta-net threshold(s), default 512")
     s.add_argument("--vocab-strategy", dest="vocab_strategy", help="full (default), requant:q8_0, screened:K, "
@@ -128,8 +148,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--spread-limit", dest="spread_limit",
                    help="stddev/median above which a figure is flagged too noisy to judge (default 5%%)")
     s.add_argument("--no-profile", action="store_true", help="skip the separate per-op profiled run")
+    s.add_argument("--refresh-bandwidth", action="store_true",
+                   help="also re-take the cached read-bandwidth measurement (each sweep probes it anyway)")
     s.add_argument("-o", "--output", metavar="DIR", help="results directory (results.csv, profile.csv, provenance.json)")
-    s.add_argument("--resume", action="store_true", help="add to an existing directory, skipping finished configurations")
+    s.add_argument("--resume", action="store_true", help="add to an existing directory, skipping finished configurations "
+                   "(after Ctrl-C, the sweep prints its command line with --resume)")
     s.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("results", help="list and filter the rows of results directories (or llama-bench JSON)")

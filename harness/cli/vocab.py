@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from harness.cli.common import add_strategy_arg, parse_tokens
+from harness.cli.common import (ISAS, add_strategy_arg, add_threads_arg, check_threads, nonneg_int, parse_tokens,
+                                positive_int, strategies_arg)
+
 
 def low_rank_arg(text: str) -> tuple[int, float]:
-    """'64:0.02' -> (64, 0.02)"""
+    """'64:0.02' -> (64, 0.02): a rank >= 1 and a finite noise >= 0."""
     try:
         r, n = text.split(":")
-        return int(r), float(n)
+        rank, noise = int(r), float(n)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected RANK:NOISE, e.g. 64:0.02, got {text!r}") from None
+    if rank < 1 or not 0 <= noise < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected RANK:NOISE with RANK >= 1 and NOISE >= 0, e.g. 64:0.02, "
+                                         f"got {text!r}")
+    return rank, noise
 
 
 def _model_path(a) -> str:
@@ -30,7 +36,6 @@ def _model_path(a) -> str:
 
 
 def cmd_quality(a) -> int:
-    from harness.errors import UsageError
     from harness.model.loader import load_model
     from harness.analysis.quality import quality_row
     from harness.measure.vocab_bench import (
@@ -39,8 +44,7 @@ def cmd_quality(a) -> int:
         resolve_reference,
         run_quality,
     )
-    if a.k < 1:
-        raise UsageError("-k must be >= 1")
+    check_threads(a)
     with load_model(_model_path(a)) as m:
         if a.tokens:
             tokens, how = parse_tokens("@" + a.tokens), a.tokens
@@ -69,6 +73,7 @@ def cmd_quality(a) -> int:
 def cmd_vocab_bench(a) -> int:
     from harness.model.loader import load_model
     from harness.measure.vocab_bench import exactness_table, format_vocab_bench, run_vocab_bench
+    check_threads(a)
     strategies = a.strategies.split(",")
     with load_model(_model_path(a)) as m:
         res = run_vocab_bench(m, strategies, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
@@ -92,8 +97,8 @@ def _model_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--quant", default="q4_k_m", choices=QUANTS, help="with --preset")
     s.add_argument("--head-low-rank", type=low_rank_arg, metavar="RANK:NOISE",
                    help="with --preset: an LM head of rank RANK plus noise carrying NOISE of each row's norm")
-    s.add_argument("--isa", default="auto", choices=["auto", "scalar", "avx2", "avx512", "neon"])
-    s.add_argument("-t", "--threads", type=int, default=2)
+    s.add_argument("--isa", default="auto", choices=ISAS)
+    add_threads_arg(s)
 
 
 def add_parsers(sub) -> None:
@@ -104,9 +109,9 @@ def add_parsers(sub) -> None:
                                        "model's F32 twin, or MODEL itself when it is F32/BF16)")
     add_strategy_arg(s)
     s.add_argument("--tokens", metavar="FILE", help="token ids (spaces or commas) instead of random ones")
-    s.add_argument("-n", "--n-tokens", type=int, default=512, help="length of the random sequence")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("-k", type=int, default=10, help="K of the top-K recall")
+    s.add_argument("-n", "--n-tokens", type=positive_int, default=512, help="length of the random sequence")
+    s.add_argument("--seed", type=nonneg_int, default=0)
+    s.add_argument("-k", type=positive_int, default=10, help="K of the top-K recall")
     s.add_argument("-o", "--output", default="text", choices=["text", "json", "csv"])
     s.set_defaults(func=cmd_quality)
 
@@ -114,9 +119,9 @@ def add_parsers(sub) -> None:
                                            "screening candidates per token")
     _model_args(s)
     s.add_argument("-s", "--strategies", default="full,argmax,requant:q4_0,screened:10,subset:32768",
-                   help="comma-separated strategies")
-    s.add_argument("-n", "--n-gen", type=int, default=32)
-    s.add_argument("-r", "--repetitions", type=int, default=3)
+                   type=strategies_arg, help="comma-separated strategies")
+    s.add_argument("-n", "--n-gen", type=positive_int, default=32)
+    s.add_argument("-r", "--repetitions", type=positive_int, default=3)
     s.add_argument("--samples", action="store_true", help="also print every repetition's t/s")
     s.add_argument("--exactness", action="store_true", help="also print what each strategy is exact for")
     s.set_defaults(func=cmd_vocab_bench)

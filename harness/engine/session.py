@@ -123,6 +123,28 @@ class NativeModel:
             raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
 
 
+MAX_THREADS = 1024          # the C engine's limit (q35_session_new)
+THREADS_PER_CPU = 4         # beyond this many threads per available CPU a pool only measures the scheduler
+MIN_THREAD_CAP = 64         # ... but a few dozen are always allowed (oversubscription experiments)
+
+
+def thread_limit(cpus: int | None = None) -> int:
+    """The most threads a session may have: 4 per CPU available to this process, at least 64 and at
+    most the engine's 1024 (more threads than CPUs run, but slower: every barrier waits for all)."""
+    cpus = native.default_threads() if cpus is None else cpus
+    return min(MAX_THREADS, max(MIN_THREAD_CAP, THREADS_PER_CPU * cpus))
+
+
+def check_threads(threads) -> None:
+    _check_int("threads", threads, 1, MAX_THREADS)
+    cpus = native.default_threads()
+    cap = thread_limit(cpus)
+    if threads > cap:
+        raise UsageError(f"threads must be at most {cap} on this machine, got {threads}: {cpus} CPU(s) available, "
+                         f"and more than {THREADS_PER_CPU} threads per CPU (at least {MIN_THREAD_CAP}) only "
+                         f"measure the scheduler")
+
+
 def _check_int(name: str, value, minimum: int, maximum: int = INT32_MAX) -> None:
     if not isinstance(value, int) or value < minimum:
         raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -138,7 +160,7 @@ class Session:
                  vocab_strategy="full"):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
-        _check_int("threads", threads, 1, 1024)
+        check_threads(threads)
         _check_int("ubatch", ubatch, 1)
         _check_int("fdn threshold", fdn_threshold, 0)
         _check_int("ctx", ctx, 1)

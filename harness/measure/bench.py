@@ -8,6 +8,10 @@ depth every run starts from an empty context.
 Each test runs `warmup` times untimed (page in the weights, fill the caches), then r times timed.
 With profile=True a separate session with the per-op profiler on runs each test once more after
 the timed runs, so the timed runs pay nothing for profiling.
+Each result says whether the machine was busy (machine.classify_busy): from the CPU time other
+processes took during the timed runs, the load average, and for tg with several threads two decodes
+on a 1-thread session after the timed runs (outside the figure) to compare the speed against.
+run_bench probes the read bandwidth at the start and the end of the run (the roofline's reference).
 """
 from __future__ import annotations
 
@@ -17,14 +21,16 @@ import os
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from harness.engine.session import Session
+from harness.engine.session import Session, check_threads
 from harness.errors import UsageError
 from harness.model.loader import Model
+from harness.measure.machine import affinity_cpus, classify_busy, cpu_sample, others_cpu_since, start_run_bandwidth
 from harness.measure.rss import peak_rss_bytes, reset_peak
+from harness.provenance import load_average
 from harness.store.schema import SPREAD_LIMIT, Summary, summarize, test_name
 
 @dataclass
@@ -43,6 +49,7 @@ class BenchConfig:
     profile: bool = False                 # a separate profiled run of each test
     cpus: tuple[int, ...] | None = None   # pin the process (and the engine's threads) to these CPUs
     spread_limit: float = SPREAD_LIMIT
+    refresh_bandwidth: bool = False       # re-take the cached long read-bandwidth measurement too
 
     def check(self) -> None:
         for name in ("n_prompt", "n_gen", "n_depth", "warmup"):
@@ -50,6 +57,7 @@ class BenchConfig:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.repetitions < 1:
             raise UsageError("-r must be >= 1")
+        check_threads(self.threads)
         if self.n_prompt == 0 and self.n_gen == 0:
             raise UsageError("nothing to measure: both the prompt and the generated length are 0")
 
@@ -65,6 +73,8 @@ class BenchResult:
     peak_rss_bytes: int | None = None
     profile: object = None    # pandas DataFrame (layer, kind, op, calls, ns, bytes) of the profiled run
     extra: dict = field(default_factory=dict)
+    machine_busy: bool = False  # other work took CPU time the threads needed (machine.classify_busy)
+    busy_note: str = ""         # why, in one line ('' when not busy)
 
     @property
     def n_tokens(self) -> int:
@@ -206,6 +216,18 @@ def _depth_state(s: Session, n_depth: int, seed: int, vocab: int) -> bytes | Non
     return s.save_state()
 
 
+def _one_thread_tg(s1: Session, state, first: int, tokens: int = 2) -> float:
+    """Tokens/s of single-token decodes on a 1-thread session: the best of `tokens` decodes."""
+    _start(s1, state)
+    tok, best = first, None
+    for _ in range(tokens):
+        t0 = time.perf_counter_ns()
+        tok = s1.decode_top1(tok)
+        dt = time.perf_counter_ns() - t0
+        best = dt if best is None else min(best, dt)
+    return 1e9 / max(best, 1)
+
+
 def _profile(ps: Session, run, state) -> object:
     ps.reset_profile()
     run(ps, state)
@@ -226,6 +248,7 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> 
     bpt = model.bytes_per_token()
     with contextlib.ExitStack() as stack:
         stack.enter_context(pinned(cfg.cpus))
+        cpus = len(affinity_cpus())
         s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
         ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
         state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
@@ -234,19 +257,35 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> 
             rss_reset = reset_peak()
             for _ in range(cfg.warmup):
                 run(s, state)
+            load = load_average()
+            before = cpu_sample()
             samples = [run(s, state) for _ in range(cfg.repetitions)]
+            others = others_cpu_since(before)
             rss = peak_rss_bytes()
+            speed_1 = None
+            if n_gen and not n_prompt and cfg.threads > 1:     # after the RSS reading: its buffers do not count
+                with Session(model, **session_kwargs(replace(cfg, threads=1), ctx)) as s1:
+                    speed_1 = _one_thread_tg(s1, state, int(np.random.default_rng([cfg.seed, 2]).integers(0, vocab)))
             prof = _profile(ps, run, state) if ps is not None else None
-            yield BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, bpt,
-                              cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset})
+            r = BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, bpt,
+                            cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset, "load_before": load,
+                                                     "others_cpu": others, "cpus": cpus, "tg_1thread_ts": speed_1})
+            r.machine_busy, r.busy_note = classify_busy(load, cfg.threads, cpus, r.median_ts, speed_1, others)
+            yield r
 
 
 def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
+    """The tests of cfg, with the read bandwidth probed at the start and at the end of the run
+    (extra: read_gbps, the better of the two and the roofline's reference; read_gbps_start,
+    read_gbps_end; read_measured, in words; read_source: probe, or cache when no probe worked)."""
     cfg.check()
+    with pinned(cfg.cpus):
+        bw = start_run_bandwidth(cfg.threads, refresh=cfg.refresh_bandwidth)
     results = list(iter_bench(model, cfg, bench_tests(cfg)))
-    from harness.measure.machine import read_bandwidth_record
-    bw = read_bandwidth_record(cfg.threads)
+    with pinned(cfg.cpus):
+        bw.finish()
     for r in results:
-        r.extra["read_gbps"] = bw.gbps
-        r.extra["read_measured"] = bw.measured
+        r.extra.update({"read_gbps": bw.gbps, "read_measured": bw.measured, "read_source": bw.source,
+                        "read_gbps_start": bw.start_gbps, "read_gbps_end": bw.end_gbps,
+                        "read_threads": bw.threads, "read_cached_gbps": bw.fallback.gbps if bw.fallback else None})
     return results

@@ -18,6 +18,7 @@ Values given on the command line replace the file's.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -31,14 +32,17 @@ ISA_CHOICES = ("auto", "scalar", "avx2", "avx512", "neon")
 # values
 
 def split_list(text, conv, name: str) -> list:
-    """'0,16' / [0, 16] / 16 -> a list of converted values; UsageError naming the key otherwise."""
+    """'0,16' / [0, 16] / 16 -> a list of converted values; UsageError naming the key otherwise
+    (an empty item, as in '8,,16', is an error too)."""
     items = text if isinstance(text, list) else str(text).split(",") if isinstance(text, str) else [text]
     out = []
     for it in items:
         if isinstance(it, str):
             it = it.strip()
             if not it:
-                continue
+                if isinstance(text, str) and not text.strip():
+                    continue            # nothing at all: "empty list" below
+                raise UsageError(f"{name}: empty item in {text!r}")
         try:
             out.append(conv(it))
         except (TypeError, ValueError) as e:
@@ -92,9 +96,15 @@ def parse_cpus(text: str) -> tuple[int, ...]:
 
 
 def _vocab_strategy(v) -> str:
+    """A strategy whose syntax parses (whether the engine has it is checked before the sweep runs)."""
+    from harness.engine.vocab import parse_strategy
     v = str(v).strip()
     if not v:
         raise ValueError("empty vocab strategy")
+    try:
+        parse_strategy(v)
+    except UsageError as e:
+        raise ValueError(str(e)) from None
     return v
 
 
@@ -242,10 +252,14 @@ def build_grid(values: dict, source: str = "command line") -> SweepGrid:
     if values.get("pin") not in (None, ""):
         grid.cpus = parse_cpus(values["pin"])
     if values.get("spread_limit") is not None:
+        text = str(values["spread_limit"]).strip()
         try:
-            grid.spread_limit = float(str(values["spread_limit"]).rstrip("%")) / (100 if "%" in str(values["spread_limit"]) else 1)
+            limit = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
         except ValueError:
-            raise UsageError(f"{source}: spread_limit must be a number like 0.05 or 5%") from None
+            limit = math.nan
+        if not 0 < limit < math.inf:
+            raise UsageError(f"{source}: spread_limit must be a positive number like 0.05 or 5%, got {text!r}")
+        grid.spread_limit = limit
     if not grid.tests():
         raise UsageError(f"{source}: nothing to measure: every --pp and --tg length is 0")
     return grid

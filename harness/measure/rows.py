@@ -51,7 +51,7 @@ def result_row(ident: ModelIdentity, cfg: BenchConfig, r: BenchResult, commit: t
         "peak_rss_bytes": r.peak_rss_bytes, "spread_ok": r.spread_ok(cfg.spread_limit),
         "engine": "qwen35-harness", "commit": sha, "dirty": dirty, "version": __version__,
         "test_time": now_iso(), "cpu_info": cpu_model(), "load_avg": load_average(),
-        "cpu_affinity": affinity_text(),
+        "cpu_affinity": affinity_text(), "machine_busy": bool(r.machine_busy), "busy_note": r.busy_note,
     })
     row["config_id"] = config_id(row)
     return row
@@ -88,6 +88,11 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[
             # ours
             "ubatch": cfg.ubatch, "bytes_per_token": r.bytes_per_token,
             "machine_read_measured": r.extra.get("read_measured"),
+            "machine_read_source": r.extra.get("read_source"),
+            "machine_read_start_gbps": r.extra.get("read_gbps_start"),
+            "machine_read_end_gbps": r.extra.get("read_gbps_end"),
+            "machine_read_cached_gbps": r.extra.get("read_cached_gbps"),
+            "others_cpu": r.extra.get("others_cpu"), "tg_1thread_ts": r.extra.get("tg_1thread_ts"),
         }
         for k, v in row.items():
             rec.setdefault(k, v)

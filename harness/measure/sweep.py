@@ -5,19 +5,24 @@ every ISA is resolved on this CPU, every vocab strategy is tried on the engine, 
 are checked, and the results directory is locked and checked. Then each finished measurement
 (one point x one test) is appended to the store at once (atomic rename), so a sweep killed at
 any moment loses at most the measurement it was running, and `resume=True` skips every
-configuration already in the store.
+configuration already in the store. The read bandwidth (the roofline's reference) is probed for
+each thread count at the start of the sweep and again at its end (provenance.json,
+machine_read_bandwidth); rows use the start probe.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from harness import native
-from harness.measure.bench import BenchConfig, check_vocab_strategy_supported, iter_bench, session_kwargs, test_name
+from harness.atomic import atomic_write_text
+from harness.measure.bench import (BenchConfig, check_vocab_strategy_supported, iter_bench, pinned, session_kwargs,
+                                   test_name)
 from harness.errors import UsageError
 from harness.model.fingerprint import ModelIdentity, identify
 from harness.measure.grid import ModelSource, SweepGrid
@@ -37,6 +42,7 @@ class SweepReport:
     total: int
     seconds: float
     unsettled: list[str]      # config ids whose spread was too wide to judge
+    busy: list[str] = field(default_factory=list)   # config ids measured on a busy machine
 
 
 def _stderr(line: str) -> None:
@@ -91,8 +97,25 @@ def check_vocab_strategies(strategies: list[str], model_path: str, isa: str) -> 
                 raise UsageError(f"vocab strategy {v!r} is not accepted by the engine: {e}") from None
 
 
+def _rewrite_last_run(directory: str, prov: dict) -> None:
+    """Replace this run's provenance (the last of 'runs', and the top level) with `prov`, as
+    ResultStore.write_provenance laid it out: used to add what is known only at the end."""
+    path = os.path.join(directory, "provenance.json")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return
+    runs = data.get("runs") or [{}]
+    runs[-1] = prov
+    created = data.get("created", prov.get("created"))
+    data.update(prov)
+    data["created"], data["runs"] = created, runs
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))
+
+
 def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
-              log: Callable[[str], None] = _stderr) -> SweepReport:
+              log: Callable[[str], None] = _stderr, refresh_bandwidth: bool = False) -> SweepReport:
     t_start = time.perf_counter()
     isas = check_cpu_options(grid)
     for v in grid.vocab_strategy:
@@ -108,12 +131,12 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
             log(f"note: removed unfinished temporary file(s) {', '.join(store.removed_temps)}")
         models = prepare_models(grid.models, log)
         check_vocab_strategies(grid.vocab_strategy, next(iter(models.values()))[0], next(iter(isas.values())))
-        from harness.measure.machine import read_bandwidth_record
-        bandwidth = {t: read_bandwidth_record(t) for t in sorted(set(grid.threads))}
+        from harness.measure.machine import start_run_bandwidth
+        with pinned(grid.cpus):
+            bandwidth = {t: start_run_bandwidth(t, refresh=refresh_bandwidth) for t in sorted(set(grid.threads))}
         prov = machine_provenance()
         prov["peak_rss_method"] = METHOD_RESET if reset_peak() else METHOD_PROCESS
-        prov["machine_read_bandwidth"] = {str(t): {"gbps": b.gbps, "measured": b.measured}
-                                          for t, b in bandwidth.items()}
+        prov["machine_read_bandwidth"] = {str(t): b.as_dict() for t, b in bandwidth.items()}
         prov["models"] = {ident.model_hash: ident.as_dict() for _, ident in models.values()}
         prov["grid"] = {"tests": [test_name(p, g) for p, g in tests], "repetitions": grid.repetitions,
                         "warmup": grid.warmup, "seed": grid.seed, "profile": grid.profile,
@@ -131,7 +154,7 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
         skipped = total - todo_n
         if skipped:
             log(f"resume: {skipped} of {total} configurations already in {out_dir}, {todo_n} to measure")
-        done, unsettled, t_meas = 0, [], time.perf_counter()
+        done, unsettled, busy, t_meas = 0, [], [], time.perf_counter()
         commit = prov["commit"], prov["dirty"]
         for path, ident, cfg, todo in plan:
             if not todo:
@@ -144,11 +167,21 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
                     done += 1
                     if not row["spread_ok"]:
                         unsettled.append(row["config_id"])
+                    if row["machine_busy"]:
+                        busy.append(row["config_id"])
                     log(_progress_line(skipped + done, total, done, todo_n, time.perf_counter() - t_meas,
                                        ident, cfg, r, row))
         if grid.quality:
             store.write_quality(_quality_frame(grid, models, store, isas, log))
-    return SweepReport(str(out_dir), done, skipped, total, time.perf_counter() - t_start, unsettled)
+        with pinned(grid.cpus):
+            for b in bandwidth.values():
+                b.finish()
+        prov["machine_read_bandwidth"] = {str(t): b.as_dict() for t, b in bandwidth.items()}
+        _rewrite_last_run(store.dir, prov)
+        if busy:
+            log(f"note: {len(busy)} of {done} measurements ran on a busy machine (machine_busy = True, "
+                f"see busy_note): compare calls none of them slower or faster")
+    return SweepReport(str(out_dir), done, skipped, total, time.perf_counter() - t_start, unsettled, busy)
 
 
 def _quality_frame(grid: SweepGrid, models: dict, store, isas: dict, log: Callable[[str], None]):
@@ -186,6 +219,7 @@ def _progress_line(pos: int, total: int, done: int, todo: int, elapsed: float, i
     spread = r.summary.spread
     sp = "±?" if math.isnan(spread) else f"±{100 * spread:.1f}%"
     warn = "" if row["spread_ok"] else "  [spread too wide to judge]"
+    warn += "  [machine busy]" if row["machine_busy"] else ""
     return (f"[{pos}/{total}] {ident.model} {cfg.isa} t{cfg.threads} ub{cfg.ubatch} fdn{cfg.fdn_threshold} "
             f"{cfg.vocab_strategy} {r.test}: {row['median_ts']:.1f} t/s {sp}{warn}  "
             f"(elapsed {elapsed:.0f} s, ETA {eta:.0f} s)")

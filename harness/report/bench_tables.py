@@ -10,6 +10,19 @@ from harness.measure.bench import BenchConfig, BenchResult
 from harness.model.loader import Model
 
 
+def roofline_cell(weight_gbps: float, read_gbps: float | None, under_load: bool = False) -> str:
+    """'8.14 (63% of 12.9)': weight GB/s against the machine's read bandwidth. Above 100% the cell
+    says the reference is stale (measured under load, when the run saw a busy machine) instead of
+    printing a bare impossible percentage; '' without a figure or a reference."""
+    if weight_gbps is None or np.isnan(weight_gbps) or not read_gbps or np.isnan(read_gbps) or read_gbps <= 0:
+        return ""
+    pct = 100 * weight_gbps / read_gbps
+    if pct <= 100:
+        return f"{weight_gbps:.2f} ({pct:.0f}% of {read_gbps:.1f})"
+    why = " measured under load: stale reference" if under_load else ": stale reference, or the working set is cached"
+    return f"{weight_gbps:.2f} ({pct:.0f}% of {read_gbps:.1f} GB/s{why})"
+
+
 def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> str:
     size = model.weight_bytes() / 2**20
     head = ("| model | size | isa | threads | ubatch | fdn | test | t/s | median t/s | "
@@ -17,17 +30,18 @@ def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) 
             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows, notes = [head], []
     for r in results:
-        gbps = ""
-        if not np.isnan(r.weight_gbps) and r.extra.get("read_gbps"):
-            gbps = f"{r.weight_gbps:.2f} ({100 * r.weight_gbps / r.extra['read_gbps']:.0f}% of {r.extra['read_gbps']:.1f})"
+        gbps = roofline_cell(r.weight_gbps, r.extra.get("read_gbps"), r.machine_busy)
         rss = f"{r.peak_rss_bytes / 2**20:.0f} MiB" if r.peak_rss_bytes else ""
         rows.append(f"| {model.name} | {size:.2f} MiB | {r.extra.get('isa')} | {cfg.threads} | {cfg.ubatch} | "
                     f"{cfg.fdn_threshold} | {r.test} | {r.avg_ts:.2f} ± {r.stddev_ts:.2f} | {r.median_ts:.2f} | "
                     f"{gbps} | {rss} |")
         if r.spread_note(cfg.spread_limit):
             notes.append("note: " + r.spread_note(cfg.spread_limit))
+        if r.machine_busy:
+            notes.append(f"note: {r.test}: {r.busy_note or 'machine busy'}")
     if results and results[0].extra.get("read_measured"):
-        notes.append(f"read bandwidth measured {results[0].extra['read_measured']} ({cfg.threads} threads)")
+        notes.append(f"read bandwidth measured {results[0].extra['read_measured']} "
+                     f"({results[0].extra.get('read_threads', cfg.threads)} threads)")
     return "\n".join(rows + ([""] + notes if notes else []))
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from harness.report import charts
 from harness.report import data as rd
 from harness.atomic import atomic_write_text
-from harness.analysis.compare import Comparison, summary_line
+from harness.analysis.compare import MACHINE_BUSY, Comparison, summary_line
 from harness.provenance import now_iso
 from harness.store.schema import key_text
 from harness.analysis.stats import FASTER, SLOWER
@@ -34,6 +34,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.slower td { background: #f5b7b1; } tr.faster td { background: #abebc6; }
+tr.busy td { background: #fdebd0; }
 p.none { color: #777; font-style: italic; }
 p.note { background: #fef9e7; border-left: 3px solid #f5b041; padding: 4px 8px; }
 img { max-width: 100%; display: block; margin: 0.5em 0; }
@@ -165,12 +166,15 @@ def section_throughput(inp: ReportInputs, out: Path) -> str:
         "new/base": t["ratio"].map(_ratio), "95% CI low": t["ci_lo"].map(_ratio),
         "95% CI high": t["ci_hi"].map(_ratio), "samples base/new":
             [f"{a}/{b}" for a, b in zip(t["n_base"], t["n_new"])],
-        "verdict": [v + (" (wide spread)" if n else "") for v, n in zip(t["verdict"], t["noisy"])],
+        "verdict": [v + (" (wide spread)" if n else "") + (f" (machine busy: {b})" if b and v != MACHINE_BUSY else "")
+                    for v, n, b in zip(t["verdict"], t["noisy"], _column(t, "busy"))],
         "base commit": t["commit_base"].str[:10], "new commit": t["commit_new"].str[:10]})
-    classes = ["slower" if v == SLOWER else "faster" if v == FASTER else "" for v in t["verdict"]]
+    classes = ["slower" if v == SLOWER else "faster" if v == FASTER else "busy" if v == MACHINE_BUSY else ""
+               for v in t["verdict"]]
     parts = [f'<p class="summary">{esc(summary_line(c))}</p>',
              (f"<p>BASE = {esc(inp.baseline_label)}; NEW = {esc(inp.new_label)}. Rows in red are "
-              f"significantly slower by more than {esc(f'{inp.threshold * 100:g}')}%, green faster.</p>"),
+              f"significantly slower by more than {esc(f'{inp.threshold * 100:g}')}%, green faster; "
+              f"orange: the machine was busy on one side, so the change is not judged.</p>"),
              _img("ratio.png", "NEW/BASE tokens/s ratio per configuration"), note,
              html_table(table, classes)]
     for side, df in (("BASE", c.only_base), ("NEW", c.only_new)):
@@ -327,8 +331,14 @@ ALL_COLUMNS = [("model", "model"), ("quant", "quant"), ("isa", "isa"), ("n_threa
                ("n_ubatch", "ubatch"), ("fdn_threshold", "fdn"), ("vocab_strategy", "vocab"), ("test", "test"),
                ("median_ts", "median t/s"), ("stddev_ts", "± stddev"), ("min_ts", "min"), ("max_ts", "max"),
                ("weight_gbps", "weights GB/s"), ("peak_rss_bytes", "peak RSS MiB"), ("spread_ok", "spread ok"),
+               ("machine_busy", "machine busy"),
                ("commit", "commit"), ("test_time", "measured"), ("source", "results")]
 ALL_COLLAPSIBLE = {"quant", "isa", "n_threads", "n_ubatch", "fdn_threshold", "commit", "test_time", "source"}
+
+
+def _column(t: pd.DataFrame, name: str) -> list:
+    """A comparison-table column as a list, or empty strings when the comparison has none (older code)."""
+    return list(t[name].fillna("")) if name in t.columns else [""] * len(t)
 
 
 def section_all(inp: ReportInputs) -> str:

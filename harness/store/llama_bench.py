@@ -27,7 +27,7 @@ LLAMA_CPP = "llama.cpp"
 # none of them, so they are derived or left empty there
 OWN_COLUMNS = ("model", "model_preset", "model_hash", "quant", "isa", "fdn_threshold", "vocab_strategy", "commit",
                "dirty", "version", "machine_read_gbps", "bandwidth_fraction", "weight_gbps", "peak_rss_bytes",
-               "spread_ok", "load_avg", "cpu_affinity")
+               "spread_ok", "load_avg", "cpu_affinity", "machine_busy", "busy_note")
 
 
 def read_records(path: str | os.PathLike) -> list[dict]:

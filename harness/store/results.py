@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.atomic import DirLock, atomic_write_text, remove_stale_temps
-from harness.errors import ResultsCorruptError, ResultsError
+from harness.errors import ResultsCorruptError, ResultsError, ResultsFilterError
 from harness.store.llama_bench import load_llama_bench
 from harness.store.schema import (BOOL_COLUMNS, EXTRA_COLUMNS, PROFILE_COLUMNS, QUALITY_COLUMNS, REQUIRED_COLUMNS,
                                   RESULT_COLUMNS, STRING_COLUMNS, ResultSet, empty_results, rows_frame)
@@ -260,29 +260,30 @@ class ResultStore:
 
 def select(frame: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
     """Rows matching every filter: 'key=value' (a comma list matches any of its values) or
-    'key!=value'. Numeric columns compare as numbers, others as text."""
+    'key!=value'. Numeric columns compare as numbers, others as text. A bad filter raises
+    ResultsFilterError (a ResultsError and a bad argument)."""
     out = frame
     for f in filters:
         neg = "!=" in f
         key, sep, value = f.partition("!=" if neg else "=")
         key = key.strip()
         if not sep or not key:
-            raise ResultsError(f"filter {f!r}: expected KEY=VALUE or KEY!=VALUE")
+            raise ResultsFilterError(f"filter {f!r}: expected KEY=VALUE or KEY!=VALUE")
         if key not in out.columns:
-            raise ResultsError(f"filter {f!r}: no column {key!r} (columns: {', '.join(map(str, out.columns))})")
+            raise ResultsFilterError(f"filter {f!r}: no column {key!r} (columns: {', '.join(map(str, out.columns))})")
         wanted = [v.strip() for v in value.split(",")]
         col = out[key]
         if pd.api.types.is_bool_dtype(col):
             try:
                 vals = [{"true": True, "false": False}[v.lower()] for v in wanted]
             except KeyError:
-                raise ResultsError(f"filter {f!r}: {key} is true or false") from None
+                raise ResultsFilterError(f"filter {f!r}: {key} is true or false") from None
             hit = col.isin(vals)
         elif pd.api.types.is_numeric_dtype(col):
             try:
                 vals = [float(v) for v in wanted]
             except ValueError:
-                raise ResultsError(f"filter {f!r}: {key} is numeric") from None
+                raise ResultsFilterError(f"filter {f!r}: {key} is numeric") from None
             hit = col.astype(float).isin(vals)
         else:
             hit = col.astype(str).isin(wanted)

@@ -55,8 +55,10 @@ FIGURE_COLUMNS = ["avg_ts", "median_ts", "stddev_ts", "min_ts", "max_ts", "sampl
                   "weight_gbps", "machine_read_gbps", "bandwidth_fraction", "peak_rss_bytes", "spread_ok"]
 PROVENANCE_COLUMNS = ["engine", "commit", "dirty", "version", "test_time", "cpu_info"]
 # ours, beyond the shared contract: the 1-minute load average when the row was measured (a noise
-# hint) and the CPUs the process was allowed to run on
-EXTRA_COLUMNS = ["load_avg", "cpu_affinity"]
+# hint), the CPUs the process was allowed to run on, and whether other work on the machine took CPU
+# time the engine's threads needed (machine_busy, with the reason in busy_note). Older results
+# without a column load with it empty (nan / '': not known to be busy).
+EXTRA_COLUMNS = ["load_avg", "cpu_affinity", "machine_busy", "busy_note"]
 RESULT_COLUMNS = IDENTITY_COLUMNS + FIGURE_COLUMNS + PROVENANCE_COLUMNS + EXTRA_COLUMNS
 REQUIRED_COLUMNS = IDENTITY_COLUMNS + FIGURE_COLUMNS + PROVENANCE_COLUMNS
 
@@ -66,7 +68,7 @@ QUALITY_COLUMNS = ["config_id", "model", "quant", "vocab_strategy", "n_positions
 
 STRING_COLUMNS = ["config_id", "model", "model_filename", "model_hash", "model_preset", "quant", "isa",
                   "vocab_strategy", "test", "engine", "commit", "version", "test_time", "cpu_info",
-                  "cpu_affinity"]
+                  "cpu_affinity", "busy_note"]
 BOOL_COLUMNS = ["spread_ok", "dirty"]
 
 

@@ -139,17 +139,17 @@ def test_logits_native_matches_the_oracle(oracle_dir, oracle_logits, tmp_path):
         assert np.abs(np.load(out) - oracle_logits["hf_f64_seq7"]).max() < 2e-3
 
 
-@pytest.mark.parametrize("args,message", [
-    (["bench", "--preset", "tiny", "-t", "0"], "threads must be an integer >= 1"),
-    (["bench", "--preset", "tiny", "-r", "0"], "-r must be >= 1"),
-    (["bench"], "give a MODEL path or --preset"),
+@pytest.mark.parametrize("args,status,message", [
+    (["bench", "--preset", "tiny", "-t", "0"], 2, "argument -t/--threads: must be an integer >= 1"),
+    (["bench", "--preset", "tiny", "-r", "0"], 2, "argument -r/--repetitions: must be an integer >= 1"),
+    (["bench"], 1, "give a MODEL path or --preset"),
     (["logits", "{oracle}/tiny-f32.gguf", "--tokens", "1", "--engine", "native", "--isa", "avx512",
-      "--out", "{tmp}/x.npy"], "avx512"),
+      "--out", "{tmp}/x.npy"], 1, "avx512"),
 ])
-def test_bench_and_logits_bad_arguments(oracle_dir, tmp_path, synth_dir, args, message):
+def test_bench_and_logits_bad_arguments(oracle_dir, tmp_path, synth_dir, args, status, message):
     import harness.native as hn
     if "avx512" in args and "avx512" in hn.cpu_features()["supported"]:
         pytest.skip("this CPU runs AVX512")
     args = [a.format(oracle=oracle_dir, tmp=tmp_path) for a in args]
     code, out, err = run(*args)
-    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+    assert code == status and message in err and len(err.strip().splitlines()) == 1, err

@@ -157,6 +157,46 @@ def test_a_sweep_killed_mid_run_keeps_what_it_finished_and_resume_completes_it(s
     assert "0 measured, 12 already there" in capsys.readouterr().out
 
 
+def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(synth_dir, tmp_path, capsys):
+    """SIGINT (Ctrl-C) after the first configuration is written: exit 130, and stderr's last line is
+    the same command plus --resume, shell-quoted, which then measures only the rest."""
+    import shlex
+    out = tmp_path / "my results"                     # a space: the printed command must quote it
+    args = ["sweep", "--preset", "tiny", "--quant", "q8_0", "--fdn", "0,1,2", "--pp", "16", "--tg", "16",
+            "-r", "3", "-t", "1", "--no-profile", "-o", str(out)]
+    assert main(["sweep", "--preset", "tiny", "--quant", "q8_0", "--pp", "4", "--tg", "0", "-r", "1", "-t", "1",
+                 "--no-profile", "-o", str(tmp_path / "warm")]) == 0
+    capsys.readouterr()                               # the model is made and cached before the timing
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    results = out / "results.csv"
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if results.exists() and len(results.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("harness: interrupted") and str(out) in last, last
+    command = last.split("continue with: ", 1)[1]
+    assert command == "harness " + shlex.join([*args, "--resume"])
+    kept = load_results(out).frame
+    assert 1 <= len(kept) < 6 and not (out / ".lock").exists()
+
+    argv = shlex.split(command)
+    assert argv[0] == "harness" and main(argv[1:]) == 0
+    assert f"{6 - len(kept)} measured, {len(kept)} already there" in capsys.readouterr().out
+    assert len(load_results(out).frame) == 6
+
+
 def test_a_second_sweep_into_a_busy_directory_fails_clearly(synth_dir, tmp_path):
     out = tmp_path / "r"
     with DirLock(out):
@@ -187,7 +227,7 @@ def test_a_directory_with_results_needs_resume(synth_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,status,message", [
     (["--isa", "avx512"], 1, "this CPU cannot run the 'avx512' variant"),
-    (["--vocab-strategy", "subset:x"], 1, "subset needs a positive count or @FILE, got 'subset:x'"),
+    (["--vocab-strategy", "subset:x"], 2, "subset needs a positive count or @FILE, got 'subset:x'"),
     (["--fdn", "a"], 2, "fdn: expected an integer"),
     (["--pin", "4096"], 1, "pin: CPU(s) [4096] are not available"),
     ([], 2, "give the results directory with -o DIR"),
@@ -212,7 +252,7 @@ def test_results_reads_llama_bench_json_and_rejects_bad_filters(capsys):
     recs = json.loads(capsys.readouterr().out)
     assert [r["test"] for r in recs] == ["pp512", "tg128"] and {r["engine"] for r in recs} == {"llama.cpp"}
     code, _, err = run("results", str(llama), "--filter", "nosuch=1")
-    assert code == 1 and "no column 'nosuch'" in err
+    assert code == 2 and "no column 'nosuch'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_sweep_quality_writes_one_row_per_model_and_strategy(synth_dir, tmp_path):

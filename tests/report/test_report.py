@@ -248,3 +248,21 @@ def test_report_on_a_real_sweep_of_a_model_with_a_hostile_name(synth_dir, tmp_pa
     for src in page.images:
         assert (tmp_path / "html" / src).read_bytes()[:8] == PNG_MAGIC
     assert "8 configuration(s) compared at threshold 5%: 0 slower, 0 faster, 8 no significant change" in text
+
+
+def test_a_busy_side_is_shown_as_not_judged_in_the_report(tmp_path, capsys):
+    """A pair whose NEW side was measured on a busy machine: the verdict row says "machine busy" (orange,
+    not red), the page says why, and the All measurements table carries the flag."""
+    tight = [100.0, 101.0, 99.0, 100.5, 99.5]
+    base = rf.frame([rf.row(n_gen=16, samples=tight)])
+    new = rf.frame([rf.row(n_gen=16, samples=[x * 0.5 for x in tight], commit="b" * 40)])
+    base["machine_busy"], new["machine_busy"] = [False], [True]
+    new["busy_note"] = ["machine busy: other processes took 1.9 of the 2 CPU(s)"]
+    b, n = rf.write_dir(tmp_path / "base", base), rf.write_dir(tmp_path / "new", new)
+    out = tmp_path / "report"
+    assert main(["report", str(n), "-o", str(out), "--baseline", str(b)]) == 0
+    text = (out / "index.html").read_text()
+    assert '<tr class="busy">' in text and '<tr class="slower">' not in text
+    assert "the machine was busy on one side, so the change is not judged" in text
+    all_measurements = text[text.index("All measurements"):]
+    assert "<th>machine busy</th>" in all_measurements

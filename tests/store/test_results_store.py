@@ -148,6 +148,22 @@ def test_missing_or_unknown_paths_are_clear_errors(tmp_path):
         load_results(tmp_path / "empty")
 
 
+@pytest.mark.parametrize("flt,message", [
+    ("nonsense", "expected KEY=VALUE"), ("nosuch=1", "no column 'nosuch'"), ("n_threads=two", "n_threads is numeric"),
+    ("spread_ok=maybe", "spread_ok is true or false"),
+])
+def test_a_bad_filter_is_a_bad_argument(flt, message):
+    """select's errors are bad arguments (exit status 2 on the command line), and still ResultsErrors."""
+    from harness.errors import UsageError
+    from harness.store.results import select
+    from harness.store.schema import rows_frame
+    frame = rows_frame([make_row()])
+    with pytest.raises(UsageError, match=message) as e:
+        select(frame, [flt])
+    assert isinstance(e.value, ResultsError)
+    assert len(select(frame, ["n_threads=2,4", "quant!=q4_0"])) == 1
+
+
 # ----------------------------------------------------------------------------
 # llama-bench results
 

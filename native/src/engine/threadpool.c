@@ -1,11 +1,39 @@
+/* The worker pool (threadpool.h).
+ *
+ * Waiting is bounded: a thread that waits at a barrier spins a bounded number of
+ * iterations, then yields for a bounded time, then blocks (a futex on Linux, a condition
+ * variable elsewhere) until the last thread to arrive wakes it. The last arriver makes the
+ * wake-up call only when someone sleeps, so the normal case (threads <= free cores: a wait
+ * ends while spinning, or while yielding when a peer is still waking up from the hand-off)
+ * costs what the spin-then-yield barrier cost. With more threads than the CPUs this process
+ * may use, a waiter spins only briefly and blocks at once (as libgomp throttles its spin
+ * count): the thread everyone waits for may not be running, and spinning or yielding would
+ * only take its CPU time away (oversubscription degrades gracefully instead of collapsing). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
+#endif
 #include "threadpool.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #define WORKER_STACK_BYTES ((size_t)8 << 20)
+
+/* the wait budget: spin iterations (cpu_relax each), then sched_yield for a while, then block */
+#define SPIN_ITERS 4096             /* as the unbounded barrier spun before it yielded */
+#define YIELD_NS 2000000            /* 2 ms: longer than a wake-up from the hand-off's condition variable */
+#define SPIN_ITERS_OVERSUBSCRIBED 64
+#define YIELD_NS_OVERSUBSCRIBED 0
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -18,6 +46,9 @@
 
 struct q35_pool {
     int n;
+    int oversubscribed;             /* n > the CPUs this process may use */
+    int spin_iters;                 /* the wait budget before blocking (see above) */
+    int64_t yield_ns;
     pthread_t *threads;
     /* task hand-off: workers sleep on cv until generation changes */
     pthread_mutex_t mu;
@@ -26,16 +57,74 @@ struct q35_pool {
     int quit;
     q35_task_fn fn;
     void *arg;
-    /* sense-reversing spin barrier */
+    /* sense-reversing barrier: spin, yield, then sleep on `sense` */
     atomic_int arrived;
     atomic_int sense;
+    atomic_int sleepers;            /* threads blocked (or about to block) on sense */
+#ifndef __linux__
+    pthread_mutex_t bmu;
+    pthread_cond_t bcv;
+#endif
 };
 
-static void spin_until(atomic_int *v, int want) {
-    for (int i = 0; atomic_load_explicit(v, memory_order_acquire) != want; i++) {
-        if (i < 4096) cpu_relax();
-        else sched_yield(); /* more threads than free cores: let the others run */
+/* CPUs this process may run on (its affinity mask), at least 1 */
+static int cpus_available(void) {
+#if defined(__linux__) && defined(CPU_COUNT)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int c = CPU_COUNT(&set);
+        if (c > 0) return c;
     }
+#endif
+    const long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)c : 1;
+}
+
+static void sleep_while(q35_pool *p, int s) {
+#ifdef __linux__
+    /* the kernel re-checks sense == s atomically with queueing: a flip in between is not missed */
+    syscall(SYS_futex, (int *)&p->sense, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->bmu);
+    while (atomic_load_explicit(&p->sense, memory_order_seq_cst) == s) pthread_cond_wait(&p->bcv, &p->bmu);
+    pthread_mutex_unlock(&p->bmu);
+#endif
+}
+
+static void wake_sleepers(q35_pool *p) {
+#ifdef __linux__
+    syscall(SYS_futex, (int *)&p->sense, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->bmu);
+    pthread_cond_broadcast(&p->bcv);
+    pthread_mutex_unlock(&p->bmu);
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* wait until sense != s: spin, yield, then block */
+static void wait_flip(q35_pool *p, int s) {
+    for (int i = 0; i < p->spin_iters; i++) {
+        if (atomic_load_explicit(&p->sense, memory_order_acquire) != s) return;
+        cpu_relax();
+    }
+    if (p->yield_ns > 0) {
+        const int64_t until = now_ns() + p->yield_ns;
+        do {
+            if (atomic_load_explicit(&p->sense, memory_order_acquire) != s) return;
+            sched_yield();
+        } while (now_ns() < until);
+    }
+    /* Dekker pair with the releaser: we publish sleepers then read sense (in the kernel, after a
+     * full barrier); it publishes sense then reads sleepers. One of the two sees the other. */
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&p->sense, memory_order_seq_cst) == s) sleep_while(p, s); /* the flip, acquired */
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
 }
 
 void q35_pool_barrier(q35_pool *p) {
@@ -43,9 +132,10 @@ void q35_pool_barrier(q35_pool *p) {
     int s = atomic_load_explicit(&p->sense, memory_order_relaxed);
     if (atomic_fetch_add_explicit(&p->arrived, 1, memory_order_acq_rel) == p->n - 1) {
         atomic_store_explicit(&p->arrived, 0, memory_order_relaxed);
-        atomic_store_explicit(&p->sense, !s, memory_order_release);
+        atomic_store_explicit(&p->sense, !s, memory_order_seq_cst);
+        if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) > 0) wake_sleepers(p);
     } else {
-        spin_until(&p->sense, !s);
+        wait_flip(p, s);
     }
 }
 
@@ -74,10 +164,18 @@ q35_pool *q35_pool_new(int n) {
     q35_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n;
+    p->oversubscribed = n > cpus_available();
+    p->spin_iters = p->oversubscribed ? SPIN_ITERS_OVERSUBSCRIBED : SPIN_ITERS;
+    p->yield_ns = p->oversubscribed ? YIELD_NS_OVERSUBSCRIBED : YIELD_NS;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+#ifndef __linux__
+    pthread_mutex_init(&p->bmu, NULL);
+    pthread_cond_init(&p->bcv, NULL);
+#endif
     atomic_init(&p->arrived, 0);
     atomic_init(&p->sense, 0);
+    atomic_init(&p->sleepers, 0);
     p->threads = calloc((size_t)n, sizeof *p->threads);
     if (!p->threads) { free(p); return NULL; }
     /* the panel kernels keep up to a few hundred KB of unpacked rows on the stack: ask for a
@@ -109,6 +207,10 @@ void q35_pool_free(q35_pool *p) {
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+#ifndef __linux__
+    pthread_mutex_destroy(&p->bmu);
+    pthread_cond_destroy(&p->bcv);
+#endif
     free(p->threads);
     free(p);
 }

@@ -1,6 +1,8 @@
 /* A persistent worker pool. q35_pool_run() runs fn(arg, ith, nth) on all
  * nth threads (the caller is thread 0) and returns when all are done.
- * Inside fn, q35_pool_barrier() synchronises all threads (spin, then yield). */
+ * Inside fn, q35_pool_barrier() synchronises all threads: a waiter spins a bounded
+ * number of iterations, yields for a bounded time (2 ms), then blocks until the last
+ * thread arrives; with more threads than available CPUs it spins briefly and blocks. */
 #ifndef Q35_THREADPOOL_H
 #define Q35_THREADPOOL_H
 
