@@ -22,6 +22,7 @@ from harness.model.loader import load_model
 from harness.engine.reference import reference_logits
 
 from support.paths import ORACLE_TYPES
+from support.oracle import run_tokens as _run
 from support.oracle import within_llama_spread
 
 F32_BOUND, QUANT_BOUND = 2e-3, 0.15
@@ -47,13 +48,6 @@ def _oracle(oracle_logits, qtype, mode, seq):
         return oracle_logits[f"hf_f64_{seq}"], F32_BOUND
     key = f"llama_{qtype}_{mode}_{seq}" if seq != "seq1" else f"llama_{qtype}_prefill_{seq}"
     return oracle_logits[key], QUANT_BOUND
-
-
-def _run(m, tokens, mode, **kw):
-    with Session(m, ctx=128, **kw) as s:
-        if mode == "prefill":
-            return s.prefill(tokens)
-        return np.stack([s.decode(int(t)) for t in tokens])
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)

@@ -16,6 +16,7 @@ from harness import native
 from harness.engine.session import Session
 from harness.model.loader import load_model
 from harness.engine.reference import reference_logits
+from support.oracle import run_tokens as _run
 from support.oracle import within_llama_spread
 
 F32_BOUND, QUANT_BOUND, QUANT_MEDIAN_BOUND = 2e-3, 0.15, 0.06
@@ -27,13 +28,6 @@ RUNNABLE = native.cpu_features()["supported"]    # llama.cpp's prefill and decod
 @pytest.fixture(scope="module")
 def moe_logits(oracle_dir):
     return np.load(oracle_dir / "tinymoe-logits.npz")
-
-
-def _run(m, tokens, mode, **kw):
-    with Session(m, ctx=128, **kw) as s:
-        if mode == "prefill":
-            return s.prefill(tokens)
-        return np.stack([s.decode(int(t)) for t in tokens])
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)

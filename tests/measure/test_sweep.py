@@ -31,6 +31,15 @@ ISSUE_ARGS = ["--preset", "tiny", "--quant", "q8_0,q4_k_m", "--fdn", "0,16", "--
 # ----------------------------------------------------------------------------
 # the grid
 
+def _wait_for_first_row(proc, results, seconds: float) -> None:
+    """Until the sweep in proc has written its first result row (or ended, or the time is up)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        if results.exists() and len(results.read_text().splitlines()) >= 2:
+            return
+        time.sleep(0.01)
+
+
 def test_the_issue_grid_has_four_points_of_two_tests():
     g = build_grid({"preset": "tiny", "quant": "q8_0,q4_k_m", "fdn": "0,16", "pp": "32", "tg": "8",
                     "repetitions": "2"})
@@ -122,13 +131,8 @@ def test_a_sweep_killed_mid_run_keeps_what_it_finished_and_resume_completes_it(s
             "-r", "3", "-t", "1", "--no-profile", "-o", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    results = out / "results.csv"
-    deadline = time.time() + 240
     try:
-        while time.time() < deadline and proc.poll() is None:
-            if results.exists() and len(results.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.01)
+        _wait_for_first_row(proc, out / "results.csv", 240)
         assert proc.poll() is None, "the sweep ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -169,13 +173,8 @@ def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(synth_dir,
     capsys.readouterr()                               # the model is made and cached before the timing
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    results = out / "results.csv"
-    deadline = time.time() + 60
     try:
-        while time.time() < deadline and proc.poll() is None:
-            if results.exists() and len(results.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.01)
+        _wait_for_first_row(proc, out / "results.csv", 60)
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
