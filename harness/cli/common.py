@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 
 from harness.errors import BadArgumentError, UsageError
@@ -130,9 +129,8 @@ def add_threads_arg(s: argparse.ArgumentParser) -> None:
 
 def available_cpus() -> set[int]:
     """The CPUs this process may run on (its affinity mask)."""
-    if hasattr(os, "sched_getaffinity"):
-        return set(os.sched_getaffinity(0))
-    return set(range(os.cpu_count() or 1))
+    from harness.measure.machine import affinity_cpus
+    return set(affinity_cpus())
 
 
 _warned: set[tuple[int, int]] | None = None    # (threads, CPUs) warned about by the command running

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import statistics
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -90,15 +90,17 @@ class BenchResult:
 
     @property
     def avg_ts(self) -> float:
-        return statistics.fmean(self.samples_ts)
+        return self.summary.avg
 
     @property
     def median_ts(self) -> float:
-        return statistics.median(self.samples_ts)
+        return self.summary.median
 
     @property
     def stddev_ts(self) -> float:
-        return statistics.stdev(self.samples_ts) if len(self.samples_ts) > 1 else 0.0
+        """As llama-bench writes it: 0 for a single sample (the summary's stddev is NaN there)."""
+        sd = self.summary.stddev
+        return 0.0 if math.isnan(sd) else sd
 
     def spread_ok(self, limit: float = SPREAD_LIMIT) -> bool:
         """False when the runs scatter too much to judge (or there is only one run)."""

@@ -322,11 +322,6 @@ def affects_build(path: str) -> bool:
     return not (path.startswith(INERT_DIRS) or name.endswith(INERT_SUFFIXES) or name in INERT_NAMES)
 
 
-def noise_floor(values: Sequence[float]) -> float:
-    """The run-to-run spread (stddev / median) of the good commit's figures, as a fraction."""
-    return spread(values)
-
-
 # ----------------------------------------------------------------------------
 # the search over rounds, with the re-check and the built-code rule (pure: callables in, result out)
 
@@ -361,7 +356,8 @@ class BisectResult:
 
     @property
     def noise(self) -> float:
-        return noise_floor(self.good_values)
+        """The run-to-run spread (stddev / median) of the good commit's figures, as a fraction."""
+        return spread(self.good_values)
 
     @property
     def exit_code(self) -> int:
@@ -471,8 +467,8 @@ class Bisection:
         recheck = self._record("re-check", i, c, BAD_V if confirmed else c.verdict, note,
                                base_label="good" if parent == GOOD else "parent")
         files = self.changed(i)
-        floor = noise_floor(self.good_values)
-        self.out(f"good commit: {statistics.median(self.good_values):.2f} t/s over {len(self.good_values)} runs; "
+        floor, good = spread(self.good_values), statistics.median(self.good_values)
+        self.out(f"good commit: {good:.2f} t/s over {len(self.good_values)} runs; "
                  f"run-to-run spread {_pct(floor)}")
         kw = dict(culprit=culprit, recheck=recheck, changed=files)
         if not any(affects_build(f) for f in files):
@@ -492,7 +488,7 @@ class Bisection:
         self.out(f"first bad commit: {culprit.sha} {culprit.subject}")
         self.out(f"  {c.ratio:.2f}x of its parent ({parent_sha[:12]}) over {len(c.base)} interleaved rounds; "
                  f"{culprit.comparison.ratio:.2f}x of the good commit's "
-                 f"{statistics.median(self.good_values):.2f} t/s")
+                 f"{good:.2f} t/s")
         return self._result("found", **kw)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from harness.version import __version__
 from harness.measure.bench import BenchConfig, BenchResult
+from harness.measure.machine import affinity_cpus
 from harness.model.fingerprint import ModelIdentity, identify
 from harness.model.loader import Model
 from harness.provenance import cpu_model, git_commit, load_average, now_iso
@@ -21,11 +22,11 @@ def _nan_to_none(v):
 
 
 def affinity_text() -> str:
-    """The CPUs this process may run on, as '0-3,6'."""
+    """The CPUs this process may run on, as '0-3,6' ('' where the OS does not say)."""
     if not hasattr(os, "sched_getaffinity"):
         return ""
-    cpus, parts = sorted(os.sched_getaffinity(0)), []
-    for c in cpus:
+    parts = []
+    for c in affinity_cpus():
         if parts and parts[-1][1] == c - 1:
             parts[-1][1] = c
         else:
@@ -72,7 +73,7 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[
     n_params = sum(int(np.prod(model.info(sp.name).shape)) for sp in model.specs)
     out = []
     for r in results:
-        row = result_row(ident, cfg, r)
+        row = result_row(ident, cfg, r, (commit, dirty))
         rec = {
             # llama-bench fields
             "build_commit": commit[:12], "cpu_info": cpu_model(), "backends": "CPU",
@@ -96,7 +97,6 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[
         }
         for k, v in row.items():
             rec.setdefault(k, v)
-        rec["commit"], rec["dirty"] = commit, dirty
         rec["spread_note"] = r.spread_note(cfg.spread_limit)
         if r.profile is not None:
             rec["profile"] = r.profile.drop(columns=["kind"], errors="ignore").to_dict("records")

@@ -46,7 +46,6 @@
 
 struct q35_pool {
     int n;
-    int oversubscribed;             /* n > the CPUs this process may use */
     int spin_iters;                 /* the wait budget before blocking (see above) */
     int64_t yield_ns;
     pthread_t *threads;
@@ -164,9 +163,9 @@ q35_pool *q35_pool_new(int n) {
     q35_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n;
-    p->oversubscribed = n > cpus_available();
-    p->spin_iters = p->oversubscribed ? SPIN_ITERS_OVERSUBSCRIBED : SPIN_ITERS;
-    p->yield_ns = p->oversubscribed ? YIELD_NS_OVERSUBSCRIBED : YIELD_NS;
+    const int oversubscribed = n > cpus_available();   /* more threads than CPUs this process may use */
+    p->spin_iters = oversubscribed ? SPIN_ITERS_OVERSUBSCRIBED : SPIN_ITERS;
+    p->yield_ns = oversubscribed ? YIELD_NS_OVERSUBSCRIBED : YIELD_NS;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
 #ifndef __linux__
