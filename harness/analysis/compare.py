@@ -1,5 +1,12 @@
 """Match the configurations of two result sets and judge each one: NEW/BASE tokens/s ratio,
-its confidence interval over the repeats, and a verdict (faster / slower / no significant change).
+its confidence interval, and a verdict (faster / slower / no significant change / cannot judge).
+
+A verdict rests on the spread between runs, not on the repetitions inside one run
+(harness.analysis.runs): each row is one run of its configuration, several rows of one configuration
+(a comma list of result sets, a baseline saved from several runs) give the between-run spread; with
+one run per side, a noise record of this machine (`harness noise`) stands in for it; without one the
+pair is shown but "cannot judge". The intervals of all pairs hold together at the chosen level
+(Bonferroni), so a comparison of many configurations does not cry wolf more often than one would.
 
 Rows are matched on the configuration key of the results store. When one side holds llama.cpp
 rows (imported llama-bench results) and the other ours, the engines share no configuration key,
@@ -22,7 +29,9 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.store.schema import KEY_COLUMNS, key_text
-from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW, judge
+from harness.analysis.paired import family_level, pct
+from harness.analysis.runs import CANNOT_JUDGE, judge_runs
+from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW
 
 CONFIG_KEY = list(KEY_COLUMNS)
 CROSS_ENGINE_KEY = ["model_file", "n_prompt", "n_gen", "n_depth", "n_threads"]
@@ -95,6 +104,7 @@ def _pool(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     for _, g in df.groupby(key, sort=False, dropna=False):
         first = g.iloc[0].copy()
         first["samples"] = [x for _, r in g.iterrows() for x in row_samples(r)]
+        first["run_values"] = [_median(row_samples(r)) for _, r in g.iterrows()]
         first["n_runs"] = len(g)
         first["spread_ok"] = bool(g["spread_ok"].map(_truthy).all()) if "spread_ok" in g else True
         first["machine_busy"] = bool(g["machine_busy"].map(_flagged).any()) if "machine_busy" in g else False
@@ -127,7 +137,10 @@ def _engines(df: pd.DataFrame) -> set[str]:
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, seed: int = 0,
-                   level: float = 0.95) -> Comparison:
+                   level: float = 0.95, noise_of=None) -> Comparison:
+    """Match and judge. noise_of(pair row) -> (sd_log, rounds, basis) or None: the run-to-run noise
+    to judge a configuration measured once per side with (noise_records_lookup gives this machine's);
+    None: one run per side cannot be judged. seed is kept for callers of the former bootstrap."""
     cross = _engines(base) != _engines(new)
     key = CROSS_ENGINE_KEY if cross else CONFIG_KEY
     b = _pool(_with_key_columns(base, key), key)
@@ -142,14 +155,17 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, s
         raise NothingToCompare(f"no configuration of NEW matches one of BASE (matched on {how}): "
                                f"BASE has {len(b)}, NEW has {len(n)}")
     out = []
+    each = family_level(level, len(pairs))
     for _, r in pairs.iterrows():
-        j = judge(r["samples_base"], r["samples_new"], threshold, level=level, seed=seed)
+        noise = noise_of(r) if noise_of is not None else None
+        j = judge_runs(r["run_values_base"], r["run_values_new"], threshold, each,
+                       *(noise if noise else (None, 0, "")))
         row = {c: _pick(r, c, key) for c in SHOWN}
         busy_base, busy_new = bool(r["machine_busy_base"]), bool(r["machine_busy_new"])
         row.update({
             "base_ts": _median(r["samples_base"]), "new_ts": _median(r["samples_new"]),
-            "ratio": j.ci.ratio, "ci_lo": j.ci.lo, "ci_hi": j.ci.hi,
-            "n_base": j.ci.n_base, "n_new": j.ci.n_new,
+            "ratio": j.ratio, "ci_lo": j.lo, "ci_hi": j.hi, "level": j.level, "mde": j.mde, "basis": j.basis,
+            "n_base": j.n_base, "n_new": j.n_new,
             "verdict": MACHINE_BUSY if (busy_base or busy_new) and j.verdict in (SLOWER, FASTER) else j.verdict,
             "stat_verdict": j.verdict,     # what the figures alone would say
             "busy": "both" if busy_base and busy_new else "BASE" if busy_base else "NEW" if busy_new else "",
@@ -204,20 +220,57 @@ def _side(df: pd.DataFrame, side: str, key: list[str]) -> pd.DataFrame:
 
 def _fmt_ratio(r: pd.Series) -> str:
     if math.isnan(r["ci_lo"]):
-        return f"{r['ratio']:.3f} (no CI: {min(r['n_base'], r['n_new'])} sample)"
+        return f"{r['ratio']:.3f} (no interval)"
     return f"{r['ratio']:.3f} [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]"
+
+
+def verdict_text(r) -> str:
+    """A pair's verdict as printed: with what it could have detected, or why it cannot judge."""
+    v = r["verdict"]
+    if v == NO_CHANGE:
+        return f"{NO_CHANGE} (could have detected >= {pct(r['mde'])})"
+    if v == CANNOT_JUDGE:
+        return f"{CANNOT_JUDGE}: {r['basis']}"
+    return v.upper() if v in (SLOWER, FASTER) else v
+
+
+def noise_records_lookup(frame_base: pd.DataFrame, frame_new: pd.DataFrame):
+    """noise_of for compare_frames: this machine's noise records (harness noise, measured with the
+    random address layout that sweeps and bench runs have), used only when both sides ran on this
+    machine's CPU."""
+    from harness.provenance import cpu_model
+    from harness.store import noise_records
+    from harness.store.baselines import machine_key
+    here = cpu_model()
+    if any(set(f["cpu_info"].map(key_text)) != {here} for f in (frame_base, frame_new) if "cpu_info" in f.columns):
+        return None
+    machine = machine_key()
+
+    def lookup(r):
+        model = _pick_side(r, "model_filename", "new") or _pick_side(r, "model_filename", "base")
+        threads = r.get("n_threads")
+        try:
+            threads = int(float(threads))
+        except (TypeError, ValueError):
+            return None
+        test = r["test"] if "test" in r else (_pick_side(r, "test", "new") or _pick_side(r, "test", "base"))
+        rec = noise_records.lookup(machine, model, str(test), threads)
+        if rec is None or rec.layout != "random":
+            return None
+        return rec.sd_log, rec.rounds, f"noise record of this machine ({rec.rounds} A/A rounds, {rec.measured[:10]})"
+    return lookup
 
 
 def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
     """Aligned plain-text table, one line per configuration, then a summary line."""
     t = cmp.table
     head = ["model", "test", "isa", "thr", "ubatch", "fdn", "vocab", "base t/s", "new t/s",
-            "new/base [95% CI]", "verdict"]
+            "new/base [interval]", "verdict"]
     if cmp.cross_engine:
         head[2:7] = ["engines", "thr"]
     lines = []
     for _, r in t.iterrows():
-        verdict = r["verdict"].upper() if r["verdict"] in (SLOWER, FASTER) else r["verdict"]
+        verdict = verdict_text(r)
         side = "both sides" if r["busy"] == "both" else f"the {r['busy']} side"
         if r["verdict"] == MACHINE_BUSY:
             verdict = f"{MACHINE_BUSY} on {side}: not judged (the figures alone: {r['stat_verdict']})"
@@ -235,6 +288,9 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
            "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(),
            "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(ln, widths)).rstrip() for ln in lines]
+    if len(t):
+        out += ["", f"intervals: {100 * (1 - (1 - t['level'].iloc[0]) * len(t)):g}% for all {len(t)} configuration(s) "
+                    f"together (each {100 * t['level'].iloc[0]:.2f}%), from the spread between runs"]
     out += ["", summary_line(cmp)]
     if cmp.cpus[0]:
         out.append(f"note: BASE ran on {cmp.cpus[0]!r}, NEW on {cmp.cpus[1]!r}: the ratios compare machines too")
@@ -247,6 +303,9 @@ def summary_line(cmp: Comparison) -> str:
               f"{cmp.count(NO_CHANGE)} no significant change")]
     if cmp.count(TOO_FEW):
         parts.append(f"{cmp.count(TOO_FEW)} with too few samples to judge")
+    if cmp.count(CANNOT_JUDGE):
+        parts.append(f"{cmp.count(CANNOT_JUDGE)} cannot be judged: one run per side and no noise record of this "
+                     "machine (compare several runs per side as comma lists, or run `harness noise --layout random` first)")
     if cmp.count(MACHINE_BUSY):
         parts.append(f"{cmp.count(MACHINE_BUSY)} not judged: machine busy when measured (rerun on a quiet machine)")
     if len(cmp.only_base) or len(cmp.only_new):

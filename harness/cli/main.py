@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from harness.cli import bench, bisect, demo, model, report, selftest, sweep, vocab
+from harness.cli import ab, bench, bisect, demo, model, report, selftest, sweep, vocab
 from harness.cli.common import OneLineParser, one_warning_per_command
 from harness.errors import BadArgumentError, HarnessError
 from harness.version import __version__
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parsers(sub)
     selftest.add_parsers(sub)
     bisect.add_parsers(sub)
+    ab.add_parsers(sub)
     vocab.add_parsers(sub)
     return p
 

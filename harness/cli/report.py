@@ -64,11 +64,12 @@ def _load_side(arg: str):
 
 @_usage
 def cmd_compare(a) -> int:
-    from harness.analysis.compare import compare_frames, format_text
+    from harness.analysis.compare import compare_frames, format_text, noise_records_lookup
     from harness.analysis.stats import parse_threshold
     threshold = parse_threshold(a.threshold)
     (base, blabel), (new, nlabel) = _load_side(a.base), _load_side(a.new)
-    c = compare_frames(base.frame, new.frame, threshold, seed=a.seed)
+    c = compare_frames(base.frame, new.frame, threshold, seed=a.seed,
+                       noise_of=noise_records_lookup(base.frame, new.frame))
     if a.format == "csv":
         sys.stdout.write(c.table.to_csv(index=False))
     else:
@@ -101,20 +102,24 @@ def cmd_baseline_list(a) -> int:
 
 @_usage
 def cmd_report(a) -> int:
-    from harness.analysis.compare import NothingToCompare, compare_frames
+    from harness.analysis.compare import NothingToCompare, compare_frames, noise_records_lookup
+    from harness.report.asv_regressions import read_regressions
     from harness.report.html import ReportInputs, write_report
     from harness.store.results import load_many, load_results
     from harness.analysis.stats import parse_threshold
     threshold = parse_threshold(a.threshold)
     paths = [resolve(r)[0] for r in a.results]
+    asv = read_regressions(a.asv_html) if a.asv_html else None
     rs = load_many(paths)
-    inp = ReportInputs(rs.frame, rs.profile, rs.quality, rs.provenance, paths, threshold=threshold)
+    inp = ReportInputs(rs.frame, rs.profile, rs.quality, rs.provenance, paths, threshold=threshold, asv=asv)
     note = ""
     if a.baseline:
-        bpath, blabel = resolve(a.baseline)
+        bset, blabel = _load_side(a.baseline)
         several = bool(rs.frame["config_id"].duplicated().any())
         try:
-            inp.comparison = compare_frames(load_results(bpath).frame, inp.current, threshold)
+            bframe = bset.frame
+            inp.comparison = compare_frames(bframe, inp.current, threshold,
+                                            noise_of=noise_records_lookup(bframe, inp.current))
             inp.baseline_label = blabel
             inp.new_label = "these results" + (", each configuration's latest measurement" if several else "")
         except NothingToCompare as e:
@@ -125,6 +130,8 @@ def cmd_report(a) -> int:
     if inp.comparison is not None:
         from harness.analysis.compare import summary_line
         summary = f"; {summary_line(inp.comparison)}"
+    if asv is not None:
+        summary += f"; asv: {len(asv.rows)} regression(s) in {asv.html_dir}"
     print(f"wrote {index} ({len(rs.frame)} measurement(s){summary}{note})")
     return 0
 
@@ -157,4 +164,6 @@ def add_parsers(sub) -> None:
     s.add_argument("-o", "--output", required=True, metavar="DIR", help="writes DIR/index.html and its charts")
     s.add_argument("--baseline", metavar="NAME|DIR", help="judge the results against this baseline")
     s.add_argument("--threshold", default="5%", help="smallest change that counts (default 5%%)")
+    s.add_argument("--asv-html", metavar="DIR",
+                   help="add the regressions `asv publish` found (its HTML directory, e.g. .asv/html)")
     s.set_defaults(func=cmd_report)

@@ -18,8 +18,9 @@ import pandas as pd
 
 from harness.report import charts
 from harness.report import data as rd
+from harness.report.asv_regressions import AsvRegressions, human_value
 from harness.atomic import atomic_write_text
-from harness.analysis.compare import MACHINE_BUSY, Comparison, summary_line
+from harness.analysis.compare import MACHINE_BUSY, Comparison, summary_line, verdict_text
 from harness.provenance import now_iso
 from harness.store.schema import key_text
 from harness.analysis.stats import FASTER, SLOWER
@@ -53,6 +54,7 @@ class ReportInputs:
     baseline_label: str = ""
     new_label: str = "these results"
     threshold: float = 0.05
+    asv: AsvRegressions | None = None     # `--asv-html DIR`: the regressions `asv publish` found
 
     @property
     def current(self) -> pd.DataFrame:
@@ -163,11 +165,12 @@ def section_throughput(inp: ReportInputs, out: Path) -> str:
     charts.ratio_chart(shown, labels[: len(shown)], inp.threshold, out / "ratio.png")
     table = pd.DataFrame({
         "configuration": labels, "base t/s": t["base_ts"], "new t/s": t["new_ts"],
-        "new/base": t["ratio"].map(_ratio), "95% CI low": t["ci_lo"].map(_ratio),
-        "95% CI high": t["ci_hi"].map(_ratio), "samples base/new":
+        "new/base": t["ratio"].map(_ratio), "interval low": t["ci_lo"].map(_ratio),
+        "interval high": t["ci_hi"].map(_ratio), "runs base/new":
             [f"{a}/{b}" for a, b in zip(t["n_base"], t["n_new"])],
-        "verdict": [v + (" (wide spread)" if n else "") + (f" (machine busy: {b})" if b and v != MACHINE_BUSY else "")
-                    for v, n, b in zip(t["verdict"], t["noisy"], _column(t, "busy"))],
+        "verdict": [verdict_text(r) + (" (wide spread)" if r["noisy"] else "")
+                    + (f" (machine busy: {b})" if b and r["verdict"] != MACHINE_BUSY else "")
+                    for (_, r), b in zip(t.iterrows(), _column(t, "busy"))],
         "base commit": t["commit_base"].str[:10], "new commit": t["commit_new"].str[:10]})
     classes = ["slower" if v == SLOWER else "faster" if v == FASTER else "busy" if v == MACHINE_BUSY else ""
                for v in t["verdict"]]
@@ -323,6 +326,33 @@ def section_history(inp: ReportInputs, out: Path) -> str:
     return "\n".join([_img("history.png", "tokens/s across commits"), note, html_table(wide, index=True)])
 
 
+def section_asv(inp: ReportInputs) -> str:
+    """The regressions of an `asv publish` HTML directory (harness.report.asv_regressions), one row
+    per step up; asv counts larger as worse, so factor = new / old > 1 is slower."""
+    a = inp.asv
+    where = f"{a.html_dir}" + (f" (project {a.project})" if a.project else "")
+    if not a.rows:
+        return _none(f"asv found no regressions in {where}")
+    several = any(r.graph_params for r in a.rows)
+    table = pd.DataFrame({
+        "benchmark": [r.benchmark for r in a.rows],
+        "parameters": [", ".join(f"{k}={v}" for k, v in r.params.items()) for r in a.rows],
+        **({"graph": [", ".join(f"{k}={v}" for k, v in r.graph_params.items()) for r in a.rows]} if several else {}),
+        "commits (good..bad)": [r.commits for r in a.rows],
+        "date of bad": [r.date[:16].replace("T", " ") for r in a.rows],
+        "old": [human_value(r.old, r.unit) for r in a.rows],
+        "new": [human_value(r.new, r.unit) for r in a.rows],
+        "factor": [f"{r.factor:.2f}x" for r in a.rows],
+        "latest": [human_value(r.last, r.unit) for r in a.rows],
+    })
+    return "\n".join([
+        f"<p>{len(a.rows)} regression(s) found by <code>asv publish</code> in {esc(where)}. asv counts larger "
+        "as worse (times in seconds): factor = new / old. <em>good..bad</em> is the git range that holds the "
+        "step (<code>asv find</code> or <code>harness bisect</code> can narrow it); <em>bad^!</em>: the step is "
+        "that one commit. New = the best value after the step, latest = the benchmark's latest value.</p>",
+        html_table(table, ["slower"] * len(table))])
+
+
 # the table of every measurement: (column, heading); identity columns with one value in every row are
 # said once above the table instead (config_id, engine, dirty and the file name are left out: the
 # summary and the provenance have them; the fraction of the read bandwidth too: the roofline section
@@ -383,6 +413,8 @@ def write_report(inp: ReportInputs, out: Path) -> Path:
     for title, fn in SECTIONS:
         body.append(f"<h2>{esc(title)}</h2>")
         body.append(fn(inp, out))
+    if inp.asv is not None:
+        body += ["<h2>Regressions found by asv</h2>", section_asv(inp)]
     body += ["<h2>All measurements</h2>", section_all(inp)]
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>qwen35-harness report</title>\n"

@@ -12,6 +12,7 @@ from support import results_factory as rf
 from harness.store import baselines as baseline
 from harness.cli.main import main
 from harness.analysis.compare import NothingToCompare, compare_frames, format_text
+from harness.analysis.runs import CANNOT_JUDGE
 from harness.errors import UsageError
 from harness.analysis.stats import (
     FASTER,
@@ -89,10 +90,18 @@ def test_bad_threshold_is_a_usage_error(text):
 
 # ---- matching ---------------------------------------------------------------------------------
 
+RUNS = (1.0, 1.01, 0.99)     # three runs per side whose medians scatter by 1%
+
+
+def _runs(scale=1.0, **kw):
+    """One row per run, each its own test_time, run medians at scale * RUNS."""
+    return [rf.row(samples=[x * scale * f for x in TIGHT], test_time=f"2026-11-23T10:0{i}:00+00:00", **kw)
+            for i, f in enumerate(RUNS)]
+
+
 def _pair(new_scale=1.0, **kw):
-    base = rf.frame([rf.row(n_gen=16, samples=TIGHT, **kw), rf.row(n_prompt=64, n_gen=0, samples=TIGHT, **kw)])
-    new = rf.frame([rf.row(n_gen=16, samples=[x * new_scale for x in TIGHT], commit="b" * 40, **kw),
-                    rf.row(n_prompt=64, n_gen=0, samples=TIGHT, commit="b" * 40, **kw)])
+    base = rf.frame(_runs(n_gen=16, **kw) + _runs(n_prompt=64, n_gen=0, **kw))
+    new = rf.frame(_runs(new_scale, n_gen=16, commit="b" * 40, **kw) + _runs(n_prompt=64, n_gen=0, commit="b" * 40, **kw))
     return base, new
 
 
@@ -124,11 +133,55 @@ def test_configurations_on_one_side_only_are_listed_not_judged():
     assert c.exit_status() == 0
 
 
-def test_repeated_measurements_of_one_configuration_pool_their_samples():
-    base = rf.frame([rf.row(samples=[100.0, 101.0]), rf.row(samples=[99.0, 100.0])])
+def test_repeated_measurements_of_one_configuration_are_runs_judged_on_their_spread():
+    base = rf.frame([rf.row(samples=[100.0, 101.0]), rf.row(samples=[99.0, 100.0]), rf.row(samples=[100.0, 100.4])])
     new = rf.frame([rf.row(samples=[80.0, 81.0, 79.0])])
     c = compare_frames(base, new, 0.05)
-    assert c.table.iloc[0]["n_base"] == 4 and c.table.iloc[0]["verdict"] == SLOWER
+    r = c.table.iloc[0]
+    assert (r["n_base"], r["n_new"]) == (3, 1) and r["verdict"] == SLOWER
+    assert r["basis"] == "between-run spread of 3 + 1 runs" and r["ratio"] == pytest.approx(80 / 100.2, rel=2e-3)
+
+
+def test_one_run_per_side_cannot_be_judged_however_tight_its_repetitions():
+    """Issue 14: the repetitions inside one run say nothing about the next run, so a single run per
+    side gives the ratio but no verdict (and no failed gate) unless the noise of the machine is known."""
+    base = rf.frame([rf.row(samples=TIGHT)])
+    new = rf.frame([rf.row(samples=[x * 0.8 for x in TIGHT])])
+    c = compare_frames(base, new, 0.05)
+    r = c.table.iloc[0]
+    assert r["verdict"] == CANNOT_JUDGE and r["ratio"] == pytest.approx(0.8) and c.exit_status() == 0
+    text = format_text(c, "base", "new")
+    assert "cannot judge: run-to-run spread unknown (one run per side)" in text
+    assert "1 cannot be judged" in text and "harness noise" in text
+    # a noise record of 2% run-to-run spread over 10 A/A rounds judges the same pair: 20% is far beyond it
+    c = compare_frames(base, new, 0.05, noise_of=lambda r: (0.02 * 2 ** 0.5, 10, "noise record"))
+    assert c.table.iloc[0]["verdict"] == SLOWER and c.exit_status() == 1
+    # ... and a 30% spread leaves it undecided, saying what it could have detected
+    c = compare_frames(base, new, 0.05, noise_of=lambda r: (0.3 * 2 ** 0.5, 10, "noise record"))
+    r = c.table.iloc[0]
+    assert r["verdict"] == NO_CHANGE and r["mde"] > 0.5
+    assert f"no significant change (could have detected >= {100 * r['mde']:.1f}%)" in format_text(c, "b", "n")
+
+
+def test_runs_of_one_commit_compared_pairwise_give_no_verdict_across_many_configurations():
+    """Issue 14's A/A: three runs of the same code per side, 16 configurations whose run medians
+    scatter by a few percent (drift included): nothing is called slower or faster, because every
+    interval comes from the between-run spread and the 16 share the false-alarm budget."""
+    import random
+    rng = random.Random(7)
+    sides = []
+    for side in range(2):
+        rows = []
+        for cfg in range(16):
+            for run in range(3):
+                f = rng.gauss(1.0, 0.04) * (1 - 0.03 * side)      # 4% run-to-run noise, a 3% drift of NEW
+                rows.append(rf.row(n_gen=16 + cfg, samples=[x * f for x in TIGHT],
+                                   test_time=f"2026-11-2{3 + side}T10:0{run}:00+00:00"))
+        sides.append(rf.frame(rows))
+    c = compare_frames(sides[0], sides[1], 0.02)
+    assert len(c.table) == 16
+    assert c.count(SLOWER) == 0 and c.count(FASTER) == 0 and c.exit_status() == 0
+    assert list(c.table["level"]) == pytest.approx([1 - 0.05 / 16] * 16)
 
 
 def test_nothing_in_common_is_an_error_not_a_pass():
@@ -140,17 +193,14 @@ def test_nothing_in_common_is_an_error_not_a_pass():
 
 def test_llama_cpp_rows_match_ours_on_file_lengths_and_threads():
     fn = "/models/Qwen3.5-0.8B-Q4_K_M.gguf"
-    llama = rf.frame([rf.row(engine="llama.cpp", isa="", fdn=None, ubatch=2048, vocab="", model_filename=fn,
-                             samples=[27.0, 27.5, 27.4]),
-                      rf.row(engine="llama.cpp", isa="", fdn=None, ubatch=2048, vocab="", model_filename=fn,
-                             n_prompt=512, n_gen=0, samples=[115.0, 116.0, 115.5])])
-    ours = rf.frame([rf.row(model_filename="/elsewhere/Qwen3.5-0.8B-Q4_K_M.gguf", samples=[32.5, 32.7, 32.9]),
-                     rf.row(model_filename="/elsewhere/Qwen3.5-0.8B-Q4_K_M.gguf", n_prompt=512, n_gen=0,
-                            samples=[107.0, 107.1, 106.9])])
+    peer = dict(engine="llama.cpp", isa="", fdn=None, ubatch=2048, vocab="", model_filename=fn)
+    llama = rf.frame(_runs(27.4 / 100, **peer) + _runs(115.5 / 100, n_prompt=512, n_gen=0, **peer))
+    mine = dict(model_filename="/elsewhere/Qwen3.5-0.8B-Q4_K_M.gguf")
+    ours = rf.frame(_runs(32.7 / 100, **mine) + _runs(107.0 / 100, n_prompt=512, n_gen=0, **mine))
     c = compare_frames(llama, ours, 0.05)
     assert c.cross_engine
     v = c.table.set_index("test")
-    assert v.loc["tg16", "verdict"] == FASTER and v.loc["tg16", "ratio"] == pytest.approx(32.7 / 27.4)
+    assert v.loc["tg16", "verdict"] == FASTER and v.loc["tg16", "ratio"] == pytest.approx(32.7 / 27.4, rel=1e-3)
     assert v.loc["pp512", "verdict"] == SLOWER
     assert v.loc["pp512", "engine_base"] == "llama.cpp" and v.loc["pp512", "engine_new"] == "qwen35-harness"
 
@@ -209,7 +259,7 @@ def test_baseline_save_list_and_compare_by_name(stores, capsys):
     saved = stores["root"] / baseline.machine_key() / "before"
     assert (saved / "results.csv").read_bytes() == (stores["base"] / "results.csv").read_bytes()
     meta = json.loads((saved / "baseline.json").read_text())
-    assert meta["rows"] == 2 and meta["commits"] == ["a" * 40]
+    assert meta["rows"] == 6 and meta["commits"] == ["a" * 40]
     capsys.readouterr()
     assert main(["baseline", "list"]) == 0
     assert "before" in capsys.readouterr().out
@@ -265,11 +315,13 @@ def test_compare_reads_llama_bench_jsonl_and_matches_it_with_ours(tmp_path, caps
              "cpu_info": "AMD EPYC", "test_time": "2026-11-23T10:00:00Z", "avg_ts": float(sum(s) / 3),
              "stddev_ts": 1.0, "samples_ts": s}
             for p, g, s in ((64, 0, [100.0, 101.0, 99.0]), (0, 16, [30.0, 30.5, 29.5]))]
+    runs = [dict(r, test_time=f"2026-11-23T10:0{i}:00Z", samples_ts=[x * f for x in r["samples_ts"]])
+            for i, f in enumerate(RUNS) for r in recs]
     llama = tmp_path / "llama.jsonl"
-    llama.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
-    ours = rf.write_dir(tmp_path / "ours", rf.frame([
-        rf.row(model_filename="/cache/tiny-q8_0.gguf", n_prompt=64, n_gen=0, samples=[80.0, 80.5, 79.5]),
-        rf.row(model_filename="/cache/tiny-q8_0.gguf", n_gen=16, samples=[36.0, 36.5, 35.5])]))
+    llama.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
+    mine = dict(model_filename="/cache/tiny-q8_0.gguf")
+    ours = rf.write_dir(tmp_path / "ours", rf.frame(_runs(0.8, n_prompt=64, n_gen=0, **mine)
+                                                      + _runs(36.0 / 30.0 * 0.3, n_gen=16, **mine)))
     assert main(["compare", str(llama), str(ours)]) == 1
     out = capsys.readouterr().out
     lines = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("tiny")}

@@ -65,12 +65,16 @@ def test_comma_lists_pool_the_rounds_of_a_sitting_into_the_readmes_table(capsys)
 
     import pandas as pd
     t = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    ratios = {(r.model, r.test): round(r.ratio, 2) for r in t.itertuples()}
-    # the README of that sitting: pp512 1.14 / 1.12 / 1.12, tg128 1.13 / 1.37 / 1.21 (bf16, q4_k_m, q8_0)
-    assert ratios == {("0.8b-bf16", "pp512"): 1.14, ("0.8b-bf16", "tg128"): 1.13,
-                      ("0.8b-q4_k_m", "pp512"): 1.12, ("0.8b-q4_k_m", "tg128"): 1.37,
-                      ("0.8b-q8_0", "pp512"): 1.12, ("0.8b-q8_0", "tg128"): 1.21}
-    assert set(t["n_base"]) == {6} and set(t["n_new"]) == {6}
+    ratios = {(r.model, r.test): r.ratio for r in t.itertuples()}
+    # the README of that sitting: pp512 1.14 / 1.12 / 1.12, tg128 1.13 / 1.37 / 1.21 (bf16, q4_k_m, q8_0),
+    # ratios of the pooled medians; compare now takes each file as one run and gives the geometric mean
+    # of the runs' ratios, which lies within 0.05 of those
+    readme = {("0.8b-bf16", "pp512"): 1.14, ("0.8b-bf16", "tg128"): 1.13,
+              ("0.8b-q4_k_m", "pp512"): 1.12, ("0.8b-q4_k_m", "tg128"): 1.37,
+              ("0.8b-q8_0", "pp512"): 1.12, ("0.8b-q8_0", "tg128"): 1.21}
+    assert ratios.keys() == readme.keys()
+    assert all(abs(ratios[k] - readme[k]) < 0.05 for k in readme), ratios
+    assert set(t["n_base"]) == {2} and set(t["n_new"]) == {2}     # two runs (files) per side
 
 
 def test_bench_jsonl_lines_concatenate_into_one_readable_file(tiny_model_path, tmp_path, capsys):

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from support import results_factory as rf
 
+from harness.store.results import load_results
+
 from harness.report import data as rd
 from harness.cli.main import main
 
@@ -71,7 +73,15 @@ def rich_report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     a, b = rich_results(tmp, model_name=HOSTILE)
     out = tmp / "out"
-    assert main(["report", str(a), str(b), "-o", str(out), "--baseline", str(a)]) == 0
+    # the baseline: A's run and two more runs of it (0.5% apart), so verdicts have a between-run spread
+    runs = [str(a)]
+    for i, f in enumerate((1.005, 0.995)):
+        frame = load_results(a).frame
+        frame["samples_ts"] = [json.dumps([x * f for x in (json.loads(v) if isinstance(v, str) else v)])
+                               for v in frame["samples_ts"]]
+        frame["test_time"] = f"2026-11-23T1{i + 1}:00:00+00:00"
+        runs.append(str(rf.write_dir(tmp / f"a{i + 2}", frame)))
+    assert main(["report", str(a), str(b), "-o", str(out), "--baseline", ",".join(runs)]) == 0
     return out
 
 
@@ -247,17 +257,22 @@ def test_report_on_a_real_sweep_of_a_model_with_a_hostile_name(synth_dir, tmp_pa
     assert {"ratio.png", "crossover.png", "ops.png", "roofline.png"} <= set(page.images)
     for src in page.images:
         assert (tmp_path / "html" / src).read_bytes()[:8] == PNG_MAGIC
-    assert "8 configuration(s) compared at threshold 5%: 0 slower, 0 faster, 8 no significant change" in text
+    # one run per side and no noise record of the machine: shown, not judged (issue 14)
+    assert ("8 configuration(s) compared at threshold 5%: 0 slower, 0 faster, 0 no significant change; "
+            "8 cannot be judged") in text
 
 
 def test_a_busy_side_is_shown_as_not_judged_in_the_report(tmp_path, capsys):
     """A pair whose NEW side was measured on a busy machine: the verdict row says "machine busy" (orange,
     not red), the page says why, and the All measurements table carries the flag."""
     tight = [100.0, 101.0, 99.0, 100.5, 99.5]
-    base = rf.frame([rf.row(n_gen=16, samples=tight)])
-    new = rf.frame([rf.row(n_gen=16, samples=[x * 0.5 for x in tight], commit="b" * 40)])
-    base["machine_busy"], new["machine_busy"] = [False], [True]
-    new["busy_note"] = ["machine busy: other processes took 1.9 of the 2 CPU(s)"]
+    runs = list(enumerate((1.0, 1.01, 0.99)))      # three runs per side: a verdict needs the between-run spread
+    base = rf.frame([rf.row(n_gen=16, samples=[x * f for x in tight], test_time=f"2026-11-23T10:0{i}:00+00:00")
+                     for i, f in runs])
+    new = rf.frame([rf.row(n_gen=16, samples=[x * 0.5 * f for x in tight], commit="b" * 40,
+                           test_time=f"2026-11-24T10:0{i}:00+00:00") for i, f in runs])
+    base["machine_busy"], new["machine_busy"] = [False] * 3, [True] * 3
+    new["busy_note"] = ["machine busy: other processes took 1.9 of the 2 CPU(s)"] * 3
     b, n = rf.write_dir(tmp_path / "base", base), rf.write_dir(tmp_path / "new", new)
     out = tmp_path / "report"
     assert main(["report", str(n), "-o", str(out), "--baseline", str(b)]) == 0

@@ -27,9 +27,12 @@ def world(tmp_path, monkeypatch):
     outside = tmp_path / "outside"
     outside.mkdir()
     tight = [100.0, 100.5, 99.5, 100.2, 99.8, 100.1]
-    base = rf.frame([rf.row(n_gen=16, samples=tight), rf.row(n_prompt=64, n_gen=0, samples=tight)])
-    new = rf.frame([rf.row(n_gen=16, samples=[x * 0.8 for x in tight], commit="b" * 40),
-                    rf.row(n_prompt=64, n_gen=0, samples=tight, commit="b" * 40)])
+
+    def runs(scale=1.0, **kw):       # three runs per configuration: a verdict needs the between-run spread
+        return [rf.row(samples=[x * scale * f for x in tight], test_time=f"2026-11-23T10:0{i}:00+00:00", **kw)
+                for i, f in enumerate((1.0, 1.01, 0.99))]
+    base = rf.frame(runs(n_gen=16) + runs(n_prompt=64, n_gen=0))
+    new = rf.frame(runs(0.8, n_gen=16, commit="b" * 40) + runs(n_prompt=64, n_gen=0, commit="b" * 40))
     return {"proj": proj, "sub": proj / "docs" / "notes", "outside": outside, "tmp": tmp_path,
             "base": rf.write_dir(tmp_path / "runs" / "base", base),
             "new": rf.write_dir(tmp_path / "runs" / "new", new)}

@@ -1,0 +1,233 @@
+"""Verdicts from paired rounds: two builds (BASE, HEAD) measured one after the other in each round,
+judged on the per-round ratios HEAD/BASE, and the noise floor of the machine that goes with them.
+
+Why pairs. Two runs of one build on a busy or drifting VM differ by far more than the repetitions
+inside one run suggest; a slow drift of the machine cancels out of a ratio of two measurements taken
+seconds apart, and the spread of those ratios over rounds is the run-to-run noise the verdict has to
+beat. The per-round log ratios d_i = ln(head_i / base_i) are treated as independent draws:
+
+    ratio = exp(mean d),  interval = exp(mean d -+ t(1 - a/2, n - 1) * sd(d) / sqrt(n))
+
+(Student's t interval of the mean log ratio; a = 1 - level). Several tests judged at once share the
+false-alarm budget: each gets level 1 - (1 - level) / k (Bonferroni), so the chance that any of k
+unchanged tests is called slower stays below (1 - level) / 2.
+
+A test is SLOWER when its interval lies wholly below 1 and the ratio fell by more than the threshold
+(significant and large enough to matter); FASTER the mirror image. The minimal detectable effect
+(MDE) is the smallest slowdown that rule catches 9 times in 10: in log units
+
+    mde = max(t(1 - a/2) * se, -ln(1 - threshold)) + t(power) * se,   se = sd(d) / sqrt(n)
+
+(the estimate must clear both the interval bound and the threshold, with probability `power`).
+
+Pure functions; no randomness.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW
+from harness.errors import UsageError
+
+POWER = 0.9          # the MDE is the effect caught 9 times in 10
+LEVEL = 0.95
+
+
+def t_two_sided(t: float, df: int) -> float:
+    """A(t|df) = P(|T| <= t) for Student's t with integer df >= 1, t >= 0: the finite series of
+    Abramowitz & Stegun 26.7.3 (df odd) and 26.7.4 (df even), with theta = atan(t / sqrt(df))."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2:                          # 26.7.3: (2/pi)(theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 ...))
+        total, term = 0.0, 1.0
+        for j in range(1, (df - 1) // 2 + 1):
+            total += term
+            term *= (2 * j) / (2 * j + 1) * c2
+        return 2 / math.pi * (theta + (s * math.cos(theta) * total if df > 1 else 0.0))
+    total, term = 0.0, 1.0              # 26.7.4: sin (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 ...)
+    for j in range(1, df // 2 + 1):
+        total += term
+        term *= (2 * j - 1) / (2 * j) * c2
+    return s * total
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t with integer df >= 1, by bisection on t_two_sided (exact to
+    1e-9, no scipy needed)."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must lie in (0, 1), got {p}")
+    if df < 1:
+        raise ValueError(f"df must be >= 1, got {df}")
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    want = 2 * p - 1                    # P(|T| <= t) for the upper quantile t
+    lo, hi = 0.0, 1.0
+    while t_two_sided(hi, df) < want:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_two_sided(mid, df) < want:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-10:
+            break
+    return (lo + hi) / 2
+
+
+def family_level(level: float, k: int) -> float:
+    """The level of each of k intervals so that all k hold together at `level` (Bonferroni)."""
+    return 1 - (1 - level) / max(1, k)
+
+
+def log_ratios(base: Sequence[float], head: Sequence[float]) -> list[float]:
+    """ln(head_i / base_i) for the rounds where both figures are positive and finite."""
+    if len(base) != len(head):
+        raise UsageError(f"paired rounds need as many figures on each side, got {len(base)} and {len(head)}")
+    return [math.log(h / b) for b, h in zip(base, head)
+            if math.isfinite(b) and math.isfinite(h) and b > 0 and h > 0]
+
+
+@dataclass(frozen=True)
+class PairedEstimate:
+    """The mean per-round ratio HEAD/BASE (geometric) and its interval at `level`."""
+    ratio: float
+    lo: float
+    hi: float
+    level: float
+    rounds: int
+    sd_log: float          # standard deviation of the per-round log ratios (nan below 2 rounds)
+
+    @property
+    def se_log(self) -> float:
+        return self.sd_log / math.sqrt(self.rounds) if self.rounds else math.nan
+
+
+def paired_estimate(base: Sequence[float], head: Sequence[float], level: float = LEVEL) -> PairedEstimate:
+    d = log_ratios(base, head)
+    n = len(d)
+    if n == 0:
+        return PairedEstimate(math.nan, math.nan, math.nan, level, 0, math.nan)
+    mean = statistics.fmean(d)
+    if n < 2:
+        return PairedEstimate(math.exp(mean), math.nan, math.nan, level, 1, math.nan)
+    sd = statistics.stdev(d)
+    half = t_quantile(1 - (1 - level) / 2, n - 1) * sd / math.sqrt(n)
+    return PairedEstimate(math.exp(mean), math.exp(mean - half), math.exp(mean + half), level, n, sd)
+
+
+def classify(est: PairedEstimate, threshold: float) -> str:
+    """slower / faster / no significant change / too few samples (see the module docstring)."""
+    if math.isnan(est.lo):
+        return TOO_FEW
+    if est.hi < 1 and est.ratio < 1 - threshold:
+        return SLOWER
+    if est.lo > 1 and est.ratio > 1 + threshold:
+        return FASTER
+    return NO_CHANGE
+
+
+def mde(sd_log: float, rounds: int, level: float = LEVEL, threshold: float = 0.0, power: float = POWER) -> float:
+    """The smallest slowdown (a fraction: 0.021 = 2.1%) that `rounds` paired rounds with this spread
+    of log ratios call SLOWER with probability `power` (module docstring); nan when unknown."""
+    if rounds < 2 or not math.isfinite(sd_log):
+        return math.nan
+    se = sd_log / math.sqrt(rounds)
+    need = max(t_quantile(1 - (1 - level) / 2, rounds - 1) * se, -math.log(1 - threshold))
+    return 1 - math.exp(-(need + t_quantile(power, rounds - 1) * se))
+
+
+def pct(x: float) -> str:
+    """0.0213 -> '2.1%' (one decimal); nan -> '?'."""
+    return "?" if not math.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def verdict_text(verdict: str, mde_fraction: float) -> str:
+    """The verdict as printed beside a figure: 'no significant change (could have detected >= 2.1%)'."""
+    if verdict == NO_CHANGE:
+        return f"{NO_CHANGE} (could have detected >= {pct(mde_fraction)})"
+    if verdict in (SLOWER, FASTER):
+        return verdict.upper()
+    return verdict
+
+
+@dataclass
+class PairedVerdict:
+    """One test of an A/B comparison: HEAD against BASE over paired rounds.
+
+    test: the llama-bench-style test name (pp512, tg128); model: what was measured (a preset/quant
+    label or a file name); base_ts / head_ts: the medians of each side's per-round figures (tokens/s);
+    ratio, lo, hi: the geometric-mean ratio HEAD/BASE and its interval at `level` (the per-test
+    level after the Bonferroni split); mde: the minimal detectable slowdown at these rounds."""
+    test: str
+    model: str
+    threads: int
+    base: str                       # labels: the revision as given and its short hash
+    head: str
+    base_ts: float
+    head_ts: float
+    ratio: float
+    lo: float
+    hi: float
+    level: float
+    rounds: int
+    threshold: float
+    mde: float
+    verdict: str
+    base_samples: list[float] = field(default_factory=list)
+    head_samples: list[float] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} {self.test}"
+
+    @property
+    def text(self) -> str:
+        return verdict_text(self.verdict, self.mde)
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["name"] = self.name
+        d["verdict_text"] = self.text
+        return d
+
+
+def judge_paired(test: str, model: str, threads: int, base: str, head: str, base_values: Sequence[float],
+                 head_values: Sequence[float], threshold: float, level: float = LEVEL) -> PairedVerdict:
+    """The verdict of one test from its rounds; `level` is the per-test level (family_level)."""
+    est = paired_estimate(base_values, head_values, level)
+    med = (lambda xs: statistics.median(xs) if xs else math.nan)
+    return PairedVerdict(test, model, threads, base, head, med(list(base_values)), med(list(head_values)),
+                         est.ratio, est.lo, est.hi, level, est.rounds, threshold,
+                         mde(est.sd_log, est.rounds, level, threshold), classify(est, threshold),
+                         list(base_values), list(head_values))
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """The run-to-run noise of one test on this machine, from A/A rounds (the same build twice per
+    round): the spread of the per-round log ratios, and what it lets a paired comparison detect."""
+    test: str
+    model: str
+    threads: int
+    rounds: int
+    sd_log: float                  # spread of ln(second / first) over rounds
+    median_ts: float
+
+    @property
+    def run_spread(self) -> float:
+        """The spread of one run's figure (sd_log / sqrt 2, since a ratio holds two runs' noise)."""
+        return self.sd_log / math.sqrt(2)
+
+    def mde(self, rounds: int, level: float = LEVEL, threshold: float = 0.0) -> float:
+        return mde(self.sd_log, rounds, level, threshold)
+
+
+def noise_floor(test: str, model: str, threads: int, first: Sequence[float], second: Sequence[float]) -> NoiseFloor:
+    d = log_ratios(first, second)
+    sd = statistics.stdev(d) if len(d) >= 2 else math.nan
+    vals = [v for v in (*first, *second) if math.isfinite(v) and v > 0]
+    return NoiseFloor(test, model, threads, len(d), sd, statistics.median(vals) if vals else math.nan)

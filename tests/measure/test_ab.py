@@ -1,0 +1,281 @@
+"""`harness ab` / `harness noise` (issue 14): the paired statistics against known answers, the round
+schedule, early stopping, the verdicts on simulated machines (A/A passes, a planted slowdown fails),
+the build cache, and the command on real commits of a copy of this project."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+
+import pytest
+from support.project_repo import ROOT, commit, git, project_copy
+
+from harness.analysis.paired import (family_level, judge_paired, mde, paired_estimate, t_quantile)
+from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER
+from harness.cli.main import main
+from harness.errors import UsageError
+from harness.measure.ab import (Policy, Workload, block_orders, figures, layout_pad, run_ab, run_noise, run_rounds)
+from harness.measure.builds import WORKTREE, build, resolve_revision
+
+# ---- the statistics -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p, df, table", [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 5, 2.571),
+                                          (0.975, 10, 2.228), (0.9975, 7, 4.029), (0.9, 5, 1.476),
+                                          (0.995, 20, 2.845)])
+def test_t_quantiles_match_the_printed_tables(p, df, table):
+    assert t_quantile(p, df) == pytest.approx(table, abs=6e-4)
+    assert t_quantile(1 - p, df) == pytest.approx(-table, abs=6e-4)
+
+
+def test_paired_interval_is_the_t_interval_of_the_mean_log_ratio():
+    base = [100.0, 100.0, 100.0, 100.0]
+    head = [90.0, 92.0, 88.0, 90.0]
+    d = [math.log(h / 100) for h in head]
+    mean = sum(d) / 4
+    sd = (sum((x - mean) ** 2 for x in d) / 3) ** 0.5
+    est = paired_estimate(base, head, 0.95)
+    half = 3.182446 * sd / 2
+    assert est.ratio == pytest.approx(math.exp(mean))
+    assert (est.lo, est.hi) == (pytest.approx(math.exp(mean - half)), pytest.approx(math.exp(mean + half)))
+    v = judge_paired("tg16", "m", 1, "a", "b", base, head, 0.02)
+    assert v.verdict == SLOWER and v.text == "SLOWER"
+
+
+def test_mde_is_the_effect_caught_nine_times_in_ten():
+    """Simulate: rounds with 2% noise in the log ratio and a true slowdown of the reported MDE are
+    called slower in 9 of 10 draws (binomial slack), and half the MDE far less often."""
+    sd, n, level = 0.02, 10, 0.95
+    m = mde(sd, n, level, threshold=0.0)
+    assert 0.015 < m < 0.03
+
+    def rate(effect, draws=2000):
+        rng = random.Random(1)
+        hits = 0
+        for _ in range(draws):
+            head = [math.exp(math.log(1 - effect) + rng.gauss(0, sd)) for _ in range(n)]
+            hits += judge_paired("t", "m", 1, "a", "b", [1.0] * n, head, 0.0, level).verdict == SLOWER
+        return hits / draws
+    assert 0.87 <= rate(m) <= 0.93
+    assert rate(m / 2) < 0.5
+
+
+def test_bonferroni_splits_the_level_over_the_tests():
+    assert family_level(0.95, 1) == pytest.approx(0.95)
+    assert family_level(0.95, 8) == pytest.approx(1 - 0.05 / 8)
+
+
+def test_no_change_says_what_it_could_have_detected():
+    rng = random.Random(3)
+    base = [100 * math.exp(rng.gauss(0, 0.01)) for _ in range(8)]
+    head = [100 * math.exp(rng.gauss(0, 0.01)) for _ in range(8)]
+    v = judge_paired("pp64", "m", 1, "a", "b", base, head, 0.02)
+    assert v.verdict == NO_CHANGE
+    assert v.text == f"no significant change (could have detected >= {100 * v.mde:.1f}%)"
+    assert 0.02 < v.mde < 0.06
+
+
+# ---- rounds and stopping ----------------------------------------------------------------------------
+
+W = Workload("/m.gguf", "m", n_prompt=64, n_gen=16, threads=1)
+
+
+def test_blocks_are_a_random_order_then_its_mirror():
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(50):
+        first, second = block_orders(3, rng)
+        assert second == first[::-1] and sorted(first) == [0, 1, 2]
+        seen.add(tuple(first))
+    assert len(seen) == 6          # every order of three arms turns up
+
+
+def test_rounds_measure_each_arm_once_per_round_in_the_block_order():
+    calls = []
+
+    def measure(arm, w, rnd):
+        calls.append((rnd, arm))
+        return {"pp64": 100.0, "tg16": 20.0}
+    r, stop = run_rounds(measure, 2, [W], min_rounds=4, max_rounds=4, time_budget=None, seed=5)
+    assert stop == "max-rounds" and r.count == 4
+    assert [a for _, a in calls] == [a for order in r.orders for a in order]
+    assert r.orders[0] == r.orders[1][::-1] and r.orders[2] == r.orders[3][::-1]
+    assert [n for n, _ in calls] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert r.values[0][("m", "tg16")] == [20.0] * 4
+
+
+def machine(noise: float, slowdown: float, seed: int, drift: float = 0.0):
+    """A simulated noisy machine: each measurement is lognormal around the arm's speed, and the whole
+    machine drifts by `drift` per measurement (which pairing cancels)."""
+    rng = random.Random(seed)
+    state = {"t": 0}
+
+    def measure(arm, w, rnd):
+        state["t"] += 1
+        f = math.exp(rng.gauss(0, noise)) * (1 - drift) ** state["t"] * (1 - slowdown if arm == 1 else 1)
+        return {"pp64": 1000 * f, "tg16": 100 * f}
+    return measure
+
+
+def _revs():
+    from harness.measure.builds import Revision
+    return [Revision("a", "a" * 40, "a"), Revision("b", "b" * 40, "b")]
+
+
+def test_a_a_on_a_drifting_noisy_machine_passes_and_a_planted_ten_percent_fails():
+    policy = Policy(threshold=0.02, min_rounds=6, max_rounds=20, time_budget=None, aa_rounds=2)
+    aa = run_ab(_revs(), [W], machine(0.03, 0.0, seed=1, drift=0.01), policy)
+    assert aa.exit_code == 0 and {v.verdict for v in aa.verdicts} <= {NO_CHANGE, FASTER}
+    slow = run_ab(_revs(), [W], machine(0.03, 0.10, seed=2, drift=0.01), policy)
+    assert slow.exit_code == 1 and {v.verdict for v in slow.verdicts} == {SLOWER}
+    assert slow.stop == "settled" and slow.rounds < 20          # clear early, not at max-rounds
+    assert all(0.85 < v.ratio < 0.95 for v in slow.verdicts)
+
+
+def test_false_alarms_stay_below_five_percent_over_many_simulated_a_a_runs():
+    policy = Policy(threshold=0.01, min_rounds=6, max_rounds=12, time_budget=None, aa_rounds=0)
+    alarms = sum(run_ab(_revs(), [W], machine(0.03, 0.0, seed=s), policy).exit_code for s in range(200))
+    assert alarms <= 10
+
+
+def test_the_time_budget_stops_the_rounds():
+    clock = iter(range(0, 10_000, 7)).__next__
+    policy = Policy(threshold=0.0, min_rounds=2, max_rounds=100, time_budget=60, aa_rounds=0)
+    r = run_ab(_revs(), [W], machine(0.05, 0.0, seed=3), policy, clock=clock)
+    assert r.stop == "time-budget" and 2 <= r.rounds < 100
+
+
+def test_noise_gives_the_spread_of_one_run():
+    m = machine(0.02, 0.0, seed=4)
+    res = run_noise([W], lambda w, rnd: m(0, w, rnd), rounds=40)
+    tg = next(f for f in res.floors if f.test == "tg16")
+    assert 0.01 < tg.run_spread < 0.03 and tg.rounds == 40
+
+
+@pytest.mark.parametrize("kw, says", [(dict(threshold=1.5), "--threshold"), (dict(min_rounds=1), "--min-rounds"),
+                                      (dict(min_rounds=8, max_rounds=4), "--rounds"),
+                                      (dict(aa_rounds=1), "--aa-rounds"), (dict(layout="x"), "--layout"),
+                                      (dict(time_budget=0), "--time-budget")])
+def test_bad_policies_are_refused(kw, says):
+    with pytest.raises(UsageError, match=says):
+        Policy(**kw).check()
+
+
+def test_layout_pads_are_per_round_and_reproducible():
+    assert layout_pad(0, 3) == layout_pad(0, 3)
+    assert len({layout_pad(0, r) for r in range(20)}) > 10
+    assert Policy().pad(3) is None and Policy(layout="matched").pad(3) == layout_pad(0, 3)
+
+
+def test_figures_read_bench_json():
+    out = json.dumps([{"n_prompt": 64, "n_gen": 0, "samples_ts": [10.0, 30.0, 20.0]},
+                      {"n_prompt": 0, "n_gen": 16, "avg_ts": 5.0}])
+    assert figures("log line\n" + out.replace("\n", "")) == {"pp64": 20.0, "tg16": 5.0}
+
+
+# ---- builds ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def toy_repo(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commit(repo, "one", {"native/x.c": "int x;\n", "harness/__init__.py": "", "README.md": "a\n"})
+    commit(repo, "two", {"README.md": "b\n"})
+    return repo
+
+
+BUILD = "mkdir -p harness && echo built > harness/_native.fake.so && echo $RANDOM > stamp"
+
+
+def test_a_revision_is_built_once_and_python_only_commits_reuse_the_extension(toy_repo, tmp_path):
+    root = tmp_path / "cache" / "builds"
+    cmd = BUILD.replace("_native.fake.so", "_native.abi3.so")
+    one = build(toy_repo, resolve_revision(toy_repo, "HEAD~1"), build_command=cmd, root=root)
+    assert not one.reused and (one.path / "harness" / "_native.abi3.so").is_file() and (one.path / "stamp").is_file()
+    again = build(toy_repo, resolve_revision(toy_repo, "HEAD~1"), build_command=cmd, root=root)
+    assert again.reused and again.path == one.path
+    two = build(toy_repo, resolve_revision(toy_repo, "HEAD"), build_command=cmd, root=root)
+    assert two.extension_reused and not (two.path / "stamp").exists()       # not built: the C is the same
+    assert (two.path / "README.md").read_text() == "b\n"
+
+
+def test_worktree_is_keyed_by_its_content(toy_repo, tmp_path):
+    a = resolve_revision(toy_repo, WORKTREE)
+    (toy_repo / "README.md").write_text("changed\n")
+    b = resolve_revision(toy_repo, WORKTREE)
+    assert a.ident != b.ident and b.label == "WORKTREE (1 changed)"
+    built = build(toy_repo, b, build_command=BUILD, root=tmp_path / "c" / "builds")
+    assert (built.path / "README.md").read_text() == "changed\n"
+
+
+def test_a_failing_build_says_so_and_leaves_nothing(toy_repo, tmp_path):
+    from harness.measure.builds import BuildError
+    root = tmp_path / "c" / "builds"
+    with pytest.raises(BuildError, match="building HEAD .* failed: boom"):
+        build(toy_repo, resolve_revision(toy_repo, "HEAD"), build_command="echo boom >&2; exit 3", root=root)
+    assert not any(root.iterdir())
+
+
+# ---- the command ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, says", [(["HEAD"], "at least two revisions"),
+                                        (["HEAD", "HEAD", "--threshold", "x"], "threshold"),
+                                        (["nope-rev", "HEAD", "--preset", "tiny"], "not a commit"),
+                                        (["HEAD~1", "HEAD"], "MODEL path or --preset"),
+                                        (["HEAD~1", "HEAD", "--preset", "tiny", "-p", "0", "-n", "0"], "nothing"),
+                                        (["HEAD~1", "HEAD", "--preset", "tiny", "--quant", "q9"], "unknown q9"),
+                                        (["HEAD~1", "HEAD", "--preset", "tiny", "--layout", "x"], "invalid choice")])
+def test_ab_bad_arguments_exit_2_with_one_line(args, says, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    try:
+        code = main(["ab", *args])
+    except SystemExit as e:          # argparse's own refusals
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+
+
+def _plant_fraction(repo, fraction: float) -> str:
+    """Commit a busy-wait of `fraction` of each decode step's own time into Session.decode_top1:
+    proportionally more work per generated token, as a real slowdown would be."""
+    from support.project_repo import RETURN_LINES, SESSION_SOURCE
+    path = repo / SESSION_SOURCE
+    text = path.read_text()
+    line = RETURN_LINES["decode_top1"]
+    assert text.count(line) == 1
+    body = line.replace("        return ", "        __t0 = __import__('time').perf_counter()\n        __r = ")
+    spin = (f"        __end = __import__('time').perf_counter() + {fraction!r} * "
+            "(__import__('time').perf_counter() - __t0)\n"
+            "        while __import__('time').perf_counter() < __end:\n            pass\n        return __r\n")
+    return commit(repo, f"planted {fraction:.0%} decode slowdown", {SESSION_SOURCE: text.replace(line, body + spin)})
+
+
+@pytest.mark.slow
+def test_ab_of_real_commits_passes_a_a_and_fails_a_planted_ten_percent(tmp_path, monkeypatch):
+    """A copy of this project, a README-only commit and a planted 10% decode slowdown: ab of the
+    README commit against its parent exits 0; ab of the planted one exits 1 naming tg as slower."""
+    repo = project_copy(tmp_path / "repo")
+    readme = commit(repo, "README only", {"README.md": (repo / "README.md").read_text() + "\nmore\n"})
+    planted = _plant_fraction(repo, 0.10)
+    cache = tmp_path / "cache"
+    env = dict(__import__("os").environ, HARNESS_CACHE=str(cache))
+    base = [sys.executable, "-m", "harness.cli", "ab", "--repo", str(repo), "--preset", "tiny", "-p", "0",
+            "-n", "32", "-t", "1", "-r", "5", "--min-rounds", "6", "--rounds", "16", "--time-budget", "400"]
+    aa = subprocess.run(base + [f"{readme}~1", readme], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert aa.returncode == 0, aa.stdout + aa.stderr
+    assert "0 slower" in aa.stdout and "could have detected" in aa.stdout
+    ab = subprocess.run(base + [readme, planted, "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                        env=env, cwd=tmp_path)
+    assert ab.returncode == 1, ab.stdout + ab.stderr
+    line = next(ln for ln in ab.stdout.splitlines() if "tg32" in ln)
+    assert "SLOWER" in line
+    data = json.loads((tmp_path / "out" / "ab.json").read_text())
+    assert data["exit_code"] == 1 and 0.8 < data["verdicts"][0]["ratio"] < 0.95
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("## harness ab: a significant slowdown")
+    # the second run reuses both builds (and the extension was built once for all three commits)
+    assert "cached build" in ab.stderr
+    assert len(list((cache / "extensions").iterdir())) == 1
