@@ -39,3 +39,8 @@ class ResultsLockedError(ResultsError):
 
 class ResultsFilterError(ResultsError, BadArgumentError):
     """A results filter that is not KEY=VALUE / KEY!=VALUE over a column of the right type."""
+
+
+class MachineNotQuietError(HarnessError):
+    """--strict: the machine is not quiet enough to resolve the change asked for (other processes
+    taking CPU time the engine's threads need, ...); the message names the reasons."""

@@ -1,14 +1,15 @@
 """`harness bench`: llama-bench-style pp / tg throughput of the native engine on one model."""
 from __future__ import annotations
 
-from harness.cli.common import (add_engine_args, add_model_arg, check_threads, cpus_arg, model_path, nonneg_int,
-                                positive_int)
+from harness.cli.common import (add_engine_args, add_model_arg, add_strict_arg, check_threads, cpus_arg,
+                                machine_warning, model_path, nonneg_int, positive_int)
 from harness.errors import BadArgumentError, UsageError
 
 
 def cmd_bench(a) -> int:
     from harness.measure.bench import BenchConfig, run_bench
     from harness.measure.rows import records
+    from harness.measure.system_state import judge_machine, system_state, throttled_between, warn_reasons
     from harness.model.loader import load_model
     from harness.report.bench_tables import format_csv, format_json, format_jsonl, format_markdown, format_profile
     check_threads(a, pinned=a.pin)
@@ -20,9 +21,15 @@ def cmd_bench(a) -> int:
         cfg.check()
     except UsageError as e:         # e.g. nothing to measure (-p 0 -n 0): a bad argument
         raise BadArgumentError(str(e)) from None
-    with load_model(model_path(a)) as m:
-        res = run_bench(m, cfg)
-        recs = records(m, cfg, res)
+    with load_model(model_path(a)) as m:   # a bad model file fails before the machine is judged
+        # --strict refuses here; the warnings wait until the engine has taken the configuration, so
+        # that what it refuses is still one line
+        start, reasons = judge_machine(cfg.spread_limit, cfg.threads, a.strict, cpus=a.pin)
+        res = run_bench(m, cfg, ready=lambda: warn_reasons(reasons, machine_warning))
+        end = system_state(cpus=a.pin)
+        for reason in throttled_between(start, end):
+            machine_warning(reason)
+        recs = records(m, cfg, res, states=(start, end))
         if a.output == "json":
             print(format_json(recs))
         elif a.output == "jsonl":
@@ -50,5 +57,6 @@ def add_parsers(sub) -> None:
     s.add_argument("--refresh-bandwidth", action="store_true",
                    help="also re-take the cached read-bandwidth measurement (each run probes it anyway)")
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "jsonl", "csv"])
+    add_strict_arg(s)
     add_engine_args(s)
     s.set_defaults(func=cmd_bench)

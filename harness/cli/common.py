@@ -1,7 +1,8 @@
 """What several commands share: the parser whose errors are one line, argument types that refuse
 bad values when the arguments are parsed (exit status 2), token lists, the engine options (ISA,
 threads, u-batch, delta-net threshold, vocab strategy), the check of threads against the CPUs this
-process may use, and the model argument (a GGUF path or a synthetic preset)."""
+process may use, the model argument (a GGUF path or a synthetic preset), and --strict with the
+warnings of the machine-state check before measuring."""
 from __future__ import annotations
 
 import argparse
@@ -133,13 +134,13 @@ def available_cpus() -> set[int]:
     return set(affinity_cpus())
 
 
-_warned: set[tuple[int, int]] | None = None    # (threads, CPUs) warned about by the command running
+_warned: set | None = None    # what the command running has warned about: (threads, CPUs), machine-state kinds
 
 
 @contextlib.contextmanager
 def one_warning_per_command():
-    """Within it (one command, and the commands it runs, as demo runs sweep), a thread warning is
-    printed once."""
+    """Within it (one command, and the commands it runs, as demo runs sweep), a thread warning, or
+    a machine-state warning, is printed once."""
     global _warned
     if _warned is not None:         # a command run by another one
         yield
@@ -200,3 +201,27 @@ def model_path(a) -> str:
     if (a.model is None) == (a.preset is None):
         raise UsageError("give a MODEL path or --preset (synthesized on first use)")
     return a.model or cached_model(a.preset, a.quant)
+
+
+# ----------------------------------------------------------------------------
+# the machine's state, checked before measuring
+
+STRICT_HELP = ("refuse to measure (one line, exit status 1) when the machine is not quiet enough to resolve a change "
+               "of the spread limit: other processes taking CPU time the threads need, or, where that cannot be "
+               "read, a high load average; without it each reason is a warning")
+
+
+def add_strict_arg(s: argparse.ArgumentParser) -> None:
+    """--strict: see STRICT_HELP (harness.measure.system_state.check_before_measuring)."""
+    s.add_argument("--strict", action="store_true", help=STRICT_HELP)
+
+
+def machine_warning(reason: str) -> None:
+    """One warning line on stderr for a reason of the machine-state check (quiet_check,
+    throttled_between), printed once per command (as demo runs sweep)."""
+    key = ("machine", str(reason))
+    if _warned is not None:
+        if key in _warned:
+            return
+        _warned.add(key)
+    print(f"harness: warning: {reason}", file=sys.stderr)

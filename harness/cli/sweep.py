@@ -6,7 +6,7 @@ import math
 import shlex
 import sys
 
-from harness.cli.common import threads_beyond_cpus
+from harness.cli.common import add_strict_arg, machine_warning, threads_beyond_cpus
 from harness.errors import UsageError
 
 SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vocab_strategy", "depth", "pp",
@@ -22,7 +22,8 @@ def cmd_sweep(a) -> int:
         print(f"harness: error: {e}", file=sys.stderr)
         return 2
     try:
-        rep = run_sweep(grid, output, resume=a.resume, refresh_bandwidth=a.refresh_bandwidth)
+        rep = run_sweep(grid, output, resume=a.resume, refresh_bandwidth=a.refresh_bandwidth, strict=a.strict,
+                        warn=machine_warning)
     except KeyboardInterrupt:       # Ctrl-C: what was measured is saved; say how to measure the rest
         print(f"harness: interrupted; the finished configurations are saved in {output}; continue with: "
               f"{resume_command(a)}", file=sys.stderr)
@@ -150,6 +151,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--no-profile", action="store_true", help="skip the separate per-op profiled run")
     s.add_argument("--refresh-bandwidth", action="store_true",
                    help="also re-take the cached read-bandwidth measurement (each sweep probes it anyway)")
+    add_strict_arg(s)
     s.add_argument("-o", "--output", metavar="DIR", help="results directory (results.csv, profile.csv, provenance.json)")
     s.add_argument("--resume", action="store_true", help="add to an existing directory, skipping finished configurations "
                    "(after Ctrl-C, the sweep prints its command line with --resume)")

@@ -20,7 +20,7 @@ import inspect
 import os
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -243,8 +243,11 @@ def bench_tests(cfg: BenchConfig) -> list[tuple[int, int]]:
     return [t for t in ((cfg.n_prompt, 0), (0, cfg.n_gen)) if t[0] or t[1]]
 
 
-def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> Iterator[BenchResult]:
-    """Measure each (n_prompt, n_gen) test at cfg's depth; yields each result as soon as it is done."""
+def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
+               ready: Callable[[], None] | None = None) -> Iterator[BenchResult]:
+    """Measure each (n_prompt, n_gen) test at cfg's depth; yields each result as soon as it is done.
+    ready: called once the sessions are made (what the engine refuses has been refused), before
+    the first run (`harness bench` gives its machine-state warnings there)."""
     vocab = model.config.vocab_size
     ctx = cfg.n_depth + max(p + g for p, g in tests)
     bpt = model.bytes_per_token()
@@ -254,6 +257,8 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> 
         s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
         ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
         state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
+        if ready is not None:
+            ready()
         for n_prompt, n_gen in tests:
             run = _runner(n_prompt, n_gen, cfg.seed, vocab)
             rss_reset = reset_peak()
@@ -276,14 +281,15 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]]) -> 
             yield r
 
 
-def run_bench(model: Model, cfg: BenchConfig) -> list[BenchResult]:
+def run_bench(model: Model, cfg: BenchConfig, ready: Callable[[], None] | None = None) -> list[BenchResult]:
     """The tests of cfg, with the read bandwidth probed at the start and at the end of the run
     (extra: read_gbps, the better of the two and the roofline's reference; read_gbps_start,
-    read_gbps_end; read_measured, in words; read_source: probe, or cache when no probe worked)."""
+    read_gbps_end; read_measured, in words; read_source: probe, or cache when no probe worked).
+    ready: as iter_bench's."""
     cfg.check()
     with pinned(cfg.cpus):
         bw = start_run_bandwidth(cfg.threads, refresh=cfg.refresh_bandwidth)
-    results = list(iter_bench(model, cfg, bench_tests(cfg)))
+    results = list(iter_bench(model, cfg, bench_tests(cfg), ready))
     with pinned(cfg.cpus):
         bw.finish()
     for r in results:

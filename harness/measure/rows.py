@@ -11,6 +11,7 @@ import numpy as np
 from harness.version import __version__
 from harness.measure.bench import BenchConfig, BenchResult
 from harness.measure.machine import affinity_cpus
+from harness.measure.system_state import SystemState, run_states_brief
 from harness.model.fingerprint import ModelIdentity, identify
 from harness.model.loader import Model
 from harness.provenance import cpu_model, git_commit, load_average, now_iso
@@ -66,11 +67,15 @@ def profile_rows(cid: str, r: BenchResult) -> list[dict]:
              "ns": int(p.ns), "bytes": int(p.bytes)} for p in r.profile.itertuples()]
 
 
-def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[dict]:
-    """One dict per test with llama-bench's JSON field names, plus ours (the results-store columns)."""
+def records(model: Model, cfg: BenchConfig, results: list[BenchResult],
+            states: tuple[SystemState, SystemState] | None = None) -> list[dict]:
+    """One dict per test with llama-bench's JSON field names, plus ours (the results-store columns);
+    with `states` (the machine at the start and the end of the run) also system_state, one line
+    (system_state.run_states_brief; a field the results store ignores)."""
     commit, dirty = git_commit()
     ident = identify(model)
     n_params = sum(int(np.prod(model.info(sp.name).shape)) for sp in model.specs)
+    brief = run_states_brief(*states) if states is not None else None
     out = []
     for r in results:
         row = result_row(ident, cfg, r, (commit, dirty))
@@ -98,6 +103,8 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult]) -> list[
         for k, v in row.items():
             rec.setdefault(k, v)
         rec["spread_note"] = r.spread_note(cfg.spread_limit)
+        if brief is not None:
+            rec["system_state"] = brief
         if r.profile is not None:
             rec["profile"] = r.profile.drop(columns=["kind"], errors="ignore").to_dict("records")
         out.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()})

@@ -7,7 +7,11 @@ are checked, and the results directory is locked and checked. Then each finished
 any moment loses at most the measurement it was running, and `resume=True` skips every
 configuration already in the store. The read bandwidth (the roofline's reference) is probed for
 each thread count at the start of the sweep and again at its end (provenance.json,
-machine_read_bandwidth); rows use the start probe.
+machine_read_bandwidth); rows use the start probe. The machine's state (system_state: load, other
+busy processes, governor, boost, clock, throttle counters) is read and judged against the spread
+limit before anything is made or locked (judge_machine: under strict, a refusal), its warnings
+are given once the checks above have passed (so that their errors stay one line), and it is read
+again at the end; both states go to provenance.json (system_state).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from harness.store.results import ResultStore
 from harness.store.schema import config_id
 from harness.measure.rows import profile_rows, result_row
 from harness.measure.rss import METHOD_PROCESS, METHOD_RESET, reset_peak
+from harness.measure.system_state import judge_machine, run_states, system_state, throttled_between, warn_reasons
 
 
 @dataclass
@@ -115,12 +120,19 @@ def _rewrite_last_run(directory: str, prov: dict) -> None:
 
 
 def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
-              log: Callable[[str], None] = _stderr, refresh_bandwidth: bool = False) -> SweepReport:
+              log: Callable[[str], None] = _stderr, refresh_bandwidth: bool = False, strict: bool = False,
+              warn: Callable[[str], None] | None = None) -> SweepReport:
+    """Measure `grid` into `out_dir` (see the module docstring). strict: refuse to measure
+    (MachineNotQuietError) when the machine is not quiet enough to resolve a change of the spread
+    limit; warn: where the reasons of that check go otherwise (default: log, as warnings)."""
     t_start = time.perf_counter()
+    warn = warn or (lambda reason: log(f"warning: {reason}"))
     isas = check_cpu_options(grid)
     for v in grid.vocab_strategy:
         check_vocab_strategy_supported(v)
     tests = grid.tests()
+    threads = max(grid.threads)
+    state_start, reasons = judge_machine(grid.spread_limit, threads, strict, cpus=grid.cpus)
 
     with ResultStore(out_dir, resume=resume) as store:      # locked and checked before any work
         if store.stale_lock:
@@ -131,6 +143,7 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
             log(f"note: removed unfinished temporary file(s) {', '.join(store.removed_temps)}")
         models = prepare_models(grid.models, log)
         check_vocab_strategies(grid.vocab_strategy, next(iter(models.values()))[0], next(iter(isas.values())))
+        warn_reasons(reasons, warn)
         from harness.measure.machine import start_run_bandwidth
         with pinned(grid.cpus):
             bandwidth = {t: start_run_bandwidth(t, refresh=refresh_bandwidth) for t in sorted(set(grid.threads))}
@@ -141,6 +154,7 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
         prov["grid"] = {"tests": [test_name(p, g) for p, g in tests], "repetitions": grid.repetitions,
                         "warmup": grid.warmup, "seed": grid.seed, "profile": grid.profile,
                         "cpus": list(grid.cpus) if grid.cpus else None, "spread_limit": grid.spread_limit}
+        prov["system_state"] = run_states(state_start, None, grid.spread_limit, threads)
         store.write_provenance(prov)
 
         plan = []
@@ -177,6 +191,10 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
             for b in bandwidth.values():
                 b.finish()
         prov["machine_read_bandwidth"] = {str(t): b.as_dict() for t, b in bandwidth.items()}
+        state_end = system_state(cpus=grid.cpus)
+        for reason in throttled_between(state_start, state_end):
+            warn(reason)
+        prov["system_state"] = run_states(state_start, state_end, grid.spread_limit, threads)
         _rewrite_last_run(store.dir, prov)
         if busy:
             log(f"note: {len(busy)} of {done} measurements ran on a busy machine (machine_busy = True, "
