@@ -80,7 +80,8 @@ def cmd_compare(a) -> int:
 @_usage
 def cmd_baseline_save(a) -> int:
     from harness.store import baselines as baseline
-    b = baseline.save(a.name, a.results, force=a.force)
+    runs = [x for x in a.results.split(",") if x]
+    b = baseline.save(a.name, runs if len(runs) > 1 else a.results, force=a.force)
     print(f"saved baseline {b.name} for machine {b.machine}: {b.meta['rows']} result row(s) -> {b.path}")
     return 0
 
@@ -144,7 +145,7 @@ def add_parsers(sub) -> None:
     s.add_argument("new", metavar="NEW", help="as BASE")
     s.add_argument("--threshold", default="5%", help="smallest change that counts (default 5%%)")
     s.add_argument("--format", default="text", choices=["text", "csv"])
-    s.add_argument("--seed", type=nonneg_int, default=0, help="seed of the bootstrap (default 0)")
+    s.add_argument("--seed", type=nonneg_int, default=0, help="kept for scripts; verdicts no longer draw random numbers")
     s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("baseline", help="save and list baselines (reports/baselines/<machine>/<name>)")
@@ -152,7 +153,8 @@ def add_parsers(sub) -> None:
     b = bsub.add_parser("save", help="store a results directory as baseline NAME for its machine")
     b.add_argument("name", metavar="NAME")
     b.add_argument("results", metavar="RESULTS_DIR", nargs="?", default=DEFAULT_RESULTS,
-                   help=f"results directory (default ./{DEFAULT_RESULTS})")
+                   help=f"results directory (default ./{DEFAULT_RESULTS}); a comma list saves several runs as one "
+                        "baseline, which then carries its between-run spread")
     b.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
     b.set_defaults(func=cmd_baseline_save)
     b = bsub.add_parser("list", help="baselines saved for this machine")

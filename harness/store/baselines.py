@@ -126,18 +126,30 @@ def check_name(name: str) -> str:
     return name
 
 
-def save(name: str, results_dir: str | os.PathLike, *, force: bool = False,
+def save(name: str, results_dir: str | os.PathLike | list, *, force: bool = False,
          root: Path | None = None) -> Baseline:
-    """Copy the results directory `results_dir` to the baseline NAME of the machine it was measured on."""
-    from harness.store.results import load_results
+    """Copy the results directory `results_dir` to the baseline NAME of the machine it was measured on.
+    A list of directories (several runs of the same configurations) is saved as one baseline whose
+    results.csv holds every run's rows, so a later compare has the spread between them."""
+    from harness.store.results import csv_text, load_many, load_results
     check_name(name)
-    src = Path(results_dir)
-    if not (src / "results.csv").is_file():
-        raise UsageError(f"{src}: not a results directory (no results.csv)")
-    rs = load_results(src)                       # refuses a damaged store, naming the file
+    dirs = [Path(d) for d in (results_dir if isinstance(results_dir, (list, tuple)) else [results_dir])]
+    for src in dirs:
+        if not (src / "results.csv").is_file():
+            raise UsageError(f"{src}: not a results directory (no results.csv)")
+    if len(dirs) == 1:
+        rs = load_results(dirs[0])                   # refuses a damaged store, naming the file
+    else:
+        rs = load_many(dirs)
+        rs.frame = rs.frame.drop(columns=["source"])
     if len(rs.frame) == 0:
-        raise HarnessError(f"{src}: holds no results; nothing to save")
-    machine = machine_key_of(rs.frame, rs.provenance)
+        raise HarnessError(f"{', '.join(map(str, dirs))}: holds no results; nothing to save")
+    provs = list(rs.provenance.get("sources", {}).values()) if len(dirs) > 1 else [rs.provenance]
+    machines = {machine_key_of(load_results(d).frame, p) for d, p in zip(dirs, provs)} if len(dirs) > 1 else set()
+    if len(machines) > 1:
+        raise UsageError(f"the runs were measured on different machines ({', '.join(sorted(machines))}): "
+                         "a baseline holds one machine's runs")
+    machine = machines.pop() if machines else machine_key_of(rs.frame, rs.provenance)
     mdir = (root or baselines_root()) / machine
     final = mdir / name
     with DirLock(mdir):
@@ -148,11 +160,16 @@ def save(name: str, results_dir: str | os.PathLike, *, force: bool = False,
         tmp = mdir / f".{name}.{os.getpid()}.tmp"
         tmp.mkdir()
         try:
-            for f in FILES:
-                if (src / f).is_file():
-                    shutil.copy2(src / f, tmp / f)
-            meta = {"name": name, "machine": machine, "saved": now_iso(), "source": str(src.resolve()),
-                    "rows": len(rs.frame), "commits": sorted(set(map(str, rs.frame["commit"])))}
+            if len(dirs) == 1:
+                for f in FILES:
+                    if (dirs[0] / f).is_file():
+                        shutil.copy2(dirs[0] / f, tmp / f)
+            else:
+                (tmp / "results.csv").write_text(csv_text(rs.frame))
+                (tmp / "provenance.json").write_text(json.dumps(rs.provenance, indent=1))
+            meta = {"name": name, "machine": machine, "saved": now_iso(),
+                    "source": str(dirs[0].resolve()) if len(dirs) == 1 else [str(d.resolve()) for d in dirs],
+                    "runs": len(dirs), "rows": len(rs.frame), "commits": sorted(set(map(str, rs.frame["commit"])))}
             (tmp / META).write_text(json.dumps(meta, indent=1))
             _fsync_tree(tmp)
             if final.exists():

@@ -153,6 +153,11 @@ def load_many(paths: Iterable[str | os.PathLike]) -> ResultSet:
 # ----------------------------------------------------------------------------
 # writing
 
+def csv_text(df: pd.DataFrame) -> str:
+    """A results frame as the text of results.csv (samples_ts as JSON lists)."""
+    return _csv_text(df)
+
+
 def _csv_text(df: pd.DataFrame) -> str:
     out = df.copy()
     if "samples_ts" in out:

@@ -327,3 +327,23 @@ def test_compare_reads_llama_bench_jsonl_and_matches_it_with_ours(tmp_path, caps
     lines = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("tiny")}
     assert "llama.cpp -> qwen35-harness" in lines["pp64"] and "SLOWER" in lines["pp64"]
     assert "FASTER" in lines["tg16"] and "1.200" in lines["tg16"]
+
+
+def test_a_baseline_saved_from_three_runs_judges_a_new_run_on_their_spread(tmp_path, monkeypatch, capsys):
+    """Issue 14 item 6: `baseline save NAME r1,r2,r3` keeps every run, and a single NEW run is judged on the
+    baseline's between-run spread; one run per side is not judged."""
+    monkeypatch.setenv("HARNESS_BASELINES", str(tmp_path / "bl"))
+    runs = []
+    for i, f in enumerate((1.0, 1.02, 0.985)):
+        runs.append(str(rf.write_dir(tmp_path / f"r{i}", rf.frame(
+            [rf.row(samples=[x * f for x in TIGHT], test_time=f"2026-11-23T10:0{i}:00+00:00")]))))
+    slow = rf.write_dir(tmp_path / "slow", rf.frame([rf.row(samples=[x * 0.8 for x in TIGHT], commit="b" * 40)]))
+    assert main(["baseline", "save", "three", ",".join(runs)]) == 0
+    meta = json.loads((tmp_path / "bl" / baseline.machine_key() / "three" / "baseline.json").read_text())
+    assert meta["runs"] == 3 and meta["rows"] == 3
+    capsys.readouterr()
+    assert main(["compare", "three", str(slow)]) == 1
+    out = capsys.readouterr().out
+    assert "SLOWER" in out and "1 slower" in out
+    assert main(["compare", runs[0], str(slow)]) == 0
+    assert "cannot judge: run-to-run spread unknown" in capsys.readouterr().out
