@@ -279,3 +279,31 @@ def test_ab_of_real_commits_passes_a_a_and_fails_a_planted_ten_percent(tmp_path,
     # the second run reuses both builds (and the extension was built once for all three commits)
     assert "cached build" in ab.stderr
     assert len(list((cache / "extensions").iterdir())) == 1
+
+
+def test_ci_on_real_commits_writes_the_summary_the_exports_and_the_report(tmp_path):
+    """`harness ci` on a copy of this project: a README-only HEAD against its parent, the tiny half of
+    the grid, two rounds (the build copies this tree's extension: the commits change no C)."""
+    from harness.report.exports import validate_bencher_bmf, validate_github_action_benchmark
+    repo = project_copy(tmp_path / "repo")
+    commit(repo, "README only", {"README.md": (repo / "README.md").read_text() + "\nmore\n"})
+    so = sorted((ROOT / "harness").glob("_native*.so"))
+    if not so:
+        pytest.skip("needs the built extension in this tree")
+    env = dict(__import__("os").environ, HARNESS_CACHE=str(tmp_path / "cache"))
+    out = tmp_path / "ci"
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "ci", "--base", "HEAD~1", "--head", "HEAD",
+                        "--repo", str(repo), "--presets", "tiny", "-p", "16", "-n", "4", "-r", "2",
+                        "--rounds", "2", "--min-rounds", "2", "--aa-rounds", "0", "-o", str(out),
+                        "--build-command", f"cp {so[0]} harness/"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert r.returncode in (0, 1), r.stderr
+    data = json.loads((out / "ab.json").read_text())
+    assert data["rounds"] == 2 and data["exit_code"] == r.returncode
+    assert sorted((v["model"], v["test"]) for v in data["verdicts"]) == [
+        ("tiny q4_k_m", "pp16"), ("tiny q4_k_m", "tg4"), ("tiny q8_0", "pp16"), ("tiny q8_0", "tg4")]
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("## harness ab:") and "| tiny q8_0 | tg4 |" in summary and "[report (ab.html)]" in summary
+    validate_github_action_benchmark(json.loads((out / "github-action-benchmark.json").read_text()))
+    validate_bencher_bmf(json.loads((out / "bencher.json").read_text()))
+    assert (out / "ab.html").is_file()
