@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from harness.cli import ab, bench, bisect, demo, model, report, selftest, sweep, vocab
+from harness.cli import ab, bench, bisect, demo, kernel_bench, model, report, selftest, sweep, vocab
 from harness.cli.common import OneLineParser, one_warning_per_command
 from harness.errors import BadArgumentError, HarnessError
 from harness.version import __version__
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_parsers(sub)
     ab.add_parsers(sub)
     vocab.add_parsers(sub)
+    kernel_bench.add_parsers(sub)
     return p
 
 
