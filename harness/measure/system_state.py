@@ -20,6 +20,7 @@ gate of `harness bench`, `harness sweep` and `harness ab`: warnings, or MachineN
 their start and end (machine.RunBandwidth)."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -332,7 +333,20 @@ def read_throttle(root: Path) -> dict[int, ThrottleCount] | None:
     return out or None
 
 
-def system_state(sample_seconds: float = 0.5, *, cpus: Sequence[int] | None = None, root: str | Path = "/",
+SAMPLE_VARIABLE = "HARNESS_STATE_SAMPLE_SECONDS"   # harness ab shortens its bench processes' samples
+
+
+def default_sample_seconds() -> float:
+    """0.5 s, or $HARNESS_STATE_SAMPLE_SECONDS (0.01 .. 5) when set: `harness ab` checks the machine
+    itself before its rounds and sets 0.1 for the many short bench processes it runs."""
+    try:
+        v = float(os.environ.get(SAMPLE_VARIABLE, "0.5"))
+    except ValueError:
+        return 0.5
+    return min(5.0, max(0.01, v)) if math.isfinite(v) else 0.5
+
+
+def system_state(sample_seconds: float | None = None, *, cpus: Sequence[int] | None = None, root: str | Path = "/",
                  pid: int | None = None, ticks_per_second: float | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.perf_counter) -> SystemState:
@@ -342,6 +356,7 @@ def system_state(sample_seconds: float = 0.5, *, cpus: Sequence[int] | None = No
     root: where /proc and /sys are found (a fake tree in tests), with pid standing for this process
     there and sleep / clock for the wait between the two samples."""
     root = Path(root)
+    sample_seconds = default_sample_seconds() if sample_seconds is None else sample_seconds
     cpus = tuple(sorted(cpus)) if cpus else tuple(affinity_cpus())
     pid = os.getpid() if pid is None else pid
     tps = ticks_per_second or os.sysconf("SC_CLK_TCK")
@@ -477,7 +492,7 @@ def throttled_between(before: SystemState, after: SystemState) -> list[Reason]:
 
 
 def judge_machine(threshold: float, threads: int, strict: bool, *, cpus: Sequence[int] | None = None,
-                  sample_seconds: float = 0.5) -> tuple[SystemState, list[Reason]]:
+                  sample_seconds: float | None = None) -> tuple[SystemState, list[Reason]]:
     """Read the state and quiet_check it; under `strict` a refusing reason raises
     MachineNotQuietError, one line naming the refusing reasons. (A sweep judges before it makes or
     locks anything, and warns once its results directory is open.)"""
@@ -497,7 +512,7 @@ def warn_reasons(reasons: list[Reason], warn: Callable[[str], None]) -> None:
 
 
 def check_before_measuring(threshold: float, threads: int, strict: bool, warn: Callable[[str], None], *,
-                           cpus: Sequence[int] | None = None, sample_seconds: float = 0.5) -> SystemState:
+                           cpus: Sequence[int] | None = None, sample_seconds: float | None = None) -> SystemState:
     """The gate before a measurement: judge_machine (under `strict`, MachineNotQuietError, nothing
     else printed), then each reason to `warn` (warn_reasons). Returns the state, the run's state at
     its start. cpus: those the run will use (its --pin set; default: this process's affinity)."""
