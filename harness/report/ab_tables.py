@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from harness.analysis.paired import PairedVerdict, family_level, pct
-from harness.analysis.stats import FASTER, SLOWER
+from harness.analysis.stats import FASTER, SLOWER, TOO_FEW
 from harness.measure.ab import AbResult, NoiseResult
 
 
@@ -74,8 +74,10 @@ def summary_line(result: AbResult) -> str:
     faster = [v for v in result.verdicts if v.verdict == FASTER]
     mdes = [v.mde for v in result.verdicts if math.isfinite(v.mde)]
     worst = f"; could have detected >= {pct(max(mdes))} on every test" if mdes else ""
+    few = [v for v in result.verdicts if v.verdict == TOO_FEW]
+    too_few = f", {len(few)} with too few rounds for an interval at this level" if few else ""
     return (f"{len(result.verdicts)} test(s): {len(slower)} slower, {len(faster)} faster, "
-            f"{len(result.verdicts) - len(slower) - len(faster)} no significant change{worst} "
+            f"{len(result.verdicts) - len(slower) - len(faster) - len(few)} no significant change{too_few}{worst} "
             f"({result.rounds} rounds, stopped: {result.stop}, {result.seconds:.0f} s)")
 
 
