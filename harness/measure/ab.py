@@ -129,8 +129,11 @@ def bench_process(workload: Workload, tree: Path | None = None, pad: int | None 
     if pad is not None:
         env[PAD_VARIABLE] = "x" * pad
     preexec = _no_aslr if pad is not None and sys.platform.startswith("linux") else None
+    # without a tree: run where this process's own harness lives, so that `python -m` finds the same
+    # package (from a source checkout's root an unbuilt harness/ would shadow an installed one)
+    cwd = tree if tree is not None else Path(__file__).resolve().parent.parent.parent
     try:
-        r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=MEASURE_TIMEOUT,
+        r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=MEASURE_TIMEOUT,
                            preexec_fn=preexec)
     except subprocess.TimeoutExpired:
         raise MeasurementError(f"the measurement ran over {MEASURE_TIMEOUT} s") from None
