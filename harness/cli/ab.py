@@ -88,9 +88,10 @@ def _check_machine(a, policy, threads: int | None) -> dict:
 
 def run_ab_command(a, revs: list[str], workloads: list, policy) -> "object":
     from harness.measure.ab import bench_process, run_ab
-    from harness.measure.builds import build, repo_root, resolve_revision
+    from harness.measure.bisect import repo_top
+    from harness.measure.builds import build, resolve_revision
     try:
-        repo = repo_root(Path(a.repo))
+        repo = repo_top(Path(a.repo))
         revisions = [resolve_revision(repo, r) for r in revs]
     except UsageError as e:          # not a repository, not a commit: bad arguments
         raise BadArgumentError(str(e)) from None

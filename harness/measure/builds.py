@@ -65,13 +65,6 @@ def _git(repo: Path, *args: str, binary: bool = False):
     return r.stdout
 
 
-def repo_root(path: Path) -> Path:
-    r = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise UsageError(f"{path} is not inside a git repository (use --repo)")
-    return Path(r.stdout.strip())
-
-
 def worktree_files(repo: Path) -> list[str]:
     """The working tree's files as git sees them: tracked (present) and untracked, not ignored."""
     out = _git(repo, "ls-files", "-co", "--exclude-standard", "-z")
