@@ -8,10 +8,12 @@ one run per side, a noise record of this machine (`harness noise`) stands in for
 pair is shown but "cannot judge". The intervals of all pairs hold together at the chosen level
 (Bonferroni), so a comparison of many configurations does not cry wolf more often than one would.
 
-Rows are matched on the configuration key of the results store. When one side holds llama.cpp
-rows (imported llama-bench results) and the other ours, the engines share no configuration key,
-so rows are matched on what both tools mean the same way: the model file name, prompt and
-generated lengths, context depth and thread count.
+Rows are matched on the configuration key of the results store, which for llama-bench rows holds
+every setting compare-llama-bench.py keys on (flash_attn, type_k/v, n_batch, ...: engine_settings),
+so a -fa 0/1 pair stays two configurations. When the two sides are different engines (ours against
+imported llama-bench results), they share no configuration key, so rows are matched on what both
+tools mean the same way: the model file name, prompt and generated lengths, context depth and
+thread count; each side's settings stay apart (one pair per peer setting) and are shown.
 
 A pair with a side measured on a busy machine (the row's machine_busy flag) is never called slower
 or faster: such a figure says more about the machine's load than about the engine. Its verdict is
@@ -37,7 +39,8 @@ CONFIG_KEY = list(KEY_COLUMNS)
 CROSS_ENGINE_KEY = ["model_file", "n_prompt", "n_gen", "n_depth", "n_threads"]
 MACHINE_BUSY = "machine busy"    # the verdict of a slower / faster pair with a busy side: not judged
 # columns that describe a configuration in the printed table (from NEW, else BASE)
-SHOWN = ["model", "test", "engine", "isa", "n_threads", "n_ubatch", "fdn_threshold", "vocab_strategy"]
+SHOWN = ["model", "test", "engine", "isa", "n_threads", "n_ubatch", "fdn_threshold", "vocab_strategy",
+         "engine_settings"]
 
 
 class NothingToCompare(HarnessError):
@@ -88,6 +91,8 @@ def row_samples(row: pd.Series) -> list[float]:
 
 def _with_key_columns(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     df = df.copy()
+    if "engine_settings" in key and "engine_settings" not in df.columns:   # frames from before the column
+        df["engine_settings"] = ""
     if "model_file" in key:
         df["model_file"] = df["model_filename"].astype(str).map(os.path.basename)
     missing = [k for k in key if k not in df.columns]
@@ -143,8 +148,9 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, s
     None: one run per side cannot be judged. seed is kept for callers of the former bootstrap."""
     cross = _engines(base) != _engines(new)
     key = CROSS_ENGINE_KEY if cross else CONFIG_KEY
-    b = _pool(_with_key_columns(base, key), key)
-    n = _pool(_with_key_columns(new, key), key)
+    pool_key = key + ["engine_settings"] if cross else key    # a peer's settings never pool together
+    b = _pool(_with_key_columns(base, pool_key), pool_key)
+    n = _pool(_with_key_columns(new, pool_key), pool_key)
     if len(b) == 0 or len(n) == 0:
         raise NothingToCompare("one side has no results")
     n["order_new"] = range(len(n))
@@ -173,6 +179,8 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, *, s
             "commit_base": _pick_side(r, "commit", "base"), "commit_new": _pick_side(r, "commit", "new"),
             "engine_base": _pick_side(r, "engine", "base") or "qwen35-harness",
             "engine_new": _pick_side(r, "engine", "new") or "qwen35-harness",
+            "settings_base": _pick_side(r, "engine_settings", "base"),
+            "settings_new": _pick_side(r, "engine_settings", "new"),
         })
         out.append(row)
     table = pd.DataFrame(out)
@@ -283,6 +291,11 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
                [f"{r['engine_base']} -> {r['engine_new']}", str(r["n_threads"])])
         lines.append([str(r["model"]), str(r["test"]), *cfg, f"{r['base_ts']:.2f}", f"{r['new_ts']:.2f}",
                       _fmt_ratio(r), verdict])
+    labels, shared = _settings_column(t)
+    if any(labels):
+        head.insert(-4, "settings")
+        for ln, lab in zip(lines, labels):
+            ln.insert(-4, lab)
     widths = [max(len(h), *(len(ln[i]) for ln in lines)) for i, h in enumerate(head)]
     out = [f"BASE {base_label}", f"NEW  {new_label}", "",
            "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(),
@@ -292,8 +305,42 @@ def format_text(cmp: Comparison, base_label: str, new_label: str) -> str:
         out += ["", f"intervals: {100 * (1 - (1 - t['level'].iloc[0]) * len(t)):g}% for all {len(t)} configuration(s) "
                     f"together (each {100 * t['level'].iloc[0]:.2f}%), from the spread between runs"]
     out += ["", summary_line(cmp)]
+    if shared:
+        out.append(f"peer settings of every row: {shared}")
     if cmp.cpus[0]:
         out.append(f"note: BASE ran on {cmp.cpus[0]!r}, NEW on {cmp.cpus[1]!r}: the ratios compare machines too")
+    return "\n".join(out)
+
+
+def _settings_column(t: pd.DataFrame) -> tuple[list[str], str]:
+    """Per row the peer settings that differ between rows (BASE's | NEW's when both sides have
+    some), and the settings every row shares (llama_bench_format.settings_labels)."""
+    from harness.store.llama_bench_format import settings_labels
+    if not len(t) or "settings_base" not in t.columns:
+        return ["" for _ in range(len(t))], ""
+    base, new = list(t["settings_base"].fillna("")), list(t["settings_new"].fillna(""))
+    lab, shared = settings_labels(base + new)
+    lb, ln = lab[:len(t)], lab[len(t):]
+    return [f"{x} | {y}" if x and y and x != y else (x or y) for x, y in zip(lb, ln)], shared
+
+
+def format_markdown(cmp: Comparison, base_label: str, new_label: str) -> str:
+    """A pipe-markdown table for a pull request: one row per configuration, then the summary."""
+    t = cmp.table
+    labels, shared = _settings_column(t)
+    head = ["model", "test"] + (["engines"] if cmp.cross_engine else ["isa", "threads", "ubatch", "fdn"]) + \
+        (["settings"] if any(labels) else []) + ["BASE t/s", "NEW t/s", "NEW/BASE [interval]", "verdict"]
+    out = [f"**BASE** {base_label} · **NEW** {new_label}", "", "| " + " | ".join(head) + " |",
+           "|" + "|".join("---:" if h.endswith(("t/s", "]")) else "---" for h in head) + "|"]
+    for (_, r), lab in zip(t.iterrows(), labels):
+        cfg = ([f"{r['engine_base']} → {r['engine_new']}"] if cmp.cross_engine else
+               [str(r["isa"]), str(r["n_threads"]), str(r["n_ubatch"]), str(r["fdn_threshold"])])
+        cells = [str(r["model"]), str(r["test"]), *cfg, *([lab] if any(labels) else []),
+                 f"{r['base_ts']:.2f}", f"{r['new_ts']:.2f}", _fmt_ratio(r), verdict_text(r)]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    out += ["", summary_line(cmp)]
+    if shared:
+        out.append(f"\npeer settings of every row: `{shared}`")
     return "\n".join(out)
 
 

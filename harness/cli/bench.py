@@ -11,7 +11,8 @@ def cmd_bench(a) -> int:
     from harness.measure.rows import records
     from harness.measure.system_state import judge_machine, system_state, throttled_between, warn_reasons
     from harness.model.loader import load_model
-    from harness.report.bench_tables import format_csv, format_json, format_jsonl, format_markdown, format_profile
+    from harness.report.bench_tables import (format_csv, format_json, format_jsonl, format_markdown, format_profile,
+                                             format_sql)
     check_threads(a, pinned=a.pin)
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
                       isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
@@ -36,6 +37,8 @@ def cmd_bench(a) -> int:
             print(format_jsonl(recs))
         elif a.output == "csv":
             print(format_csv(recs), end="")
+        elif a.output == "sql":
+            print(format_sql(recs), end="")
         else:
             print(format_markdown(m, cfg, res))
             if a.profile:
@@ -56,7 +59,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--profile", action="store_true", help="add a separate profiled run: time per op")
     s.add_argument("--refresh-bandwidth", action="store_true",
                    help="also re-take the cached read-bandwidth measurement (each run probes it anyway)")
-    s.add_argument("-o", "--output", default="md", choices=["md", "json", "jsonl", "csv"])
+    s.add_argument("-o", "--output", default="md", choices=["md", "json", "jsonl", "csv", "sql"],
+                   help="md (default); json, jsonl, csv, sql: llama-bench's formats with every llama-bench field "
+                        "(sql: pipe into sqlite3 beside llama-bench's)")
     add_strict_arg(s)
     add_engine_args(s)
     s.set_defaults(func=cmd_bench)

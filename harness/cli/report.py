@@ -64,7 +64,7 @@ def _load_side(arg: str):
 
 @_usage
 def cmd_compare(a) -> int:
-    from harness.analysis.compare import compare_frames, format_text, noise_records_lookup
+    from harness.analysis.compare import compare_frames, format_markdown, format_text, noise_records_lookup
     from harness.analysis.stats import parse_threshold
     threshold = parse_threshold(a.threshold)
     (base, blabel), (new, nlabel) = _load_side(a.base), _load_side(a.new)
@@ -72,6 +72,8 @@ def cmd_compare(a) -> int:
                        noise_of=noise_records_lookup(base.frame, new.frame))
     if a.format == "csv":
         sys.stdout.write(c.table.to_csv(index=False))
+    elif a.format == "md":
+        print(format_markdown(c, blabel, nlabel))
     else:
         print(format_text(c, blabel, nlabel))
     return c.exit_status()
@@ -140,11 +142,13 @@ def cmd_report(a) -> int:
 def add_parsers(sub) -> None:
     s = sub.add_parser("compare", help="NEW/BASE tokens/s per configuration with a confidence interval "
                                        "and a verdict; exit 1 if anything is significantly slower")
-    s.add_argument("base", metavar="BASE", help="results directory, llama-bench-format .json/.jsonl (llama-bench's "
-                                                "or harness bench -o json), or baseline name; a comma list pools")
+    s.add_argument("base", metavar="BASE", help="results directory, llama-bench output (json, jsonl, csv, sql "
+                                                "text or sqlite database; llama-bench's, ik_llama.cpp's or harness "
+                                                "bench's), or baseline name; a comma list pools")
     s.add_argument("new", metavar="NEW", help="as BASE")
     s.add_argument("--threshold", default="5%", help="smallest change that counts (default 5%%)")
-    s.add_argument("--format", default="text", choices=["text", "csv"])
+    s.add_argument("-o", "--output", "--format", dest="format", default="text", choices=["text", "csv", "md"],
+                   help="text (default), csv (the table), md (a pipe-markdown table for a pull request)")
     s.add_argument("--seed", type=nonneg_int, default=0, help="kept for scripts; verdicts no longer draw random numbers")
     s.set_defaults(func=cmd_compare)
 

@@ -15,6 +15,7 @@ from harness.measure.system_state import SystemState, run_states_brief
 from harness.model.fingerprint import ModelIdentity, identify
 from harness.model.loader import Model
 from harness.provenance import cpu_model, git_commit, load_average, now_iso
+from harness.store import llama_bench_format as fmt
 from harness.store.schema import config_id
 
 
@@ -79,14 +80,17 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult],
     out = []
     for r in results:
         row = result_row(ident, cfg, r, (commit, dirty))
+        test_time = str(row["test_time"]).replace("+00:00", "Z")    # llama-bench's form
         rec = {
-            # llama-bench fields
-            "build_commit": commit[:12], "cpu_info": cpu_model(), "backends": "CPU",
-            "model_filename": model.path, "model_type": f"{model.config.arch} {model.name}",
+            # every llama-bench field, in its order (harness.store.llama_bench_format)
+            # build_commit: a short hash, as llama-bench writes its own (the full one is in `commit`)
+            "build_commit": commit[:7], "build_number": 0, "cpu_info": cpu_model(),
+            **fmt.neutral_fields(cfg.threads, cfg.ubatch),
+            "model_filename": model.path,
+            "model_type": fmt.model_type(model.config.arch, model.config.n_layer, model.config.n_embd,
+                                         model.metadata.get("general.file_type")),
             "model_size": model.weight_bytes(), "model_n_params": n_params,
-            "n_batch": cfg.ubatch, "n_ubatch": cfg.ubatch, "n_threads": cfg.threads,
-            "type_k": "f32", "type_v": "f32", "n_gpu_layers": 0, "use_mmap": True,
-            "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": r.n_depth, "test_time": now_iso(),
+            "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": r.n_depth, "test_time": test_time,
             "avg_ns": int(statistics.fmean(r.samples_ns)),
             "stddev_ns": int(statistics.stdev(r.samples_ns)) if len(r.samples_ns) > 1 else 0,
             "avg_ts": r.avg_ts, "stddev_ts": r.stddev_ts,
@@ -107,5 +111,5 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult],
             rec["system_state"] = brief
         if r.profile is not None:
             rec["profile"] = r.profile.drop(columns=["kind"], errors="ignore").to_dict("records")
-        out.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()})
+        out.append(fmt.ordered({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}))
     return out

@@ -1,12 +1,13 @@
-"""The tables `harness bench` prints: markdown (with the per-op profile), CSV, JSON and JSONL."""
+"""The tables `harness bench` prints: markdown (with the per-op profile), and llama-bench's CSV, JSON,
+JSONL and SQL."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pandas as pd
 
 from harness.measure.bench import BenchConfig, BenchResult
+from harness.store import llama_bench_format as fmt
 from harness.model.loader import Model
 
 
@@ -62,7 +63,13 @@ def format_profile(results: list[BenchResult], top: int = 12) -> str:
 
 
 def format_csv(recs: list[dict]) -> str:
-    return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, list)} for r in recs]).to_csv(index=False)
+    """As llama-bench -o csv (every llama-bench field, quoted), our fields after its own."""
+    return fmt.to_csv(recs)
+
+
+def format_sql(recs: list[dict]) -> str:
+    """As llama-bench -o sql: pipe it into `sqlite3 llama-bench.sqlite` beside llama-bench's."""
+    return fmt.to_sql(recs)
 
 
 def format_json(recs: list[dict]) -> str:

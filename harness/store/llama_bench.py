@@ -9,14 +9,18 @@ is 'unhashed:<file name>:<size>'. The ISA and fdn threshold are not llama.cpp se
 empty. Weight GB/s is filled in for tg rows when the file is a model we can read."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
 
+from harness.store import llama_bench_format as fmt
 from harness.errors import HarnessError, ResultsCorruptError, ResultsError
 from harness.store.schema import (PROFILE_COLUMNS, QUALITY_COLUMNS, SPREAD_LIMIT, ResultSet, rows_frame, summarize,
                                   test_name)
@@ -27,38 +31,160 @@ LLAMA_CPP = "llama.cpp"
 # none of them, so they are derived or left empty there
 OWN_COLUMNS = ("model", "model_preset", "model_hash", "quant", "isa", "fdn_threshold", "vocab_strategy", "commit",
                "dirty", "version", "machine_read_gbps", "bandwidth_fraction", "weight_gbps", "peak_rss_bytes",
-               "spread_ok", "load_avg", "cpu_affinity", "machine_busy", "busy_note")
+               "spread_ok", "load_avg", "cpu_affinity", "machine_busy", "busy_note", "engine_settings")
 
 
 def read_records(path: str | os.PathLike) -> list[dict]:
-    """The records of a llama-bench JSON array or JSONL file; errors name the file (and line)."""
+    """The records of any llama-bench output file: JSON array, JSONL, CSV, an SQLite database or the
+    SQL text of `-o sql`; errors name the file (and line or record)."""
     p = Path(path)
     try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{p}: cannot be read: {getattr(e, 'strerror', None) or e}") from None
-    stripped = text.strip()
-    if not stripped:
-        raise ResultsCorruptError(f"{p}: empty file, no llama-bench records")
-    if stripped.startswith("["):
-        try:
-            recs = json.loads(stripped)
-        except ValueError as e:
-            raise ResultsCorruptError(f"{p}: not valid JSON ({e})") from None
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ResultsError(f"{p}: cannot be read: {e.strerror or e}") from None
+    if raw.startswith(SQLITE_MAGIC):
+        recs = _sqlite_records(p, None)
     else:
-        recs = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    recs.append(json.loads(line))
-                except ValueError as e:
-                    raise ResultsCorruptError(f"{p}: line {i}: not valid JSON ({e})") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ResultsCorruptError(f"{p}: neither text nor an SQLite database: not llama-bench output") from None
+        stripped = text.strip()
+        if not stripped:
+            raise ResultsCorruptError(f"{p}: empty file, no llama-bench records")
+        if stripped.startswith("["):
+            recs = _json_records(p, stripped)
+        elif stripped.startswith("{"):
+            recs = _jsonl_records(p, text)
+        elif re.match(r"(?is)^(create\s+table|insert\s+into|begin)", stripped):
+            recs = _sqlite_records(p, text)
+        else:
+            recs = _csv_records(p, text)
     for i, r in enumerate(recs, 1):
         if not isinstance(r, dict):
             raise ResultsCorruptError(f"{p}: record {i} is not a JSON object")
         missing = [k for k in NEEDED if k not in r]
         if missing:
             raise ResultsCorruptError(f"{p}: record {i} lacks {', '.join(missing)}: not llama-bench output")
+    if not recs:
+        raise ResultsCorruptError(f"{p}: no llama-bench records")
+    return recs
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _json_records(p: Path, text: str) -> list:
+    try:
+        recs = json.loads(text)
+    except ValueError as e:
+        raise ResultsCorruptError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(recs, list):
+        raise ResultsCorruptError(f"{p}: expected a JSON array of llama-bench records")
+    return recs
+
+
+def _jsonl_records(p: Path, text: str) -> list:
+    recs = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                recs.append(json.loads(line))
+            except ValueError as e:
+                raise ResultsCorruptError(f"{p}: line {i}: not valid JSON ({e})") from None
+    return recs
+
+
+def _loose(field: str, text: str):
+    """A CSV / SQL cell as the value JSON would hold: llama-bench's typed fields by their type,
+    others (our columns) read back from their text: JSON lists, numbers, True/False, '' = none."""
+    if text is None:
+        return None
+    if field in fmt.INT_FIELDS | fmt.BOOL_FIELDS | fmt.FLOAT_FIELDS:
+        return fmt.typed(field, text) if str(text).strip() != "" else None
+    if not isinstance(text, str):
+        return text
+    s = text.strip()
+    if s == "" and field not in fmt.FIELDS:
+        return None
+    if s.startswith(("[", "{")):
+        try:
+            return json.loads(s)
+        except ValueError:
+            return text
+    if field in fmt.FIELDS:
+        return text
+    if s in ("True", "False", "true", "false"):
+        return s.lower() == "true"
+    for conv in (int, float):
+        try:
+            return conv(s)
+        except ValueError:
+            pass
+    return text
+
+
+def _csv_records(p: Path, text: str) -> list:
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:
+        raise ResultsCorruptError(f"{p}: not valid CSV ({e})") from None
+    if not rows:
+        raise ResultsCorruptError(f"{p}: a header but no rows: no llama-bench records")
+    head = rows[0].keys()
+    if "model_filename" not in head or None in head:
+        raise ResultsCorruptError(f"{p}: not JSON, JSONL, CSV with llama-bench's header, or SQL")
+    recs = []
+    for i, r in enumerate(rows, 2):
+        if None in r:
+            raise ResultsCorruptError(f"{p}: line {i}: more cells than the header has columns")
+        recs.append({k: _loose(k, v) for k, v in r.items()})
+    return recs
+
+
+def _only_building(action, *_args) -> int:
+    """sqlite3 authorizer for `-o sql` text: creating, inserting and reading only (no ATTACH, so a
+    file cannot make us write anywhere)."""
+    allowed = {sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT,
+               sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_FUNCTION}
+    return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
+
+
+def _sqlite_records(p: Path, sql_text: str | None) -> list:
+    """Rows of the llama_bench table, from a database file (opened read-only) or from SQL text run
+    into a database in memory; our own fields (the qwen35_harness table) merged back into ours."""
+    try:
+        if sql_text is None:
+            con = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True)
+        else:
+            con = sqlite3.connect(":memory:")
+            con.set_authorizer(_only_building)
+            con.executescript(sql_text)
+            con.set_authorizer(None)
+        con.row_factory = sqlite3.Row
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if fmt.SQL_TABLE not in tables:
+            raise ResultsCorruptError(f"{p}: no {fmt.SQL_TABLE} table (tables: {', '.join(sorted(tables)) or 'none'})")
+        rows = [dict(r) for r in con.execute(f"SELECT * FROM {fmt.SQL_TABLE} ORDER BY rowid")]
+        own = {}
+        if fmt.OWN_SQL_TABLE in tables:
+            for r in con.execute(f"SELECT * FROM {fmt.OWN_SQL_TABLE}"):
+                own[(r["build_commit"], r["test_time"], str(r["n_prompt"]), str(r["n_gen"]), str(r["n_depth"]))] = \
+                    r["record"]
+        con.close()
+    except sqlite3.Error as e:
+        raise ResultsCorruptError(f"{p}: not a readable llama-bench SQLite database or SQL ({e})") from None
+    recs = []
+    for r in rows:
+        rec = {k: _loose(k, v if v is None or isinstance(v, str) else str(v)) for k, v in r.items()}
+        extra = own.get((r.get("build_commit"), r.get("test_time"), str(r.get("n_prompt")), str(r.get("n_gen")),
+                         str(r.get("n_depth"))))
+        if extra:
+            try:
+                rec.update(json.loads(extra))
+            except ValueError:
+                raise ResultsCorruptError(f"{p}: a {fmt.OWN_SQL_TABLE} record is not JSON") from None
+        recs.append(rec)
     return recs
 
 
@@ -113,13 +239,16 @@ def llama_rows(records: list[dict], beside: Path) -> list[dict]:
     rows = []
     for r in records:
         n_prompt, n_gen, n_depth = int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)), int(r.get("n_depth", 0) or 0)
-        samples = [float(x) for x in (r.get("samples_ts") or [r["avg_ts"]])]
+        samples = [float(x) for x in (r.get("samples_ts") or [])] or [float(r["avg_ts"])]
         s = summarize(samples)
-        engine = str(r.get("engine") or LLAMA_CPP)
+        # csv and sql hold no samples: the record's own stddev then says how wide the run was
+        stddev = _num(s.stddev) if len(samples) > 1 else _num(r.get("stddev_ts"))
+        own = bool(r.get("engine"))        # a record that names its engine is ours
+        engine = fmt.engine_of(r)
         model_hash, bpt = (r["model_hash"], None) if r.get("model_hash") else \
             _model_facts(str(r["model_filename"]), r.get("model_size"), beside, cache)
         gbps = bpt * s.median / 1e9 if bpt and n_gen and not n_prompt else None
-        spread = s.spread
+        spread = stddev / s.median if stddev is not None and s.median > 0 else math.nan
         row = {
             "model": Path(str(r["model_filename"])).stem, "model_filename": str(r["model_filename"]),
             "model_hash": model_hash, "model_preset": "",
@@ -127,15 +256,16 @@ def llama_rows(records: list[dict], beside: Path) -> list[dict]:
             "isa": "", "n_threads": int(r.get("n_threads", 0)), "n_ubatch": int(r.get("n_ubatch", 0)),
             "fdn_threshold": None, "vocab_strategy": "full", "n_prompt": n_prompt, "n_gen": n_gen,
             "n_depth": n_depth, "test": test_name(n_prompt, n_gen, n_depth),
-            "avg_ts": s.avg, "median_ts": s.median, "stddev_ts": _num(s.stddev), "min_ts": s.min, "max_ts": s.max,
+            "avg_ts": s.avg, "median_ts": s.median, "stddev_ts": stddev, "min_ts": s.min, "max_ts": s.max,
             "samples_ts": samples, "ms_per_token": 1000.0 / s.median, "weight_gbps": gbps,
             "machine_read_gbps": None, "bandwidth_fraction": None, "peak_rss_bytes": None,
             "spread_ok": bool(spread <= SPREAD_LIMIT) if not math.isnan(spread) else False,
             "engine": engine, "commit": str(r.get("build_commit", "")), "dirty": False,
             "version": str(r.get("build_number", "")), "test_time": str(r.get("test_time", "")),
             "cpu_info": str(r.get("cpu_info", "")), "load_avg": None, "cpu_affinity": str(r.get("cpu_mask", "")),
+            "engine_settings": "" if own else fmt.settings_text(r),
         }
-        if engine != LLAMA_CPP:
+        if own:
             row.update({k: r[k] for k in OWN_COLUMNS if r.get(k) is not None})
         rows.append(row)
     return rows

@@ -114,14 +114,15 @@ def _read_provenance(path: Path) -> dict:
 
 
 def load_results(path: str | os.PathLike) -> ResultSet:
-    """A results directory (or its results.csv), or a llama-bench JSON / JSONL file."""
+    """A results directory (or its results.csv), or a file of llama-bench output (json, jsonl, csv,
+    sql text, sqlite database: harness.store.llama_bench.read_records tells them apart)."""
     p = Path(path)
-    if p.is_file() and p.suffix.lower() in (".json", ".jsonl"):
-        return load_llama_bench(p)
     if p.is_file() and p.name == RESULTS_FILE:
         p = p.parent
+    elif p.is_file():
+        return load_llama_bench(p)
     if not p.is_dir():
-        raise ResultsError(f"{p}: no such results directory (or llama-bench .json / .jsonl file)")
+        raise ResultsError(f"{p}: no such results directory (or llama-bench output file)")
     if not (p / RESULTS_FILE).exists():
         raise ResultsError(f"{p}: not a results directory (no {RESULTS_FILE})")
     frame = read_results_csv(p / RESULTS_FILE)

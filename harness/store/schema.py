@@ -46,8 +46,11 @@ def summarize(samples: list[float]) -> Summary:
 # columns
 
 # what identifies a measurement; config_id is a hash of these values
+# engine_settings: a peer engine's settings beyond these (llama-bench's flash_attn, type_k, n_batch,
+# ...; harness.store.llama_bench_format.settings_text), '' for ours; it joins the id only when set,
+# so the ids of our rows are what they were before it existed
 KEY_COLUMNS = ("model_hash", "isa", "n_threads", "n_ubatch", "fdn_threshold", "vocab_strategy",
-               "n_prompt", "n_gen", "n_depth", "test")
+               "n_prompt", "n_gen", "n_depth", "test", "engine_settings")
 IDENTITY_COLUMNS = ["config_id", "model", "model_filename", "model_hash", "model_preset", "quant", "isa",
                     "n_threads", "n_ubatch", "fdn_threshold", "vocab_strategy", "n_prompt", "n_gen",
                     "n_depth", "test"]
@@ -58,7 +61,7 @@ PROVENANCE_COLUMNS = ["engine", "commit", "dirty", "version", "test_time", "cpu_
 # hint), the CPUs the process was allowed to run on, and whether other work on the machine took CPU
 # time the engine's threads needed (machine_busy, with the reason in busy_note). Older results
 # without a column load with it empty (nan / '': not known to be busy).
-EXTRA_COLUMNS = ["load_avg", "cpu_affinity", "machine_busy", "busy_note"]
+EXTRA_COLUMNS = ["load_avg", "cpu_affinity", "machine_busy", "busy_note", "engine_settings"]
 RESULT_COLUMNS = IDENTITY_COLUMNS + FIGURE_COLUMNS + PROVENANCE_COLUMNS + EXTRA_COLUMNS
 REQUIRED_COLUMNS = IDENTITY_COLUMNS + FIGURE_COLUMNS + PROVENANCE_COLUMNS
 
@@ -68,7 +71,7 @@ QUALITY_COLUMNS = ["config_id", "model", "quant", "vocab_strategy", "n_positions
 
 STRING_COLUMNS = ["config_id", "model", "model_filename", "model_hash", "model_preset", "quant", "isa",
                   "vocab_strategy", "test", "engine", "commit", "version", "test_time", "cpu_info",
-                  "cpu_affinity", "busy_note"]
+                  "cpu_affinity", "busy_note", "engine_settings"]
 BOOL_COLUMNS = ["spread_ok", "dirty"]
 
 
@@ -89,7 +92,8 @@ def key_value(v):
 
 
 def config_key(row: Mapping) -> tuple:
-    return tuple(key_value(row.get(k)) for k in KEY_COLUMNS)
+    key = tuple(key_value(row.get(k)) for k in KEY_COLUMNS)
+    return key if key[-1] != "" else key[:-1]
 
 
 def config_id(row: Mapping) -> str:
