@@ -11,9 +11,16 @@ def cmd_bench(a) -> int:
     from harness.measure.rows import records
     from harness.measure.system_state import judge_machine, system_state, throttled_between, warn_reasons
     from harness.model.loader import load_model
-    from harness.report.bench_tables import (format_csv, format_json, format_jsonl, format_markdown, format_profile,
-                                             format_sql)
+    from harness.report.bench_tables import (format_csv, format_engines_md, format_json, format_jsonl,
+                                             format_markdown, format_profile, format_sql)
+    from harness.measure.peers import parse_engines
     check_threads(a, pinned=a.pin)
+    try:
+        engines = parse_engines(a.engine, a.peer_args)
+    except UsageError as e:
+        raise BadArgumentError(str(e)) from None
+    if not engines.native:
+        raise BadArgumentError("bench --engine: include native (bench measures ours; peers run beside it)")
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
                       isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
                       vocab_strategy=a.vocab_strategy, profile=a.profile, cpus=a.pin)
@@ -31,6 +38,9 @@ def cmd_bench(a) -> int:
         for reason in throttled_between(start, end):
             machine_warning(reason)
         recs = records(m, cfg, res, states=(start, end))
+        peer_recs = _peer_records(engines, m.path, cfg)
+        if a.output != "md":
+            recs = recs + peer_recs
         if a.output == "json":
             print(format_json(recs))
         elif a.output == "jsonl":
@@ -41,9 +51,28 @@ def cmd_bench(a) -> int:
             print(format_sql(recs), end="")
         else:
             print(format_markdown(m, cfg, res))
+            if peer_recs:
+                print("\n" + format_engines_md(recs, peer_recs))
             if a.profile:
                 print("\n" + format_profile(res))
     return 0
+
+
+def _peer_records(engines, model: str, cfg) -> list[dict]:
+    """Each peer's llama-bench records for bench's tests, right after ours (engine named in each);
+    a peer that fails is one warning line, not an error: ours were measured."""
+    from harness.cli.common import machine_warning
+    from harness.errors import HarnessError
+    from harness.measure.peers import peer_command, run_peer
+    tests = [t for t in ((cfg.n_prompt, 0), (0, cfg.n_gen)) if t[0] or t[1]]
+    out = []
+    for peer in engines.peers:
+        cmd = peer_command(peer, model, cfg.threads, cfg.ubatch, cfg.n_depth, tests, cfg.repetitions)
+        try:
+            out += [dict(r, engine=peer.engine) for r in run_peer(peer, cmd)]
+        except HarnessError as e:
+            machine_warning(f"{peer.engine} could not run this configuration: {e}")
+    return out
 
 
 def add_parsers(sub) -> None:
@@ -62,6 +91,9 @@ def add_parsers(sub) -> None:
     s.add_argument("-o", "--output", default="md", choices=["md", "json", "jsonl", "csv", "sql"],
                    help="md (default); json, jsonl, csv, sql: llama-bench's formats with every llama-bench field "
                         "(sql: pipe into sqlite3 beside llama-bench's)")
+    s.add_argument("--engine", metavar="LIST", help="native (default) plus peers run right after it on the same "
+                   "file and flags: llama-bench=PATH (llama.cpp), ik=PATH (ik_llama.cpp)")
+    s.add_argument("--peer-args", action="append", metavar="NAME=ARGS", help="extra flags for a peer, e.g. 'ik=-rtr 1'")
     add_strict_arg(s)
     add_engine_args(s)
     s.set_defaults(func=cmd_bench)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from harness.cli import ab, bench, bisect, demo, kernel_bench, model, report, selftest, sweep, vocab
+from harness.cli import ab, bench, bisect, demo, depth, kernel_bench, model, report, selftest, sweep, vocab
 from harness.cli.common import OneLineParser, one_warning_per_command
 from harness.errors import BadArgumentError, HarnessError
 from harness.version import __version__
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_parsers(sub)
     bench.add_parsers(sub)
     sweep.add_parsers(sub)
+    depth.add_parsers(sub)
     report.add_parsers(sub)
     selftest.add_parsers(sub)
     bisect.add_parsers(sub)

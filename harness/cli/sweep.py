@@ -14,22 +14,27 @@ SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vo
 
 
 def cmd_sweep(a) -> int:
+    from harness.measure.peers import parse_engines
     from harness.measure.sweep import run_sweep
     try:
         grid, output, threads_given = sweep_grid(a)
+        engines = parse_engines(a.engine, a.peer_args)
         threads_beyond_cpus(grid.threads, given=threads_given, force=a.force, pinned=grid.cpus)
     except UsageError as e:         # a bad grid is a bad argument: exit status 2
         print(f"harness: error: {e}", file=sys.stderr)
         return 2
     try:
         rep = run_sweep(grid, output, resume=a.resume, refresh_bandwidth=a.refresh_bandwidth, strict=a.strict,
-                        warn=machine_warning)
+                        warn=machine_warning, engines=engines)
     except KeyboardInterrupt:       # Ctrl-C: what was measured is saved; say how to measure the rest
         print(f"harness: interrupted; the finished configurations are saved in {output}; continue with: "
               f"{resume_command(a)}", file=sys.stderr)
         return 130
     print(f"{rep.measured} measured, {rep.skipped} already there, {rep.total} configurations in "
           f"{rep.directory} ({rep.seconds:.1f} s); list them with: harness results {rep.directory}")
+    if rep.peer_failures:
+        print(f"note: {len(rep.peer_failures)} peer configuration(s) did not run (see the warnings above and "
+              f"peer_failures in {rep.directory}/provenance.json)")
     if rep.unsettled:
         print(f"note: {len(rep.unsettled)} of {rep.measured} measurements have a spread too wide to judge "
               f"(spread_ok = False); more repetitions (-r) or a quieter machine help")
@@ -151,6 +156,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--no-profile", action="store_true", help="skip the separate per-op profiled run")
     s.add_argument("--refresh-bandwidth", action="store_true",
                    help="also re-take the cached read-bandwidth measurement (each sweep probes it anyway)")
+    s.add_argument("--engine", metavar="LIST", help="engines to measure, interleaved per configuration: native "
+                   "(ours, the default), llama-bench=PATH (llama.cpp), ik=PATH (ik_llama.cpp's llama-bench); "
+                   "e.g. native,llama-bench=/opt/llama.cpp/build/bin/llama-bench")
+    s.add_argument("--peer-args", action="append", metavar="NAME=ARGS",
+                   help="extra flags for a peer's llama-bench, e.g. 'ik=-rtr 1 -fmoe 1' or 'llama-bench=-fa 1'; repeatable")
     add_strict_arg(s)
     s.add_argument("-o", "--output", metavar="DIR", help="results directory (results.csv, profile.csv, provenance.json)")
     s.add_argument("--resume", action="store_true", help="add to an existing directory, skipping finished configurations "

@@ -28,6 +28,7 @@ import numpy as np
 from harness.engine.session import Session, check_threads
 from harness.errors import UsageError
 from harness.model.loader import Model
+from harness.measure.depth_curve import kv_bytes_read
 from harness.measure.machine import affinity_cpus, classify_busy, cpu_sample, others_cpu_since, start_run_bandwidth
 from harness.measure.rss import peak_rss_bytes, reset_peak
 from harness.provenance import load_average
@@ -119,9 +120,9 @@ class BenchResult:
 
     @property
     def weight_gbps(self) -> float:
-        """Weight bytes streamed per second in pure token generation (every token reads them all),
+        """Bytes streamed per second in pure token generation (every token reads all the weights),
         at the median rate; nan for prompt processing (it reads them once per u-batch). At a depth
-        the KV-cache reads come on top and are not counted."""
+        bytes_per_token includes the KV-cache bytes each generated token reads."""
         if self.n_gen and not self.n_prompt:
             return self.bytes_per_token * self.median_ts / 1e9
         return float("nan")
@@ -274,7 +275,9 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
                 with Session(model, **session_kwargs(replace(cfg, threads=1), ctx)) as s1:
                     speed_1 = _one_thread_tg(s1, state, int(np.random.default_rng([cfg.seed, 2]).integers(0, vocab)))
             prof = _profile(ps, run, state) if ps is not None else None
-            r = BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, bpt,
+            # at a depth a generated token reads the KV cache too (depth_curve.kv_bytes_read)
+            read = bpt + (kv_bytes_read(model, cfg.n_depth, n_gen) if cfg.n_depth and n_gen and not n_prompt else 0)
+            r = BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, read,
                             cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset, "load_before": load,
                                                      "others_cpu": others, "cpus": cpus, "tg_1thread_ts": speed_1})
             r.machine_busy, r.busy_note = classify_busy(load, cfg.threads, cpus, r.median_ts, speed_1, others)

@@ -21,15 +21,17 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 
 from harness import native
 from harness.atomic import atomic_write_text
 from harness.measure.bench import (BenchConfig, check_vocab_strategy_supported, iter_bench, pinned, session_kwargs,
                                    test_name)
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.model.fingerprint import ModelIdentity, identify
 from harness.measure.grid import ModelSource, SweepGrid
+from harness.measure.peers import EngineChoice, PeerEngine, PeerFailure, peer_command, run_peer
 from harness.model.loader import load_model
 from harness.provenance import machine_provenance
 from harness.store.results import ResultStore
@@ -48,6 +50,7 @@ class SweepReport:
     seconds: float
     unsettled: list[str]      # config ids whose spread was too wide to judge
     busy: list[str] = field(default_factory=list)   # config ids measured on a busy machine
+    peer_failures: list[dict] = field(default_factory=list)   # peer configurations that did not run
 
 
 def _stderr(line: str) -> None:
@@ -121,10 +124,12 @@ def _rewrite_last_run(directory: str, prov: dict) -> None:
 
 def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
               log: Callable[[str], None] = _stderr, refresh_bandwidth: bool = False, strict: bool = False,
-              warn: Callable[[str], None] | None = None) -> SweepReport:
+              warn: Callable[[str], None] | None = None, engines: EngineChoice | None = None) -> SweepReport:
     """Measure `grid` into `out_dir` (see the module docstring). strict: refuse to measure
     (MachineNotQuietError) when the machine is not quiet enough to resolve a change of the spread
-    limit; warn: where the reasons of that check go otherwise (default: log, as warnings)."""
+    limit; warn: where the reasons of that check go otherwise (default: log, as warnings);
+    engines: ours and/or peer llama-bench binaries (harness.measure.peers), default ours only."""
+    engines = engines or EngineChoice()
     t_start = time.perf_counter()
     warn = warn or (lambda reason: log(f"warning: {reason}"))
     isas = check_cpu_options(grid)
@@ -163,28 +168,51 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
             cfg = replace(cfg, isa=isas[cfg.isa])
             todo = [t for t in tests if _planned_id(ident, cfg, *t) not in store.done_ids]
             plan.append((path, ident, cfg, todo))
-        total = len(plan) * len(tests)
-        todo_n = sum(len(p[3]) for p in plan)
+        if not engines.native:
+            plan = [(path, ident, cfg, []) for path, ident, cfg, _ in plan]
+        peer_plan = _peer_plan(plan, engines, store, tests)
+        total = (len(plan) * len(tests) if engines.native else 0) + len(peer_plan) * len(tests)
+        todo_n = sum(len(p[3]) for p in plan) + sum(len(tests) for *_, done in peer_plan if not done)
         skipped = total - todo_n
         if skipped:
             log(f"resume: {skipped} of {total} configurations already in {out_dir}, {todo_n} to measure")
         done, unsettled, busy, t_meas = 0, [], [], time.perf_counter()
+        failures: list[PeerFailure] = []
         commit = prov["commit"], prov["dirty"]
-        for path, ident, cfg, todo in plan:
-            if not todo:
-                continue
-            with load_model(path) as m:
-                for r in iter_bench(m, cfg, todo):
-                    r.extra["read_gbps"] = bandwidth[cfg.threads].gbps
-                    row = result_row(ident, cfg, r, commit)
-                    store.append([row], profile_rows(row["config_id"], r))
-                    done += 1
-                    if not row["spread_ok"]:
-                        unsettled.append(row["config_id"])
-                    if row["machine_busy"]:
-                        busy.append(row["config_id"])
-                    log(_progress_line(skipped + done, total, done, todo_n, time.perf_counter() - t_meas,
-                                       ident, cfg, r, row))
+        peers_after: dict[int, list] = {}          # plan index -> the peer configurations run after it
+        for entry in peer_plan:
+            peers_after.setdefault(entry[0], []).append(entry)
+        for i, (path, ident, cfg, todo) in enumerate(plan):
+            if todo:
+                with load_model(path) as m:
+                    for r in iter_bench(m, cfg, todo):
+                        r.extra["read_gbps"] = bandwidth[cfg.threads].gbps
+                        row = result_row(ident, cfg, r, commit)
+                        store.append([row], profile_rows(row["config_id"], r))
+                        done += 1
+                        if not row["spread_ok"]:
+                            unsettled.append(row["config_id"])
+                        if row["machine_busy"]:
+                            busy.append(row["config_id"])
+                        log(_progress_line(skipped + done, total, done, todo_n, time.perf_counter() - t_meas,
+                                           ident, cfg, r, row))
+            for _, peer, (ppath, pident, pcfg), already in peers_after.get(i, []):
+                if already:
+                    continue
+                rows = _run_peer_config(peer, ppath, pident, pcfg, tests, grid, bandwidth, failures, log)
+                if rows:
+                    store.append(rows)
+                    done += len(tests)
+                    unsettled += [r["config_id"] for r in rows if not r["spread_ok"]]
+                    for r in rows:
+                        log(f"[{skipped + done}/{total}] {peer.engine} {pident.model} t{pcfg.threads} "
+                            f"ub{pcfg.ubatch}{f' d{pcfg.n_depth}' if pcfg.n_depth else ''} {r['test']}: "
+                            f"{r['median_ts']:.1f} t/s (elapsed {time.perf_counter() - t_meas:.0f} s)")
+        if failures:
+            prov["peer_failures"] = [f.as_dict() for f in failures]
+        if engines.peers:
+            prov["peer_engines"] = [{"engine": p.engine, "binary": p.binary, "args": list(p.extra)}
+                                    for p in engines.peers]
         if grid.quality:
             store.write_quality(_quality_frame(grid, models, store, isas, log))
         with pinned(grid.cpus):
@@ -199,7 +227,58 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
         if busy:
             log(f"note: {len(busy)} of {done} measurements ran on a busy machine (machine_busy = True, "
                 f"see busy_note): compare calls none of them slower or faster")
-    return SweepReport(str(out_dir), done, skipped, total, time.perf_counter() - t_start, unsettled, busy)
+    return SweepReport(str(out_dir), done, skipped, total, time.perf_counter() - t_start, unsettled, busy,
+                       [f.as_dict() for f in failures])
+
+
+def _peer_plan(plan: list, engines: EngineChoice, store, tests: list) -> list:
+    """(index of the point it follows, peer, (path, ident, config), already measured) for every peer
+    configuration: one per (model, threads, u-batch, depth), after the first point that has it."""
+    out, seen = [], set()
+    frame = store.frame
+    for i, (path, ident, cfg, _) in enumerate(plan):
+        key = (path, cfg.threads, cfg.ubatch, cfg.n_depth)
+        if key in seen:
+            continue
+        seen.add(key)
+        for peer in engines.peers:
+            have = frame[(frame["engine"] == peer.engine) & (frame["model_hash"] == ident.model_hash)
+                         & (frame["n_threads"].astype(float) == cfg.threads)
+                         & (frame["n_ubatch"].astype(float) == cfg.ubatch)
+                         & (frame["n_depth"].astype(float) == cfg.n_depth)] if len(frame) else frame
+            already = {test_name(p, g, cfg.n_depth) for p, g in tests} <= set(have["test"]) if len(have) else False
+            out.append((i, peer, (path, ident, cfg), already))
+    return out
+
+
+def _run_peer_config(peer: PeerEngine, path: str, ident: ModelIdentity, cfg: BenchConfig, tests: list,
+                     grid: SweepGrid, bandwidth: dict, failures: list, log: Callable[[str], None]) -> list[dict]:
+    """One peer configuration: its llama-bench run, its records as store rows (with this sweep's
+    read bandwidth), or a PeerFailure logged and kept."""
+    from harness.store.llama_bench import llama_rows
+    cmd = peer_command(peer, path, cfg.threads, cfg.ubatch, cfg.n_depth, tests, grid.repetitions)
+    what = (f"{ident.model} t{cfg.threads} ub{cfg.ubatch} d{cfg.n_depth} "
+            f"{','.join(test_name(p, g, cfg.n_depth) for p, g in tests)}")
+    try:
+        with pinned(grid.cpus):
+            recs = run_peer(peer, cmd)
+    except HarnessError as e:
+        failures.append(PeerFailure(peer.engine, what, str(e)))
+        log(f"warning: {peer.engine} could not run {what}: {e}")
+        return []
+    known = {str(r["model_filename"]): (ident.model_hash, ident.bytes_per_token) for r in recs}
+    rows = llama_rows(recs, Path(path).parent, engine=peer.engine, known=known)
+    read = bandwidth[cfg.threads].gbps
+    for row in rows:               # the same model names as our rows, so tables and charts pair them
+        row.update(model=ident.model, model_preset=ident.model_preset, quant=ident.quant or row["quant"])
+        row["machine_read_gbps"] = read
+        if row["weight_gbps"] and read:
+            row["bandwidth_fraction"] = row["weight_gbps"] / read
+    missing = {test_name(p, g, cfg.n_depth) for p, g in tests} - {r["test"] for r in rows}
+    if missing:
+        failures.append(PeerFailure(peer.engine, what, f"no record for {', '.join(sorted(missing))}"))
+        log(f"warning: {peer.engine} gave no record for {', '.join(sorted(missing))} of {what}")
+    return rows
 
 
 def _quality_frame(grid: SweepGrid, models: dict, store, isas: dict, log: Callable[[str], None]):

@@ -85,3 +85,18 @@ def _json_default(v):
     if isinstance(v, (np.integer, np.floating)):
         return v.item()
     raise TypeError(f"not JSON serializable: {type(v).__name__}")
+
+
+def format_engines_md(ours: list[dict], peers: list[dict]) -> str:
+    """Ours against each peer, test by test: median tokens/s and ours / theirs."""
+    import statistics
+    def med(r):
+        return statistics.median(r.get("samples_ts") or [r["avg_ts"]])
+    mine = {(r["n_prompt"], r["n_gen"]): med(r) for r in ours}
+    lines = ["| engine | test | t/s | ours / this |", "| --- | --- | ---: | ---: |"]
+    for r in peers:
+        key = (int(r["n_prompt"]), int(r["n_gen"]))
+        name = f"pp{key[0]}" if key[0] else f"tg{key[1]}"
+        ratio = f"{mine[key] / med(r):.2f}" if key in mine and med(r) > 0 else "-"
+        lines.append(f"| {r['engine']} {str(r.get('build_commit', ''))[:8]} | {name} | {med(r):.2f} | {ratio} |")
+    return "\n".join(lines)

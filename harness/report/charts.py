@@ -303,3 +303,23 @@ def history_chart(h: pd.DataFrame, commits: list[str], path: Path) -> None:
     ax.set_ylabel("median tokens/s")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _save(fig, path)
+
+
+def depth_chart(curves: pd.DataFrame, path: Path) -> None:
+    """Tokens/s against context depth: S_PP on the left, S_TG on the right, one line per curve
+    (data.depth_curves: columns curve, kind ('pp' / 'tg'), n_depth, tokens_s)."""
+    fig = _figure(11, 4.2)
+    axes = fig.subplots(1, 2)
+    for ax, kind, title in ((axes[0], "pp", "prompt processing (S_PP)"), (axes[1], "tg", "generation (S_TG)")):
+        part = curves[curves["kind"] == kind]
+        for name, g in part.groupby("curve", sort=True):
+            g = g.sort_values("n_depth")
+            ax.plot(g["n_depth"], g["tokens_s"], marker="o", markersize=3, label=label(name, 50))
+        ax.set_title(title)
+        ax.set_xlabel("context depth N_KV (tokens)")
+        ax.set_ylabel("tokens/s")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        if len(part):
+            ax.legend(fontsize=7)
+    _save(fig, path)

@@ -398,3 +398,33 @@ def history(frame: pd.DataFrame) -> pd.DataFrame:
     rank = {c: i for i, c in enumerate(seen.index)}
     h["rank"] = h["configuration"].map(rank)
     return h.sort_values(["rank", "order"]).drop(columns="rank").reset_index(drop=True)
+
+
+def depth_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Measurements at two or more context depths of one setup, as curves: one per (engine, model,
+    threads, u-batch, peer settings, test length), kind 'pp' or 'tg', tokens/s against n_depth (the
+    median of the measurements at a depth). Columns: curve, kind, n_depth, tokens_s, bandwidth_fraction."""
+    cols = ["curve", "kind", "n_depth", "tokens_s", "bandwidth_fraction"]
+    if frame.empty or "n_depth" not in frame.columns:
+        return pd.DataFrame(columns=cols)
+    f = frame.copy()
+    f["kind"] = ["pp" if p and not g else "tg" if g and not p else "" for p, g in
+                 zip(f["n_prompt"].fillna(0).astype(int), f["n_gen"].fillna(0).astype(int))]
+    f = f[f["kind"] != ""]
+    f["length"] = [int(p) if k == "pp" else int(g) for k, p, g in zip(f["kind"], f["n_prompt"].fillna(0),
+                                                                        f["n_gen"].fillna(0))]
+    settings = f["engine_settings"].map(key_text) if "engine_settings" in f.columns else pd.Series("", index=f.index)
+    f["curve"] = [f"{e} {m} t{key_text(t)} {k}{n}" + (f" {s}" if s not in ("", "{}") else "")
+                  for e, m, t, k, n, s in zip(f["engine"].map(key_text), f["model"].map(key_text), f["n_threads"],
+                                              f["kind"], f["length"], settings)]
+    f["n_depth"] = f["n_depth"].fillna(0).astype(int)
+    rows = []
+    for curve, g in f.groupby("curve", sort=True):
+        if g["n_depth"].nunique() < 2:
+            continue
+        for d, h in g.groupby("n_depth"):
+            bw = h["bandwidth_fraction"].dropna() if "bandwidth_fraction" in h.columns else pd.Series(dtype=float)
+            rows.append({"curve": curve, "kind": h["kind"].iloc[0], "n_depth": int(d),
+                         "tokens_s": float(h["median_ts"].median()),
+                         "bandwidth_fraction": float(bw.median()) if len(bw) else float("nan")})
+    return pd.DataFrame(rows, columns=cols)

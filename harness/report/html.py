@@ -25,7 +25,7 @@ from harness.provenance import now_iso
 from harness.store.schema import key_text
 from harness.analysis.stats import FASTER, SLOWER
 
-CHART_FILES = ["throughput.png", "ratio.png", "crossover.png", "pareto.png", "vocab.png", "ops.png",
+CHART_FILES = ["depth.png", "throughput.png", "ratio.png", "crossover.png", "pareto.png", "vocab.png", "ops.png",
                "roofline.png", "history.png"]
 
 CSS = """
@@ -392,8 +392,80 @@ def section_all(inp: ReportInputs) -> str:
     return "\n".join(parts + [html_table(pd.DataFrame(cols))])
 
 
+OURS = "qwen35-harness"
+
+
+def _peer_failures(prov) -> list[dict]:
+    """Every peer_failures entry anywhere in the provenance (one run, runs, or load_many's sources)."""
+    found = []
+    if isinstance(prov, dict):
+        for k, v in prov.items():
+            if k == "peer_failures" and isinstance(v, list):
+                found += [x for x in v if isinstance(x, dict)]
+            elif k != "runs" or not prov.get("peer_failures"):
+                found += _peer_failures(v)
+    elif isinstance(prov, list):
+        for v in prov:
+            found += _peer_failures(v)
+    unique = {json.dumps(x, sort_keys=True): x for x in found}
+    return list(unique.values())
+
+
+def section_engines(inp: ReportInputs, out: Path) -> str:
+    """Ours against each peer engine measured in the same results (sweep --engine): one table per
+    peer, matched on model file, test, depth and threads, judged as compare judges (NEW = ours)."""
+    from harness.analysis.compare import NothingToCompare, compare_frames, noise_records_lookup
+    f = inp.current
+    engines = sorted(set(map(str, f["engine"]))) if len(f) else []
+    failures = _peer_failures(inp.provenance)
+    if len(engines) < 2 and not failures:
+        return _none("one engine in these results (`harness sweep --engine native,llama-bench=PATH` measures "
+                     "llama.cpp or ik_llama.cpp beside ours)")
+    ours = f[f["engine"] == OURS]
+    parts = []
+    for peer in (e for e in engines if e != OURS):
+        theirs = f[f["engine"] == peer]
+        try:
+            c = compare_frames(theirs, ours, inp.threshold, noise_of=noise_records_lookup(theirs, ours))
+        except NothingToCompare as e:
+            parts.append(f"<h3>ours against {esc(peer)}</h3>" + _none(str(e)))
+            continue
+        t = c.table
+        table = pd.DataFrame({
+            "configuration": list(rd.config_labels(t)), f"{peer} t/s": t["base_ts"], "ours t/s": t["new_ts"],
+            f"ours / {peer}": t["ratio"].map(_ratio), "interval low": t["ci_lo"].map(_ratio),
+            "interval high": t["ci_hi"].map(_ratio), "verdict (ours)": [verdict_text(r) for _, r in t.iterrows()],
+            f"{peer} settings": t["settings_base"], f"{peer} commit": t["commit_base"].str[:10]})
+        classes = ["slower" if v == SLOWER else "faster" if v == FASTER else "" for v in t["verdict"]]
+        parts.append(f"<h3>ours against {esc(peer)}</h3><p>{esc(summary_line(c))} (slower / faster: ours "
+                     f"against {esc(peer)})</p>" + html_table(table, classes))
+    if failures:
+        parts.append("<p>Peer configurations that did not run:</p>" + html_table(pd.DataFrame(failures)))
+    return "\n".join(parts)
+
+
+def section_depth(inp: ReportInputs, out: Path) -> str:
+    """S_PP and S_TG against context depth (harness sweep-depth, or sweeps and bench runs at several
+    -d), one line per engine and setup; the TG table gives the share of the read bandwidth with the
+    KV-cache bytes counted."""
+    curves = rd.depth_curves(inp.frame)
+    if curves.empty:
+        return _none("no setup measured at two or more context depths (`harness sweep-depth MODEL -o DIR`, "
+                     "or a sweep with -d 0,4096,8192)")
+    charts.depth_chart(curves, out / "depth.png")
+    tg = curves[curves["kind"] == "tg"]
+    table = pd.DataFrame({"curve": tg["curve"], "depth": tg["n_depth"], "t/s": tg["tokens_s"],
+                          "% of read bandwidth (weights + KV)": (100 * tg["bandwidth_fraction"]).round(0)})
+    return "\n".join([_img("depth.png", "tokens/s against context depth"),
+                      "<p>Generation at depth reads the KV cache of every full-attention layer on top of the "
+                      "weights; the bandwidth share counts both (our F32 cache; peers' rows have no byte "
+                      "count).</p>", html_table(table) if len(table) else ""])
+
+
 SECTIONS = [
     ("Tokens/s per configuration", section_throughput),
+    ("Engines side by side", section_engines),
+    ("Speed against context depth", section_depth),
     ("Fused vs chunked delta-net: crossover", section_crossover),
     ("Quant type: speed vs accuracy", section_quality),
     ("Vocab strategy", section_vocab),

@@ -1,11 +1,15 @@
-"""llama-bench-format records (`-o json` or `-o jsonl`) as rows of the results store, so they can be
-listed, compared and charted next to ours. Records of llama.cpp's llama-bench become rows with
-engine = llama.cpp; a record that names its engine (`harness bench -o json` writes engine =
-qwen35-harness and the store's own columns beside llama-bench's) keeps its engine and those columns.
+"""llama-bench output (json, jsonl, csv, sql text or an sqlite database: read_records tells them
+apart) as rows of the results store, so it can be listed, compared and charted next to ours.
+Records of llama.cpp's llama-bench become rows with engine = llama.cpp, ik_llama.cpp's (they carry its
+own fields, such as mla_attn or fused_moe) engine = ik_llama.cpp; a record that names its engine
+(`harness bench -o json` writes engine = qwen35-harness and the store's own columns beside
+llama-bench's) keeps its engine and those columns. A peer record's settings beyond our configuration
+key (flash_attn, type_k, n_batch, ...; harness.store.llama_bench_format.settings_text) go to the
+engine_settings column, which is part of the key.
 
-When the model file a record names can be found (as written, or by its name beside the JSON file)
-it is hashed like ours, so its rows share our configuration keys' model_hash; otherwise the hash
-is 'unhashed:<file name>:<size>'. The ISA and fdn threshold are not llama.cpp settings: they stay
+When the model file a record names can be found (as written, or by its name beside the file) it is
+hashed like ours, so its rows share our configuration keys' model_hash; otherwise the hash is
+'unhashed:<file name>:<size>'. The ISA and fdn threshold are not llama.cpp settings: they stay
 empty. Weight GB/s is filled in for tg rows when the file is a model we can read."""
 from __future__ import annotations
 
@@ -43,38 +47,47 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     except OSError as e:
         raise ResultsError(f"{p}: cannot be read: {e.strerror or e}") from None
     if raw.startswith(SQLITE_MAGIC):
-        recs = _sqlite_records(p, None)
+        return _checked(_sqlite_records(p, None), p)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResultsCorruptError(f"{p}: neither text nor an SQLite database: not llama-bench output") from None
+    return parse_records_text(text, p)
+
+
+def parse_records_text(text: str, where) -> list[dict]:
+    """The records of llama-bench output held in a string (json, jsonl, csv or sql text); `where`
+    names it in errors (a path, or 'llama.cpp output')."""
+    stripped = text.strip()
+    if not stripped:
+        raise ResultsCorruptError(f"{where}: empty file, no llama-bench records")
+    if stripped.startswith("["):
+        recs = _json_records(where, stripped)
+    elif stripped.startswith("{"):
+        recs = _jsonl_records(where, text)
+    elif re.match(r"(?is)^(create\s+table|insert\s+into|begin)", stripped):
+        recs = _sqlite_records(where, text)
     else:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ResultsCorruptError(f"{p}: neither text nor an SQLite database: not llama-bench output") from None
-        stripped = text.strip()
-        if not stripped:
-            raise ResultsCorruptError(f"{p}: empty file, no llama-bench records")
-        if stripped.startswith("["):
-            recs = _json_records(p, stripped)
-        elif stripped.startswith("{"):
-            recs = _jsonl_records(p, text)
-        elif re.match(r"(?is)^(create\s+table|insert\s+into|begin)", stripped):
-            recs = _sqlite_records(p, text)
-        else:
-            recs = _csv_records(p, text)
+        recs = _csv_records(where, text)
+    return _checked(recs, where)
+
+
+def _checked(recs: list, where) -> list[dict]:
     for i, r in enumerate(recs, 1):
         if not isinstance(r, dict):
-            raise ResultsCorruptError(f"{p}: record {i} is not a JSON object")
+            raise ResultsCorruptError(f"{where}: record {i} is not a JSON object")
         missing = [k for k in NEEDED if k not in r]
         if missing:
-            raise ResultsCorruptError(f"{p}: record {i} lacks {', '.join(missing)}: not llama-bench output")
+            raise ResultsCorruptError(f"{where}: record {i} lacks {', '.join(missing)}: not llama-bench output")
     if not recs:
-        raise ResultsCorruptError(f"{p}: no llama-bench records")
+        raise ResultsCorruptError(f"{where}: no llama-bench records")
     return recs
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _json_records(p: Path, text: str) -> list:
+def _json_records(p, text: str) -> list:
     try:
         recs = json.loads(text)
     except ValueError as e:
@@ -84,7 +97,7 @@ def _json_records(p: Path, text: str) -> list:
     return recs
 
 
-def _jsonl_records(p: Path, text: str) -> list:
+def _jsonl_records(p, text: str) -> list:
     recs = []
     for i, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -124,7 +137,7 @@ def _loose(field: str, text: str):
     return text
 
 
-def _csv_records(p: Path, text: str) -> list:
+def _csv_records(p, text: str) -> list:
     try:
         rows = list(csv.DictReader(io.StringIO(text)))
     except csv.Error as e:
@@ -150,7 +163,7 @@ def _only_building(action, *_args) -> int:
     return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
 
 
-def _sqlite_records(p: Path, sql_text: str | None) -> list:
+def _sqlite_records(p, sql_text: str | None) -> list:
     """Rows of the llama_bench table, from a database file (opened read-only) or from SQL text run
     into a database in memory; our own fields (the qwen35_harness table) merged back into ours."""
     try:
@@ -234,8 +247,12 @@ def _num(v, default=None):
         return default
 
 
-def llama_rows(records: list[dict], beside: Path) -> list[dict]:
-    cache: dict = {}
+def llama_rows(records: list[dict], beside: Path, *, engine: str | None = None,
+               known: dict | None = None) -> list[dict]:
+    """Store rows of llama-bench records. engine: the engine they come from when the caller knows it
+    (a sweep running a peer's binary); known: {model_filename: (model_hash, bytes_per_token)} of
+    files already identified."""
+    cache: dict = dict(known or {})
     rows = []
     for r in records:
         n_prompt, n_gen, n_depth = int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)), int(r.get("n_depth", 0) or 0)
@@ -244,7 +261,7 @@ def llama_rows(records: list[dict], beside: Path) -> list[dict]:
         # csv and sql hold no samples: the record's own stddev then says how wide the run was
         stddev = _num(s.stddev) if len(samples) > 1 else _num(r.get("stddev_ts"))
         own = bool(r.get("engine"))        # a record that names its engine is ours
-        engine = fmt.engine_of(r)
+        rec_engine = engine or fmt.engine_of(r)
         model_hash, bpt = (r["model_hash"], None) if r.get("model_hash") else \
             _model_facts(str(r["model_filename"]), r.get("model_size"), beside, cache)
         gbps = bpt * s.median / 1e9 if bpt and n_gen and not n_prompt else None
@@ -260,7 +277,7 @@ def llama_rows(records: list[dict], beside: Path) -> list[dict]:
             "samples_ts": samples, "ms_per_token": 1000.0 / s.median, "weight_gbps": gbps,
             "machine_read_gbps": None, "bandwidth_fraction": None, "peak_rss_bytes": None,
             "spread_ok": bool(spread <= SPREAD_LIMIT) if not math.isnan(spread) else False,
-            "engine": engine, "commit": str(r.get("build_commit", "")), "dirty": False,
+            "engine": rec_engine, "commit": str(r.get("build_commit", "")), "dirty": False,
             "version": str(r.get("build_number", "")), "test_time": str(r.get("test_time", "")),
             "cpu_info": str(r.get("cpu_info", "")), "load_avg": None, "cpu_affinity": str(r.get("cpu_mask", "")),
             "engine_settings": "" if own else fmt.settings_text(r),
