@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .common import THREADS, Session, load_model
+from .common import THREADS, Session, close_engine, generate_once, load_model, prefill_once
 
 UNSET = "(set HARNESS_ASV_MODELS to GGUF paths)"
 N_PROMPT = 64
@@ -46,29 +46,17 @@ class _UserModelBench:
         rng = np.random.default_rng(0)
         self.tokens = rng.integers(0, self.model.config.vocab_size, N_PROMPT)
         self.first = int(self.tokens[0])
-        self.run()                                 # warm-up: page in the weights
+        prefill_once(self.session, self.tokens)     # warm-up: page in the weights
 
     def teardown(self, *args):
-        for obj in (getattr(self, "session", None), getattr(self, "model", None)):
-            if obj is not None:
-                obj.close()
+        close_engine(self)
 
 
 class UserModelPromptProcessing(_UserModelBench):
-    def run(self):
-        self.session.reset()
-        self.session.prefill(self.tokens, all_logits=False)
-
     def time_pp64(self, name):
-        self.run()
+        prefill_once(self.session, self.tokens)
 
 
 class UserModelTokenGeneration(_UserModelBench):
-    def run(self):
-        self.session.reset()
-        tok = self.first
-        for _ in range(N_GEN):
-            tok = self.session.decode_top1(tok)
-
     def time_tg16(self, name):
-        self.run()
+        generate_once(self.session, self.first, N_GEN)

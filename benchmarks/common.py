@@ -41,3 +41,28 @@ def require_isa(isa: str) -> None:
     """asv skips a parameter combination whose setup raises NotImplementedError."""
     if isa not in native.cpu_features()["supported"]:
         raise NotImplementedError(f"this CPU or build cannot run the {isa} variant")
+
+
+# what a pp and a tg benchmark time, and their teardown (bench_user_models; bench_engine keeps its own
+# copies: asv versions a benchmark by its source, and new source would split its history)
+
+def prefill_once(session, tokens) -> None:
+    session.reset()
+    session.prefill(tokens, all_logits=False)
+
+
+def generate_once(session, first: int, n: int) -> None:
+    session.reset()
+    tok = first
+    # as harness bench times tg; commits before decode_top1 existed take the argmax in numpy
+    step = getattr(session, "decode_top1", None) or (lambda t: int(session.decode(t).argmax()))
+    for _ in range(n):
+        tok = step(tok)
+
+
+def close_engine(bench) -> None:
+    """asv calls teardown also when setup raised NotImplementedError: close what setup opened."""
+    for name in ("session", "model"):
+        obj = getattr(bench, name, None)
+        if obj is not None:
+            obj.close()

@@ -15,9 +15,17 @@ def cmd_sweep_depth(a) -> int:
     from harness.model.loader import load_model
     check_threads(a, pinned=None)
     try:
-        engines = parse_engines(a.engine, a.peer_args)
+        # with --import alone nothing is measured: the file's curve is shown and stored
+        engines = parse_engines(a.engine, a.peer_args) if a.engine or not a.imports else None
     except UsageError as e:
         raise BadArgumentError(str(e)) from None
+    imported = []
+    for f in a.imports or []:
+        try:
+            text = open(f, encoding="utf-8").read()
+        except OSError as e:
+            raise HarnessError(f"{f}: cannot be read: {e.strerror or e}") from None
+        imported.append((f, dc.read_sweep_bench(text, f, a.import_engine)))
     path = model_path(a)
     with load_model(path) as m:
         try:
@@ -30,12 +38,17 @@ def cmd_sweep_depth(a) -> int:
         failures = []
         jsonl = a.format == "jsonl"
         say = (lambda line: None) if jsonl else print
-        if engines.native:
+        if engines and engines.native:
             say(f"\n{dc.OURS}: {ident.model}, n_kv_max = {a.ctx}, step = {a.step}, tg = {a.n_gen}, "
                 f"threads = {a.threads}\n\n{dc.format_header()}")
             curves.append((dc.OURS, dc.walk_ours(m, a.ctx, a.step, a.n_gen, a.threads, a.isa, a.seed,
                                                  log=say)))
-    for peer in engines.peers:
+    for f, pts in imported:
+        curves.append((pts[0].engine, pts))
+        say(f"\n{pts[0].engine} (imported from {f})\n\n{dc.format_header()}")
+        for p in pts:
+            say(dc.format_row(p))
+    for peer in engines.peers if engines else ():
         try:
             pts = dc.run_peer_walk(peer.engine, peer.binary, path, a.ctx, a.step, a.n_gen, a.threads, peer.extra)
         except HarnessError as e:
@@ -92,6 +105,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--engine", metavar="LIST", help="native (default), llama-bench=PATH (one -d per depth), "
                    "ik=PATH (ik_llama.cpp's llama-sweep-bench, or its llama-bench)")
     s.add_argument("--peer-args", action="append", metavar="NAME=ARGS", help="extra flags for a peer, e.g. 'ik=-rtr 1'")
+    s.add_argument("--import", dest="imports", action="append", metavar="FILE.jsonl",
+                   help="a llama-sweep-bench --output-format jsonl file measured on MODEL: shown and stored beside "
+                        "what is measured (nothing is measured unless --engine is given too); repeatable")
+    s.add_argument("--import-engine", default="ik_llama.cpp", help="the engine that wrote the imported files "
+                   "(default ik_llama.cpp; a record's own engine field wins)")
     s.add_argument("--format", default="table", choices=["table", "jsonl"],
                    help="table (llama-sweep-bench's), or jsonl (its --output-format jsonl keys, plus engine)")
     s.add_argument("-o", "--output", metavar="DIR", help="also store the points as results rows in DIR")

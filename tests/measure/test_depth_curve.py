@@ -82,3 +82,22 @@ def test_sweep_depth_jsonl_output_and_bad_arguments(tmp_path, tiny_model_path, c
     assert [x["n_kv"] for x in lines] == [0, 16] and set(dc.IK_KEYS) <= set(lines[0])
     assert main(["sweep-depth", str(tiny_model_path), "-c", "16", "--step", "32", "-t", "1"]) == 2
     assert "must fit" in capsys.readouterr().err
+
+
+def test_a_sweep_bench_file_is_imported_beside_the_model_it_was_measured_on(tmp_path, tiny_model_path, capsys):
+    f = tmp_path / "ik.jsonl"
+    f.write_text(SWEEP_BENCH)
+    out = tmp_path / "r"
+    assert main(["sweep-depth", str(tiny_model_path), "-c", "1024", "--step", "512", "--import", str(f),
+                 "-o", str(out)]) == 0
+    assert "ik_llama.cpp (imported from" in capsys.readouterr().out
+    rows = load_results(out).frame
+    assert set(rows["engine"]) == {"ik_llama.cpp"} and sorted(rows["test"]) == [
+        "pp512", "pp512 @ d512", "tg128", "tg128 @ d512"]
+    with load_model(tiny_model_path) as m:
+        from harness.model.fingerprint import identify
+        assert set(rows["model_hash"]) == {identify(m).model_hash}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert main(["sweep-depth", str(tiny_model_path), "--import", str(bad)]) == 1
+    assert "no llama-sweep-bench JSONL records" in capsys.readouterr().err
