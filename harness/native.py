@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from harness.errors import UsageError
-from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
+from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
 
 try:
     from harness._native import ffi, lib
@@ -72,9 +72,19 @@ def _f32_rows(x: np.ndarray, t: GGMLType) -> np.ndarray:
     return x
 
 
+def native_type(t, what: str) -> GGMLType:
+    """t as a GGMLType the C side has `what` for; UsageError for the types it has no code for yet
+    (C is never handed a type id it does not know)."""
+    t = GGMLType(t)
+    if t not in NATIVE_TYPES and t != GGMLType.Q8_K:
+        raise UsageError(f"no native {what} for {t.name} yet (native types: "
+                         f"{', '.join(sorted(x.name for x in NATIVE_TYPES))})")
+    return t
+
+
 def quantize(x: np.ndarray, t: GGMLType, threads: int = 1) -> np.ndarray:
     """float rows [n, k] -> uint8 [n, row_bytes] in the ggml block layout of type t."""
-    t = GGMLType(t)
+    t = native_type(t, "quantizer")
     x = _f32_rows(x, t)
     n, k = x.shape
     elems, bsize = BLOCK_GEOMETRY[t]
@@ -98,7 +108,8 @@ def quantize(x: np.ndarray, t: GGMLType, threads: int = 1) -> np.ndarray:
 
 
 def dequantize(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
-    """uint8 rows in the layout of type t -> float32 [n_rows, n_cols] (the C dequantizer)."""
+    """uint8 rows in the layout of type t -> float32 [n_rows, n_cols] (the C dequantizer; the numpy
+    one for types without C code yet)."""
     t = GGMLType(t)
     elems, bsize = BLOCK_GEOMETRY[t]
     if n_cols % elems:
@@ -108,6 +119,9 @@ def dequantize(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
     if raw.size % rb:
         raise UsageError(f"{raw.size} bytes is not a whole number of {t.name} rows of {n_cols} values")
     n = raw.size // rb
+    if t not in NATIVE_TYPES:
+        from harness.model.dequant import DEQUANTIZERS
+        return DEQUANTIZERS[t](raw).reshape(n, n_cols)
     out = np.empty((n, n_cols), dtype=np.float32)
     lib.q35_dequantize(int(t), ffi.from_buffer("uint8_t[]", raw),
                        ffi.from_buffer("float[]", out, require_writable=True), n, n_cols)
@@ -134,7 +148,7 @@ class Kernels:
 
     def from_float(self, x: np.ndarray, act_type: GGMLType) -> np.ndarray:
         """Convert activations to an activation format (F32, F16, BF16, Q8_0, Q8_K)."""
-        t = GGMLType(act_type)
+        t = native_type(act_type, "activation converter")
         fn = self._k.from_float[int(t)]
         if fn == ffi.NULL:
             raise UsageError(f"no {t.name} activation converter")
@@ -146,7 +160,7 @@ class Kernels:
 
     def vec_dot(self, w: np.ndarray, a: np.ndarray, weight_type: GGMLType, n: int) -> float:
         """Dot of one weight row (weight_type) with one activation row in the paired format."""
-        wt = GGMLType(weight_type)
+        wt = native_type(weight_type, "dot product")
         at = GGMLType(lib.q35_act_type(int(wt)))
         fn = self._k.vec_dot[int(wt)]
         if fn == ffi.NULL:
@@ -161,7 +175,7 @@ class Kernels:
 
     def vec_dot4(self, w: np.ndarray, a_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
         """Dots of one weight row with 4 activation rows (uint8 [4, row_bytes], contiguous) -> float32 [4]."""
-        wt = GGMLType(weight_type)
+        wt = native_type(weight_type, "dot product")
         at = GGMLType(lib.q35_act_type(int(wt)))
         fn = self._k.vec_dot4[int(wt)]
         if fn == ffi.NULL:
@@ -184,12 +198,13 @@ class Kernels:
 
     def has_gemm(self, weight_type: GGMLType) -> bool:
         """Whether this variant has a register-tiled panel kernel for weight_type."""
-        return self._k.gemm[int(GGMLType(weight_type))] != ffi.NULL
+        t = GGMLType(weight_type)
+        return t in NATIVE_TYPES and self._k.gemm[int(t)] != ffi.NULL
 
     def gemm(self, w_rows: np.ndarray, a_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
         """The panel of dots of weight rows (uint8 [nr, row_bytes]) with activation rows in the
         paired format (uint8 [nt, row_bytes]) -> float32 [nt, nr]."""
-        wt = GGMLType(weight_type)
+        wt = native_type(weight_type, "panel kernel")
         at = GGMLType(lib.q35_act_type(int(wt)))
         fn = self._k.gemm[int(wt)]
         if fn == ffi.NULL:

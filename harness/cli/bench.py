@@ -33,6 +33,10 @@ def cmd_bench(a) -> int:
         # --strict refuses here; the warnings wait until the engine has taken the configuration, so
         # that what it refuses is still one line
         start, reasons = judge_machine(cfg.spread_limit, cfg.threads, a.strict, cpus=a.pin)
+        from harness.report.model_info import no_kernel_types
+        if no_kernel_types(m):
+            machine_warning(f"no C kernels yet for {', '.join(no_kernel_types(m))}: those tensors run dequantized "
+                            f"to F32, so these figures are not the speed of the file's types")
         res = run_bench(m, cfg, ready=lambda: warn_reasons(reasons, machine_warning))
         end = system_state(cpus=a.pin)
         for reason in throttled_between(start, end):

@@ -11,6 +11,7 @@ import numpy as np
 
 from harness import native
 from harness.errors import ModelFileError, UnsupportedModelError, UsageError
+from harness.ggml_types import NATIVE_TYPES, GGMLType
 from harness.model.loader import Model
 from harness.native import ffi, lib
 from harness.engine.vocab import bind, parse_strategy
@@ -106,7 +107,8 @@ class NativeModel:
             raise UsageError(f"{model.path}: the engine cannot run this configuration")
         self.ptr = ffi.gc(ptr, lib.q35_model_free)
         self.model = model
-        self._buffers = []  # keep the cffi views (and so the map) alive
+        self._buffers = []  # keep the cffi views (and so the map, and any F32 copies) alive
+        self.as_f32: dict[str, str] = {}   # tensors of types without C kernels, run as F32: name -> type
         for spec in model.specs:
             self._set(spec.name)
         if lib.q35_model_check(self.ptr) != 0:
@@ -115,10 +117,16 @@ class NativeModel:
     def _set(self, name: str) -> None:
         layer, slot = tensor_slot(self.model.config, name)
         info = self.model.info(name)
-        buf = ffi.from_buffer("uint8_t[]", self.model.raw(name))
-        self._buffers.append(buf)
+        data, type_id = self.model.raw(name), int(info.type)
+        if GGMLType(info.type) not in NATIVE_TYPES:
+            # no C kernels for this type yet: the exact values, dequantized once, as F32 rows
+            data = np.ascontiguousarray(self.model.dequantized(name), dtype=np.float32).view(np.uint8)
+            type_id = int(GGMLType.F32)
+            self.as_f32[name] = GGMLType(info.type).name
+        buf = ffi.from_buffer("uint8_t[]", data.reshape(-1))
+        self._buffers.append((buf, data))
         rows, cols = int(np.prod(info.shape[:-1])), info.shape[-1]   # 1-D: one row; 3-D: stacked rows
-        t = ffi.new("q35_tensor *", {"data": buf, "type": int(info.type), "rows": rows, "cols": cols})
+        t = ffi.new("q35_tensor *", {"data": buf, "type": type_id, "rows": rows, "cols": cols})
         if lib.q35_model_set(self.ptr, layer, slot, t[0]) != 0:
             raise ModelFileError(f"{self.model.path}: tensor {name!r} has no engine slot")
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from harness import native
 from harness.errors import UsageError
-from harness.ggml_types import BLOCK_GEOMETRY, WEIGHT_TYPES, GGMLType
+from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
 
 # the weight types with a dot kernel, by their lower-case names
 DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs"]
@@ -43,7 +43,7 @@ def weight_type(name: str) -> GGMLType:
         t = GGMLType[name.upper()]
     except KeyError:
         t = None
-    if t not in WEIGHT_TYPES:
+    if t not in NATIVE_TYPES:
         raise UsageError(f"unknown weight type {name!r} (choose from {', '.join(DOT_TYPES)})")
     return t
 

@@ -137,6 +137,11 @@ DEQUANTIZERS = {
 }
 
 
+from harness.model.dequant_extra import DEQUANTIZERS_EXTRA  # noqa: E402  (it uses the helpers above)
+
+DEQUANTIZERS.update(DEQUANTIZERS_EXTRA)
+
+
 def dequantize(raw: np.ndarray, t: GGMLType, shape: tuple[int, ...]) -> np.ndarray:
     """Raw tensor bytes -> float32 array of the given numpy shape (rows last-dim contiguous)."""
     return DEQUANTIZERS[GGMLType(t)](raw).reshape(shape)

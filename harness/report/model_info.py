@@ -14,6 +14,12 @@ def human_bytes(n: float) -> str:
     raise AssertionError
 
 
+def no_kernel_types(m: Model) -> list[str]:
+    """The weight types of m's tensors that the C engine has no kernels for (it runs them as F32)."""
+    from harness.ggml_types import NATIVE_TYPES
+    return sorted({m.info(s.name).type.name for s in m.specs} - {t.name for t in NATIVE_TYPES})
+
+
 def model_info(m: Model, tensors: bool = True) -> str:
     c, md = m.config, m.metadata
     lines = [f"model      {m.path}",
@@ -55,6 +61,10 @@ def model_info(m: Model, tensors: bool = True) -> str:
               "per generated token (all trunk matrices + LM head + one embedding row"
               + (f"; of each expert stack only the {c.n_expert_used} selected of {c.n_expert} experts: "
                  f"stack bytes x {c.n_expert_used}/{c.n_expert})" if c.is_moe else ")")]
+    slow = no_kernel_types(m)
+    if slow:
+        lines.append(f"native     no C kernels yet for {', '.join(slow)}: the native engine runs those tensors "
+                     "dequantized to F32 (exact values, 32 bits a weight: speed and memory are not the type's)")
     if tensors:
         lines += ["", f"{'tensor':40s} {'shape (numpy)':>18s} {'type':>7s} {'bytes':>14s}"]
         for s in m.specs:

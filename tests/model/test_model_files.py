@@ -296,7 +296,7 @@ def test_norm_with_a_quantized_type_is_refused(tmp_path):
         load_model(p)
 
 
-@pytest.mark.parametrize("type_id,why", [(10, "type Q2_K, which is not supported"),
+@pytest.mark.parametrize("type_id,why", [(41, "type Q1_0, which is not supported"),
                                          (99, "type type#99, which is not supported"),
                                          (15, "type Q8_K, which is not a weight type")])
 def test_unsupported_tensor_type(good_file, tmp_path, type_id, why):

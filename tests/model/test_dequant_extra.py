@@ -1,0 +1,86 @@
+"""The weight types beyond the first nine (issue 16, first part): our numpy dequantizers agree bit
+for bit with gguf.quants.dequantize on every bit pattern and on the tensors llama-quantize wrote;
+a file holding them loads, `harness info` says which types have no C kernels yet, and the native
+engine (those tensors dequantized to F32) computes the logits of the exact math: llama.cpp's on the
+file's dequantized F32 twin (oracle/types)."""
+import numpy as np
+import pytest
+
+from harness.cli.main import main
+from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
+from harness.model.dequant import DEQUANTIZERS
+from harness.model.iq_grids import KSIGNS, SHAPES, grid, grids_from_gguf
+from harness.model.loader import load_model
+
+gq = pytest.importorskip("gguf.quants")
+from gguf.constants import GGMLQuantizationType as GT  # noqa: E402
+
+NEW = ["Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K", "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "IQ2_XXS", "IQ2_XS",
+       "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"]
+FILES = ["q4_1", "q5_0", "q5_1", "q2_k", "q3_k_m", "iq4_nl", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+         "iq1_s", "iq1_m", "tq1_0", "tq2_0", "mxfp4", "nvfp4"]
+
+
+def bits(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_every_bit_pattern_dequantizes_as_gguf_does(name):
+    """512 random blocks (NaN and infinite scales included): the same float32 bits as gguf-py."""
+    t = GGMLType[name]
+    elems, nbytes = BLOCK_GEOMETRY[t]
+    raw = np.random.default_rng(int(t)).integers(0, 256, size=nbytes * 512, dtype=np.uint8)
+    with np.errstate(all="ignore"):
+        ours = DEQUANTIZERS[t](raw)
+        ref = gq.dequantize(raw.reshape(1, -1), GT[name]).reshape(-1)
+    assert ours.shape == (elems * 512,)
+    assert np.array_equal(bits(ours), bits(ref))
+
+
+def test_the_codebooks_and_signs_are_ggml_s():
+    ref = grids_from_gguf()
+    for name, shape in SHAPES.items():
+        assert grid(name).shape == shape and np.array_equal(grid(name), ref[name].astype(np.float32))
+    assert np.array_equal(KSIGNS, np.frombuffer(gq.IQ2_XXS.ksigns, dtype=np.uint8))
+    assert grid("IQ1_M") is grid("IQ1_M") and np.array_equal(grid("IQ1_M"), grid("IQ1_S"))
+
+
+@pytest.fixture(scope="module")
+def types_logits(oracle_dir):
+    return np.load(oracle_dir / "types" / "tiny-types-logits.npz")
+
+
+@pytest.mark.parametrize("ftype", FILES)
+def test_a_file_of_other_types_runs_the_exact_math(oracle_dir, types_logits, ftype):
+    """Each tensor dequantizes as gguf-py does; the numpy reference engine on the file gives llama.cpp's
+    logits on the dequantized F32 twin (the same math, end to end); the native engine (the types
+    without C kernels as exact F32 values, the others with quantized activations, as llama.cpp runs
+    them) stays within llama.cpp's own distance between the file and its twin."""
+    from harness.engine.reference import reference_logits
+    from harness.engine.session import Session
+    path = oracle_dir / "types" / f"tiny-{ftype}.gguf"
+    with load_model(path) as m:
+        others = set()
+        for s in m.specs:
+            info = m.info(s.name)
+            if info.type not in NATIVE_TYPES:
+                others.add(info.type)
+                ref = gq.dequantize(np.asarray(m.raw(s.name)).reshape(1, -1), GT(int(info.type))).reshape(info.shape)
+                assert np.array_equal(bits(m.dequantized(s.name)), bits(ref)), s.name
+        assert others, "the file holds only natively supported types"
+        toks = types_logits["tokens_seq64"]
+        exact = reference_logits(m, toks)
+        with Session(m, threads=1, ctx=128) as sess:
+            ours = sess.prefill(toks)
+            assert set(sess._nm.as_f32.values()) == {t.name for t in others}
+    twin = types_logits[f"llama_deq_{ftype}_prefill_seq64"]
+    on_file = types_logits[f"llama_{ftype}_prefill_seq64"]
+    assert np.abs(exact - twin).max() < 2e-3
+    assert np.abs(ours - twin).max() < max(0.06, np.abs(on_file - twin).max())
+
+
+def test_info_names_the_types_without_c_kernels(oracle_dir, capsys):
+    assert main(["info", str(oracle_dir / "types" / "tiny-iq1_s.gguf")]) == 0
+    out = capsys.readouterr().out
+    assert "no C kernels yet for IQ1_S, IQ2_XXS, Q2_K" in out and "IQ1_S 408.59 KiB" in out
