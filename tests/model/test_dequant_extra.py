@@ -84,3 +84,22 @@ def test_info_names_the_types_without_c_kernels(oracle_dir, capsys):
     assert main(["info", str(oracle_dir / "types" / "tiny-iq1_s.gguf")]) == 0
     out = capsys.readouterr().out
     assert "no C kernels yet for IQ1_S, IQ2_XXS, Q2_K" in out and "IQ1_S 408.59 KiB" in out
+
+
+def test_an_mxfp4_moe_file_runs(oracle_dir):
+    """llama-quantize's MXFP4_MOE (experts MXFP4, the rest Q8_0): exact math in the reference engine;
+    the native engine runs it, its top-1 as close to the twin's as llama.cpp's on the file is (a rounded
+    activation can send a token to another expert, so a max-error bound says little here)."""
+    from harness.engine.reference import reference_logits
+    from harness.engine.session import Session
+    d = np.load(oracle_dir / "types" / "tinymoe-types-logits.npz")
+    toks = d["tokens_seq64"]
+    with load_model(oracle_dir / "types" / "tinymoe-mxfp4_moe.gguf") as m:
+        assert np.abs(reference_logits(m, toks) - d["llama_deq_mxfp4_moe_prefill_seq64"]).max() < 2e-3
+        with Session(m, threads=1, ctx=128) as s:
+            out = s.prefill(toks)
+            assert "MXFP4" in set(s._nm.as_f32.values())
+    twin = d["llama_deq_mxfp4_moe_prefill_seq64"].argmax(1)
+    agree = (out.argmax(1) == twin).mean()
+    llama_agree = (d["llama_mxfp4_moe_prefill_seq64"].argmax(1) == twin).mean()     # 50 of 64 on this file
+    assert np.isfinite(out).all() and agree >= llama_agree - 0.05, (agree, llama_agree)
