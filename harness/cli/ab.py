@@ -86,24 +86,61 @@ def _check_machine(a, policy, threads: int | None) -> dict:
     return state.as_dict() if hasattr(state, "as_dict") else {}
 
 
+def _peer_arms(revs: list[str]) -> dict:
+    """{position: PeerEngine} of the arms given as ENGINE=PATH (llama-bench=..., ik=...), not revisions."""
+    from harness.measure.peers import ENGINE_NAMES, parse_engines
+    peers = {}
+    for i, spec in enumerate(revs):
+        name, sep, _ = spec.partition("=")
+        if sep and name in ENGINE_NAMES:
+            try:
+                peers[i] = parse_engines(spec).peers[0]
+            except UsageError as e:
+                raise BadArgumentError(str(e)) from None
+    return peers
+
+
+def measure_peer(peer, w) -> dict[str, float]:
+    """One fresh run of a peer's llama-bench on a workload (the same tests, threads, repetitions and
+    u-batch as our bench's), as {test: tokens/s}."""
+    from harness.cli.common import DEFAULT_THREADS
+    from harness.errors import HarnessError
+    from harness.measure.ab import MeasurementError, figures
+    from harness.measure.peers import peer_command, run_peer
+    tests = [t for t in ((w.n_prompt, 0), (0, w.n_gen)) if t[0] or t[1]]
+    cmd = peer_command(peer, w.model, w.threads or DEFAULT_THREADS, 512, 0, tests, w.repetitions)
+    try:
+        return figures(json.dumps(run_peer(peer, cmd)))
+    except HarnessError as e:          # the peer failed: as a revision that does not measure
+        raise MeasurementError(str(e)) from None
+
+
 def run_ab_command(a, revs: list[str], workloads: list, policy) -> "object":
+    """Build each revision (cached) and measure them interleaved; an arm given as ENGINE=PATH is a
+    peer engine's llama-bench on the same files (llama-bench=PATH HEAD: is HEAD slower than llama.cpp?)."""
     from harness.measure.ab import bench_process, run_ab
     from harness.measure.bisect import repo_top
-    from harness.measure.builds import build, resolve_revision
+    from harness.measure.builds import Revision, build, resolve_revision
+    peers = _peer_arms(revs)
     try:
-        repo = repo_top(Path(a.repo))
-        revisions = [resolve_revision(repo, r) for r in revs]
+        repo = repo_top(Path(a.repo)) if len(peers) < len(revs) else None
+        revisions = [Revision(spec, f"peer-{peers[i].engine}", f"{peers[i].engine} ({peers[i].binary})")
+                     if i in peers else resolve_revision(repo, spec) for i, spec in enumerate(revs)]
     except UsageError as e:          # not a repository, not a commit: bad arguments
         raise BadArgumentError(str(e)) from None
     system = _check_machine(a, policy, workloads[0].threads)
-    builds = [build(repo, r, build_command=a.build_command, rebuild=a.rebuild, log=_log) for r in revisions]
-    for b in builds:
+    builds = {i: build(repo, r, build_command=a.build_command, rebuild=a.rebuild, log=_log)
+              for i, r in enumerate(revisions) if i not in peers}
+    for b in builds.values():
         _log(f"{b.revision.label}: {'cached build' if b.reused else f'built in {b.seconds:.0f} s'} ({b.path})")
-    paths = [b.path for b in builds]
-    result = run_ab(revisions, workloads, lambda i, w, rnd: bench_process(w, paths[i], policy.pad(rnd)), policy,
-                    log=_log)
+
+    def measure(i, w, rnd):
+        return measure_peer(peers[i], w) if i in peers else bench_process(w, builds[i].path, policy.pad(rnd))
+    result = run_ab(revisions, workloads, measure, policy, log=_log)
     result.builds = [{"revision": b.revision.spec, "path": str(b.path), "reused": b.reused,
-                      "seconds": round(b.seconds, 1)} for b in builds]
+                      "seconds": round(b.seconds, 1)} if i in builds else
+                     {"revision": revs[i], "path": peers[i].binary, "reused": True, "seconds": 0.0, "peer": peers[i].engine}
+                     for i, b in ((i, builds.get(i)) for i in range(len(revs)))]
     result.system = system
     _save_noise(result.noise, workloads, policy.layout)
     return result
@@ -274,10 +311,12 @@ def add_parsers(sub) -> None:
                     "sitting in randomized mirrored blocks (A B | B A), each measurement a fresh process, and "
                     "judges HEAD/BASE on the paired per-round ratios. The first rounds are A/A (BASE against "
                     "itself): the noise floor. Stops early once every verdict is clear. Revisions: anything git "
-                    "rev-parse takes, or WORKTREE (the working tree with its uncommitted changes); more than two "
-                    "give one table, each against the first.")
+                    "rev-parse takes, or WORKTREE (the working tree with its uncommitted changes), or a peer "
+                    "engine's llama-bench as llama-bench=PATH / ik=PATH (`harness ab llama-bench=PATH HEAD`: is "
+                    "our HEAD slower than llama.cpp on this file?); more than two give one table, each against "
+                    "the first.")
     s.add_argument("items", nargs="+", metavar="BASE HEAD [...] [MODEL]",
-                   help="revisions, then optionally a GGUF file (or use --preset)")
+                   help="revisions (or llama-bench=PATH, ik=PATH), then optionally a GGUF file (or use --preset)")
     s.add_argument("--preset", choices=list(PRESETS), help="synthetic model, made once with the current code")
     s.add_argument("--quant", default="q4_k_m", help="with --preset; a comma list measures each")
     _measure_args(s, 64, 32, 3)

@@ -110,3 +110,26 @@ def test_bench_runs_a_peer_right_after_ours(fake_llama_bench, tiny_model_path, c
     out = capsys.readouterr().out
     assert "| llama.cpp fake123 | tg4 | 10.00 |" in out
     assert main(["bench", str(tiny_model_path), "--engine", f"llama-bench={path}"]) == 2
+
+
+def test_ab_measures_a_peer_as_an_arm(fake_llama_bench, tmp_path, monkeypatch, capsys, tiny_model_path):
+    """`harness ab llama-bench=PATH HEAD`: the peer's llama-bench is one arm of the interleaved rounds
+    (its own fresh process per round); ours is built from HEAD. Here our build is stood in for (a
+    measurement of 100 t/s) and the stand-in peer gives 10 t/s: ours is FASTER, exit 0; the other way
+    round the peer arm is SLOWER than ours, exit 1."""
+    import harness.measure.ab as ab
+    import harness.measure.builds as builds
+    from harness.measure.builds import Build
+    path, log = fake_llama_bench
+    monkeypatch.setattr(builds, "build", lambda repo, rev, **kw: Build(rev, tmp_path, True, 0.0))
+    monkeypatch.setattr(ab, "bench_process", lambda w, tree, pad=None: {"tg4": 100.0})
+    common = [str(tiny_model_path), "-p", "0", "-n", "4", "-r", "1", "-t", "1", "--rounds", "8", "--min-rounds", "8",
+              "--aa-rounds", "0", "--threshold", "2%"]
+    assert main(["ab", f"llama-bench={path}", "HEAD", *common, "-o", str(tmp_path / "o1")]) == 0
+    data = json.loads((tmp_path / "o1" / "ab.json").read_text())
+    v = data["verdicts"][0]
+    assert v["verdict"] == "faster" and v["ratio"] == pytest.approx(10.0, rel=0.02)
+    assert data["builds"][0]["peer"] == "llama.cpp" and len(log.read_text().splitlines()) == 8
+    assert main(["ab", "HEAD", f"llama-bench={path}", *common, "-o", str(tmp_path / "o2")]) == 1
+    assert "SLOWER" in capsys.readouterr().out
+    assert main(["ab", "HEAD", "llama-bench=/no/such/file", *common]) == 2
