@@ -68,7 +68,7 @@ BLOCK_GEOMETRY: dict[GGMLType, tuple[int, int]] = {
 # the types the C engine has kernels for; a tensor of another weight type is dequantized to F32 when
 # a session binds it (harness.engine.session), exact but 32 bits a weight
 NATIVE_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_0, GGMLType.Q8_0, GGMLType.Q4_K,
-                          GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS})
+                          GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS, GGMLType.MXFP4, GGMLType.NVFP4})
 
 # the weight types a model file may use
 WEIGHT_TYPES = frozenset(BLOCK_GEOMETRY) - {GGMLType.Q8_K}

@@ -18,7 +18,7 @@ from harness.errors import UsageError
 from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
 
 # the weight types with a dot kernel, by their lower-case names
-DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs"]
+DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4"]
 
 
 @dataclass

@@ -30,6 +30,8 @@ enum q35_type {
     Q35_TYPE_Q8_K = 15, /* activations only, never stored in files */
     Q35_TYPE_IQ4_XS = 23,
     Q35_TYPE_BF16 = 30,
+    Q35_TYPE_MXFP4 = 39,
+    Q35_TYPE_NVFP4 = 40,
 };
 
 /* Elements per block and bytes per block; both 0 for a type we do not know. */
@@ -79,11 +81,12 @@ int q35_isa_supported(int isa); /* compiled, and this CPU can run it */
 int q35_isa_best(void);         /* the best supported variant */
 
 /* Activations are converted to the format ggml pairs with each weight type
- * before a dot product: F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 and Q4_0 ->
- * Q8_0, Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K. Returns -1 for other types. */
+ * before a dot product: F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0, Q4_0,
+ * MXFP4 and NVFP4 -> Q8_0, Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K. Returns -1 for
+ * other types. */
 int q35_act_type(int weight_type);
 
-#define Q35_TYPE_COUNT 32
+#define Q35_TYPE_COUNT 41
 
 /* x (n floats) to n values of an activation format (n a multiple of its block) */
 typedef void (*q35_from_float_fn)(const float *x, void *y, int64_t n);

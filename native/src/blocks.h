@@ -37,7 +37,17 @@ typedef struct {                                                           /* 13
     uint8_t qs[QK_K / 2];
 } block_iq4_xs;
 
+/* FP4 (e2m1) codes, two a byte: MXFP4 shares one E8M0 scale over 32 values,
+ * NVFP4 has one UE4M3 scale per 16 values (4 per 64-value block) */
+#define QK_MXFP4 32
+#define QK_NVFP4 64
+#define QK_NVFP4_SUB 16
+typedef struct { uint8_t e; uint8_t qs[QK_MXFP4 / 2]; } block_mxfp4;       /* 17 B  */
+typedef struct { uint8_t d[QK_NVFP4 / QK_NVFP4_SUB]; uint8_t qs[QK_NVFP4 / 2]; } block_nvfp4; /* 36 B */
+
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0 size");
+_Static_assert(sizeof(block_mxfp4) == 17, "mxfp4 size");
+_Static_assert(sizeof(block_nvfp4) == 36, "nvfp4 size");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0 size");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K size");
 _Static_assert(sizeof(block_q5_K) == 176, "q5_K size");
@@ -48,5 +58,8 @@ _Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs size");
 /* the IQ4_NL / IQ4_XS non-linear grid */
 static const int8_t q35_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                              1,    13,   25,  38,  53,  69,  89,  113};
+
+/* e2m1 values times two (ggml's kvalues_mxfp4): the scales below carry the 1/2 */
+static const int8_t q35_kvalues_fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 #endif

@@ -14,6 +14,7 @@
 #include "q35.h"
 #include "blocks.h"
 #include "fp16.h"
+#include "fp4.h"
 
 #include <math.h>
 #include <string.h>
@@ -560,6 +561,76 @@ static void dequantize_iq4_xs(const void *vx, float *y, int64_t nb) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* MXFP4 and NVFP4: e2m1 codes (q35_kvalues_fp4) under a shared scale.       */
+/* As ggml's quantize_row_{mx,nv}fp4_ref: the scale from the block's (MXFP4) */
+/* or sub-block's (NVFP4) max |x|, then the nearest code for each value.     */
+
+static uint8_t nearest_fp4(float x, float d) {
+    int best = 0;
+    float err = fabsf(q35_kvalues_fp4[0] * d - x);
+    for (int i = 1; i < 16; i++) {
+        const float e = fabsf(q35_kvalues_fp4[i] * d - x);
+        if (e < err) { best = i; err = e; }
+    }
+    return (uint8_t)best;
+}
+
+static void quantize_mxfp4(const float *x, void *vy, int64_t nb) {
+    block_mxfp4 *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += QK_MXFP4) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK_MXFP4; j++) amax = fmaxf(amax, fabsf(x[j]));
+        /* the largest code (6 = 12/2) times 2^(e-127)/2 lands near amax: e = floor(log2 amax) - 2 + 127 */
+        const uint8_t e = amax > 0.0f ? (uint8_t)(floorf(log2f(amax)) - 2 + 127) : 0;
+        const float d = q35_e8m0_half(e);
+        y[i].e = e;
+        for (int j = 0; j < QK_MXFP4 / 2; j++)
+            y[i].qs[j] = (uint8_t)(nearest_fp4(x[j], d) | nearest_fp4(x[j + QK_MXFP4 / 2], d) << 4);
+    }
+}
+
+static void dequantize_mxfp4(const void *vx, float *y, int64_t nb) {
+    const block_mxfp4 *x = vx;
+    for (int64_t i = 0; i < nb; i++, y += QK_MXFP4) {
+        const float d = q35_e8m0_half(x[i].e);
+        for (int j = 0; j < QK_MXFP4 / 2; j++) {
+            y[j] = d * q35_kvalues_fp4[x[i].qs[j] & 0xF];
+            y[j + QK_MXFP4 / 2] = d * q35_kvalues_fp4[x[i].qs[j] >> 4];
+        }
+    }
+}
+
+static void quantize_nvfp4(const float *x, void *vy, int64_t nb) {
+    block_nvfp4 *y = vy;
+    for (int64_t i = 0; i < nb; i++) {
+        for (int s = 0; s < QK_NVFP4 / QK_NVFP4_SUB; s++, x += QK_NVFP4_SUB) {
+            float amax = 0.0f;
+            for (int j = 0; j < QK_NVFP4_SUB; j++) amax = fmaxf(amax, fabsf(x[j]));
+            const uint8_t ue = q35_f32_to_ue4m3(amax / 6.0f); /* e2m1's largest value, 6, maps to amax */
+            const float d = q35_ue4m3_half(ue);
+            y[i].d[s] = ue;
+            for (int j = 0; j < QK_NVFP4_SUB / 2; j++)
+                y[i].qs[s * QK_NVFP4_SUB / 2 + j] =
+                    (uint8_t)(nearest_fp4(x[j], d) | nearest_fp4(x[j + QK_NVFP4_SUB / 2], d) << 4);
+        }
+    }
+}
+
+static void dequantize_nvfp4(const void *vx, float *y, int64_t nb) {
+    const block_nvfp4 *x = vx;
+    for (int64_t i = 0; i < nb; i++) {
+        for (int s = 0; s < QK_NVFP4 / QK_NVFP4_SUB; s++, y += QK_NVFP4_SUB) {
+            const float d = q35_ue4m3_half(x[i].d[s]);
+            const uint8_t *q = x[i].qs + s * QK_NVFP4_SUB / 2;
+            for (int j = 0; j < QK_NVFP4_SUB / 2; j++) {
+                y[j] = d * q35_kvalues_fp4[q[j] & 0xF];
+                y[j + QK_NVFP4_SUB / 2] = d * q35_kvalues_fp4[q[j] >> 4];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
 /* The type table and the public entry points.                              */
 
 typedef struct {
@@ -580,6 +651,8 @@ static const type_info TYPES[] = {
     {Q35_TYPE_Q6_K, QK_K, sizeof(block_q6_K), quantize_q6_K, dequantize_q6_K},
     {Q35_TYPE_Q8_K, QK_K, sizeof(block_q8_K), quantize_q8_K, dequantize_q8_K},
     {Q35_TYPE_IQ4_XS, QK_K, sizeof(block_iq4_xs), quantize_iq4_xs, dequantize_iq4_xs},
+    {Q35_TYPE_MXFP4, QK_MXFP4, sizeof(block_mxfp4), quantize_mxfp4, dequantize_mxfp4},
+    {Q35_TYPE_NVFP4, QK_NVFP4, sizeof(block_nvfp4), quantize_nvfp4, dequantize_nvfp4},
 };
 
 static const type_info *find_type(int type) {

@@ -87,6 +87,7 @@ static const struct { int type; const char *name; } WEIGHTS[] = {
     {Q35_TYPE_F32, "F32 x F32"},     {Q35_TYPE_F16, "F16 x F16"},     {Q35_TYPE_BF16, "BF16 x BF16"},
     {Q35_TYPE_Q4_0, "Q4_0 x Q8_0"},  {Q35_TYPE_Q8_0, "Q8_0 x Q8_0"},  {Q35_TYPE_Q4_K, "Q4_K x Q8_K"},
     {Q35_TYPE_Q5_K, "Q5_K x Q8_K"},  {Q35_TYPE_Q6_K, "Q6_K x Q8_K"},  {Q35_TYPE_IQ4_XS, "IQ4_XS x Q8_K"},
+    {Q35_TYPE_MXFP4, "MXFP4 x Q8_0"}, {Q35_TYPE_NVFP4, "NVFP4 x Q8_0"},
 };
 
 enum { N = 4096 + 29 };
@@ -458,6 +459,7 @@ static void check_formats(void) {
         {Q35_TYPE_F16, "F16", 1e-3}, {Q35_TYPE_BF16, "BF16", 5e-3}, {Q35_TYPE_Q8_0, "Q8_0", 1e-2},
         {Q35_TYPE_Q6_K, "Q6_K", 4e-2}, {Q35_TYPE_Q5_K, "Q5_K", 6e-2}, {Q35_TYPE_Q4_K, "Q4_K", 0.12},
         {Q35_TYPE_Q4_0, "Q4_0", 0.15}, {Q35_TYPE_IQ4_XS, "IQ4_XS", 0.12}, {Q35_TYPE_Q8_K, "Q8_K", 1e-2},
+        {Q35_TYPE_MXFP4, "MXFP4", 0.25}, {Q35_TYPE_NVFP4, "NVFP4", 0.15},
     };
     enum { ROWS = 8, COLS = 1024 };
     float *x = xmalloc(ROWS * COLS * sizeof *x), *y = xmalloc(ROWS * COLS * sizeof *y);

@@ -183,6 +183,7 @@ static void check_dot4_identity(int isa) {
         {Q35_TYPE_F32, "F32"},   {Q35_TYPE_F16, "F16"},   {Q35_TYPE_BF16, "BF16"},
         {Q35_TYPE_Q8_0, "Q8_0"}, {Q35_TYPE_Q4_0, "Q4_0"}, {Q35_TYPE_Q4_K, "Q4_K"},
         {Q35_TYPE_Q5_K, "Q5_K"}, {Q35_TYPE_Q6_K, "Q6_K"}, {Q35_TYPE_IQ4_XS, "IQ4_XS"},
+        {Q35_TYPE_MXFP4, "MXFP4"}, {Q35_TYPE_NVFP4, "NVFP4"},
     };
     enum { NMAX = 2048 + 17 };
     float *w = malloc(NMAX * sizeof *w), *act = malloc(4 * NMAX * sizeof *act);
@@ -333,6 +334,7 @@ static void check_engine(int isa) {
         {Q35_TYPE_F32, "F32", 1e-5},   {Q35_TYPE_F16, "F16", 4.0 / 2048}, {Q35_TYPE_BF16, "BF16", 4.0 / 256},
         {Q35_TYPE_Q8_0, "Q8_0", 4.0 / 127}, {Q35_TYPE_Q4_0, "Q4_0", 4.0 / 127}, {Q35_TYPE_Q4_K, "Q4_K", 4.0 / 127},
         {Q35_TYPE_Q5_K, "Q5_K", 4.0 / 127}, {Q35_TYPE_Q6_K, "Q6_K", 4.0 / 127}, {Q35_TYPE_IQ4_XS, "IQ4_XS", 4.0 / 127},
+        {Q35_TYPE_MXFP4, "MXFP4", 4.0 / 127}, {Q35_TYPE_NVFP4, "NVFP4", 4.0 / 127},
     };
     int32_t tokens[PREFILL + DECODE];
     for (int t = 0; t < PREFILL + DECODE; t++) tokens[t] = (int32_t)((frand() + 1.0f) * 0.5f * (VOCAB - 1));

@@ -29,7 +29,7 @@ def test_vec_dot4_equals_four_vec_dots(isa, wt):
     at = act_type(wt)
     rng = np.random.default_rng(int(wt) * 13 + 5)
     exact = same_source(isa, wt)
-    for n in lengths(wt) + ([96, 160] if BLOCK_GEOMETRY[at][0] == 32 else []):  # odd block counts
+    for n in lengths(wt) + ([96, 160] if BLOCK_GEOMETRY[at][0] == 32 == BLOCK_GEOMETRY[wt][0] else []):  # odd block counts
         for rep in range(2):
             w = native.quantize(weight_row(rng, n), wt)[0]
             xs = [activation_row(rng, n) for _ in range(4)]

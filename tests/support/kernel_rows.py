@@ -9,7 +9,7 @@ from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 
 T = GGMLType
 
-WEIGHT_TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS]
+WEIGHT_TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS, T.MXFP4, T.NVFP4]
 LENGTHS = (256, 512, 4096, 2560, 9216)
 FLOAT_TAILS = (1, 7, 37, 1001)  # float rows have no blocks: lengths that exercise the SIMD tails
 

@@ -6,6 +6,7 @@
 
 #include "blocks.h"
 #include "fp16.h"
+#include "fp4.h"
 #include "kernels.h"
 #include "arch/vecops.h"
 
@@ -108,6 +109,45 @@ static float vec_dot_q4_0_q8_0_scalar(const void *w, const void *a, int64_t n) {
             acc += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
         }
         s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)acc;
+    }
+    return s;
+}
+
+/* MXFP4 x Q8_0: sum_b dy_b * e8m0_half(e_b) * sum_j K[code_j] * qa_j (ggml's order: the two
+ * scales multiplied first) */
+static float vec_dot_mxfp4_q8_0_scalar(const void *w, const void *a, int64_t n) {
+    const block_mxfp4 *x = w;
+    const block_q8_0 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_MXFP4; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < QK_MXFP4 / 2; j++) {
+            acc += q35_kvalues_fp4[x[b].qs[j] & 0xF] * y[b].qs[j];
+            acc += q35_kvalues_fp4[x[b].qs[j] >> 4] * y[b].qs[j + QK_MXFP4 / 2];
+        }
+        s += q35_h2f(y[b].d) * q35_e8m0_half(x[b].e) * (float)acc;
+    }
+    return s;
+}
+
+/* NVFP4 x Q8_0: a 64-value block spans two Q8_0 blocks; each 16-value sub-block s has its own
+ * UE4M3 scale: sum dy * ue4m3_half(d_s) * sum_j K[code_j] * qa_j */
+static float vec_dot_nvfp4_q8_0_scalar(const void *w, const void *a, int64_t n) {
+    const block_nvfp4 *x = w;
+    const block_q8_0 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_NVFP4; b++) {
+        for (int sb = 0; sb < QK_NVFP4 / QK_NVFP4_SUB; sb++) {
+            const block_q8_0 *yb = &y[2 * b + sb / 2];
+            const int8_t *qa = yb->qs + (sb % 2) * QK_NVFP4_SUB;
+            const uint8_t *q = x[b].qs + sb * QK_NVFP4_SUB / 2;
+            int32_t lo = 0, hi = 0;
+            for (int j = 0; j < QK_NVFP4_SUB / 2; j++) {
+                lo += qa[j] * q35_kvalues_fp4[q[j] & 0xF];
+                hi += qa[j + QK_NVFP4_SUB / 2] * q35_kvalues_fp4[q[j] >> 4];
+            }
+            s += q35_h2f(yb->d) * q35_ue4m3_half(x[b].d[sb]) * (float)(lo + hi);
+        }
     }
     return s;
 }
@@ -241,6 +281,8 @@ VEC_DOT4_SCALAR(vec_dot4_q4_K_q8_K_scalar, vec_dot_q4_K_q8_K_scalar)
 VEC_DOT4_SCALAR(vec_dot4_q5_K_q8_K_scalar, vec_dot_q5_K_q8_K_scalar)
 VEC_DOT4_SCALAR(vec_dot4_q6_K_q8_K_scalar, vec_dot_q6_K_q8_K_scalar)
 VEC_DOT4_SCALAR(vec_dot4_iq4_xs_q8_K_scalar, vec_dot_iq4_xs_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_mxfp4_q8_0_scalar, vec_dot_mxfp4_q8_0_scalar)
+VEC_DOT4_SCALAR(vec_dot4_nvfp4_q8_0_scalar, vec_dot_nvfp4_q8_0_scalar)
 #undef VEC_DOT4_SCALAR
 
 void q35_dn_fused(const q35_dn_head *h); /* engine/deltanet.c: the reference */
@@ -268,6 +310,8 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_Q5_K] = vec_dot_q5_K_q8_K_scalar,
         [Q35_TYPE_Q6_K] = vec_dot_q6_K_q8_K_scalar,
         [Q35_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_scalar,
+        [Q35_TYPE_MXFP4] = vec_dot_mxfp4_q8_0_scalar,
+        [Q35_TYPE_NVFP4] = vec_dot_nvfp4_q8_0_scalar,
     },
     .vec_dot4 = {
         [Q35_TYPE_F32] = vec_dot4_f32_scalar,
@@ -279,5 +323,7 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_Q5_K] = vec_dot4_q5_K_q8_K_scalar,
         [Q35_TYPE_Q6_K] = vec_dot4_q6_K_q8_K_scalar,
         [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs_q8_K_scalar,
+        [Q35_TYPE_MXFP4] = vec_dot4_mxfp4_q8_0_scalar,
+        [Q35_TYPE_NVFP4] = vec_dot4_nvfp4_q8_0_scalar,
     },
 };
