@@ -17,11 +17,20 @@ static inline float q35_e8m0_half(uint8_t e) {
     return f;
 }
 
+/* 2^k as a float, for -126 <= k <= 127 */
+static inline float q35_pow2f(int k) {
+    const uint32_t bits = (uint32_t)(k + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* ggml: exp 0 -> man * 2^-9, else (1 + man/8) * 2^(exp-7); then * 1/2. The same values as small
+ * integers times powers of two (every step exact): man * 2^-10, or (8 + man) * 2^(exp-11). */
 static inline float q35_ue4m3_half(uint8_t x) {
     if (x == 0 || x == 0x7F) return 0.0f;
     const int exp = (x >> 3) & 0xF, man = x & 7;
-    const float raw = exp == 0 ? ldexpf((float)man, -9) : ldexpf(1.0f + (float)man / 8.0f, exp - 7);
-    return raw * 0.5f;
+    return exp == 0 ? (float)man * q35_pow2f(-10) : (float)(8 + man) * q35_pow2f(exp - 11);
 }
 
 /* the UE4M3 code nearest x (x > 448 saturates to 0x7E, the largest finite value) */

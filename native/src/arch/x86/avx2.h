@@ -78,6 +78,12 @@ float q35_vec_dot_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t n);
 void q35_vec_dot4_q4_0_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 void q35_vec_dot4_iq4_xs_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 
+/* fp4_avx2.c: MXFP4 and NVFP4 x Q8_0 */
+float q35_vec_dot_mxfp4_q8_0_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_nvfp4_q8_0_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_mxfp4_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_nvfp4_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+
 /* kquants_avx2.c: Q4_K, Q5_K and Q6_K x Q8_K (and the Q4_K and Q6_K panels) */
 float q35_vec_dot_q4_K_q8_K_avx2(const void *w, const void *a, int64_t n);
 float q35_vec_dot_q5_K_q8_K_avx2(const void *w, const void *a, int64_t n);

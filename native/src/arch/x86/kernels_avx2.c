@@ -1,6 +1,6 @@
 /* The AVX2 + FMA + F16C kernel table (x86-64): the activation converters, the
  * float dot and the fused delta rule are here; the dots come from the per-type
- * files beside it (float_avx2.c, q4_0_iq4_xs_avx2.c, q8_0_avx2.c,
+ * files beside it (float_avx2.c, fp4_avx2.c, q4_0_iq4_xs_avx2.c, q8_0_avx2.c,
  * kquants_avx2.c), the row kernels from vecops_avx2.c. Per-file target
  * (arch/x86/avx2.h); only called after q35_isa_supported(Q35_ISA_AVX2) said
  * yes. */
@@ -242,6 +242,8 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_Q5_K] = q35_vec_dot_q5_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = q35_vec_dot_q6_K_q8_K_avx2,
         [Q35_TYPE_IQ4_XS] = q35_vec_dot_iq4_xs_q8_K_avx2,
+        [Q35_TYPE_MXFP4] = q35_vec_dot_mxfp4_q8_0_avx2,
+        [Q35_TYPE_NVFP4] = q35_vec_dot_nvfp4_q8_0_avx2,
     },
     .vec_dot4 = {
         [Q35_TYPE_F32] = q35_vec_dot4_f32_avx2,
@@ -253,6 +255,8 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_Q5_K] = q35_vec_dot4_q5_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = q35_vec_dot4_q6_K_q8_K_avx2,
         [Q35_TYPE_IQ4_XS] = q35_vec_dot4_iq4_xs_q8_K_avx2,
+        [Q35_TYPE_MXFP4] = q35_vec_dot4_mxfp4_q8_0_avx2,
+        [Q35_TYPE_NVFP4] = q35_vec_dot4_nvfp4_q8_0_avx2,
     },
     .gemm = {
         [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx2,
