@@ -52,10 +52,20 @@ def _workloads(a, models: list[str]) -> list:
     if not a.preset:
         raise BadArgumentError("give a MODEL path or --preset (synthesized once, with the current code)")
     quants = [q.strip() for q in a.quant.split(",") if q.strip()]
-    bad = [q for q in quants if q not in QUANTS]
+    bad = [q for q in quants if not _is_quant(q)]
     if bad or not quants:
-        raise BadArgumentError(f"--quant: unknown {', '.join(bad) or '(empty)'} (known: {', '.join(QUANTS)})")
+        raise BadArgumentError(f"--quant: unknown {', '.join(bad) or '(empty)'} (known: {', '.join(QUANTS)}, "
+                               "optionally +GROUP=TYPE)")
     return [Workload(cached_model(a.preset, q), f"{a.preset} {q}", **common) for q in quants]
+
+
+def _is_quant(spec: str) -> bool:
+    from harness.model.synth import check_quant
+    try:
+        check_quant(spec)
+        return True
+    except UsageError:
+        return False
 
 
 def _split_positionals(items: list[str]) -> tuple[list[str], list[str]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.measure.bisect import (DEFAULT_BUILD, DEFAULT_MEASURE, PLACEHOLDERS, UNDECIDED_POLICIES, BisectConfig,
                                     Policy, expand, first_parent_path, parse_threshold, repo_top, resolve_lengths,
                                     resolve_rev, run_bisect)
-from harness.cli.common import available_cpus
+from harness.cli.common import available_cpus, quant_arg
 from harness.errors import UsageError
 
 
@@ -90,7 +90,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--threshold", default="5%", help="a fall of more than this makes a commit bad (default 5%%)")
     s.add_argument("--repo", default=".", help="the git repository (default: the current directory)")
     s.add_argument("--preset", choices=list(PRESETS), help="synthetic model, made once with the current code")
-    s.add_argument("--quant", default="q4_k_m", choices=QUANTS, help="with --preset")
+    s.add_argument("--quant", default="q4_k_m", type=quant_arg, help=f"with --preset: {', '.join(QUANTS)}, optionally +GROUP=TYPE")
     s.add_argument("-p", "--n-prompt", type=int, default=None)
     s.add_argument("-n", "--n-gen", type=int, default=None)
     s.add_argument("-r", "--repetitions", type=int, default=3)

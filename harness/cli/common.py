@@ -53,14 +53,18 @@ def cpus_arg(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(e).removeprefix("pin: ")) from None
 
 
+def quant_arg(text: str) -> str:
+    """argparse type: a quant spec (a --quant choice, optionally +GROUP=TYPE overrides)."""
+    from harness.model.synth import check_quant
+    try:
+        return check_quant(text.strip())
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def quant_list_arg(text: str) -> str:
-    """argparse type: a comma list of quant types."""
-    from harness.model.synth import QUANTS
-    items = [q.strip() for q in text.split(",")]
-    bad = [q for q in items if q not in QUANTS]
-    if bad:
-        raise argparse.ArgumentTypeError(f"{bad[0]!r} is not a quant type (choose from {', '.join(QUANTS)})")
-    return ",".join(items)
+    """argparse type: a comma list of quant specs."""
+    return ",".join(quant_arg(q) for q in text.split(","))
 
 
 def parse_tokens(text: str) -> list[int]:
@@ -192,7 +196,8 @@ def add_model_arg(s: argparse.ArgumentParser) -> None:
     from harness.model.synth import QUANTS
     s.add_argument("model", nargs="?", help="GGUF file (or use --preset)")
     s.add_argument("--preset", choices=list(PRESETS), help="synthetic model, made and cached on first use")
-    s.add_argument("--quant", default="q4_k_m", choices=QUANTS, help="with --preset")
+    s.add_argument("--quant", default="q4_k_m", type=quant_arg,
+                   help=f"with --preset: {', '.join(QUANTS)}, optionally +GROUP=TYPE (e.g. nvfp4+deltanet=bf16)")
 
 
 def model_path(a) -> str:

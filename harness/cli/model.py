@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from harness.cli.common import add_engine_args, check_threads, nonneg_int, parse_tokens, positive_int
+from harness.cli.common import add_engine_args, check_threads, nonneg_int, parse_tokens, positive_int, quant_arg
 
 
 def cmd_info(a) -> int:
@@ -29,7 +29,7 @@ def cmd_synth(a) -> int:
             print(f"\r  {done / 2**20:9.1f} / {total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
 
     r = synthesize(a.preset, a.quant, a.output, seed=a.seed, threads=a.threads,
-                   progress=progress if sys.stderr.isatty() else None)
+                   progress=progress if sys.stderr.isatty() else None, tensor_types=tuple(a.tensor_type or ()))
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"wrote {r.path}: {r.bytes / 2**20:.1f} MiB of weights in {r.seconds:.1f} s")
@@ -69,7 +69,12 @@ def add_parsers(sub) -> None:
 
     s = sub.add_parser("synth", help="write a GGUF with real Qwen3.5 shapes and seeded random weights")
     s.add_argument("--preset", required=True, choices=list(PRESETS))
-    s.add_argument("--quant", required=True, choices=QUANTS)
+    s.add_argument("--quant", required=True, type=quant_arg,
+                   help=f"{', '.join(QUANTS)}; optionally +GROUP=TYPE overrides (groups: deltanet, attn, ffn, head), "
+                        "e.g. nvfp4+deltanet=bf16")
+    s.add_argument("--tensor-type", action="append", metavar="REGEX=TYPE",
+                   help="as llama-quantize's --tensor-type: tensors whose name matches REGEX get TYPE; repeatable, "
+                        "applied after --quant, e.g. 'attn_qkv|attn_gate|ssm_out=bf16'")
     s.add_argument("--seed", type=nonneg_int, default=0)
     s.add_argument("-o", "--output", required=True)
     s.add_argument("-t", "--threads", type=positive_int, default=None, help="quantization threads (default: all cores)")

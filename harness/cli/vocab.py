@@ -6,7 +6,7 @@ import argparse
 import json
 
 from harness.cli.common import (ISAS, add_strategy_arg, add_threads_arg, check_threads, nonneg_int, parse_tokens,
-                                positive_int, strategies_arg)
+                                positive_int, quant_arg, strategies_arg)
 
 
 def low_rank_arg(text: str) -> tuple[int, float]:
@@ -94,7 +94,7 @@ def _model_args(s: argparse.ArgumentParser) -> None:
     from harness.model.synth import QUANTS
     s.add_argument("model", nargs="?", help="GGUF file (or use --preset)")
     s.add_argument("--preset", choices=list(PRESETS), help="synthetic model, made and cached on first use")
-    s.add_argument("--quant", default="q4_k_m", choices=QUANTS, help="with --preset")
+    s.add_argument("--quant", default="q4_k_m", type=quant_arg, help=f"with --preset: {', '.join(QUANTS)}, optionally +GROUP=TYPE")
     s.add_argument("--head-low-rank", type=low_rank_arg, metavar="RANK:NOISE",
                    help="with --preset: an LM head of rank RANK plus noise carrying NOISE of each row's norm")
     s.add_argument("--isa", default="auto", choices=ISAS)

@@ -216,13 +216,13 @@ def build_grid(values: dict, source: str = "command line") -> SweepGrid:
     SCALARS, MODEL_KEYS and OTHER_KEYS; None means not given. Checks everything it can without
     touching a model or the CPU."""
     from harness.model.presets import PRESETS
-    from harness.model.synth import QUANTS
+    from harness.model.synth import check_quant
 
     def get(key, conv):
         return split_list(values[key], conv, f"{source}: {key}") if values.get(key) is not None else None
 
     presets = get("preset", choice(list(PRESETS))) or []
-    quants = get("quant", choice(QUANTS))
+    quants = get("quant", check_quant)
     paths = get("model", str) or []
     if quants and not presets:
         raise UsageError(f"{source}: quant applies to synthetic presets; give --preset too "

@@ -17,14 +17,18 @@ from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 from harness.model.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
 from harness.model.presets import Shape, get_preset
 
-QUANTS = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "q4_k_m")
+QUANTS = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "q4_k_m", "nvfp4")
 _BASE_TYPE = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16,
               "q8_0": GGMLType.Q8_0, "q4_0": GGMLType.Q4_0, "q4_k": GGMLType.Q4_K,
               "q5_k": GGMLType.Q5_K, "q6_k": GGMLType.Q6_K, "iq4_xs": GGMLType.IQ4_XS,
-              "q4_k_m": GGMLType.Q4_K}
+              "q4_k_m": GGMLType.Q4_K, "nvfp4": GGMLType.NVFP4}
 # llama.cpp's general.file_type (llama_ftype) for each choice
 _FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16,
-              "q6_k": 18, "iq4_xs": 30, "bf16": 32}
+              "q6_k": 18, "iq4_xs": 30, "bf16": 32, "nvfp4": 39}
+# NVFP4 checkpoints (ModelOpt / compressed-tensors, converted) quantize the linear layers and keep the
+# embedding, the LM head and the small delta-net in_proj_a / in_proj_b in BF16
+_NVFP4_BF16 = ("token_embd.weight", "output.weight")
+_NVFP4_BF16_SUFFIXES = (".ssm_alpha.weight", ".ssm_beta.weight")
 # weight types whose LM head llama-quantize raises to Q6_K
 _LM_HEAD_Q6K = {GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.IQ4_XS}
 # llama-quantize's per-tensor rules only apply to quantized target types
@@ -34,7 +38,20 @@ RECIPES = {
     "q4_k_m": "Q4_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv and ffn_down "
               "Q6_K in the layers llama.cpp's use_more_bits() picks (first 1/8, last 1/8, every "
               "3rd between); norms, ssm_a, ssm_dt, ssm_conv1d F32",
+    "nvfp4": "every matrix NVFP4 except token_embd, the LM head and the delta-net ssm_alpha / ssm_beta "
+             "(in_proj_a / in_proj_b) in BF16, as NVFP4 checkpoints keep them; norms and small delta-net "
+             "tensors F32",
 }
+
+
+def check_quant(spec: str) -> str:
+    """A quant spec (harness.model.recipes: BASE[+GROUP=TYPE...]) checked; UsageError otherwise."""
+    from harness.model.recipes import parse_spec
+    base, _ = parse_spec(spec)
+    if base not in _BASE_TYPE:
+        raise UsageError(f"unknown quant type {base!r} (choose from {', '.join(QUANTS)}, "
+                         "optionally +GROUP=TYPE, e.g. nvfp4+deltanet=bf16)")
+    return spec
 MOE_RECIPE = ("; MoE: router and shared-expert gate F32, expert and shared ffn_down like ffn_down"
               "{eight}")
 # llama-quantize's special case for exactly 8 experts (Mixtral-style), applied to quantized types
@@ -42,7 +59,15 @@ EIGHT_EXPERTS = ", and with exactly 8 experts attn_k / attn_v / attn_qkv Q8_0{ou
 _ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q4_k_m", "iq4_xs")
 
 
-def recipe_text(quant: str, s: Shape | None = None) -> str:
+def recipe_text(quant: str, s: Shape | None = None, tensor_types: tuple[str, ...] = ()) -> str:
+    from harness.model.recipes import parse_spec
+    quant, overrides = parse_spec(quant)
+    text = _base_recipe_text(quant, s)
+    labels = [o.label for o in overrides] + list(tensor_types)
+    return text + (f"; then overrides {', '.join(labels)}" if labels else "")
+
+
+def _base_recipe_text(quant: str, s: Shape | None = None) -> str:
     if quant in RECIPES:
         text = RECIPES[quant]
     else:
@@ -111,10 +136,22 @@ def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
-def quant_plan(s: Shape, quant: str) -> list[PlannedTensor]:
-    """The storage type of every tensor for a --quant choice, as llama-quantize picks it."""
-    if quant not in _BASE_TYPE:
-        raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
+def _quantizable(name: str, shape) -> bool:
+    return len(shape) >= 2 and "ssm_conv1d" not in name and not name.endswith("_norm.weight") \
+        and not name.endswith("ffn_gate_inp.weight")      # the router stays F32
+
+
+def quant_plan(s: Shape, quant: str, tensor_types: tuple[str, ...] = ()) -> list[PlannedTensor]:
+    """The storage type of every tensor for a quant spec (a --quant choice as llama-quantize picks
+    it, then the spec's +GROUP=TYPE overrides, then tensor_types: REGEX=TYPE, as --tensor-type)."""
+    from harness.model import recipes
+    check_quant(quant)
+    quant, overrides = recipes.parse_spec(quant)
+    overrides += [recipes.parse_override(x) for x in tensor_types]
+    return recipes.apply(_base_plan(s, quant), overrides, _quantizable)
+
+
+def _base_plan(s: Shape, quant: str) -> list[PlannedTensor]:
     base = _BASE_TYPE[quant]
     shapes = tensor_shapes(s)
     lm_head = "token_embd.weight" if s.tied else "output.weight"
@@ -125,12 +162,12 @@ def quant_plan(s: Shape, quant: str) -> list[PlannedTensor]:
     for name, shape in shapes:
         if quant != "f32" and len(shape) == 2 and shape[0] == 1:
             shape = shape[1:]   # llama-quantize writes [E, 1] tensors 1-D (ggml_n_dims drops trailing 1s)
-        quantizable = len(shape) >= 2 and "ssm_conv1d" not in name and not name.endswith("_norm.weight") \
-            and not name.endswith("ffn_gate_inp.weight")      # the router stays F32
         t = GGMLType.F32
-        if quantizable:
+        if _quantizable(name, shape):
             t = base
-            if name == lm_head and base in _LM_HEAD_Q6K:
+            if base == GGMLType.NVFP4 and (name in _NVFP4_BF16 or name.endswith(_NVFP4_BF16_SUFFIXES)):
+                t = GGMLType.BF16
+            elif name == lm_head and base in _LM_HEAD_Q6K:
                 t = GGMLType.Q6_K
             elif name.endswith(("attn_v.weight", "attn_qkv.weight")):
                 if quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):
@@ -196,7 +233,7 @@ class SynthResult:
     bytes: int
 
 
-def synth_metadata(s: Shape, quant: str, seed: int) -> dict[str, tuple]:
+def synth_metadata(s: Shape, quant: str, seed: int, tensor_types: tuple[str, ...] = ()) -> dict[str, tuple]:
     """GGUF metadata as llama.cpp's converter writes it for this shape, plus our provenance."""
     a = s.arch
     if s.n_expert:    # the MoE converter writes no dense FFN width
@@ -234,11 +271,12 @@ def synth_metadata(s: Shape, quant: str, seed: int) -> dict[str, tuple]:
         "tokenizer.ggml.model": Meta.str("none"),
         f"{a}.vocab_size": Meta.u32(s.vocab_size),
         "general.quantization_version": Meta.u32(2),
-        "general.file_type": Meta.u32(_FILE_TYPE[quant]),
+        "general.file_type": Meta.u32(_FILE_TYPE[quant.split("+")[0]]),
         # how this file was made (ignored by llama.cpp; shown by `harness info`)
         "harness.synth.preset": Meta.str(s.name),
         "harness.synth.quant": Meta.str(quant),
-        "harness.synth.recipe": Meta.str(recipe_text(quant, s)),
+        "harness.synth.recipe": Meta.str(recipe_text(quant, s, tensor_types)),
+        **({"harness.synth.tensor_types": Meta.str(" ".join(tensor_types))} if tensor_types else {}),
         "harness.synth.seed": Meta.u32(seed),
         **({"harness.synth.head_rank": Meta.u32(s.head_rank), "harness.synth.head_noise": Meta.f32(s.head_noise)}
            if s.head_rank else {}),
@@ -291,14 +329,16 @@ def _write_low_rank_head(w: GGUFStreamWriter, t: PlannedTensor, s: Shape, rng: n
 
 
 def synthesize(shape: Shape | str, quant: str, out: str | os.PathLike, seed: int = 0,
-               threads: int | None = None, progress=None) -> SynthResult:
-    """Write a GGUF of the given shape (or preset name) with seeded random weights."""
+               threads: int | None = None, progress=None, tensor_types: tuple[str, ...] = ()) -> SynthResult:
+    """Write a GGUF of the given shape (or preset name) with seeded random weights; quant is a spec
+    (harness.model.recipes), tensor_types REGEX=TYPE overrides applied after it."""
     from harness import native
 
     s = get_preset(shape) if isinstance(shape, str) else shape
-    plan = quant_plan(s, quant)
+    tensor_types = tuple(tensor_types)
+    plan = quant_plan(s, quant, tensor_types)
     t0 = time.perf_counter()
-    with GGUFStreamWriter(out, synth_metadata(s, quant, seed), plan) as w:
+    with GGUFStreamWriter(out, synth_metadata(s, quant, seed, tensor_types), plan) as w:
         write_weights(w, s, seed, threads or native.default_threads(), progress)
     return SynthResult(os.fspath(out), time.perf_counter() - t0, sum(t.nbytes for t in plan))
 
@@ -312,16 +352,16 @@ def _is_matrix(name: str) -> bool:
 
 def cached_model_path(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0):
     """Where cached_model keeps (or will write) a synthetic model."""
+    from harness.model.recipes import file_label
     shape = get_preset(preset)
-    if quant not in _BASE_TYPE:
-        raise UsageError(f"unknown quant type {quant!r} (choose from {', '.join(QUANTS)})")
+    check_quant(quant)
     suffix = ""
     if head_rank:
         if not 0 < head_rank <= shape.n_embd or not 0.0 <= head_noise < 1.0:
             raise UsageError(f"low-rank head: rank must be in [1, {shape.n_embd}] and noise in [0, 1), "
                              f"got {head_rank}, {head_noise}")
         suffix = f"-lr{head_rank}n{head_noise:g}"
-    return cache_dir() / f"synth-{preset}-{quant}-s{seed}{suffix}.gguf"
+    return cache_dir() / f"synth-{preset}-{file_label(quant)}-s{seed}{suffix}.gguf"
 
 
 def cached_model(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0) -> str:
