@@ -74,7 +74,7 @@ def test_logits_reference_writes_float32_array(oracle_dir, oracle_logits, tmp_pa
     (["logits", "{oracle}/tinymoe-f32.gguf", "--tokens", "1,2048", "--out", "{tmp}/x.npy"], 1,
      "token id 2048 is outside the vocabulary [0, 2048)"),
     (["synth", "--preset", "huge", "--quant", "q8_0", "-o", "{tmp}/x.gguf"], 2, "invalid choice"),
-    (["synth", "--preset", "tiny", "--quant", "q3_k", "-o", "{tmp}/x.gguf"], 2, "invalid choice"),
+    (["synth", "--preset", "tiny", "--quant", "q3_k", "-o", "{tmp}/x.gguf"], 2, "unknown quant type 'q3_k'"),
     (["frobnicate"], 2, "invalid choice"),
 ])
 def test_bad_input_gives_one_line_and_status(oracle_dir, tmp_path, args, status, message):
