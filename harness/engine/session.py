@@ -109,6 +109,7 @@ class NativeModel:
         self.model = model
         self._buffers = []  # keep the cffi views (and so the map, and any F32 copies) alive
         self.as_f32: dict[str, str] = {}   # tensors of types without C kernels, run as F32: name -> type
+        self._copies = []                  # their F32 buffers
         for spec in model.specs:
             self._set(spec.name)
         if lib.q35_model_check(self.ptr) != 0:
@@ -124,7 +125,10 @@ class NativeModel:
             type_id = int(GGMLType.F32)
             self.as_f32[name] = GGMLType(info.type).name
         buf = ffi.from_buffer("uint8_t[]", data.reshape(-1))
-        self._buffers.append((buf, data))
+        if name in self.as_f32:
+            self._copies.append((buf, data))   # F32 copies live outside the map
+        else:
+            self._buffers.append(buf)
         rows, cols = int(np.prod(info.shape[:-1])), info.shape[-1]   # 1-D: one row; 3-D: stacked rows
         t = ffi.new("q35_tensor *", {"data": buf, "type": type_id, "rows": rows, "cols": cols})
         if lib.q35_model_set(self.ptr, layer, slot, t[0]) != 0:
