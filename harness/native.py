@@ -108,8 +108,8 @@ def quantize(x: np.ndarray, t: GGMLType, threads: int = 1) -> np.ndarray:
 
 
 def dequantize(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
-    """uint8 rows in the layout of type t -> float32 [n_rows, n_cols] (the C dequantizer; the numpy
-    one for types without C code yet)."""
+    """uint8 rows in the layout of type t -> float32 [n_rows, n_cols] (the C dequantizer; types
+    without C code are harness.model.dequant's)."""
     t = GGMLType(t)
     elems, bsize = BLOCK_GEOMETRY[t]
     if n_cols % elems:
@@ -120,8 +120,7 @@ def dequantize(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
         raise UsageError(f"{raw.size} bytes is not a whole number of {t.name} rows of {n_cols} values")
     n = raw.size // rb
     if t not in NATIVE_TYPES:
-        from harness.model.dequant import DEQUANTIZERS
-        return DEQUANTIZERS[t](raw).reshape(n, n_cols)
+        raise UsageError(f"{t.name} has no C dequantizer (harness.model.dequant has one)")
     out = np.empty((n, n_cols), dtype=np.float32)
     lib.q35_dequantize(int(t), ffi.from_buffer("uint8_t[]", raw),
                        ffi.from_buffer("float[]", out, require_writable=True), n, n_cols)

@@ -19,7 +19,7 @@ import numpy as np
 
 from harness import native
 from harness.errors import UsageError
-from harness.ggml_types import BLOCK_GEOMETRY, GGMLType, bits_per_weight
+from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType, bits_per_weight
 from harness.model.loader import Model
 
 KINDS = ("full", "requant", "subset", "screened", "argmax")
@@ -136,7 +136,15 @@ def _head_chunks(model: Model, chunk: int = CHUNK_ROWS):
     rb = len(raw) // V
     for r0 in range(0, V, chunk):
         r1 = min(V, r0 + chunk)
-        yield r0, native.dequantize(raw[r0 * rb:r1 * rb], info.type, E)
+        yield r0, dequantize_rows(raw[r0 * rb:r1 * rb], info.type, E)
+
+
+def dequantize_rows(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
+    """float32 [rows, n_cols]: in C where the type has kernels, else by the numpy dequantizer."""
+    if t in NATIVE_TYPES:
+        return native.dequantize(raw, t, n_cols)
+    from harness.model.dequant import dequantize
+    return dequantize(raw, t, (-1, n_cols))
 
 
 def _cached(model: Model, key, build):

@@ -9,24 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
-
-KVALUES_IQ4NL = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113],
-                         dtype=np.float32)
-
-
-def _f16(b: np.ndarray) -> np.ndarray:
-    """Little-endian f16 fields (uint8 [..., 2]) as float32 [...]."""
-    return np.ascontiguousarray(b).view(np.float16)[..., 0].astype(np.float32)
-
-
-def _blocks(raw: np.ndarray, t: GGMLType) -> np.ndarray:
-    nbytes = BLOCK_GEOMETRY[t][1]
-    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1)
-    if raw.size % nbytes:
-        raise ValueError(f"{raw.size} bytes is not a whole number of {t.name} blocks")
-    return raw.reshape(-1, nbytes)
-
+from harness.ggml_types import GGMLType
+from harness.model.quant_fields import KVALUES_IQ4NL, as_blocks, f16_values
 
 def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unpack the 12-byte Q4_K/Q5_K field into 8 six-bit scales and 8 six-bit mins."""
@@ -41,22 +25,22 @@ def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dequant_q4_0(raw: np.ndarray) -> np.ndarray:
-    b = _blocks(raw, GGMLType.Q4_0)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.Q4_0)
+    d = f16_values(b[:, 0:2])[:, None]
     qs = b[:, 2:18]
     q = np.concatenate([qs & 0xF, qs >> 4], axis=1).astype(np.int8) - np.int8(8)
     return (d * q.astype(np.float32)).reshape(-1)
 
 
 def dequant_q8_0(raw: np.ndarray) -> np.ndarray:
-    b = _blocks(raw, GGMLType.Q8_0)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.Q8_0)
+    d = f16_values(b[:, 0:2])[:, None]
     return (d * b[:, 2:34].view(np.int8).astype(np.float32)).reshape(-1)
 
 
 def dequant_q4_k(raw: np.ndarray) -> np.ndarray:
-    b = _blocks(raw, GGMLType.Q4_K)
-    d, dmin = _f16(b[:, 0:2]), _f16(b[:, 2:4])
+    b = as_blocks(raw, GGMLType.Q4_K)
+    d, dmin = f16_values(b[:, 0:2]), f16_values(b[:, 2:4])
     sc, mn = _k_scales_mins(b[:, 4:16])
     qs = b[:, 16:144].reshape(-1, 4, 32)            # 4 chunks of 64 elements
     q = np.stack([qs & 0xF, qs >> 4], axis=2)       # [blk, chunk, lo/hi, 32] = sub-block 2c, 2c+1
@@ -67,8 +51,8 @@ def dequant_q4_k(raw: np.ndarray) -> np.ndarray:
 
 
 def dequant_q5_k(raw: np.ndarray) -> np.ndarray:
-    b = _blocks(raw, GGMLType.Q5_K)
-    d, dmin = _f16(b[:, 0:2]), _f16(b[:, 2:4])
+    b = as_blocks(raw, GGMLType.Q5_K)
+    d, dmin = f16_values(b[:, 0:2]), f16_values(b[:, 2:4])
     sc, mn = _k_scales_mins(b[:, 4:16])
     qh = b[:, 16:48]                                 # [blk, 32]
     qs = b[:, 48:176].reshape(-1, 4, 32)
@@ -83,11 +67,11 @@ def dequant_q5_k(raw: np.ndarray) -> np.ndarray:
 
 
 def dequant_q6_k(raw: np.ndarray) -> np.ndarray:
-    b = _blocks(raw, GGMLType.Q6_K)
+    b = as_blocks(raw, GGMLType.Q6_K)
     ql = b[:, 0:128].reshape(-1, 2, 64)              # halves of 128 elements
     qh = b[:, 128:192].reshape(-1, 2, 32)
     sc = b[:, 192:208].view(np.int8).astype(np.float32).reshape(-1, 2, 8)
-    d = _f16(b[:, 208:210])
+    d = f16_values(b[:, 208:210])
     q1 = (ql[:, :, 0:32] & 0xF) | (((qh >> 0) & 3) << 4)
     q2 = (ql[:, :, 32:64] & 0xF) | (((qh >> 2) & 3) << 4)
     q3 = (ql[:, :, 0:32] >> 4) | (((qh >> 4) & 3) << 4)
@@ -99,8 +83,8 @@ def dequant_q6_k(raw: np.ndarray) -> np.ndarray:
 
 
 def dequant_iq4_xs(raw: np.ndarray) -> np.ndarray:
-    b = _blocks(raw, GGMLType.IQ4_XS)
-    d = _f16(b[:, 0:2])
+    b = as_blocks(raw, GGMLType.IQ4_XS)
+    d = f16_values(b[:, 0:2])
     scales_h = b[:, 2:4].copy().view("<u2")[:, 0].astype(np.int32)
     scales_l = b[:, 4:8].astype(np.int32)
     ib = np.arange(8)
@@ -137,7 +121,7 @@ DEQUANTIZERS = {
 }
 
 
-from harness.model.dequant_extra import DEQUANTIZERS_EXTRA  # noqa: E402  (it uses the helpers above)
+from harness.model.dequant_extra import DEQUANTIZERS_EXTRA  # noqa: E402
 
 DEQUANTIZERS.update(DEQUANTIZERS_EXTRA)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.ggml_types import GGMLType
-from harness.model.dequant import KVALUES_IQ4NL, _blocks, _f16
+from harness.model.quant_fields import KVALUES_IQ4NL, as_blocks, f16_values
 from harness.model.iq_grids import KSIGNS, grid
 
 # e2m1 values times two (ggml's kvalues_mxfp4, shared by NVFP4); the scales carry the factor 1/2
@@ -43,8 +43,8 @@ def _sign(sign_bytes: np.ndarray) -> np.ndarray:
 
 def dequant_q4_1(raw: np.ndarray) -> np.ndarray:
     """block_q4_1: d, m (f16), 16 bytes of nibbles (low: values 0-15, high: 16-31); y = q*d + m."""
-    b = _blocks(raw, GGMLType.Q4_1)
-    d, m = _f16(b[:, 0:2])[:, None], _f16(b[:, 2:4])[:, None]
+    b = as_blocks(raw, GGMLType.Q4_1)
+    d, m = f16_values(b[:, 0:2])[:, None], f16_values(b[:, 2:4])[:, None]
     q = np.concatenate(_nibbles(b[:, 4:20]), axis=1).astype(F32)
     return (q * d + m).reshape(-1)
 
@@ -60,24 +60,24 @@ def _q5_values(qh: np.ndarray, qs: np.ndarray) -> np.ndarray:
 
 def dequant_q5_0(raw: np.ndarray) -> np.ndarray:
     """block_q5_0: d (f16), qh (32 high bits), 16 bytes of nibbles; y = (q - 16) * d."""
-    b = _blocks(raw, GGMLType.Q5_0)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.Q5_0)
+    d = f16_values(b[:, 0:2])[:, None]
     q = _q5_values(_u32(b[:, 2:6])[:, 0], b[:, 6:22]) - 16
     return (q.astype(F32) * d).reshape(-1)
 
 
 def dequant_q5_1(raw: np.ndarray) -> np.ndarray:
     """block_q5_1: d, m (f16), qh, 16 bytes of nibbles; y = q*d + m."""
-    b = _blocks(raw, GGMLType.Q5_1)
-    d, m = _f16(b[:, 0:2])[:, None], _f16(b[:, 2:4])[:, None]
+    b = as_blocks(raw, GGMLType.Q5_1)
+    d, m = f16_values(b[:, 0:2])[:, None], f16_values(b[:, 2:4])[:, None]
     q = _q5_values(_u32(b[:, 4:8])[:, 0], b[:, 8:24])
     return (q.astype(F32) * d + m).reshape(-1)
 
 
 def dequant_iq4_nl(raw: np.ndarray) -> np.ndarray:
     """block_iq4_nl: d (f16), 16 bytes of nibbles indexing the IQ4 non-linear values."""
-    b = _blocks(raw, GGMLType.IQ4_NL)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.IQ4_NL)
+    d = f16_values(b[:, 0:2])[:, None]
     q = KVALUES_IQ4NL[np.concatenate(_nibbles(b[:, 2:18]), axis=1)]
     return (d * q).reshape(-1)
 
@@ -88,10 +88,10 @@ def dequant_iq4_nl(raw: np.ndarray) -> np.ndarray:
 def dequant_q2_k(raw: np.ndarray) -> np.ndarray:
     """block_q2_K: scales[16] (low nibble scale, high nibble min), qs[64] (2 bits), d, dmin (f16).
     Value n*128 + j*32 + g*16 + l is bits 2j of qs[n*32 + g*16 + l], sub-block n*8 + j*2 + g."""
-    b = _blocks(raw, GGMLType.Q2_K)
+    b = as_blocks(raw, GGMLType.Q2_K)
     sc = b[:, 0:16]
     qs = b[:, 16:80].reshape(-1, 2, 1, 32)
-    d, dmin = _f16(b[:, 80:82])[:, None], _f16(b[:, 82:84])[:, None]
+    d, dmin = f16_values(b[:, 80:82])[:, None], f16_values(b[:, 82:84])[:, None]
     q = (qs >> (2 * np.arange(4, dtype=np.uint8))[None, None, :, None]) & 3     # [blk, n, j, 32]
     q = q.reshape(-1, 16, 16).astype(F32)                                       # sub-blocks n, j, g
     dl = d * (sc & 0xF).astype(F32)
@@ -113,11 +113,11 @@ def _q3_k_scales(s: np.ndarray) -> np.ndarray:
 def dequant_q3_k(raw: np.ndarray) -> np.ndarray:
     """block_q3_K: hmask[32], qs[64] (2 bits), scales[12], d (f16). Value n*128 + j*32 + g*16 + l:
     bits 2j of qs[n*32 + g*16 + l], minus 4 unless bit n*4 + j of hmask[g*16 + l] is set."""
-    b = _blocks(raw, GGMLType.Q3_K)
+    b = as_blocks(raw, GGMLType.Q3_K)
     hmask = b[:, 0:32].reshape(-1, 1, 1, 32)
     qs = b[:, 32:96].reshape(-1, 2, 1, 32)
     sc = _q3_k_scales(b[:, 96:108])
-    d = _f16(b[:, 108:110])[:, None]
+    d = f16_values(b[:, 108:110])[:, None]
     j = np.arange(4, dtype=np.uint8)[None, None, :, None]
     n = np.arange(2, dtype=np.uint8)[None, :, None, None]
     q = ((qs >> (2 * j)) & 3).astype(np.int32)                          # [blk, n, j, 32]
@@ -138,9 +138,9 @@ def _trits(q: np.ndarray, n: int) -> np.ndarray:
 def dequant_tq1_0(raw: np.ndarray) -> np.ndarray:
     """block_tq1_0: qs[48] (5 trits a byte), qh[4] (4 trits a byte), d (f16); y = (t - 1) * d.
     Order: bytes 0-31 digit by digit (5 x 32), bytes 32-47 likewise (5 x 16), then qh (4 x 4)."""
-    b = _blocks(raw, GGMLType.TQ1_0)
+    b = as_blocks(raw, GGMLType.TQ1_0)
     qs, qh = b[:, 0:48], b[:, 48:52]
-    d = _f16(b[:, 52:54])[:, None]
+    d = f16_values(b[:, 52:54])[:, None]
     parts = ([_trits(qs[:, 0:32], n) for n in range(5)] + [_trits(qs[:, 32:48], n) for n in range(5)]
              + [_trits(qh, n) for n in range(4)])
     t = np.concatenate(parts, axis=1).astype(np.int32) - 1
@@ -150,9 +150,9 @@ def dequant_tq1_0(raw: np.ndarray) -> np.ndarray:
 def dequant_tq2_0(raw: np.ndarray) -> np.ndarray:
     """block_tq2_0: qs[64] (4 two-bit values a byte), d (f16); value j*128 + l*32 + m is bits 2l of
     qs[j*32 + m]; y = (q - 1) * d."""
-    b = _blocks(raw, GGMLType.TQ2_0)
+    b = as_blocks(raw, GGMLType.TQ2_0)
     qs = b[:, 0:64].reshape(-1, 2, 1, 32)
-    d = _f16(b[:, 64:66])[:, None]
+    d = f16_values(b[:, 64:66])[:, None]
     q = ((qs >> (2 * np.arange(4, dtype=np.uint8))[None, None, :, None]) & 3).astype(np.int32) - 1
     return (q.reshape(-1, 256).astype(F32) * d).reshape(-1)
 
@@ -178,7 +178,7 @@ def ue4m3_half(x: np.ndarray) -> np.ndarray:
 
 def dequant_mxfp4(raw: np.ndarray) -> np.ndarray:
     """block_mxfp4: e (E8M0 shared scale), 16 bytes of e2m1 nibbles (low: 0-15, high: 16-31)."""
-    b = _blocks(raw, GGMLType.MXFP4)
+    b = as_blocks(raw, GGMLType.MXFP4)
     d = e8m0_half(b[:, 0])[:, None]
     q = KVALUES_FP4[np.concatenate(_nibbles(b[:, 1:17]), axis=1)]
     return (d * q).reshape(-1)
@@ -187,7 +187,7 @@ def dequant_mxfp4(raw: np.ndarray) -> np.ndarray:
 def dequant_nvfp4(raw: np.ndarray) -> np.ndarray:
     """block_nvfp4: 4 UE4M3 scales, one per 16 values, then 4 x 8 bytes of e2m1 nibbles (low: values
     0-7 of the sub-block, high: 8-15)."""
-    b = _blocks(raw, GGMLType.NVFP4)
+    b = as_blocks(raw, GGMLType.NVFP4)
     d = ue4m3_half(b[:, 0:4])[..., None]                                 # [blk, 4, 1]
     qs = b[:, 4:36].reshape(-1, 4, 8)
     q = KVALUES_FP4[np.concatenate(_nibbles(qs), axis=2)]               # [blk, 4, 16]
@@ -204,8 +204,8 @@ def _half_scale(d: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 def dequant_iq2_xxs(raw: np.ndarray) -> np.ndarray:
     """block_iq2_xxs: d (f16), 8 x (4 grid indices, u32: 4 x 7 sign bits + 4-bit scale)."""
-    b = _blocks(raw, GGMLType.IQ2_XXS)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.IQ2_XXS)
+    d = f16_values(b[:, 0:2])[:, None]
     g = b[:, 2:66].reshape(-1, 8, 8)
     idx, aux = g[..., 0:4], _u32(g[..., 4:8])[..., 0]                    # [blk, 8, 4], [blk, 8]
     db = _half_scale(d, aux >> 28)                                       # [blk, 8]
@@ -216,8 +216,8 @@ def dequant_iq2_xxs(raw: np.ndarray) -> np.ndarray:
 
 def dequant_iq2_xs(raw: np.ndarray) -> np.ndarray:
     """block_iq2_xs: d (f16), qs[32] (u16: 9-bit grid index, 7 sign bits), scales[8] (two 4-bit)."""
-    b = _blocks(raw, GGMLType.IQ2_XS)
-    d = _f16(b[:, 0:2])[:, None, None]
+    b = as_blocks(raw, GGMLType.IQ2_XS)
+    d = f16_values(b[:, 0:2])[:, None, None]
     qs = _u16(b[:, 2:66]).reshape(-1, 8, 4)
     sc = b[:, 66:74]
     s = np.stack([sc & 0xF, sc >> 4], axis=2)[:, :, [0, 0, 1, 1]]       # [blk, 8, 4]: l // 2
@@ -229,8 +229,8 @@ def dequant_iq2_xs(raw: np.ndarray) -> np.ndarray:
 def dequant_iq2_s(raw: np.ndarray) -> np.ndarray:
     """block_iq2_s: d (f16), qs[32] (low 8 bits of 10-bit grid indices), signs[32], qh[8] (2 high
     bits of each of a group's 4 indices), scales[8] (two 4-bit)."""
-    b = _blocks(raw, GGMLType.IQ2_S)
-    d = _f16(b[:, 0:2])[:, None, None]
+    b = as_blocks(raw, GGMLType.IQ2_S)
+    d = f16_values(b[:, 0:2])[:, None, None]
     lo = b[:, 2:34].reshape(-1, 8, 4).astype(np.int32)
     signs = b[:, 34:66].reshape(-1, 8, 4)
     qh = b[:, 66:74].astype(np.int32)[..., None]
@@ -245,8 +245,8 @@ def dequant_iq2_s(raw: np.ndarray) -> np.ndarray:
 def dequant_iq3_xxs(raw: np.ndarray) -> np.ndarray:
     """block_iq3_xxs: d (f16), qs[64] (grid indices, 4 values each), 8 x u32 (4 x 7 sign bits +
     4-bit scale); group scale d * (0.5 + s) * 0.5."""
-    b = _blocks(raw, GGMLType.IQ3_XXS)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.IQ3_XXS)
+    d = f16_values(b[:, 0:2])[:, None]
     idx = b[:, 2:66].reshape(-1, 8, 4, 2)
     aux = _u32(b[:, 66:98])                                              # [blk, 8]
     db = d * (F32(0.5) + (aux >> 28).astype(F32)) * F32(0.5)
@@ -259,8 +259,8 @@ def dequant_iq3_xxs(raw: np.ndarray) -> np.ndarray:
 def dequant_iq3_s(raw: np.ndarray) -> np.ndarray:
     """block_iq3_s: d (f16), qs[64] (low 8 bits of 9-bit indices), qh[8] (the ninth bits), signs[32],
     scales[4] (two 4-bit); group scale d * (1 + 2 s)."""
-    b = _blocks(raw, GGMLType.IQ3_S)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.IQ3_S)
+    d = f16_values(b[:, 0:2])[:, None]
     lo = b[:, 2:66].reshape(-1, 8, 8).astype(np.int32)                  # [blk, group, 8 indices]
     qh = b[:, 66:74].astype(np.int32)[..., None]
     signs = b[:, 74:106].reshape(-1, 8, 4)
@@ -277,8 +277,8 @@ def dequant_iq3_s(raw: np.ndarray) -> np.ndarray:
 def dequant_iq1_s(raw: np.ndarray) -> np.ndarray:
     """block_iq1_s: d (f16), qs[32] (low 8 bits of 11-bit indices), qh[8] (u16: 4 x 3 high index
     bits, 3-bit scale, delta sign); y = d * (2 s + 1) * (grid + delta)."""
-    b = _blocks(raw, GGMLType.IQ1_S)
-    d = _f16(b[:, 0:2])[:, None]
+    b = as_blocks(raw, GGMLType.IQ1_S)
+    d = f16_values(b[:, 0:2])[:, None]
     qs = b[:, 2:34].reshape(-1, 8, 4).astype(np.int32)
     qh = _u16(b[:, 34:50]).astype(np.int32)                              # [blk, 8]
     dl = d * (2 * ((qh >> 12) & 7) + 1).astype(F32)
@@ -291,7 +291,7 @@ def dequant_iq1_s(raw: np.ndarray) -> np.ndarray:
 def dequant_iq1_m(raw: np.ndarray) -> np.ndarray:
     """block_iq1_m: qs[32], qh[16] (per index pair: 2 x 3 high bits and 2 delta signs), scales[8]
     (u16 x 4: 3-bit sub-scales, and the f16 block scale in their top nibbles)."""
-    b = _blocks(raw, GGMLType.IQ1_M)
+    b = as_blocks(raw, GGMLType.IQ1_M)
     qs = b[:, 0:32].reshape(-1, 8, 4).astype(np.int32)
     qh = b[:, 32:48].reshape(-1, 8, 2).astype(np.int32)
     sc = _u16(b[:, 48:56]).astype(np.int32)                              # [blk, 4]
