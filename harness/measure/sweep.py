@@ -203,7 +203,7 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
                 if rows:
                     store.append(rows)
                     done += len(tests)
-                    unsettled += [r["config_id"] for r in rows if not r["spread_ok"]]
+                    unsettled += [config_id(r) for r in rows if not r["spread_ok"]]
                     for r in rows:
                         log(f"[{skipped + done}/{total}] {peer.engine} {pident.model} t{pcfg.threads} "
                             f"ub{pcfg.ubatch}{f' d{pcfg.n_depth}' if pcfg.n_depth else ''} {r['test']}: "

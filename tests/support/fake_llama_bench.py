@@ -2,7 +2,7 @@
 prints llama-bench JSON (-o json) built on a real llama-bench record (llama.cpp 0c1e570's output on
 the synthetic 0.8b Q4_K_M file), so the sweep's and sweep-depth's peer paths run without the binary.
 Each call's arguments go to $FAKE_LOG (one JSON list per line). Asked for 3 threads it fails the way
-a peer fails: exit status 1 and an error line."""
+a peer fails: exit status 1 and an error line. With -fa 1 its pp samples spread 30%."""
 import json
 import stat
 import sys
@@ -29,10 +29,11 @@ SCRIPT = textwrap.dedent('''\
                 flash_attn=int(opt.get("-fa", -1)), build_commit="fake123")
     for d in opt.get("-d", "0").split(","):
         slow = 1.0 / (1.0 + int(d) / 1000.0)          # slower with depth, as attention reads more
+        wide = 30.0 if opt.get("-fa") == "1" else 1.0  # -fa 1 rows: a spread too wide to judge
         for p in opt["-p"].split(","):
             if int(p):
                 recs.append(dict(base, n_depth=int(d), n_prompt=int(p), n_gen=0, avg_ts=100.0 * slow,
-                                 samples_ts=[99.0 * slow, 100.0 * slow, 101.0 * slow]))
+                                 samples_ts=[(100.0 - wide) * slow, 100.0 * slow, (100.0 + wide) * slow]))
         for n in opt["-n"].split(","):
             if int(n):
                 recs.append(dict(base, n_depth=int(d), n_prompt=0, n_gen=int(n), avg_ts=10.0 * slow,
