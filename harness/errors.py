@@ -44,3 +44,8 @@ class ResultsFilterError(ResultsError, BadArgumentError):
 class MachineNotQuietError(HarnessError):
     """--strict: the machine is not quiet enough to resolve the change asked for (other processes
     taking CPU time the engine's threads need, ...); the message names the reasons."""
+
+
+class TextError(HarnessError):
+    """Text that cannot be tokenized: not UTF-8 (the message names the byte offset), or a file
+    without a usable tokenizer for it."""

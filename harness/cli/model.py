@@ -29,7 +29,8 @@ def cmd_synth(a) -> int:
             print(f"\r  {done / 2**20:9.1f} / {total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
 
     r = synthesize(a.preset, a.quant, a.output, seed=a.seed, threads=a.threads,
-                   progress=progress if sys.stderr.isatty() else None, tensor_types=tuple(a.tensor_type or ()))
+                   progress=progress if sys.stderr.isatty() else None, tensor_types=tuple(a.tensor_type or ()),
+                   tokenizer=a.tokenizer, tokenizer_pre=a.tokenizer_pre)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"wrote {r.path}: {r.bytes / 2**20:.1f} MiB of weights in {r.seconds:.1f} s")
@@ -76,6 +77,11 @@ def add_parsers(sub) -> None:
                    help="as llama-quantize's --tensor-type: tensors whose name matches REGEX get TYPE; repeatable, "
                         "applied after --quant, e.g. 'attn_qkv|attn_gate|ssm_out=bf16'")
     s.add_argument("--seed", type=nonneg_int, default=0)
+    s.add_argument("--tokenizer", metavar="TOKENIZER_JSON", default=None,
+                   help="carry this Hugging Face byte-level BPE tokenizer.json (as llama.cpp's converter "
+                        "writes it; ids beyond it are [PAD] tokens); default: no tokenizer")
+    s.add_argument("--tokenizer-pre", default="qwen35", choices=["qwen35", "qwen2"],
+                   help="tokenizer.ggml.pre to write (default qwen35, as real Qwen3.5 files)")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("-t", "--threads", type=positive_int, default=None, help="quantization threads (default: all cores)")
     s.set_defaults(func=cmd_synth)

@@ -34,6 +34,7 @@ from harness.measure.grid import ModelSource, SweepGrid
 from harness.measure.peers import EngineChoice, PeerEngine, PeerFailure, peer_command, run_peer
 from harness.model.loader import load_model
 from harness.provenance import machine_provenance
+from harness.store.llama_bench_format import settings_labels
 from harness.store.results import ResultStore
 from harness.store.schema import config_id
 from harness.measure.rows import profile_rows, result_row
@@ -204,8 +205,10 @@ def run_sweep(grid: SweepGrid, out_dir: str, resume: bool = False,
                     store.append(rows)
                     done += len(tests)
                     unsettled += [config_id(r) for r in rows if not r["spread_ok"]]
-                    for r in rows:
-                        log(f"[{skipped + done}/{total}] {peer.engine} {pident.model} t{pcfg.threads} "
+                    labels, _ = settings_labels([r["engine_settings"] for r in rows])
+                    for r, label in zip(rows, labels):
+                        log(f"[{skipped + done}/{total}] {peer.engine}{f' ({label})' if label else ''} "
+                            f"{pident.model} t{pcfg.threads} "
                             f"ub{pcfg.ubatch}{f' d{pcfg.n_depth}' if pcfg.n_depth else ''} {r['test']}: "
                             f"{r['median_ts']:.1f} t/s (elapsed {time.perf_counter() - t_meas:.0f} s)")
         if failures:

@@ -91,6 +91,9 @@ class GGUFFile:
             self._mmap = None
 
 
+_U64 = struct.Struct("<Q")
+
+
 class _Cursor:
     """Reads little-endian fields from a buffer, refusing to read past its end."""
 
@@ -125,6 +128,32 @@ class _Cursor:
         except UnicodeDecodeError:
             raise self.fail(f"{what} is not valid UTF-8") from None
 
+    def strings(self, count: int, key: str) -> list[str]:
+        """A string array: one tight pass (a tokenizer's 248K tokens and merges take ~0.2 s)."""
+        buf, pos, size = self.buf, self.pos, self.size
+        length_at = _U64.unpack_from
+        out = []
+        append = out.append
+        try:
+            for _ in range(count):
+                (n,) = length_at(buf, pos)
+                pos += 8
+                if pos + n > size:
+                    break
+                append(str(buf[pos:pos + n], "utf-8"))
+                pos += n
+        except struct.error:
+            pos = size + 1
+        except UnicodeDecodeError:
+            self.pos = pos
+            raise self.fail(f"item {len(out)} of array {key!r} is not valid UTF-8") from None
+        if len(out) < count:
+            self.pos = min(pos, size)
+            raise self.fail(f"truncated file: item {len(out)} of array {key!r} runs past the end "
+                            f"({size} bytes)")
+        self.pos = pos
+        return out
+
     def value(self, vtype: int, key: str):
         if vtype in _SCALAR:
             return self.unpack(_SCALAR[vtype][1], f"value of {key!r}")
@@ -142,7 +171,7 @@ class _Cursor:
             if etype == T_STRING:
                 # every element takes at least 8 bytes (its length)
                 self.need(count * 8, f"array {key!r} of {count} items")
-                return [self.string(f"item of array {key!r}") for _ in range(count)]
+                return self.strings(count, key)
             if etype == T_ARRAY:
                 # as in llama.cpp's reader; nested arrays would also cost far more memory than file
                 raise self.fail(f"metadata {key!r}: arrays of arrays are not supported")

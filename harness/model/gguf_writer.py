@@ -33,6 +33,12 @@ class Meta:
     @staticmethod
     def bool_array(vs): return (_ARR, (_BOOL, [bool(x) for x in vs]))
 
+    @staticmethod
+    def bool(v): return (_BOOL, bool(v))
+
+    @staticmethod
+    def str_array(vs): return (_ARR, (_STR, list(vs)))
+
 
 @dataclass(frozen=True)
 class PlannedTensor:
@@ -69,7 +75,11 @@ def _value(vtype: int, v) -> bytes:
         return _string(v)
     if vtype == _ARR:
         etype, items = v
-        return struct.pack("<IQ", etype, len(items)) + b"".join(_value(etype, x) for x in items)
+        if etype == _I32:
+            body = np.asarray(items, dtype="<i4").tobytes()
+        else:
+            body = b"".join(_value(etype, x) for x in items)
+        return struct.pack("<IQ", etype, len(items)) + body
     raise ValueError(f"unsupported GGUF value type {vtype}")
 
 

@@ -108,6 +108,18 @@ class Model:
         self.specs = specs
         self.path = gguf.path
 
+    def tokenizer(self):
+        """The file's own tokenizer (harness.model.tokenizer.GGUFTokenizer), built once; a
+        ModelFileError naming the key when the file has none or one we do not support."""
+        if getattr(self, "_tokenizer", None) is None:
+            from harness.model.tokenizer import tokenizer_from_metadata
+            tok = tokenizer_from_metadata(self.gguf.metadata, self.path)
+            if tok.vocab_size > self.config.vocab_size:
+                raise ModelFileError(f"{self.path}: the tokenizer has {tok.vocab_size} tokens, the model's "
+                                     f"vocabulary only {self.config.vocab_size} rows")
+            self._tokenizer = tok
+        return self._tokenizer
+
     # -- tensors -----------------------------------------------------------
     def info(self, name: str) -> TensorInfo:
         return self.gguf.tensors[name]

@@ -329,16 +329,23 @@ def _write_low_rank_head(w: GGUFStreamWriter, t: PlannedTensor, s: Shape, rng: n
 
 
 def synthesize(shape: Shape | str, quant: str, out: str | os.PathLike, seed: int = 0,
-               threads: int | None = None, progress=None, tensor_types: tuple[str, ...] = ()) -> SynthResult:
+               threads: int | None = None, progress=None, tensor_types: tuple[str, ...] = (),
+               tokenizer: str | os.PathLike | None = None, tokenizer_pre: str = "qwen35") -> SynthResult:
     """Write a GGUF of the given shape (or preset name) with seeded random weights; quant is a spec
-    (harness.model.recipes), tensor_types REGEX=TYPE overrides applied after it."""
+    (harness.model.recipes), tensor_types REGEX=TYPE overrides applied after it; tokenizer a
+    Hugging Face tokenizer.json whose vocabulary the file then carries (else the "none" tokenizer)."""
     from harness import native
 
     s = get_preset(shape) if isinstance(shape, str) else shape
     tensor_types = tuple(tensor_types)
     plan = quant_plan(s, quant, tensor_types)
+    meta = synth_metadata(s, quant, seed, tensor_types)
+    if tokenizer is not None:
+        from harness.model.tokenizer_json import tokenizer_metadata
+        del meta["tokenizer.ggml.model"]
+        meta.update(tokenizer_metadata(tokenizer, s.vocab_size, tokenizer_pre))
     t0 = time.perf_counter()
-    with GGUFStreamWriter(out, synth_metadata(s, quant, seed, tensor_types), plan) as w:
+    with GGUFStreamWriter(out, meta, plan) as w:
         write_weights(w, s, seed, threads or native.default_threads(), progress)
     return SynthResult(os.fspath(out), time.perf_counter() - t0, sum(t.nbytes for t in plan))
 

@@ -20,6 +20,27 @@ def no_kernel_types(m: Model) -> list[str]:
     return sorted({m.info(s.name).type.name for s in m.specs} - {t.name for t in NATIVE_TYPES})
 
 
+def tokenizer_line(m: Model) -> str:
+    """The tokenizer as llama.cpp will read it: model, pre-tokenizer, size, special tokens."""
+    from harness.errors import ModelFileError
+    from harness.model.tokenizer import has_tokenizer
+    md = m.metadata
+    if not has_tokenizer(md):
+        return ("tokenizer  none (tokenizer.ggml.model = 'none', as synthetic files: token ids only; "
+                "`harness synth --tokenizer` gives one)")
+    try:
+        t = m.tokenizer().info()
+    except ModelFileError as e:
+        return f"tokenizer  unusable: {e}"
+
+    def name(i):
+        return "-" if i is None else f"{i} {m.tokenizer().tokens[i]!r}"
+    special = ", ".join(f"{i} {text!r}" for i, text in t.special[:12]) + (" ..." if len(t.special) > 12 else "")
+    return (f"tokenizer  {t.model} (byte-level BPE), pre {t.pre}, {t.vocab_size:,} tokens, {t.n_merges:,} merges; "
+            f"bos {name(t.bos_id)} (added: {'yes' if t.add_bos else 'no'}), eos {name(t.eos_id)}, "
+            f"padding {name(t.pad_id)}\n           special: {special or 'none'}")
+
+
 def model_info(m: Model, tensors: bool = True) -> str:
     c, md = m.config, m.metadata
     lines = [f"model      {m.path}",
@@ -45,6 +66,7 @@ def model_info(m: Model, tensors: bool = True) -> str:
         lines.append(f"  experts            {c.n_expert} routed, {c.n_expert_used} per token (softmax, top-k, "
                      f"renormalized), expert FFN {c.n_ff_expert}; shared expert FFN {c.n_ff_shared} "
                      "(sigmoid-gated)")
+    lines += ["", tokenizer_line(m)]
     lines += [
         "",
         "layers     " + " ".join("D" if r else "A" for r in c.recurrent)
