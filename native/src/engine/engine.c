@@ -126,7 +126,7 @@ void q35_session_free(q35_session *s) {
         free(s->conv[il]); free(s->ssm[il]); free(s->kc[il]); free(s->vc[il]); free(s->convw_t[il]);
     }
     free(s->x); free(s->xn); free(s->proj); free(s->o); free(s->g); free(s->beta);
-    free(s->scores); free(s->conv_tmp); free(s->act); free(s->rope_cs); free(s->prof);
+    free(s->att_ws); free(s->conv_tmp); free(s->act); free(s->rope_cs); free(s->prof);
     q35_moe_free(s);
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
@@ -191,7 +191,8 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     ok &= (s->o = zalloc(sizeof(float) * (size_t)(U * max64(m->VD, m->HD)))) != NULL;
     ok &= (s->g = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
     ok &= (s->beta = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
-    ok &= (s->scores = zalloc(sizeof(float) * (size_t)p->n_ctx * p->n_threads)) != NULL;
+    s->att_ws_stride = Q35_ATT_WS(c->n_head / c->n_head_kv, c->head_dim);
+    ok &= (s->att_ws = zalloc(sizeof(float) * (size_t)s->att_ws_stride * p->n_threads)) != NULL;
     ok &= (s->conv_tmp = zalloc(sizeof(float) * (size_t)(c->conv_kernel * m->CD) * p->n_threads)) != NULL;
     ok &= (s->act = zalloc((size_t)(5 * U * s->act_row_cap))) != NULL;
     ok &= (s->rope_cs = zalloc(sizeof(float) * (size_t)p->n_ctx * (size_t)(c->rope_dims + 1))) != NULL;

@@ -54,7 +54,9 @@ struct q35_session {
     float *vc[Q35_MAX_LAYERS];
 
     /* scratch, sized for one u-batch */
-    float *x, *xn, *proj, *o, *g, *beta, *scores;
+    float *x, *xn, *proj, *o, *g, *beta;
+    float *att_ws;                /* per thread: attention scratch, att_ws_stride floats each */
+    int64_t att_ws_stride;
     float *conv_tmp;              /* per thread: new conv state + one output row, Kc * CD */
     float *convw_t[Q35_MAX_LAYERS]; /* DN: the small F32 conv kernel transposed to [Kc][CD] */
     int64_t proj_w;               /* row stride of proj */
@@ -144,5 +146,13 @@ void q35_dn_recurrent(const q35_dn_head *h, const q35_kernels *k);
 void q35_dn_fused(const q35_dn_head *h);
 void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k);
 #define Q35_DN_CHUNK 64
+
+/* attention (layers.c): query tokens per work item, and keys per block. A K and a V block
+ * (2 * KB * head_dim floats, 256 KiB at head_dim 256) stay in L2 while all the item's
+ * rows (QB tokens x the heads of a kv group) use them. Scratch per thread: the rows'
+ * accumulators [rows][D], running max and sum [rows], and one block of scores [KB]. */
+#define Q35_ATT_QB 16
+#define Q35_ATT_KB 128
+#define Q35_ATT_WS(G, D) ((int64_t)Q35_ATT_QB * (G) * ((D) + 2) + Q35_ATT_KB)
 
 #endif

@@ -29,6 +29,60 @@ static void norm_input(q35_session *s, int ith, int nth, int il, int slot) {
 /* ------------------------------------------------------------------------- */
 /* gated full attention (docs/qwen35.md §2.2)                                */
 
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+/* Query tokens [t0, t1) x heads [h0, h0 + nh) (all of kv head g) against the cache, one
+ * flash-attention pass (Dao et al. 2022, online softmax): for each key block j and row r,
+ *   s_j = scale q_r.k_j,  m' = max(m, max_j s_j),  c = exp(m - m'),
+ *   l <- c l + sum_j exp(s_j - m'),  acc <- c acc + sum_j exp(s_j - m') v_j,
+ * and at the end o_r = acc / l, gated: o_r <- o_r sigmoid(gate_r). A row sees keys
+ * 0 .. pos0 + t (causal). ws: Q35_ATT_WS(nh, D) floats of scratch. */
+static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int nh, int g, float scale, float *ws) {
+    const q35_config *c = &s->m->c;
+    const int D = c->head_dim;
+    const int64_t KVD = s->m->KVD, HD = s->m->HD, pw = s->proj_w;
+    const int R = (t1 - t0) * nh;
+    float *acc = ws, *mx = acc + (int64_t)R * D, *l = mx + R, *p = l + R;
+    const float *kc = s->kc[il] + (int64_t)g * D, *vc = s->vc[il] + (int64_t)g * D;
+    memset(acc, 0, sizeof(float) * (size_t)R * D);
+    for (int r = 0; r < R; r++) { mx[r] = -INFINITY; l[r] = 0.0f; }
+    const int n_kv_max = s->pos0 + t1;
+    for (int j0 = 0; j0 < n_kv_max; j0 += Q35_ATT_KB) {
+        for (int t = t0; t < t1; t++) {
+            const int jn = min_int(Q35_ATT_KB, s->pos0 + t + 1 - j0);
+            if (jn <= 0) continue;
+            for (int hh = 0; hh < nh; hh++) {
+                const int r = (t - t0) * nh + hh;
+                const float *q = s->proj + t * pw + (int64_t)(h0 + hh) * 2 * D;
+                float m_blk = -INFINITY;
+                for (int j = 0; j < jn; j++) {
+                    p[j] = scale * s->k->dot_f32(q, kc + (int64_t)(j0 + j) * KVD, D);
+                    m_blk = fmaxf(m_blk, p[j]);
+                }
+                const float m_new = fmaxf(mx[r], m_blk), corr = expf(mx[r] - m_new);
+                float *a = acc + (int64_t)r * D;
+                float sum = 0.0f;
+                if (corr != 1.0f) s->k->scale_f32(a, corr, D);
+                for (int j = 0; j < jn; j++) {
+                    const float e = expf(p[j] - m_new);
+                    sum += e;
+                    s->k->axpy_f32(a, e, vc + (int64_t)(j0 + j) * KVD, D);
+                }
+                l[r] = l[r] * corr + sum;
+                mx[r] = m_new;
+            }
+        }
+    }
+    for (int t = t0; t < t1; t++)
+        for (int hh = 0; hh < nh; hh++) {
+            const int r = (t - t0) * nh + hh, h = h0 + hh;
+            float *o = s->o + t * HD + (int64_t)h * D;
+            memcpy(o, acc + (int64_t)r * D, sizeof(float) * D);
+            s->k->scale_f32(o, 1.0f / l[r], D);
+            s->k->sigmoid_mul_f32(o, s->proj + t * pw + (int64_t)h * 2 * D + D, D);
+        }
+}
+
 void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
     const q35_model *m = s->m;
     const q35_config *c = &m->c;
@@ -72,24 +126,23 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_ROPE, (int64_t)sizeof(float) * 2 * D);  /* q/k norm weights */
 
-    /* causal softmax attention, grouped GQA (kv head = h / (H/Hkv)), scale 1/sqrt(D),
-     * then the sigmoid output gate */
+    /* causal softmax attention, grouped GQA (kv head = h / G), scale 1/sqrt(D), then the
+     * sigmoid output gate. Work items are (kv head, block of query tokens, heads of the
+     * group); each runs flash-style over key blocks (attention_item) so a K/V block is read
+     * once for all the item's rows. With fewer (kv head, token block) pairs than threads
+     * (decode on a many-thread pool) an item takes one head, so every thread has work. Every
+     * row's arithmetic is the same however items are cut: results do not depend on threads. */
+    const int G = H / Hkv, n_tb = (T + Q35_ATT_QB - 1) / Q35_ATT_QB;
+    const int heads_per_item = (int64_t)Hkv * n_tb < nth ? 1 : G;
+    const int64_t n_items = (int64_t)Hkv * (G / heads_per_item) * n_tb;
     const float scale = 1.0f / sqrtf((float)D);
-    float *sc = s->scores + (int64_t)ith * s->p.n_ctx;
-    /* items interleaved over threads: later tokens see more keys (causal), so contiguous
-     * ranges would leave the first thread idle */
-    for (int64_t it = ith; it < (int64_t)T * H; it += nth) {
-        const int t = (int)(it / H), h = (int)(it % H), g = h / (H / Hkv), n_kv = s->pos0 + t + 1;
-        const float *q = s->proj + t * pw + (int64_t)h * 2 * D;
-        const float *gate = q + D;
-        for (int j = 0; j < n_kv; j++)
-            sc[j] = scale * s->k->dot_f32(q, s->kc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
-        s->k->softmax_f32(sc, n_kv);
-        float *o = s->o + t * HD + (int64_t)h * D;
-        memset(o, 0, sizeof(float) * D);
-        for (int j = 0; j < n_kv; j++)
-            s->k->axpy_f32(o, sc[j], s->vc[il] + (int64_t)j * KVD + (int64_t)g * D, D);
-        s->k->sigmoid_mul_f32(o, gate, D);
+    float *ws = s->att_ws + (int64_t)ith * s->att_ws_stride;
+    /* items interleaved over threads, token blocks fastest: later tokens see more keys */
+    for (int64_t it = ith; it < n_items; it += nth) {
+        const int tb = (int)(it % n_tb), sub = (int)(it / n_tb % (G / heads_per_item));
+        const int g = (int)(it / n_tb / (G / heads_per_item));
+        attention_item(s, il, tb * Q35_ATT_QB, min_int(T, (tb + 1) * Q35_ATT_QB), g * G + sub * heads_per_item,
+                       heads_per_item, g, scale, ws);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_ATTENTION, 0);
