@@ -5,7 +5,7 @@
 #         -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF
 #   cmake --build build -j2 --target llama-bench
 set -euo pipefail
-LB=${LB:-/work/llama.cpp/build/bin/llama-bench}
+LB=${LB:?set LB to the llama-bench binary}
 OUT=${OUT:-reports/peers/2026-12-05}
 M=$(python -c "from harness.model.synth import cached_model; print(cached_model('0.8b', 'q4_k_m'))")
 uptime
