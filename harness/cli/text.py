@@ -65,16 +65,16 @@ def cmd_generate(a) -> int:
     check_threads(a)
     if a.temp < 0:
         raise BadArgumentError(f"--temp must be >= 0, got {a.temp}")
-    raw = read_text_bytes(a)
+    prompt_text = decode_utf8(read_text_bytes(a), "the prompt")
     with load_model(a.model) as m:
         tok = m.tokenizer()
-        prompt = tok.encode(decode_utf8(raw, "the prompt"), parse_special=a.parse_special)
+        prompt = tok.encode(prompt_text, parse_special=a.parse_special)
         ctx = a.ctx or len(prompt) + a.n_predict
         out = sys.stdout
         stream = a.output == "text"
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         if stream:
-            out.write(decode_utf8(raw, "the prompt"))
+            out.write(prompt_text)
             out.flush()
 
         def show(token_id: int) -> None:
@@ -108,7 +108,7 @@ def cmd_perplexity(a) -> int:
     from harness.engine.session import Session
     from harness.measure.perplexity import read_kld_base, run_perplexity
     from harness.model.loader import load_model
-    from harness.model.tokenizer import decode_utf8
+    from harness.model.tokenizer import decode_utf8, process_escapes
 
     check_threads(a)
     kld_model = a.kl_divergence if isinstance(a.kl_divergence, str) else None
@@ -125,7 +125,7 @@ def cmd_perplexity(a) -> int:
         with open(a.file, "rb") as f:
             raw = f.read()
         raw = raw[:-1] if raw.endswith(b"\n") else raw     # as llama.cpp's -f: one final newline goes
-        text = decode_utf8(process_escapes_if(raw, a.escape), "the text")
+        text = decode_utf8(process_escapes(raw) if a.escape else raw, "the text")
     n_ctx = base.n_ctx if base is not None else a.ctx
     if base is not None and a.ctx not in (None, base.n_ctx):
         raise BadArgumentError(f"-c {a.ctx} differs from the base file's n_ctx {base.n_ctx}")
@@ -177,11 +177,6 @@ def cmd_perplexity(a) -> int:
               f"RMS Δp: {100 * x['dp_rms']:6.3f} %")
         print(f"Same top p: {100 * x['same_top_p']:6.3f} ± {100 * x['same_top_p_err']:5.3f} %")
     return 0
-
-
-def process_escapes_if(raw: bytes, escape: bool) -> bytes:
-    from harness.model.tokenizer import process_escapes
-    return process_escapes(raw) if escape else raw
 
 
 def _finite(x: float):

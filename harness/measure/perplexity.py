@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,7 +189,7 @@ class Perplexity:
         return out
 
 
-def chunk_tokens(tokens: list[int], n_ctx: int, n_chunks: int | None = None) -> int:
+def chunk_tokens(tokens, n_ctx: int, n_chunks: int | None = None) -> int:
     """How many chunks of n_ctx the tokens make; UsageError below llama-perplexity's 2 * n_ctx."""
     if n_ctx < 4:
         raise UsageError(f"-c must be at least 4, got {n_ctx}")
@@ -227,9 +228,8 @@ def run_perplexity(session, tokens: list[int], n_ctx: int, bos_id: int | None = 
                    progress=None) -> Perplexity:
     """Score tokens chunk by chunk on a native Session (ctx >= n_ctx). With base, the tokens are the
     base file's and KLD is computed; with write_base a path, the base file is written."""
-    import time
     toks = np.asarray(base.tokens if base is not None else tokens, dtype=np.int64)
-    n_chunk = base.n_chunk if base is not None else chunk_tokens(list(toks), n_ctx, n_chunks)
+    n_chunk = base.n_chunk if base is not None else chunk_tokens(toks, n_ctx, n_chunks)
     if base is not None and n_chunks is not None:
         n_chunk = min(n_chunk, n_chunks)
     res = Perplexity(n_ctx, n_chunk)

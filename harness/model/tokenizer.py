@@ -70,8 +70,7 @@ def decode_utf8(raw: bytes, what: str = "text") -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise TextError(f"{what} is not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte offset "
-                                f"{e.start}") from None
+        raise TextError(f"{what} is not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte offset {e.start}") from None
 
 
 def process_escapes(raw: bytes) -> bytes:
