@@ -41,6 +41,22 @@ def tokenizer_line(m: Model) -> str:
             f"padding {name(t.pad_id)}\n           special: {special or 'none'}")
 
 
+def mtp_line(m: Model) -> str | None:
+    """The MTP (nextn) blocks a file carries after its trunk, which the engine does not run; None if none."""
+    c = m.config
+    if not c.n_mtp:
+        return None
+    parts = [n.split(".") for n in m.gguf.tensors]          # blk.N.NAME...: by tensor, not by the count
+    mine = [p for p in parts if len(p) > 2 and p[0] == "blk" and p[1].isdecimal() and len(p[1]) < 10
+            and c.n_layer <= int(p[1]) < c.n_layer_all]
+    names = [".".join(p) for p in mine]
+    nextn = sorted({p[3] for p in mine if len(p) > 4 and p[2] == "nextn"})
+    blocks = f"blk.{c.n_layer}" + (f"-{c.n_layer_all - 1}" if c.n_mtp > 1 else "")
+    nbytes = sum(m.info(n).nbytes for n in names)
+    return (f"  MTP                {c.n_mtp} block{'s' if c.n_mtp > 1 else ''} ({blocks}): {len(names)} tensors, "
+            f"{human_bytes(nbytes)}; nextn {', '.join(nextn) or 'none'}; not run (the trunk skips MTP blocks)")
+
+
 def model_info(m: Model, tensors: bool = True) -> str:
     c, md = m.config, m.metadata
     lines = [f"model      {m.path}",
@@ -66,6 +82,8 @@ def model_info(m: Model, tensors: bool = True) -> str:
         lines.append(f"  experts            {c.n_expert} routed, {c.n_expert_used} per token (softmax, top-k, "
                      f"renormalized), expert FFN {c.n_ff_expert}; shared expert FFN {c.n_ff_shared} "
                      "(sigmoid-gated)")
+    if (mtp := mtp_line(m)) is not None:
+        lines.append(mtp)
     lines += ["", tokenizer_line(m)]
     lines += [
         "",
