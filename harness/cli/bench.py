@@ -23,7 +23,8 @@ def cmd_bench(a) -> int:
         raise BadArgumentError("bench --engine: include native (bench measures ours; peers run beside it)")
     cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
                       isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
-                      vocab_strategy=a.vocab_strategy, profile=a.profile, cpus=a.pin)
+                      vocab_strategy=a.vocab_strategy, profile=a.profile, cpus=a.pin,
+                      type_k=a.cache_type_k, type_v=a.cache_type_v)
     cfg.refresh_bandwidth = a.refresh_bandwidth
     try:
         cfg.check()

@@ -118,6 +118,23 @@ def add_engine_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--fdn", type=nonneg_int, default=512,
                    help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
     add_strategy_arg(s)
+    add_cache_type_args(s)
+
+
+CACHE_TYPE_NAMES = ["f32", "f16", "bf16", "q8_0"]    # engine.session.CACHE_TYPES, without importing the engine
+
+
+def add_cache_type_args(s: argparse.ArgumentParser) -> None:
+    """-ctk/--cache-type-k and -ctv/--cache-type-v, llama.cpp's names for the KV cache types."""
+    s.add_argument("-ctk", "--cache-type-k", default="f32", choices=CACHE_TYPE_NAMES,
+                   help="KV cache type of K (default f32)")
+    s.add_argument("-ctv", "--cache-type-v", default="f32", choices=CACHE_TYPE_NAMES,
+                   help="KV cache type of V (default f32)")
+
+
+def cache_kwargs(a) -> dict:
+    """The Session arguments of -ctk / -ctv."""
+    return {"type_k": a.cache_type_k, "type_v": a.cache_type_v}
 
 
 # ----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from harness.cli.common import add_model_arg, add_threads_arg, check_threads, model_path, nonneg_int, positive_int
+from harness.cli.common import (add_cache_type_args, add_model_arg, add_threads_arg, check_threads, model_path,
+                                nonneg_int, positive_int)
 from harness.errors import BadArgumentError, HarnessError, UsageError
 
 
@@ -40,9 +41,9 @@ def cmd_sweep_depth(a) -> int:
         say = (lambda line: None) if jsonl else print
         if engines and engines.native:
             say(f"\n{dc.OURS}: {ident.model}, n_kv_max = {a.ctx}, step = {a.step}, tg = {a.n_gen}, "
-                f"threads = {a.threads}\n\n{dc.format_header()}")
+                f"threads = {a.threads}, KV cache {a.cache_type_k}/{a.cache_type_v}\n\n{dc.format_header()}")
             curves.append((dc.OURS, dc.walk_ours(m, a.ctx, a.step, a.n_gen, a.threads, a.isa, a.seed,
-                                                 log=say)))
+                                                 log=say, type_k=a.cache_type_k, type_v=a.cache_type_v)))
     for f, pts in imported:
         curves.append((pts[0].engine, pts))
         say(f"\n{pts[0].engine} (imported from {f})\n\n{dc.format_header()}")
@@ -102,6 +103,7 @@ def add_parsers(sub) -> None:
     add_threads_arg(s)
     s.add_argument("--isa", default="auto", help="our engine's ISA variant (default auto)")
     s.add_argument("--seed", type=nonneg_int, default=0)
+    add_cache_type_args(s)
     s.add_argument("--engine", metavar="LIST", help="native (default), llama-bench=PATH (one -d per depth), "
                    "ik=PATH (ik_llama.cpp's llama-sweep-bench, or its llama-bench)")
     s.add_argument("--peer-args", action="append", metavar="NAME=ARGS", help="extra flags for a peer, e.g. 'ik=-rtr 1'")

@@ -9,8 +9,8 @@ import sys
 from harness.cli.common import add_strict_arg, machine_warning, threads_beyond_cpus
 from harness.errors import UsageError
 
-SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vocab_strategy", "depth", "pp",
-              "tg", "repetitions", "warmup", "seed", "pin", "spread_limit", "quality")
+SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vocab_strategy", "type_k", "type_v",
+              "depth", "pp", "tg", "repetitions", "warmup", "seed", "pin", "spread_limit", "quality")
 
 
 def cmd_sweep(a) -> int:
@@ -142,6 +142,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--fdn", help="fused delta-net threshold(s), default 512")
     s.add_argument("--vocab-strategy", dest="vocab_strategy", help="full (default), requant:q8_0, screened:K, "
                                                                    "subset:N, argmax (when the engine has them)")
+    s.add_argument("-ctk", "--cache-type-k", dest="type_k", help="KV cache type(s) of K: f32 (default), f16, bf16, q8_0")
+    s.add_argument("-ctv", "--cache-type-v", dest="type_v", help="KV cache type(s) of V: f32 (default), f16, bf16, q8_0")
     s.add_argument("-d", "--depth", help="context depth(s) the tests start from (llama-bench -d), default 0")
     s.add_argument("-p", "--pp", help="prompt length(s), one pp test each (default 512; 0 = none)")
     s.add_argument("-n", "--tg", help="generated length(s), one tg test each (default 128; 0 = none)")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from gguf import GGMLQuantizationType
+from gguf import quants as gguf_quants
 
 from harness.model.config import ModelConfig
 from harness.errors import UsageError
@@ -148,12 +150,29 @@ def gated_delta_rule(q, k, v, g, beta, S):
     return o
 
 
-class Reference:
-    """float64 forward pass over a Model's dequantized weights."""
+def cache_rounded(x: np.ndarray, cache_type: str) -> np.ndarray:
+    """Rows as a KV cache of that type holds them: float32 values rounded by the gguf package's own
+    quantizer ("f32", "f16", "bf16", "q8_0"; blocks run along the last axis), back in float64."""
+    if cache_type == "f64":
+        return x
+    t = {"f32": GGMLQuantizationType.F32, "f16": GGMLQuantizationType.F16,
+         "bf16": GGMLQuantizationType.BF16, "q8_0": GGMLQuantizationType.Q8_0}.get(cache_type)
+    if t is None:
+        raise UsageError(f"cache type {cache_type!r} is not supported (f64, f32, f16, bf16 or q8_0)")
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    if t == GGMLQuantizationType.F32:
+        return x32.astype(np.float64)
+    return gguf_quants.dequantize(gguf_quants.quantize(x32, t), t).astype(np.float64).reshape(x.shape)
 
-    def __init__(self, model: Model):
+
+class Reference:
+    """float64 forward pass over a Model's dequantized weights. type_k / type_v: the KV cache
+    rounding (cache_rounded); "f64" keeps the exact values."""
+
+    def __init__(self, model: Model, type_k: str = "f64", type_v: str = "f64"):
         self.model = model
         self.c = model.config
+        self.type_k, self.type_v = type_k, type_v
         self._w: dict[str, np.ndarray] = {}
 
     def w(self, name: str) -> np.ndarray:
@@ -241,8 +260,8 @@ class Reference:
         k = rms_norm(k, self.w(p + "attn_k_norm.weight"), c.rms_eps)
         q = rope_neox(q, pos, c.rope_dims, c.rope_theta)
         k = rope_neox(k, pos, c.rope_dims, c.rope_theta)
-        st.k.extend(k)
-        st.v.extend(v)
+        st.k.extend(cache_rounded(k, self.type_k))
+        st.v.extend(cache_rounded(v, self.type_v))
         K, V = np.stack(st.k), np.stack(st.v)       # [n_past + T, Hkv, D]
         n_kv = K.shape[0]
         group = H // Hkv                             # GQA is grouped: kv head = h // group
@@ -289,9 +308,10 @@ class Reference:
         return n.reshape(T, Hv * Sv) @ self.w(p + "ssm_out.weight").T
 
 
-def reference_logits(model: Model, tokens, mode: str = "prefill") -> np.ndarray:
+def reference_logits(model: Model, tokens, mode: str = "prefill", type_k: str = "f64",
+                     type_v: str = "f64") -> np.ndarray:
     """Logits [T, V] (float64) of a token sequence, in one prefill or token by token."""
-    ref = Reference(model)
+    ref = Reference(model, type_k, type_v)
     if mode == "prefill":
         return ref.forward(tokens)
     if mode == "decode":

@@ -1,7 +1,7 @@
 """The native engine: a Session runs the C forward pass over a Model's weights,
 borrowed zero-copy from the memory-mapped GGUF.
 
-    with Session(model, isa="auto", threads=2, ubatch=512, fdn_threshold=512, ctx=4096) as s:
+    with Session(model, isa="auto", threads=2, ubatch=512, fdn_threshold=512, ctx=4096, type_k="f16") as s:
         logits = s.prefill(tokens)          # [n, V]; all_logits=False gives [V]
         nxt = s.decode(int(logits[-1].argmax()))
 """
@@ -17,6 +17,22 @@ from harness.native import ffi, lib
 from harness.engine.vocab import bind, parse_strategy
 
 DN_ALGOS = {"auto": 0, "recurrent": 1, "fused": 2, "chunked": 3}
+# KV cache types, by llama.cpp's --cache-type-k/-v names
+CACHE_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16, "q8_0": GGMLType.Q8_0}
+
+
+def cache_value_bytes(name: str) -> float:
+    """Bytes a KV cache of that type spends per value (Q8_0: 34 bytes per block of 32)."""
+    t = CACHE_TYPES[name]
+    return lib.q35_type_block_bytes(int(t)) / lib.q35_type_block_elems(int(t))
+
+
+def check_cache_type(which: str, name, head_dim: int | None = None) -> None:
+    """A KV cache type name the engine holds (and, given head_dim, one whose block fits a head)."""
+    if name not in CACHE_TYPES:
+        raise UsageError(f"cache type {which} {name!r} is not supported (choose from {', '.join(CACHE_TYPES)})")
+    if head_dim is not None and not lib.q35_kv_type_ok(int(CACHE_TYPES[name]), head_dim):
+        raise UsageError(f"cache type {which} {name}: head_dim {head_dim} is not a multiple of its block")
 
 # GGUF tensor name (per layer: without the "blk.N." prefix) -> engine slot
 GLOBAL_SLOTS = {"token_embd.weight": lib.Q35_W_TOKEN_EMBD, "output_norm.weight": lib.Q35_W_OUTPUT_NORM,
@@ -169,7 +185,7 @@ class Session:
 
     def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
                  fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
-                 vocab_strategy="full"):
+                 vocab_strategy="full", type_k: str = "f32", type_v: str = "f32"):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
         check_threads(threads)
@@ -178,6 +194,9 @@ class Session:
         _check_int("ctx", ctx, 1)
         if dn_algo not in DN_ALGOS:
             raise UsageError(f"unknown delta-net algorithm {dn_algo!r} (choose from {', '.join(DN_ALGOS)})")
+        check_cache_type("k", type_k, model.config.head_dim)
+        check_cache_type("v", type_v, model.config.head_dim)
+        self.type_k, self.type_v = type_k, type_v
         self.vocab_strategy = parse_strategy(vocab_strategy)
         self.model = model
         self.isa = native.resolve_isa(isa)
@@ -188,7 +207,7 @@ class Session:
         p = ffi.new("q35_session_params *", {
             "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
             "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,
-            "profile": int(profile)})
+            "profile": int(profile), "type_k": int(CACHE_TYPES[type_k]), "type_v": int(CACHE_TYPES[type_v])})
         ptr = lib.q35_session_new(self._nm.ptr, p)
         if ptr == ffi.NULL:
             raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "
@@ -289,7 +308,7 @@ class Session:
     def restore_state(self, state: bytes) -> None:
         self._check_open()
         if lib.q35_session_state_load(self._ptr, ffi.from_buffer(state), len(state)) != 0:
-            raise UsageError("state snapshot does not fit this session (other model or ctx)")
+            raise UsageError("state snapshot does not fit this session (other model, ctx or cache types)")
 
     # -- profile -----------------------------------------------------------------
     def profile(self):

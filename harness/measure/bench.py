@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from harness.engine.session import Session, check_threads
+from harness.engine.session import Session, check_cache_type, check_threads
 from harness.errors import UsageError
 from harness.model.loader import Model
 from harness.measure.depth_curve import kv_bytes_read
@@ -46,6 +46,8 @@ class BenchConfig:
     seed: int = 0
     n_depth: int = 0
     vocab_strategy: str = "full"
+    type_k: str = "f32"                   # KV cache types (engine.session.CACHE_TYPES)
+    type_v: str = "f32"
     warmup: int = 1
     profile: bool = False                 # a separate profiled run of each test
     cpus: tuple[int, ...] | None = None   # pin the process (and the engine's threads) to these CPUs
@@ -59,6 +61,8 @@ class BenchConfig:
         if self.repetitions < 1:
             raise UsageError("-r must be >= 1")
         check_threads(self.threads)
+        check_cache_type("k", self.type_k)
+        check_cache_type("v", self.type_v)
         if self.n_prompt == 0 and self.n_gen == 0:
             raise UsageError("nothing to measure: both the prompt and the generated length are 0")
 
@@ -132,10 +136,12 @@ class BenchResult:
 # running
 
 def session_kwargs(cfg: BenchConfig, ctx: int, profile: bool = False) -> dict:
-    """Session arguments; vocab_strategy is passed only when it is not 'full', so this works with
-    engines that do not know the argument yet."""
+    """Session arguments; vocab_strategy and the cache types are passed only when they are not the
+    defaults ('full', f32), so this works with engines that do not know the arguments yet."""
     kw = dict(isa=cfg.isa, threads=cfg.threads, ubatch=cfg.ubatch, fdn_threshold=cfg.fdn_threshold,
               ctx=ctx, profile=profile)
+    if (cfg.type_k, cfg.type_v) != ("f32", "f32"):
+        kw.update(type_k=cfg.type_k, type_v=cfg.type_v)
     if cfg.vocab_strategy != "full":
         check_vocab_strategy_supported(cfg.vocab_strategy)
         kw["vocab_strategy"] = cfg.vocab_strategy
@@ -276,7 +282,7 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
                     speed_1 = _one_thread_tg(s1, state, int(np.random.default_rng([cfg.seed, 2]).integers(0, vocab)))
             prof = _profile(ps, run, state) if ps is not None else None
             # at a depth a generated token reads the KV cache too (depth_curve.kv_bytes_read)
-            read = bpt + (kv_bytes_read(model, cfg.n_depth, n_gen) if cfg.n_depth and n_gen and not n_prompt else 0)
+            read = bpt + (kv_bytes_read(model, cfg.n_depth, n_gen, cfg.type_k, cfg.type_v) if cfg.n_depth and n_gen and not n_prompt else 0)
             r = BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, read,
                             cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset, "load_before": load,
                                                      "others_cpu": others, "cpus": cpus, "tg_1thread_ts": speed_1})

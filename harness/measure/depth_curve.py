@@ -15,9 +15,9 @@ t_pp, speed_pp, t_tg, speed_tg) plus the engine, so one file format holds every 
 
 Bytes read per generated token at depth (the roofline's numerator): the weights
 (Model.bytes_per_token) plus the KV cache of every full-attention layer, K and V of n_head_kv heads of
-head_dim values each, over the n_kv + i positions token i attends to (kv_bytes_read). Our cache is F32
-(4 bytes a value); a peer's type_k/type_v set its own, which the point does not know: its bytes
-assume ours unless given."""
+head_dim values each, over the n_kv + i positions token i attends to (kv_bytes_read), at the cache
+type's bytes per value: F32 (4, our default), F16 or BF16 (2), Q8_0 (34 per 32). A peer's
+type_k/type_v set its own, which the point does not know: its bytes assume ours unless given."""
 from __future__ import annotations
 
 import json
@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from harness.engine.session import cache_value_bytes
 from harness.errors import HarnessError, UsageError
 from harness.model.loader import Model
 from harness.store import llama_bench_format as fmt
@@ -54,18 +55,19 @@ class DepthPoint:
     t_tg: float
     speed_tg: float
     bytes_per_tg_token: float | None = None   # weights + KV read per generated token, averaged over the tg tokens
-    settings: str = ""     # a peer's settings (llama_bench_format.settings_text), '' for ours
+    settings: str = ""     # a peer's settings (llama_bench_format.settings_text); ours: our_settings_text
 
     def as_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(self).items()}
 
 
-def kv_bytes_read(model: Model, n_kv: int, tg: int, value_bytes: int = 4) -> float:
+def kv_bytes_read(model: Model, n_kv: int, tg: int, type_k: str = "f32", type_v: str = "f32") -> float:
     """KV-cache bytes one generated token reads, averaged over tg tokens starting at depth n_kv:
-    token i attends to n_kv + i + 1 positions, in every full-attention layer, K and V."""
+    token i attends to n_kv + i + 1 positions, in every full-attention layer, K and V, each at its
+    cache type's bytes per value (engine.session.cache_value_bytes)."""
     c = model.config
     attn_layers = sum(1 for r in c.recurrent if not r)
-    per_position = attn_layers * 2 * c.n_head_kv * c.head_dim * value_bytes
+    per_position = attn_layers * c.n_head_kv * c.head_dim * (cache_value_bytes(type_k) + cache_value_bytes(type_v))
     return per_position * (n_kv + (tg + 1) / 2)
 
 
@@ -84,13 +86,16 @@ def depths(ctx: int, step: int, tg: int) -> list[int]:
 
 
 def walk_ours(model: Model, ctx: int, step: int, tg: int, threads: int, isa: str = "auto", seed: int = 0,
-              fdn_threshold: int | None = None, log: Callable[[str], None] | None = None) -> list[DepthPoint]:
-    """Our engine's curve (module docstring)."""
+              fdn_threshold: int | None = None, log: Callable[[str], None] | None = None,
+              type_k: str = "f32", type_v: str = "f32") -> list[DepthPoint]:
+    """Our engine's curve (module docstring), with KV cache types type_k / type_v."""
     from harness.engine.session import Session
     check_walk(ctx, step, tg, model.config.context_length)
     vocab = model.config.vocab_size
     rng = np.random.default_rng([seed, 5])
     kw = {} if fdn_threshold is None else {"fdn_threshold": fdn_threshold}
+    if (type_k, type_v) != ("f32", "f32"):
+        kw.update(type_k=type_k, type_v=type_v)
     out = []
     with Session(model, isa=isa, threads=threads, ubatch=step, ctx=ctx, **kw) as s:
         s.prefill(rng.integers(0, vocab, step), all_logits=False)      # warm-up: weights paged in
@@ -112,7 +117,8 @@ def walk_ours(model: Model, ctx: int, step: int, tg: int, threads: int, isa: str
             s.prefill(tokens, all_logits=False)
             t_pp = time.perf_counter() - t0
             p = DepthPoint(OURS, ctx, step, step, 0, 0, threads, threads, step, tg, n_kv, t_pp, step / t_pp,
-                           t_tg, speed_tg, bpt + kv_bytes_read(model, n_kv, tg) if tg else None)
+                           t_tg, speed_tg, bpt + kv_bytes_read(model, n_kv, tg, type_k, type_v) if tg else None,
+                           fmt.our_settings_text(type_k, type_v))
             out.append(p)
             if log:
                 log(format_row(p))
@@ -247,5 +253,5 @@ def points_as_rows(points: list[DepthPoint], ident, read_gbps: float | None, com
                 "peak_rss_bytes": None, "spread_ok": None, "engine": p.engine,
                 "commit": commit[0] if p.engine == OURS else "", "dirty": commit[1] if p.engine == OURS else False,
                 "version": __version__ if p.engine == OURS else "", "test_time": now_iso(), "cpu_info": cpu_model(),
-                "engine_settings": "" if p.engine == OURS else p.settings})
+                "engine_settings": p.settings})
     return rows

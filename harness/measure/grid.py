@@ -26,6 +26,7 @@ from harness.measure.bench import SPREAD_LIMIT, BenchConfig
 from harness.errors import UsageError
 
 ISA_CHOICES = ("auto", "scalar", "avx2", "avx512", "neon")
+CACHE_TYPES = ("f32", "f16", "bf16", "q8_0")     # engine.session.CACHE_TYPES
 
 
 # ----------------------------------------------------------------------------
@@ -137,6 +138,8 @@ class SweepGrid:
     ubatch: list[int] = field(default_factory=lambda: [512])
     fdn: list[int] = field(default_factory=lambda: [512])
     vocab_strategy: list[str] = field(default_factory=lambda: ["full"])
+    type_k: list[str] = field(default_factory=lambda: ["f32"])    # KV cache types
+    type_v: list[str] = field(default_factory=lambda: ["f32"])
     depth: list[int] = field(default_factory=lambda: [0])
     pp: list[int] = field(default_factory=lambda: [512])
     tg: list[int] = field(default_factory=lambda: [128])
@@ -155,10 +158,12 @@ class SweepGrid:
     def points(self) -> list[tuple[ModelSource, BenchConfig]]:
         """Every point of the grid (models outermost), as a BenchConfig without test lengths."""
         out = []
-        for m, isa, t, v, d, ub, f in itertools.product(self.models, self.isa, self.threads, self.vocab_strategy,
-                                                        self.depth, self.ubatch, self.fdn):
+        for m, isa, t, v, ck, cv, d, ub, f in itertools.product(self.models, self.isa, self.threads,
+                                                                self.vocab_strategy, self.type_k, self.type_v,
+                                                                self.depth, self.ubatch, self.fdn):
             out.append((m, BenchConfig(n_prompt=0, n_gen=0, repetitions=self.repetitions, threads=t, isa=isa,
                                        ubatch=ub, fdn_threshold=f, seed=self.seed, n_depth=d, vocab_strategy=v,
+                                       type_k=ck, type_v=cv,
                                        warmup=self.warmup, profile=self.profile, cpus=self.cpus,
                                        spread_limit=self.spread_limit)))
         return out
@@ -172,6 +177,7 @@ class SweepGrid:
 AXES = {
     "isa": (choice(ISA_CHOICES), True), "threads": (int_at_least(1), True), "ubatch": (int_at_least(1), True),
     "fdn": (int_at_least(0), True), "vocab_strategy": (_vocab_strategy, True), "depth": (int_at_least(0), True),
+    "type_k": (choice(CACHE_TYPES), True), "type_v": (choice(CACHE_TYPES), True),
     "pp": (int_at_least(0), True), "tg": (int_at_least(0), True),
 }
 SCALARS = {"repetitions": int_at_least(1), "warmup": int_at_least(0), "seed": int_at_least(0),
@@ -180,7 +186,8 @@ MODEL_KEYS = ("preset", "quant", "model")
 OTHER_KEYS = ("profile", "pin", "spread_limit", "output")
 ALIASES = {"vocab-strategy": "vocab_strategy", "r": "repetitions", "fdn_threshold": "fdn",
            "n_threads": "threads", "n_ubatch": "ubatch", "n_depth": "depth", "models": "model",
-           "presets": "preset", "quants": "quant", "spread-limit": "spread_limit"}
+           "presets": "preset", "quants": "quant", "spread-limit": "spread_limit", "cache_type_k": "type_k",
+           "cache_type_v": "type_v", "cache-type-k": "type_k", "cache-type-v": "type_v"}
 KNOWN_KEYS = set(AXES) | set(SCALARS) | set(MODEL_KEYS) | set(OTHER_KEYS)
 
 

@@ -55,7 +55,7 @@ def result_row(ident: ModelIdentity, cfg: BenchConfig, r: BenchResult, commit: t
         "engine": "qwen35-harness", "commit": sha, "dirty": dirty, "version": __version__,
         "test_time": now_iso(), "cpu_info": cpu_model(), "load_avg": load_average(),
         "cpu_affinity": affinity_text(), "machine_busy": bool(r.machine_busy), "busy_note": r.busy_note,
-        "engine_settings": "",      # our own settings are the key columns above
+        "engine_settings": fmt.our_settings_text(cfg.type_k, cfg.type_v),
     })
     row["config_id"] = config_id(row)
     return row
@@ -86,7 +86,7 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult],
             # every llama-bench field, in its order (harness.store.llama_bench_format)
             # build_commit: a short hash, as llama-bench writes its own (the full one is in `commit`)
             "build_commit": commit[:7], "build_number": 0, "cpu_info": cpu_model(),
-            **fmt.neutral_fields(cfg.threads, cfg.ubatch),
+            **fmt.neutral_fields(cfg.threads, cfg.ubatch), "type_k": cfg.type_k, "type_v": cfg.type_v,
             "model_filename": model.path,
             "model_type": fmt.model_type(model.config.arch, model.config.n_layer, model.config.n_embd,
                                          model.metadata.get("general.file_type")),

@@ -34,7 +34,7 @@ from harness.measure.grid import ModelSource, SweepGrid
 from harness.measure.peers import EngineChoice, PeerEngine, PeerFailure, peer_command, run_peer
 from harness.model.loader import load_model
 from harness.provenance import machine_provenance
-from harness.store.llama_bench_format import settings_labels
+from harness.store.llama_bench_format import our_settings_text, settings_labels
 from harness.store.results import ResultStore
 from harness.store.schema import config_id
 from harness.measure.rows import profile_rows, result_row
@@ -62,7 +62,8 @@ def _planned_id(ident: ModelIdentity, cfg: BenchConfig, n_prompt: int, n_gen: in
     return config_id({"model_hash": ident.model_hash, "isa": cfg.isa, "n_threads": cfg.threads,
                       "n_ubatch": cfg.ubatch, "fdn_threshold": cfg.fdn_threshold,
                       "vocab_strategy": cfg.vocab_strategy, "n_prompt": n_prompt, "n_gen": n_gen,
-                      "n_depth": cfg.n_depth, "test": test_name(n_prompt, n_gen, cfg.n_depth)})
+                      "n_depth": cfg.n_depth, "test": test_name(n_prompt, n_gen, cfg.n_depth),
+                      "engine_settings": our_settings_text(cfg.type_k, cfg.type_v)})
 
 
 def prepare_models(models: list[ModelSource], log: Callable[[str], None]) -> dict[ModelSource, tuple[str, ModelIdentity]]:
@@ -313,6 +314,11 @@ def _quality_frame(grid: SweepGrid, models: dict, store, isas: dict, log: Callab
     return pd.DataFrame(rows)
 
 
+def _kv_label(cfg: BenchConfig) -> str:
+    """' kv f16/f16' for a KV cache other than our default F32, else ''."""
+    return "" if (cfg.type_k, cfg.type_v) == ("f32", "f32") else f" kv {cfg.type_k}/{cfg.type_v}"
+
+
 def _progress_line(pos: int, total: int, done: int, todo: int, elapsed: float, ident: ModelIdentity,
                    cfg: BenchConfig, r, row: dict) -> str:
     eta = elapsed / done * (todo - done)
@@ -321,5 +327,5 @@ def _progress_line(pos: int, total: int, done: int, todo: int, elapsed: float, i
     warn = "" if row["spread_ok"] else "  [spread too wide to judge]"
     warn += "  [machine busy]" if row["machine_busy"] else ""
     return (f"[{pos}/{total}] {ident.model} {cfg.isa} t{cfg.threads} ub{cfg.ubatch} fdn{cfg.fdn_threshold} "
-            f"{cfg.vocab_strategy} {r.test}: {row['median_ts']:.1f} t/s {sp}{warn}  "
+            f"{cfg.vocab_strategy}{_kv_label(cfg)} {r.test}: {row['median_ts']:.1f} t/s {sp}{warn}  "
             f"(elapsed {elapsed:.0f} s, ETA {eta:.0f} s)")

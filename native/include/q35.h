@@ -90,6 +90,8 @@ int q35_act_type(int weight_type);
 
 /* x (n floats) to n values of an activation format (n a multiple of its block) */
 typedef void (*q35_from_float_fn)(const float *x, void *y, int64_t n);
+/* the inverse for the KV cache types (F32, F16, BF16, Q8_0): n values back to floats */
+typedef void (*q35_to_float_fn)(const void *x, float *y, int64_t n);
 /* dot of one weight row with one activation row in the paired format, n elements */
 typedef float (*q35_vec_dot_fn)(const void *w, const void *a, int64_t n);
 /* dot of one weight row with 4 activation rows (paired format, each row at a[i*a_stride] bytes):
@@ -122,6 +124,9 @@ typedef struct {
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     /* indexed by activation type: F32 (copy), F16, BF16, Q8_0, Q8_K */
     q35_from_float_fn from_float[Q35_TYPE_COUNT];
+    /* indexed by KV cache type: F32 (copy), F16, BF16, Q8_0; each value exactly what
+     * q35_dequantize gives */
+    q35_to_float_fn to_float[Q35_TYPE_COUNT];
     /* indexed by weight type; the second operand is in q35_act_type(weight type) */
     q35_vec_dot_fn vec_dot[Q35_TYPE_COUNT];
     /* the same dot for 4 activation rows at once: each weight block unpacked once */
@@ -227,10 +232,15 @@ typedef struct {
     int32_t fdn_threshold;  /* u-batches of at most this many tokens use the fused delta-net */
     int32_t dn_algo;        /* enum q35_dn_algo */
     int32_t n_ctx;          /* KV cache positions */
+    int32_t type_k, type_v; /* KV cache types: Q35_TYPE_F32 (0), F16, BF16 or Q8_0 (see
+                             * q35_kv_type_ok); rows are written by the ISA's from_float */
     int32_t profile;        /* 1 = record per-op time */
 } q35_session_params;
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */
+/* 1 when type can hold the KV cache of heads of head_dim values (a cache type whose block
+ * divides head_dim) */
+int q35_kv_type_ok(int type, int32_t head_dim);
 void q35_session_free(q35_session *s);
 /* Run n tokens (in u-batches) at positions n_past.. and write logits: all n rows
  * (logits_all = 1) or only the last one. Returns 0, -1 if n_past + n > n_ctx,

@@ -37,6 +37,7 @@ void q35_kernels_fill(q35_kernels *k, const q35_kernels *base) {
 #undef INHERIT
     for (int t = 0; t < Q35_TYPE_COUNT; t++) {
         if (!k->from_float[t]) k->from_float[t] = base->from_float[t];
+        if (!k->to_float[t]) k->to_float[t] = base->to_float[t];
         /* a variant with its own dot but no 4-token dot gets none: its matmul then
          * uses its own dot for every token, so logits never depend on batching */
         if (!k->vec_dot4[t] && !k->vec_dot[t]) k->vec_dot4[t] = base->vec_dot4[t];

@@ -166,11 +166,12 @@ static void check_converters(const char *name, const q35_kernels *k, const q35_k
         {Q35_TYPE_F32, "F32", 0}, {Q35_TYPE_F16, "F16", 0}, {Q35_TYPE_BF16, "BF16", 0},
         {Q35_TYPE_Q8_0, "Q8_0", 1e-3}, {Q35_TYPE_Q8_K, "Q8_K", 1e-3},
     };
-    float *x = xmalloc(N * sizeof *x);
+    float *x = xmalloc(N * sizeof *x), *back = xmalloc(N * sizeof *back), *back_ref = xmalloc(N * sizeof *back_ref);
     uint8_t *got = xmalloc((size_t)N * 4), *want = xmalloc((size_t)N * 4);
     for (size_t t = 0; t < sizeof acts / sizeof acts[0]; t++) {
         const int64_t blk = q35_type_block_elems(acts[t].type);
-        int64_t differing = 0, total = 0;
+        const int has_to_float = ref->to_float[acts[t].type] != NULL;   /* the KV cache types */
+        int64_t differing = 0, total = 0, back_differing = 0, back_total = 0;
         for (int rep = 0; rep < 24; rep++) {
             const int64_t n = blk == 1 ? rand_len(N) : blk * (1 + rep % (4096 / blk));
             fill_case(x, n, rep, rep % 3 ? 5.0f : 1e-3f);
@@ -181,12 +182,22 @@ static void check_converters(const char *name, const q35_kernels *k, const q35_k
             ref->from_float[acts[t].type](x, want, n);
             for (int64_t i = 0; i < bytes; i++) differing += got[i] != want[i];
             total += bytes;
+            if (has_to_float) {     /* reading the stored row back: every float bit for bit */
+                k->to_float[acts[t].type](want, back, n);
+                ref->to_float[acts[t].type](want, back_ref, n);
+                back_differing += memcmp(back, back_ref, (size_t)n * sizeof(float)) != 0;
+                back_total++;
+            }
         }
         char what[80];
         snprintf(what, sizeof what, "from_float %s (bytes differing)", acts[t].name);
         report(name, what, (double)differing / (double)total, acts[t].tol);
+        if (has_to_float) {
+            snprintf(what, sizeof what, "to_float %s (rows differing)", acts[t].name);
+            report(name, what, (double)back_differing / (double)back_total, 0);
+        }
     }
-    free(x); free(got); free(want);
+    free(x); free(back); free(back_ref); free(got); free(want);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -66,6 +66,30 @@ static void from_float_bf16_scalar(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = q35_f2bf(x[i]);
 }
 
+/* ------------------------------------------------------------------------- */
+/* KV cache readers (to_float): the exact values of the stored rows.         */
+
+static void to_float_f32_scalar(const void *x, float *y, int64_t n) { memcpy(y, x, (size_t)n * sizeof(float)); }
+
+static void to_float_f16_scalar(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    for (int64_t i = 0; i < n; i++) y[i] = q35_h2f(h[i]);
+}
+
+static void to_float_bf16_scalar(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    for (int64_t i = 0; i < n; i++) y[i] = q35_bf2f(h[i]);
+}
+
+/* Q8_0: y = d * q per block of 32 */
+static void to_float_q8_0_scalar(const void *x, float *y, int64_t n) {
+    const block_q8_0 *b = x;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float d = q35_h2f(b[i].d);
+        for (int j = 0; j < QK8_0; j++) y[i * QK8_0 + j] = d * (float)b[i].qs[j];
+    }
+}
+
 /* Q8_K activation quantization (ggml's quantize_row_q8_K): the format's own quantizer in quant.c */
 static void from_float_q8_K_scalar(const float *x, void *dst, int64_t n) {
     q35_quantize(Q35_TYPE_Q8_K, x, dst, 1, n);
@@ -299,6 +323,12 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_BF16] = from_float_bf16_scalar,
         [Q35_TYPE_Q8_0] = quantize_row_q8_0_scalar,
         [Q35_TYPE_Q8_K] = from_float_q8_K_scalar,
+    },
+    .to_float = {
+        [Q35_TYPE_F32] = to_float_f32_scalar,
+        [Q35_TYPE_F16] = to_float_f16_scalar,
+        [Q35_TYPE_BF16] = to_float_bf16_scalar,
+        [Q35_TYPE_Q8_0] = to_float_q8_0_scalar,
     },
     .vec_dot = {
         [Q35_TYPE_F32] = vec_dot_f32_scalar,

@@ -154,9 +154,18 @@ static int kernels_cover(const q35_model *m, const q35_kernels *k) {
     return 1;
 }
 
+int q35_kv_type_ok(int type, int32_t head_dim) {
+    switch (type) {
+    case Q35_TYPE_F32: case Q35_TYPE_F16: case Q35_TYPE_BF16: case Q35_TYPE_Q8_0:
+        return head_dim > 0 && head_dim % q35_type_block_elems(type) == 0;
+    default: return 0;
+    }
+}
+
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     if (q35_model_check(m) || p->n_threads < 1 || p->n_threads > 1024 || p->ubatch < 1 || p->n_ctx < 1 ||
-        p->fdn_threshold < 0 || p->dn_algo < 0 || p->dn_algo > Q35_DN_CHUNKED)
+        p->fdn_threshold < 0 || p->dn_algo < 0 || p->dn_algo > Q35_DN_CHUNKED ||
+        !q35_kv_type_ok(p->type_k, m->c.head_dim) || !q35_kv_type_ok(p->type_v, m->c.head_dim))
         return NULL;
     const q35_kernels *k = q35_kernels_for(p->isa);
     if (!k || !kernels_cover(m, k)) return NULL;
@@ -165,6 +174,8 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     const q35_config *c = &m->c;
     s->m = m; s->k = k; s->p = *p;
     const int64_t U = p->ubatch, E = c->n_embd, Sk = c->ssm_state;
+    s->kv_row_k = q35_row_bytes(p->type_k, m->KVD);
+    s->kv_row_v = q35_row_bytes(p->type_v, m->KVD);
     int ok = 1;
     for (int il = 0; il < c->n_layer; il++) {
         if (c->recurrent[il]) {
@@ -177,8 +188,8 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
                     for (int i = 0; i < c->conv_kernel; i++) s->convw_t[il][i * m->CD + ch] = w[ch * c->conv_kernel + i];
             }
         } else {
-            ok &= (s->kc[il] = zalloc(sizeof(float) * (size_t)(p->n_ctx * m->KVD))) != NULL;
-            ok &= (s->vc[il] = zalloc(sizeof(float) * (size_t)(p->n_ctx * m->KVD))) != NULL;
+            ok &= (s->kc[il] = zalloc((size_t)(p->n_ctx * s->kv_row_k))) != NULL;
+            ok &= (s->vc[il] = zalloc((size_t)(p->n_ctx * s->kv_row_v))) != NULL;
         }
     }
     s->proj_w = max64(max64(m->CD + m->VD + 2 * c->ssm_v_heads, 2 * m->HD + 2 * m->KVD), 2 * (int64_t)c->n_ff);
@@ -312,14 +323,15 @@ int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float 
 }
 
 /* ------------------------------------------------------------------------- */
-/* state snapshots: [n_past][conv states][delta states][K, V rows 0..n_past-1] */
+/* state snapshots: [n_past (int64)][type_k, type_v (int32)][conv states][delta states]
+ * [K, V rows 0..n_past-1 in the cache types] */
 
 size_t q35_session_state_size(const q35_session *s) {
     const q35_model *m = s->m;
-    size_t n = sizeof(int64_t);
+    size_t n = sizeof(int64_t) + 2 * sizeof(int32_t);
     for (int il = 0; il < m->c.n_layer; il++) {
         if (m->c.recurrent[il]) n += sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD + m->VD * m->c.ssm_state);
-        else n += 2 * sizeof(float) * (size_t)(s->n_past * m->KVD);
+        else n += (size_t)(s->n_past * (s->kv_row_k + s->kv_row_v));
     }
     return n;
 }
@@ -331,15 +343,17 @@ size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
     uint8_t *p = dst;
     const int64_t np = s->n_past;
     memcpy(p, &np, sizeof np); p += sizeof np;
+    memcpy(p, &s->p.type_k, sizeof(int32_t)); p += sizeof(int32_t);
+    memcpy(p, &s->p.type_v, sizeof(int32_t)); p += sizeof(int32_t);
     for (int il = 0; il < m->c.n_layer; il++) {
         if (m->c.recurrent[il]) {
             size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
             memcpy(p, s->conv[il], a); p += a;
             memcpy(p, s->ssm[il], b); p += b;
         } else {
-            size_t a = sizeof(float) * (size_t)(np * m->KVD);
+            const size_t a = (size_t)(np * s->kv_row_k), b = (size_t)(np * s->kv_row_v);
             memcpy(p, s->kc[il], a); p += a;
-            memcpy(p, s->vc[il], a); p += a;
+            memcpy(p, s->vc[il], b); p += b;
         }
     }
     return need;
@@ -349,9 +363,12 @@ int q35_session_state_load(q35_session *s, const void *src, size_t n) {
     const q35_model *m = s->m;
     const uint8_t *p = src;
     int64_t np;
-    if (n < sizeof np) return -1;
+    int32_t tk, tv;
+    if (n < sizeof np + 2 * sizeof(int32_t)) return -1;
     memcpy(&np, p, sizeof np); p += sizeof np;
-    if (np < 0 || np > s->p.n_ctx) return -1;
+    memcpy(&tk, p, sizeof tk); p += sizeof tk;
+    memcpy(&tv, p, sizeof tv); p += sizeof tv;
+    if (np < 0 || np > s->p.n_ctx || tk != s->p.type_k || tv != s->p.type_v) return -1;
     const int32_t saved = s->n_past;
     s->n_past = (int32_t)np;
     if (q35_session_state_size(s) != n) { s->n_past = saved; return -1; }
@@ -361,9 +378,9 @@ int q35_session_state_load(q35_session *s, const void *src, size_t n) {
             memcpy(s->conv[il], p, a); p += a;
             memcpy(s->ssm[il], p, b); p += b;
         } else {
-            size_t a = sizeof(float) * (size_t)(np * m->KVD);
+            const size_t a = (size_t)(np * s->kv_row_k), b = (size_t)(np * s->kv_row_v);
             memcpy(s->kc[il], p, a); p += a;
-            memcpy(s->vc[il], p, a); p += a;
+            memcpy(s->vc[il], p, b); p += b;
         }
     }
     return 0;

@@ -50,8 +50,9 @@ struct q35_session {
     /* sequence state */
     float *conv[Q35_MAX_LAYERS];  /* DN: [Kc-1][CD] raw pre-conv rows, oldest first */
     float *ssm[Q35_MAX_LAYERS];   /* DN: [Hv][Sk][Sv] */
-    float *kc[Q35_MAX_LAYERS];    /* attention: [n_ctx][KVD] */
-    float *vc[Q35_MAX_LAYERS];
+    uint8_t *kc[Q35_MAX_LAYERS];  /* attention: [n_ctx] rows of KVD values in p.type_k ... */
+    uint8_t *vc[Q35_MAX_LAYERS];  /* ... and in p.type_v */
+    int64_t kv_row_k, kv_row_v;   /* bytes of one position's row */
 
     /* scratch, sized for one u-batch */
     float *x, *xn, *proj, *o, *g, *beta;
@@ -150,9 +151,10 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k);
 /* attention (layers.c): query tokens per work item, and keys per block. A K and a V block
  * (2 * KB * head_dim floats, 256 KiB at head_dim 256) stay in L2 while all the item's
  * rows (QB tokens x the heads of a kv group) use them. Scratch per thread: the rows'
- * accumulators [rows][D], running max and sum [rows], and one block of scores [KB]. */
+ * accumulators [rows][D], running max and sum [rows], their block of scores [rows][KB],
+ * and the K and V block as floats [KB][D] each (for cache types other than F32). */
 #define Q35_ATT_QB 16
 #define Q35_ATT_KB 128
-#define Q35_ATT_WS(G, D) ((int64_t)Q35_ATT_QB * (G) * ((D) + 2) + Q35_ATT_KB)
+#define Q35_ATT_WS(G, D) ((int64_t)Q35_ATT_QB * (G) * ((D) + 2 + Q35_ATT_KB) + 2 * (int64_t)Q35_ATT_KB * (D))
 
 #endif

@@ -31,32 +31,57 @@ static void norm_input(q35_session *s, int ith, int nth, int il, int slot) {
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
+/* Keys (or values) j0 .. j0 + jn - 1 of kv head g as float rows, ld floats apart: the cache
+ * itself when it holds F32, else those rows converted into buf [jn][D]. */
+static const float *kv_rows(const q35_session *s, const uint8_t *cache, int type, int64_t row_bytes, int g,
+                            int j0, int jn, float *buf, int64_t *ld) {
+    const int D = s->m->c.head_dim;
+    const uint8_t *base = cache + (int64_t)j0 * row_bytes + q35_row_bytes(type, (int64_t)g * D);
+    if (type == Q35_TYPE_F32) {
+        *ld = row_bytes / (int64_t)sizeof(float);
+        return (const float *)base;
+    }
+    for (int j = 0; j < jn; j++) s->k->to_float[type](base + j * row_bytes, buf + (int64_t)j * D, D);
+    *ld = D;
+    return buf;
+}
+
 /* Query tokens [t0, t1) x heads [h0, h0 + nh) (all of kv head g) against the cache, one
  * flash-attention pass (Dao et al. 2022, online softmax): for each key block j and row r,
  *   s_j = scale q_r.k_j,  m' = max(m, max_j s_j),  c = exp(m - m'),
  *   l <- c l + sum_j exp(s_j - m'),  acc <- c acc + sum_j exp(s_j - m') v_j,
  * and at the end o_r = acc / l, gated: o_r <- o_r sigmoid(gate_r). A row sees keys
- * 0 .. pos0 + t (causal). ws: Q35_ATT_WS(nh, D) floats of scratch. */
+ * 0 .. pos0 + t (causal). The scores of a token's nh heads against a key block are one
+ * panel of dots (each key row read once for all heads); a cache of another type than F32
+ * is read as floats, one block at a time. ws: Q35_ATT_WS(nh, D) floats of scratch. */
 static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int nh, int g, float scale, float *ws) {
     const q35_config *c = &s->m->c;
-    const int D = c->head_dim;
-    const int64_t KVD = s->m->KVD, HD = s->m->HD, pw = s->proj_w;
+    const int D = c->head_dim, type_k = s->p.type_k, type_v = s->p.type_v;
+    const int64_t HD = s->m->HD, pw = s->proj_w;
     const int R = (t1 - t0) * nh;
-    float *acc = ws, *mx = acc + (int64_t)R * D, *l = mx + R, *p = l + R;
-    const float *kc = s->kc[il] + (int64_t)g * D, *vc = s->vc[il] + (int64_t)g * D;
+    float *acc = ws, *mx = acc + (int64_t)R * D, *l = mx + R, *sc = l + R;
+    float *kbuf = sc + (int64_t)R * Q35_ATT_KB, *vbuf = kbuf + (int64_t)Q35_ATT_KB * D;
     memset(acc, 0, sizeof(float) * (size_t)R * D);
     for (int r = 0; r < R; r++) { mx[r] = -INFINITY; l[r] = 0.0f; }
     const int n_kv_max = s->pos0 + t1;
     for (int j0 = 0; j0 < n_kv_max; j0 += Q35_ATT_KB) {
+        const int jblk = min_int(Q35_ATT_KB, n_kv_max - j0);
+        int64_t ldk, ldv;
+        const float *K = kv_rows(s, s->kc[il], type_k, s->kv_row_k, g, j0, jblk, kbuf, &ldk);
+        const float *V = kv_rows(s, s->vc[il], type_v, s->kv_row_v, g, j0, jblk, vbuf, &ldv);
         for (int t = t0; t < t1; t++) {
             const int jn = min_int(Q35_ATT_KB, s->pos0 + t + 1 - j0);
             if (jn <= 0) continue;
+            float *st = sc + (int64_t)(t - t0) * nh * Q35_ATT_KB;   /* [nh][KB] */
+            q35_dot_panel(s->k, Q35_TYPE_F32, (const uint8_t *)K, ldk * (int64_t)sizeof(float), jn,
+                          (const uint8_t *)(s->proj + t * pw + (int64_t)h0 * 2 * D), 2 * D * (int64_t)sizeof(float),
+                          nh, D, st, Q35_ATT_KB);
             for (int hh = 0; hh < nh; hh++) {
                 const int r = (t - t0) * nh + hh;
-                const float *q = s->proj + t * pw + (int64_t)(h0 + hh) * 2 * D;
+                float *p = st + (int64_t)hh * Q35_ATT_KB;
                 float m_blk = -INFINITY;
                 for (int j = 0; j < jn; j++) {
-                    p[j] = scale * s->k->dot_f32(q, kc + (int64_t)(j0 + j) * KVD, D);
+                    p[j] *= scale;
                     m_blk = fmaxf(m_blk, p[j]);
                 }
                 const float m_new = fmaxf(mx[r], m_blk), corr = expf(mx[r] - m_new);
@@ -66,7 +91,7 @@ static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int n
                 for (int j = 0; j < jn; j++) {
                     const float e = expf(p[j] - m_new);
                     sum += e;
-                    s->k->axpy_f32(a, e, vc + (int64_t)(j0 + j) * KVD, D);
+                    s->k->axpy_f32(a, e, V + (int64_t)j * ldv, D);
                 }
                 l[r] = l[r] * corr + sum;
                 mx[r] = m_new;
@@ -118,9 +143,10 @@ void q35_layer_attention(q35_session *s, int ith, int nth, int il) {
             float *kk = row + 2 * HD + (int64_t)g * D;
             s->k->rmsnorm_f32(kk, kn, kk, D, c->rms_eps);
             s->k->rope_f32(kk, s->rope_cs + (int64_t)pos * c->rope_dims, c->rope_dims);
-            memcpy(s->kc[il] + (int64_t)pos * KVD + (int64_t)g * D, kk, sizeof(float) * D);
-            memcpy(s->vc[il] + (int64_t)pos * KVD + (int64_t)g * D, row + 2 * HD + KVD + (int64_t)g * D,
-                   sizeof(float) * D);
+            const int tk = s->p.type_k, tv = s->p.type_v;
+            s->k->from_float[tk](kk, s->kc[il] + pos * s->kv_row_k + q35_row_bytes(tk, (int64_t)g * D), D);
+            s->k->from_float[tv](row + 2 * HD + KVD + (int64_t)g * D,
+                                 s->vc[il] + pos * s->kv_row_v + q35_row_bytes(tv, (int64_t)g * D), D);
         }
     }
     q35_pool_barrier(s->pool);
@@ -178,7 +204,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
     float *cs = s->conv[il];                          /* [Kc-1][CD] */
     float *newst = s->conv_tmp + (int64_t)ith * Kc * CD, *acc = newst + (int64_t)(Kc - 1) * CD;
     int64_t lo, hi;
-    q35_split(CD, ith, nth, &lo, &hi);
+    q35_split_cols(CD, ith, nth, &lo, &hi);
     const int64_t nc = hi - lo;
 #define U_ROW(j) ((j) < Kc - 1 ? cs + (int64_t)(j) * CD : s->proj + (int64_t)((j) - (Kc - 1)) * pw)
     for (int i = 0; i < Kc - 1; i++)
@@ -262,7 +288,7 @@ void q35_layer_ffn(q35_session *s, int ith, int nth, int il) {
     q35_matmul(s, ith, nth, s->xn, m->c.n_embd, T, j, 2, il, Q35_OP_MM_FFN_UP);
 
     int64_t lo, hi;
-    q35_split(F, ith, nth, &lo, &hi);       /* columns, so every thread works even for one token */
+    q35_split_cols(F, ith, nth, &lo, &hi);  /* columns, so every thread works even for one token */
     for (int t = 0; t < T; t++) {
         float *row = s->proj + t * pw;
         s->k->swiglu_f32(row + lo, row + F + lo, hi - lo);

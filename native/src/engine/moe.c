@@ -325,7 +325,7 @@ void q35_layer_moe(q35_session *s, int ith, int nth, int il) {
     /* the shared expert (an ordinary SwiGLU FFN of width Fs) */
     q35_mm_job js[2] = {{&L[Q35_W_FFN_GATE_SHEXP], s->proj, pw, 0}, {&L[Q35_W_FFN_UP_SHEXP], s->proj + Fs, pw, 0}};
     q35_matmul(s, ith, nth, s->xn, E, T, js, 2, il, Q35_OP_MM_SHEXP_GATE_UP);
-    q35_split(Fs, ith, nth, &lo, &hi);
+    q35_split_cols(Fs, ith, nth, &lo, &hi);
     for (int t = 0; t < T; t++) {
         float *row = s->proj + t * pw;
         k->swiglu_f32(row + lo, row + Fs + lo, hi - lo);

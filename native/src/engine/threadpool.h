@@ -23,4 +23,15 @@ static inline void q35_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *
     *hi = n * (ith + 1) / nth;
 }
 
+/* the same for the columns of an elementwise op: cut at multiples of 16 values, so that a SIMD
+ * kernel meets every column in the same lane and the same vector-or-tail code whatever the number
+ * of threads (its vector and tail paths may round differently: results stay thread-independent) */
+#define Q35_SPLIT_ALIGN 16
+static inline void q35_split_cols(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    const int64_t blocks = (n + Q35_SPLIT_ALIGN - 1) / Q35_SPLIT_ALIGN;
+    q35_split(blocks, ith, nth, lo, hi);
+    *lo = *lo * Q35_SPLIT_ALIGN < n ? *lo * Q35_SPLIT_ALIGN : n;
+    *hi = *hi * Q35_SPLIT_ALIGN < n ? *hi * Q35_SPLIT_ALIGN : n;
+}
+
 #endif

@@ -113,6 +113,43 @@ static void quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
     }
 }
 
+/* ------------------------------------------------------------------------- */
+/* KV cache readers (to_float), the scalar reference's exact values.         */
+
+static void to_float_f32_avx2(const void *x, float *y, int64_t n) { memcpy(y, x, (size_t)n * sizeof(float)); }
+
+static void to_float_f16_avx2(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) y[i] = h2f(h[i]);
+}
+
+/* BF16: the 16 bits become the high half of the float */
+static void to_float_bf16_avx2(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
+        _mm256_storeu_ps(y + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    for (; i < n; i++) {
+        const uint32_t u = (uint32_t)h[i] << 16;
+        memcpy(y + i, &u, 4);
+    }
+}
+
+static void to_float_q8_0_avx2(const void *x, float *y, int64_t n) {
+    const block_q8_0 *b = x;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(b[i].d));
+        for (int k = 0; k < 4; k++) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b[i].qs + 8 * k)));
+            _mm256_storeu_ps(y + i * QK8_0 + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+        }
+    }
+}
+
 /* Q8_K, byte-identical to the scalar reference: the same float products,
  * rounded half to even (vroundps), clamped at 127 by the saturating packs. */
 static void from_float_q8_K_avx2(const float *x, void *dst, int64_t n) {
@@ -231,6 +268,12 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_BF16] = from_float_bf16_avx2,
         [Q35_TYPE_Q8_0] = quantize_row_q8_0_avx2,
         [Q35_TYPE_Q8_K] = from_float_q8_K_avx2,
+    },
+    .to_float = {
+        [Q35_TYPE_F32] = to_float_f32_avx2,
+        [Q35_TYPE_F16] = to_float_f16_avx2,
+        [Q35_TYPE_BF16] = to_float_bf16_avx2,
+        [Q35_TYPE_Q8_0] = to_float_q8_0_avx2,
     },
     .vec_dot = {
         [Q35_TYPE_F32] = q35_vec_dot_f32_avx2,
