@@ -9,10 +9,11 @@ other fields; a reader takes every field it finds, so nothing a record says is d
 
 Our own records (`harness bench -o json|jsonl|csv|sql`) carry every llama-bench field, in
 llama-bench's order: values that describe our engine where llama.cpp has the same setting
-(threads, u-batch, KV-cache type F32, no flash attention, no repacking), and llama-bench's neutral
+(threads, u-batch, KV-cache types, no flash attention, no repacking), and llama-bench's neutral
 values where a setting does not apply to a CPU-only engine (no GPU layers, no split, no overrides).
 So `compare-llama-bench.py` tables ours against a llama-bench run made with the same settings
-(`llama-bench -ctk f32 -ctv f32 -fa 0 -ub U`): its join needs every key property to be equal."""
+(`harness bench -ctk f16 -ctv f16` against `llama-bench -ctk f16 -ctv f16 -fa 0 --repack 0 -ub U`;
+llama-bench has no F32 cache, our default): its join needs every key property to be equal."""
 from __future__ import annotations
 
 import csv
@@ -110,9 +111,10 @@ DEFAULTS = {
 
 def neutral_fields(n_threads: int, n_ubatch: int) -> dict:
     """llama-bench fields for our CPU engine: what applies says what our engine does (an F32 KV
-    cache, no flash attention, no repacking at load, the whole prompt as one logical batch of
-    n_ubatch-token u-batches), what does not apply keeps llama-bench's default, so our rows join a
-    llama-bench run made with `-ctk f32 -ctv f32 -fa 0 --repack 0 -ub U`."""
+    cache unless the caller sets type_k / type_v, no flash attention, no repacking at load, the
+    whole prompt as one logical batch of n_ubatch-token u-batches), what does not apply keeps
+    llama-bench's default, so our rows with an F16 cache join a llama-bench run made with
+    `-ctk f16 -ctv f16 -fa 0 --repack 0 -ub U`."""
     return {**{k: (bool(v) if k in BOOL_FIELDS else v) for k, v in DEFAULTS.items()},
             "type_k": "f32", "type_v": "f32", "flash_attn": 0, "repack": False,
             "n_ubatch": n_ubatch, "n_threads": n_threads, "tensor_split": "0.00"}

@@ -225,7 +225,7 @@ def test_compare_llama_bench_script_tables_our_sqlite_against_llama_cpp(our_reco
     model, out = our_records
     (tmp_path / "ours.sql").write_text(out["sql"])
     ours = read_records(tmp_path / "ours.sql")
-    # llama-bench's rows for the same file run with our settings (-ctk f32 -ctv f32 -fa 0 --repack 0 -ub 512),
+    # llama-bench's rows for the same file run with our settings (-fa 0 --repack 0 -ub 512, the same cache types),
     # its figures 0.9x ours
     llama = [{k: (r[k] * 0.9 if k in ("avg_ts",) else r[k]) for k in fmt.FIELDS} for r in ours]
     for r in llama:
