@@ -92,3 +92,7 @@ def row_bytes(t: GGMLType, n: int) -> int:
 def bits_per_weight(t: GGMLType) -> float:
     elems, nbytes = BLOCK_GEOMETRY[t]
     return 8.0 * nbytes / elems
+
+
+# KV cache types the engine holds, by llama.cpp's --cache-type-k/-v names
+CACHE_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16, "q8_0": GGMLType.Q8_0}

@@ -10,6 +10,7 @@ import contextlib
 import sys
 
 from harness.errors import BadArgumentError, UsageError
+from harness.ggml_types import CACHE_TYPES
 
 ISAS = ["auto", "scalar", "avx2", "avx512", "neon"]
 DEFAULT_THREADS = 2
@@ -121,14 +122,11 @@ def add_engine_args(s: argparse.ArgumentParser) -> None:
     add_cache_type_args(s)
 
 
-CACHE_TYPE_NAMES = ["f32", "f16", "bf16", "q8_0"]    # engine.session.CACHE_TYPES, without importing the engine
-
-
 def add_cache_type_args(s: argparse.ArgumentParser) -> None:
     """-ctk/--cache-type-k and -ctv/--cache-type-v, llama.cpp's names for the KV cache types."""
-    s.add_argument("-ctk", "--cache-type-k", default="f32", choices=CACHE_TYPE_NAMES,
+    s.add_argument("-ctk", "--cache-type-k", default="f32", choices=list(CACHE_TYPES),
                    help="KV cache type of K (default f32)")
-    s.add_argument("-ctv", "--cache-type-v", default="f32", choices=CACHE_TYPE_NAMES,
+    s.add_argument("-ctv", "--cache-type-v", default="f32", choices=list(CACHE_TYPES),
                    help="KV cache type of V (default f32)")
 
 

@@ -16,6 +16,7 @@ from gguf import quants as gguf_quants
 
 from harness.model.config import ModelConfig
 from harness.errors import UsageError
+from harness.ggml_types import CACHE_TYPES
 from harness.model.loader import Model
 
 
@@ -155,10 +156,9 @@ def cache_rounded(x: np.ndarray, cache_type: str) -> np.ndarray:
     quantizer ("f32", "f16", "bf16", "q8_0"; blocks run along the last axis), back in float64."""
     if cache_type == "f64":
         return x
-    t = {"f32": GGMLQuantizationType.F32, "f16": GGMLQuantizationType.F16,
-         "bf16": GGMLQuantizationType.BF16, "q8_0": GGMLQuantizationType.Q8_0}.get(cache_type)
-    if t is None:
-        raise UsageError(f"cache type {cache_type!r} is not supported (f64, f32, f16, bf16 or q8_0)")
+    if cache_type not in CACHE_TYPES:
+        raise UsageError(f"cache type {cache_type!r} is not supported (f64, {', '.join(CACHE_TYPES)})")
+    t = GGMLQuantizationType(int(CACHE_TYPES[cache_type]))
     x32 = np.ascontiguousarray(x, dtype=np.float32)
     if t == GGMLQuantizationType.F32:
         return x32.astype(np.float64)

@@ -11,14 +11,12 @@ import numpy as np
 
 from harness import native
 from harness.errors import ModelFileError, UnsupportedModelError, UsageError
-from harness.ggml_types import NATIVE_TYPES, GGMLType
+from harness.ggml_types import CACHE_TYPES, NATIVE_TYPES, GGMLType
 from harness.model.loader import Model
 from harness.native import ffi, lib
 from harness.engine.vocab import bind, parse_strategy
 
 DN_ALGOS = {"auto": 0, "recurrent": 1, "fused": 2, "chunked": 3}
-# KV cache types, by llama.cpp's --cache-type-k/-v names
-CACHE_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16, "q8_0": GGMLType.Q8_0}
 
 
 def cache_value_bytes(name: str) -> float:

@@ -46,7 +46,7 @@ class BenchConfig:
     seed: int = 0
     n_depth: int = 0
     vocab_strategy: str = "full"
-    type_k: str = "f32"                   # KV cache types (engine.session.CACHE_TYPES)
+    type_k: str = "f32"                   # KV cache types (ggml_types.CACHE_TYPES)
     type_v: str = "f32"
     warmup: int = 1
     profile: bool = False                 # a separate profiled run of each test

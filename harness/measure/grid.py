@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from harness.measure.bench import SPREAD_LIMIT, BenchConfig
 from harness.errors import UsageError
+from harness.ggml_types import CACHE_TYPES
 
 ISA_CHOICES = ("auto", "scalar", "avx2", "avx512", "neon")
-CACHE_TYPES = ("f32", "f16", "bf16", "q8_0")     # engine.session.CACHE_TYPES
 
 
 # ----------------------------------------------------------------------------
@@ -177,7 +177,7 @@ class SweepGrid:
 AXES = {
     "isa": (choice(ISA_CHOICES), True), "threads": (int_at_least(1), True), "ubatch": (int_at_least(1), True),
     "fdn": (int_at_least(0), True), "vocab_strategy": (_vocab_strategy, True), "depth": (int_at_least(0), True),
-    "type_k": (choice(CACHE_TYPES), True), "type_v": (choice(CACHE_TYPES), True),
+    "type_k": (choice(list(CACHE_TYPES)), True), "type_v": (choice(list(CACHE_TYPES)), True),
     "pp": (int_at_least(0), True), "tg": (int_at_least(0), True),
 }
 SCALARS = {"repetitions": int_at_least(1), "warmup": int_at_least(0), "seed": int_at_least(0),
