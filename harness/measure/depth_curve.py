@@ -186,6 +186,29 @@ def points_from_llama_bench(recs: list[dict], engine: str, ctx: int) -> list[Dep
     return out
 
 
+# llama-bench flags that take a 0/1 value where llama-sweep-bench (common args) takes a bare switch:
+# ik_llama.cpp's llama-bench reads `-rtr 1`, its sweep-bench `-rtr` (common/common.cpp).
+SWEEP_BENCH_BARE_SWITCHES = ("-rtr", "--run-time-repack")
+
+
+def sweep_bench_args(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """Peer flags written for llama-bench, as llama-sweep-bench reads them: a bare-switch flag with
+    a following 1 becomes the bare switch, with a following 0 is dropped; the rest pass as they are."""
+    out: list[str] = []
+    i = 0
+    while i < len(extra):
+        arg = extra[i]
+        nxt = extra[i + 1] if i + 1 < len(extra) else None
+        if arg in SWEEP_BENCH_BARE_SWITCHES and nxt in ("0", "1"):
+            if nxt == "1":
+                out.append(arg)
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return tuple(out)
+
+
 def run_peer_walk(engine: str, binary: str, model: str, ctx: int, step: int, tg: int, threads: int,
                   extra: tuple[str, ...] = (), timeout: float | None = None) -> list[DepthPoint]:
     """A peer's curve: llama-sweep-bench when the binary is one (its name says sweep-bench), else
@@ -195,7 +218,7 @@ def run_peer_walk(engine: str, binary: str, model: str, ctx: int, step: int, tg:
     from harness.store.llama_bench import parse_records_text
     sweep = "sweep-bench" in os.path.basename(binary)
     cmd = ([binary, "-m", model, "-c", str(ctx), "-ub", str(step), "-b", str(max(step, 2048)), "-n", str(tg),
-            "-t", str(threads), *extra, "--output-format", "jsonl"] if sweep else
+            "-t", str(threads), *sweep_bench_args(extra), "--output-format", "jsonl"] if sweep else
            llama_bench_depth_command(binary, model, ctx, step, tg, threads, extra))
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)

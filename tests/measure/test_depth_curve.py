@@ -101,3 +101,11 @@ def test_a_sweep_bench_file_is_imported_beside_the_model_it_was_measured_on(tmp_
     bad.write_text("not json\n")
     assert main(["sweep-depth", str(tiny_model_path), "--import", str(bad)]) == 1
     assert "no llama-sweep-bench JSONL records" in capsys.readouterr().err
+
+
+def test_llama_bench_style_switches_are_rewritten_for_sweep_bench():
+    """ik's llama-bench takes `-rtr 1`, its llama-sweep-bench a bare `-rtr`: the same --peer-args
+    serve both binaries."""
+    assert dc.sweep_bench_args(("-fa", "1", "-rtr", "1")) == ("-fa", "1", "-rtr")
+    assert dc.sweep_bench_args(("-rtr", "0", "-t", "2")) == ("-t", "2")
+    assert dc.sweep_bench_args(("-rtr",)) == ("-rtr",)
