@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from harness.cli.common import (add_engine_args, add_model_arg, add_strict_arg, check_threads, cpus_arg,
                                 machine_warning, model_path, nonneg_int, positive_int)
+from harness.cli.text import add_prompt_args, prompt_ids, prompt_source
 from harness.errors import BadArgumentError, UsageError
 
 
@@ -21,10 +22,16 @@ def cmd_bench(a) -> int:
         raise BadArgumentError(str(e)) from None
     if not engines.native:
         raise BadArgumentError("bench --engine: include native (bench measures ours; peers run beside it)")
-    cfg = BenchConfig(n_prompt=a.n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
+    ids = None
+    if a.prompt is not None or a.file is not None:
+        with load_model(model_path(a)) as m:   # a text's ids need the file's tokenizer
+            ids = prompt_ids(a, m)
+    n_prompt = a.n_prompt if a.n_prompt is not None else (len(ids) if ids else 512)
+    cfg = BenchConfig(n_prompt=n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
                       isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
                       vocab_strategy=a.vocab_strategy, profile=a.profile, cpus=a.pin,
-                      type_k=a.cache_type_k, type_v=a.cache_type_v)
+                      type_k=a.cache_type_k, type_v=a.cache_type_v,
+                      prompt_ids=tuple(ids or ()), prompt_source=prompt_source(a))
     cfg.refresh_bandwidth = a.refresh_bandwidth
     try:
         cfg.check()
@@ -83,7 +90,9 @@ def _peer_records(engines, model: str, cfg) -> list[dict]:
 def add_parsers(sub) -> None:
     s = sub.add_parser("bench", help="llama-bench-style pp / tg throughput of the native engine")
     add_model_arg(s)
-    s.add_argument("-p", "--n-prompt", type=nonneg_int, default=512)
+    s.add_argument("-p", "--n-prompt", type=nonneg_int, default=None,
+                   help="prompt length of the pp test (default 512, or the whole --prompt/--file text)")
+    add_prompt_args(s, short=False)
     s.add_argument("-n", "--n-gen", type=nonneg_int, default=128)
     s.add_argument("-r", "--repetitions", type=positive_int, default=3)
     s.add_argument("-d", "--depth", type=nonneg_int, default=0,

@@ -7,6 +7,8 @@ import time
 import numpy as np
 
 from harness.cli.common import add_engine_args, cache_kwargs, check_threads, nonneg_int, parse_tokens, positive_int, quant_arg
+from harness.cli.text import add_prompt_args
+from harness.errors import BadArgumentError
 
 
 def cmd_info(a) -> int:
@@ -41,8 +43,13 @@ def cmd_logits(a) -> int:
     from harness.model.loader import load_model
     if a.engine == "native":
         check_threads(a)
-    tokens = parse_tokens(a.tokens)
+    from harness.cli.text import prompt_ids
+    if (a.tokens is None) == (a.prompt is None and a.file is None):
+        raise BadArgumentError("give --tokens IDS or a text: -p/--prompt TEXT or -f/--file FILE")
+    tokens = parse_tokens(a.tokens) if a.tokens is not None else None
     with load_model(a.model) as m:
+        if tokens is None:
+            tokens = prompt_ids(a, m)
         if a.engine == "reference":
             from harness.engine.reference import reference_logits
             logits = reference_logits(m, tokens, mode=a.mode).astype(np.float32)
@@ -88,7 +95,8 @@ def add_parsers(sub) -> None:
 
     s = sub.add_parser("logits", help="logits of a token sequence, saved as float32 [n_tokens, n_vocab]")
     s.add_argument("model")
-    s.add_argument("--tokens", required=True, help="comma-separated ids, or @FILE")
+    s.add_argument("--tokens", default=None, help="comma-separated ids, or @FILE")
+    add_prompt_args(s)
     s.add_argument("--engine", default="native", choices=["native", "reference"],
                    help="native = the C engine; reference = float64 numpy")
     s.add_argument("--mode", default="prefill", choices=["prefill", "decode"])

@@ -12,17 +12,49 @@ def read_text_bytes(a) -> bytes:
     """The text of -p / -f / --stdin as bytes, escapes processed unless --no-escape (as llama.cpp's
     tools do for all three); a file is read as its bytes are."""
     from harness.model.tokenizer import process_escapes
-    given = [x for x in (a.prompt is not None, a.file is not None, a.stdin) if x]
+    stdin = getattr(a, "stdin", False)
+    given = [x for x in (a.prompt is not None, a.file is not None, stdin) if x]
     if len(given) != 1:
         raise BadArgumentError("give exactly one of -p/--prompt, -f/--file or --stdin")
     if a.file is not None:
         with open(a.file, "rb") as f:
             raw = f.read()
-    elif a.stdin:
+    elif stdin:
         raw = sys.stdin.buffer.read()
     else:
         raw = a.prompt.encode("utf-8", errors="surrogateescape")
-    return process_escapes(raw) if a.escape else raw
+    return process_escapes(raw) if getattr(a, "escape", True) else raw
+
+
+def add_prompt_args(s, short: bool = True) -> None:
+    """--prompt TEXT / --file FILE for a command that otherwise measures token ids (logits, quality,
+    bench): the text, tokenized with the model's own tokenizer, replaces them. short: also -p / -f
+    (bench keeps llama-bench's -p for the prompt length)."""
+    s.add_argument(*(["-p"] if short else []), "--prompt", default=None,
+                   help="a text, tokenized with the model's own tokenizer (escapes processed, specials parsed)")
+    s.add_argument(*(["-f"] if short else []), "--file", default=None, help="the same, read from a file as its bytes are")
+
+
+def prompt_source(a) -> str:
+    """How a row names the text it ran on: the file's name, or 'prompt' for -p TEXT; '' for none."""
+    import os
+    if a.file is not None:
+        return os.path.basename(a.file)
+    return "prompt" if a.prompt is not None else ""
+
+
+def prompt_ids(a, model) -> list[int] | None:
+    """The ids of --prompt / --file with the model's tokenizer (a BOS where the file asks for one),
+    or None when neither was given. BadArgumentError for an empty text, ModelFileError (from the
+    model) for a file without a tokenizer we support."""
+    if a.prompt is None and a.file is None:
+        return None
+    from harness.model.tokenizer import decode_utf8
+    text = decode_utf8(read_text_bytes(a), "the prompt")
+    ids = model.tokenizer().encode(text, parse_special=True)
+    if not ids:
+        raise BadArgumentError("the prompt has no tokens")
+    return ids
 
 
 def open_tokenizer(path: str):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from harness.cli.text import add_prompt_args, prompt_ids, prompt_source
+from harness.errors import BadArgumentError
 from harness.cli.common import (ISAS, add_strategy_arg, add_threads_arg, check_threads, nonneg_int, parse_tokens,
                                 positive_int, quant_arg, strategies_arg)
 
@@ -46,7 +48,12 @@ def cmd_quality(a) -> int:
     )
     check_threads(a)
     with load_model(_model_path(a)) as m:
-        if a.tokens:
+        ids = prompt_ids(a, m)
+        if a.tokens and ids is not None:
+            raise BadArgumentError("give --tokens FILE or a text (-p/--prompt, -f/--file), not both")
+        if ids is not None:
+            tokens, how = ids, f"{prompt_source(a)}: {len(ids)} tokens"
+        elif a.tokens:
             tokens, how = parse_tokens("@" + a.tokens), a.tokens
         else:
             tokens, how = default_tokens(m.config.vocab_size, a.n_tokens, a.seed), f"random n={a.n_tokens} seed={a.seed}"
@@ -109,6 +116,7 @@ def add_parsers(sub) -> None:
                                        "model's F32 twin, or MODEL itself when it is F32/BF16)")
     add_strategy_arg(s)
     s.add_argument("--tokens", metavar="FILE", help="token ids (spaces or commas) instead of random ones")
+    add_prompt_args(s)
     s.add_argument("-n", "--n-tokens", type=positive_int, default=512, help="length of the random sequence")
     s.add_argument("--seed", type=nonneg_int, default=0)
     s.add_argument("-k", type=positive_int, default=10, help="K of the top-K recall")

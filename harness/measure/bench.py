@@ -53,11 +53,15 @@ class BenchConfig:
     cpus: tuple[int, ...] | None = None   # pin the process (and the engine's threads) to these CPUs
     spread_limit: float = SPREAD_LIMIT
     refresh_bandwidth: bool = False       # re-take the cached long read-bandwidth measurement too
+    prompt_ids: tuple[int, ...] = ()      # a real prompt's ids for pp (its first n_prompt) and tg's
+    prompt_source: str = ""               # first token; empty: random ids. source: where they came from
 
     def check(self) -> None:
         for name in ("n_prompt", "n_gen", "n_depth", "warmup"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.prompt_ids and self.n_prompt > len(self.prompt_ids):
+            raise UsageError(f"-p {self.n_prompt} is longer than the prompt ({len(self.prompt_ids)} tokens)")
         if self.repetitions < 1:
             raise UsageError("-r must be >= 1")
         check_threads(self.threads)
@@ -206,10 +210,14 @@ def _run_pg(s: Session, state, tokens: np.ndarray, n: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def _runner(n_prompt: int, n_gen: int, seed: int, vocab: int):
-    """The timed body of a test as f(session, state) -> ns. Inputs are fixed by (seed, test)."""
-    tokens = np.random.default_rng([seed, 1, n_prompt]).integers(0, vocab, n_prompt)
-    first = int(np.random.default_rng([seed, 2]).integers(0, vocab))
+def _runner(n_prompt: int, n_gen: int, seed: int, vocab: int, prompt_ids: tuple[int, ...] = ()):
+    """The timed body of a test as f(session, state) -> ns. Inputs are fixed by (seed, test), or
+    are the prompt's first n_prompt ids (tg starts from its first id)."""
+    if prompt_ids:
+        tokens, first = np.asarray(prompt_ids[:n_prompt], dtype=np.int64), int(prompt_ids[0])
+    else:
+        tokens = np.random.default_rng([seed, 1, n_prompt]).integers(0, vocab, n_prompt)
+        first = int(np.random.default_rng([seed, 2]).integers(0, vocab))
     if n_prompt and n_gen:
         return lambda s, st: _run_pg(s, st, tokens, n_gen)
     if n_prompt:
@@ -267,7 +275,7 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
         if ready is not None:
             ready()
         for n_prompt, n_gen in tests:
-            run = _runner(n_prompt, n_gen, cfg.seed, vocab)
+            run = _runner(n_prompt, n_gen, cfg.seed, vocab, cfg.prompt_ids)
             rss_reset = reset_peak()
             for _ in range(cfg.warmup):
                 run(s, state)

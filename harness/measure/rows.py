@@ -55,7 +55,7 @@ def result_row(ident: ModelIdentity, cfg: BenchConfig, r: BenchResult, commit: t
         "engine": "qwen35-harness", "commit": sha, "dirty": dirty, "version": __version__,
         "test_time": now_iso(), "cpu_info": cpu_model(), "load_avg": load_average(),
         "cpu_affinity": affinity_text(), "machine_busy": bool(r.machine_busy), "busy_note": r.busy_note,
-        "engine_settings": fmt.our_settings_text(cfg.type_k, cfg.type_v),
+        "engine_settings": fmt.our_settings_text(cfg.type_k, cfg.type_v, cfg.prompt_source),
     })
     row["config_id"] = config_id(row)
     return row

@@ -32,6 +32,9 @@ def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) 
     rows, notes = [head], []
     if (cfg.type_k, cfg.type_v) != ("f32", "f32"):
         notes.append(f"KV cache: K {cfg.type_k}, V {cfg.type_v}")
+    if cfg.prompt_ids:
+        notes.append(f"prompt: {cfg.prompt_source} ({len(cfg.prompt_ids)} tokens; pp runs its first {cfg.n_prompt}, "
+                     f"tg starts from its first)")
     for r in results:
         gbps = roofline_cell(r.weight_gbps, r.extra.get("read_gbps"), r.machine_busy)
         rss = f"{r.peak_rss_bytes / 2**20:.0f} MiB" if r.peak_rss_bytes else ""

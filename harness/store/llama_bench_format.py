@@ -186,10 +186,13 @@ def settings_text(record: dict) -> str:
     return json.dumps(settings_of(record), separators=(",", ":"))
 
 
-def our_settings_text(type_k: str = "f32", type_v: str = "f32") -> str:
+def our_settings_text(type_k: str = "f32", type_v: str = "f32", prompt: str = "") -> str:
     """Our engine's settings beyond the configuration key, in settings_text's form: the KV cache
-    types where they are not our default F32, else '' (so default rows keep their config ids)."""
+    types where they are not our default F32 and the source of a real prompt (`harness bench
+    --prompt/--file`; default: random ids), else '' (so default rows keep their config ids)."""
     extra = {k: v for k, v in (("type_k", type_k), ("type_v", type_v)) if v != "f32"}
+    if prompt:
+        extra["prompt"] = prompt
     return json.dumps(extra, separators=(",", ":")) if extra else ""
 
 
