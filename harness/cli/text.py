@@ -97,9 +97,14 @@ def cmd_generate(a) -> int:
     check_threads(a)
     if a.temp < 0:
         raise BadArgumentError(f"--temp must be >= 0, got {a.temp}")
+    if a.draft == "mtp" and a.temp > 0:
+        raise BadArgumentError("--draft mtp verifies greedy tokens: use it with --temp 0")
     prompt_text = decode_utf8(read_text_bytes(a), "the prompt")
     with load_model(a.model) as m:
         tok = m.tokenizer()
+        if a.draft == "mtp":        # a file without an MTP block is refused before any output
+            from harness.engine.session import mtp_bindings
+            mtp_bindings(m)
         prompt = tok.encode(prompt_text, parse_special=a.parse_special)
         ctx = a.ctx or len(prompt) + a.n_predict
         out = sys.stdout
@@ -114,10 +119,17 @@ def cmd_generate(a) -> int:
                 out.write(text.decode(tok.piece(token_id)))
                 out.flush()
 
-        with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn, ctx=ctx,
-                     vocab_strategy=a.vocab_strategy, **cache_kwargs(a)) as s:
-            g = generate(s, prompt, a.n_predict, temp=a.temp, seed=a.seed,
-                         eog_ids=() if a.ignore_eos else tok.eog_ids, on_token=show)
+        kw = dict(isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn, ctx=ctx, **cache_kwargs(a))
+        eog = () if a.ignore_eos else tok.eog_ids
+        stats = None
+        if a.draft == "mtp":
+            from harness.engine.speculative import MTPDrafter, generate_speculative
+            with Session(m, block="mtp", **kw) as ms, Session(m, vocab_strategy=a.vocab_strategy, **kw) as s:
+                g, stats = generate_speculative(s, MTPDrafter(ms), prompt, a.n_predict, a.draft_n, eog_ids=eog,
+                                                on_token=show)
+        else:
+            with Session(m, vocab_strategy=a.vocab_strategy, **kw) as s:
+                g = generate(s, prompt, a.n_predict, temp=a.temp, seed=a.seed, eog_ids=eog, on_token=show)
     gen_text = tok.decode(g.ids)
     if stream:
         out.write(text.decode(b"", final=True) + "\n\n")
@@ -125,12 +137,18 @@ def cmd_generate(a) -> int:
               f"({g.prompt_tps:8.2f} tokens/s)")
         print(f"eval:        {g.n_eval:6d} tokens in {g.eval_seconds:8.3f} s ({g.gen_tps:8.2f} tokens/s)"
               f"   stop: {g.stop}, {len(g.ids)} tokens generated")
+        if stats is not None:
+            print(f"draft:       mtp, {stats.k} a step: {stats.steps} steps, {stats.accepted} of {stats.drafted} "
+                  f"drafted tokens accepted ({100 * stats.acceptance:.1f}%), {stats.rewinds} rewinds; "
+                  f"draft {stats.draft_seconds:.3f} s, verify {stats.verify_seconds:.3f} s, "
+                  f"rewind {stats.rewind_seconds:.3f} s")
     else:
         print(json.dumps({"text": gen_text, "tokens": g.ids, "prompt_tokens": g.prompt_ids,
                           "n_prompt": len(g.prompt_ids), "n_gen": len(g.ids), "stop": g.stop,
                           "prompt_seconds": g.prompt_seconds, "eval_seconds": g.eval_seconds,
                           "prompt_tps": _finite(g.prompt_tps), "gen_tps": _finite(g.gen_tps),
-                          "temp": a.temp, "seed": a.seed, "threads": a.threads, "isa": s.isa},
+                          "temp": a.temp, "seed": a.seed, "threads": a.threads, "isa": s.isa,
+                          "draft": None if stats is None else dict(stats.as_dict(), kind="mtp")},
                          ensure_ascii=False))
     return 0
 
@@ -246,6 +264,10 @@ def add_parsers(sub) -> None:
     g.add_argument("-c", "--ctx", type=positive_int, default=None,
                    help="context size (default: prompt + n-predict)")
     g.add_argument("--ignore-eos", action="store_true", help="go on past end-of-generation tokens")
+    g.add_argument("--draft", choices=["none", "mtp"], default="none",
+                   help="mtp: speculative decoding with the file's MTP block as the drafter (greedy; the "
+                        "output is greedy decoding's)")
+    g.add_argument("--draft-n", type=positive_int, default=3, help="tokens drafted a step with --draft mtp (default 3)")
     g.add_argument("--no-parse-special", dest="parse_special", action="store_false",
                    help="take control-token texts in the prompt as plain text")
     g.add_argument("-o", "--output", choices=["text", "json"], default="text",

@@ -187,6 +187,9 @@ class Reference:
     def forward(self, tokens, state: SequenceState | None = None) -> np.ndarray:
         """Logits [T, V] for every position of `tokens`, continuing `state` (a fresh one if
         None). The state is updated in place."""
+        return self.forward_hidden(tokens, state)[0]
+
+    def _checked(self, tokens) -> np.ndarray:
         c = self.c
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
         if tokens.size == 0:
@@ -194,12 +197,21 @@ class Reference:
         bad = tokens[(tokens < 0) | (tokens >= c.vocab_size)]
         if bad.size:
             raise UsageError(f"token id {int(bad[0])} is outside the vocabulary [0, {c.vocab_size})")
+        return tokens
+
+    def _embeddings(self, tokens: np.ndarray) -> np.ndarray:
+        emb = self.model.info("token_embd.weight")
+        return self.w("token_embd.weight")[tokens] if emb.nbytes <= 64 << 20 else \
+            np.stack([self._embedding_row(int(t)) for t in tokens])
+
+    def forward_hidden(self, tokens, state: SequenceState | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(logits [T, V], hidden [T, E]): hidden is the final norm's output, the row llama.cpp
+        hands an MTP block (h_nextn)."""
+        c = self.c
+        tokens = self._checked(tokens)
         state = state if state is not None else self.new_state()
         pos = state.n_past + np.arange(tokens.size)
-
-        emb = self.model.info("token_embd.weight")
-        h = self.w("token_embd.weight")[tokens] if emb.nbytes <= 64 << 20 else \
-            np.stack([self._embedding_row(int(t)) for t in tokens])
+        h = self._embeddings(tokens)
         for i in range(c.n_layer):
             p = f"blk.{i}."
             a = rms_norm(h, self.w(p + "attn_norm.weight"), c.rms_eps)
@@ -211,7 +223,38 @@ class Reference:
             h = h + self.ffn(i, f)
         state.n_past += tokens.size
         y = rms_norm(h, self.w("output_norm.weight"), c.rms_eps)
-        return y @ self.w(self.model.lm_head_name()).T
+        return y @ self.w(self.model.lm_head_name()).T, y
+
+    def mtp(self, tokens, h_in: np.ndarray, state: SequenceState) -> tuple[np.ndarray, np.ndarray]:
+        """The MTP block (llama.cpp's graph_mtp for qwen35): token t at position p paired with the
+        hidden row h that predicted it,
+            x = eh_proj . [rmsnorm(embd(t)) * enorm ; rmsnorm(h) * hnorm]
+            x = x + attention(rmsnorm(x) * attn_norm)      (a full-attention layer, own KV cache)
+            x = x + ffn(rmsnorm(x) * post_attention_norm)
+            y = rmsnorm(x) * shared_head_norm,  logits = head . y
+        -> (logits [T, V], y [T, E]); state: an SequenceState with one AttentionState layer
+        (mtp_state()), updated in place."""
+        c = self.c
+        p, L = f"blk.{c.n_layer}.", c.n_layer
+        tokens = self._checked(tokens)
+        names = self.model.gguf.tensors
+        x = np.concatenate([rms_norm(self._embeddings(tokens), self.w(p + "nextn.enorm.weight"), c.rms_eps),
+                            rms_norm(np.asarray(h_in, dtype=np.float64), self.w(p + "nextn.hnorm.weight"), c.rms_eps)],
+                           axis=1) @ self.w(p + "nextn.eh_proj.weight").T
+        pos = state.n_past + np.arange(tokens.size)
+        x = x + self.attention(L, rms_norm(x, self.w(p + "attn_norm.weight"), c.rms_eps), pos, state.layers[0])
+        x = x + self.ffn(L, rms_norm(x, self.w(p + "post_attention_norm.weight"), c.rms_eps))
+        state.n_past += tokens.size
+        norm = p + "nextn.shared_head_norm.weight" if p + "nextn.shared_head_norm.weight" in names else "output_norm.weight"
+        head = p + "nextn.shared_head_head.weight" if p + "nextn.shared_head_head.weight" in names \
+            else self.model.lm_head_name()
+        y = rms_norm(x, self.w(norm), c.rms_eps)
+        return y @ self.w(head).T, y
+
+    @staticmethod
+    def mtp_state() -> SequenceState:
+        """The MTP block's sequence state: one full-attention layer's KV cache."""
+        return SequenceState([AttentionState()])
 
     def _embedding_row(self, t: int) -> np.ndarray:
         from harness.model.dequant import dequantize

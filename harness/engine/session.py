@@ -103,10 +103,49 @@ def check_engine_limits(model: Model) -> None:
                                         "positive single-precision number")
 
 
-class NativeModel:
-    """The C view of a Model: config plus pointers into the memory map."""
+BLOCKS = ("trunk", "mtp")
 
-    def __init__(self, model: Model):
+
+def mtp_bindings(model: Model) -> list[tuple[str, int, int]]:
+    """(tensor, layer, slot) of the file's MTP block run as a one-layer model (llama.cpp's
+    graph_mtp): the block's attention layer and FFN as layer 0; its input projection and norms
+    in the NEXTN slots; the embedding, final norm and LM head are the block's own where the file
+    has them (nextn.embed_tokens, shared_head_norm, shared_head_head), else the trunk's.
+    ModelFileError naming what is missing."""
+    c = model.config
+    if not c.n_mtp:
+        raise ModelFileError(f"{model.path}: the file has no MTP block ({c.arch}.nextn_predict_layers is 0 or "
+                             "absent; llama.cpp's converter keeps it unless --no-mtp)")
+    if c.n_expert:
+        raise UnsupportedModelError(f"{model.path}: MTP drafting runs dense Qwen3.5 files; the MoE MTP block "
+                                    "is not supported yet")
+    tensors = model.gguf.tensors
+    p = f"blk.{c.n_layer}."
+
+    def first(*names: str) -> str | None:
+        return next((n for n in names if n in tensors), None)
+
+    out = [(first(p + "nextn.embed_tokens.weight", "token_embd.weight"), -1, lib.Q35_W_TOKEN_EMBD),
+           (first(p + "nextn.shared_head_norm.weight", "output_norm.weight"), -1, lib.Q35_W_OUTPUT_NORM),
+           (first(p + "nextn.shared_head_head.weight", "output.weight", "token_embd.weight"), -1, lib.Q35_W_OUTPUT),
+           (p + "nextn.eh_proj.weight", -1, lib.Q35_W_NEXTN_EH_PROJ),
+           (p + "nextn.enorm.weight", -1, lib.Q35_W_NEXTN_ENORM),
+           (p + "nextn.hnorm.weight", -1, lib.Q35_W_NEXTN_HNORM)]
+    qkv = ["attn_qkv.weight"] if p + "attn_qkv.weight" in tensors else ["attn_q.weight", "attn_k.weight", "attn_v.weight"]
+    for rest in ["attn_norm.weight", "post_attention_norm.weight", *qkv, "attn_q_norm.weight", "attn_k_norm.weight",
+                 "attn_output.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"]:
+        out.append((p + rest, 0, LAYER_SLOTS.get(rest, ATTN_SLOTS.get(rest))))
+    for name, _, _ in out:
+        if name is None or name not in tensors:
+            raise ModelFileError(f"{model.path}: MTP block: missing tensor {name!r}")
+    return out
+
+
+class NativeModel:
+    """The C view of a Model: config plus pointers into the memory map. block: the trunk, or the
+    file's MTP block as a one-layer full-attention model (mtp_bindings)."""
+
+    def __init__(self, model: Model, block: str = "trunk"):
         c = model.config
         check_engine_limits(model)
         cfg = ffi.new("q35_config *")
@@ -114,8 +153,13 @@ class NativeModel:
                   "rope_theta", "rms_eps", "conv_kernel", "ssm_state", "ssm_k_heads", "ssm_v_heads",
                   "vocab_size", "n_expert", "n_expert_used", "n_ff_expert", "n_ff_shared"):
             setattr(cfg, f, getattr(c, f))
-        for i, r in enumerate(c.recurrent):
-            cfg.recurrent[i] = int(r)
+        if block == "mtp":
+            bindings = mtp_bindings(model)
+            cfg.n_layer, cfg.recurrent[0] = 1, 0
+        else:
+            bindings = [(s.name, *tensor_slot(c, s.name)) for s in model.specs]
+            for i, r in enumerate(c.recurrent):
+                cfg.recurrent[i] = int(r)
         ptr = lib.q35_model_new(cfg)
         if ptr == ffi.NULL:
             raise UsageError(f"{model.path}: the engine cannot run this configuration")
@@ -124,13 +168,13 @@ class NativeModel:
         self._buffers = []  # keep the cffi views (and so the map, and any F32 copies) alive
         self.as_f32: dict[str, str] = {}   # tensors of types without C kernels, run as F32: name -> type
         self._copies = []                  # their F32 buffers
-        for spec in model.specs:
-            self._set(spec.name)
+        for name, layer, slot in bindings:
+            self._set(name, layer, slot)
         if lib.q35_model_check(self.ptr) != 0:
-            raise ModelFileError(f"{model.path}: tensor table does not fit the engine")
+            what = "the MTP block's tensors do not" if block == "mtp" else "tensor table does not"
+            raise ModelFileError(f"{model.path}: {what} fit the engine")
 
-    def _set(self, name: str) -> None:
-        layer, slot = tensor_slot(self.model.config, name)
+    def _set(self, name: str, layer: int, slot: int) -> None:
         info = self.model.info(name)
         data, type_id = self.model.raw(name), int(info.type)
         if GGMLType(info.type) not in NATIVE_TYPES:
@@ -183,7 +227,7 @@ class Session:
 
     def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
                  fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
-                 vocab_strategy="full", type_k: str = "f32", type_v: str = "f32"):
+                 vocab_strategy="full", type_k: str = "f32", type_v: str = "f32", block: str = "trunk"):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
         check_threads(threads)
@@ -201,7 +245,10 @@ class Session:
         self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
         self.dn_algo = dn_algo
         self.vocab = model.config.vocab_size
-        self._nm = NativeModel(model)
+        if block not in BLOCKS:
+            raise UsageError(f"unknown block {block!r} (choose from {', '.join(BLOCKS)})")
+        self.block = block
+        self._nm = NativeModel(model, block)
         p = ffi.new("q35_session_params *", {
             "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
             "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,
@@ -248,6 +295,40 @@ class Session:
         if rc != 0:  # Python checked both conditions: this is a bug
             raise RuntimeError(f"q35_session_forward returned {rc}")
         return out if all_logits else out[0]
+
+    def forward_hidden(self, tokens, h_in: np.ndarray | None = None,
+                       logits: str = "last") -> tuple[np.ndarray | None, np.ndarray]:
+        """Run tokens and return (logits, hidden): logits "none" (None), "last" ([V]) or "all"
+        ([n, V]); hidden [n, E], every token's final-norm row (llama.cpp's h_nextn). An MTP
+        session (block="mtp") takes h_in [n, E], the rows its tokens are paired with."""
+        self._check_open()
+        toks32 = self._checked_tokens(tokens)
+        n, E = toks32.size, self.model.config.n_embd
+        if (h_in is None) != (self.block == "trunk"):
+            raise UsageError("h_in goes with an MTP session (block='mtp'), and only there")
+        hin = ffi.NULL
+        if h_in is not None:
+            h_in = np.ascontiguousarray(h_in, dtype=np.float32)
+            if h_in.shape != (n, E):
+                raise UsageError(f"h_in has shape {list(h_in.shape)}, expected [{n}, {E}]")
+            hin = ffi.from_buffer("float[]", h_in)
+        mode = {"none": lib.Q35_LOGITS_NONE, "last": lib.Q35_LOGITS_LAST, "all": lib.Q35_LOGITS_ALL}[logits]
+        out = None if logits == "none" else np.empty((n if logits == "all" else 1, self.vocab), dtype=np.float32)
+        hidden = np.empty((n, E), dtype=np.float32)
+        rc = lib.q35_session_forward_h(self._ptr, ffi.from_buffer("int32_t[]", toks32), n, hin,
+                                       ffi.NULL if out is None else ffi.from_buffer("float[]", out, require_writable=True),
+                                       mode, ffi.from_buffer("float[]", hidden, require_writable=True))
+        if rc != 0:  # Python checked every condition: this is a bug
+            raise RuntimeError(f"q35_session_forward_h returned {rc}")
+        return (out if logits != "last" or out is None else out[0]), hidden
+
+    def truncate(self, n_past: int) -> None:
+        """Forget positions n_past.. (an MTP session's drafted positions). The trunk has recurrent
+        layers and cannot be rewound: restore a snapshot (save_state) instead."""
+        self._check_open()
+        if lib.q35_session_truncate(self._ptr, int(n_past)) != 0:
+            raise UsageError(f"cannot truncate to {n_past}: {self.n_past} positions held"
+                             + ("; a model with recurrent layers is rewound by restore_state" if self.block == "trunk" else ""))
 
     def decode(self, token: int) -> np.ndarray:
         """One token; logits [V]."""

@@ -205,6 +205,11 @@ enum q35_slot {
     Q35_W_FFN_GATE_INP, Q35_W_FFN_GATE_EXPS, Q35_W_FFN_UP_EXPS, Q35_W_FFN_GATE_UP_EXPS,
     Q35_W_FFN_DOWN_EXPS, Q35_W_FFN_GATE_INP_SHEXP, Q35_W_FFN_GATE_SHEXP, Q35_W_FFN_UP_SHEXP,
     Q35_W_FFN_DOWN_SHEXP,
+    /* A multi-token-prediction (MTP, "nextn") block run as a one-layer model: its input
+     * projection (eh_proj, n_embd rows of 2 n_embd) and the norms of its two inputs, the
+     * token's embedding (enorm) and the trunk's hidden state (hnorm). Global, optional: set
+     * all three or none (see q35_session_forward_h). */
+    Q35_W_NEXTN_EH_PROJ, Q35_W_NEXTN_ENORM, Q35_W_NEXTN_HNORM,
     Q35_W_COUNT
 };
 
@@ -246,8 +251,24 @@ void q35_session_free(q35_session *s);
  * (logits_all = 1) or only the last one. Returns 0, -1 if n_past + n > n_ctx,
  * -2 for a token id outside the vocabulary. */
 int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t logits_all);
+/* The general form of q35_session_forward, with hidden states in and out (llama.cpp's
+ * graph_mtp and its h_nextn):
+ *   h_in   NULL: each token's layer input is its embedding row (every trunk model);
+ *          else [n][n_embd] rows h, and the model's NEXTN slots are set: the input is
+ *          eh_proj . [rmsnorm(embd(token)) * enorm ; rmsnorm(h) * hnorm]   (MTP block)
+ *   logits Q35_LOGITS_NONE (logits may be NULL), _LAST (one row) or _ALL (n rows)
+ *   h_out  NULL, or [n][n_embd]: every token's final-norm row, the input of an MTP block
+ * Returns as q35_session_forward, and -3 for a mode that is none of these or logits NULL
+ * where rows are wanted, -4 for h_in on a model without the NEXTN slots. */
+enum q35_logits_mode { Q35_LOGITS_NONE, Q35_LOGITS_LAST, Q35_LOGITS_ALL };
+int q35_session_forward_h(q35_session *s, const int32_t *tokens, int32_t n, const float *h_in, float *logits,
+                          int32_t logits_mode, float *h_out);
 void q35_session_reset(q35_session *s);
 int32_t q35_session_n_past(const q35_session *s);
+/* Forget positions n_past.. of a model without recurrent layers (an MTP block's drafted
+ * positions): 0, or -1 when the model has recurrent layers (their state cannot be rewound:
+ * restore a snapshot instead) or n_past is not in 0..the current n_past. */
+int q35_session_truncate(q35_session *s, int32_t n_past);
 /* Snapshot of the sequence state (conv windows, delta-net states, KV cache up to
  * n_past). save returns the bytes written (0 if cap is too small); load returns 0,
  * or -1 for a snapshot that does not fit this session. */

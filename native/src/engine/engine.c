@@ -50,6 +50,8 @@ static void slot_shape(const q35_model *m, int il, int slot, int64_t *rows, int6
         if (slot == Q35_W_TOKEN_EMBD) S(c->vocab_size, E);
         if (slot == Q35_W_OUTPUT_NORM) S(1, E);
         if (slot == Q35_W_OUTPUT) S(c->vocab_size, E);
+        if (slot == Q35_W_NEXTN_EH_PROJ) S(E, 2 * E);
+        if (slot == Q35_W_NEXTN_ENORM || slot == Q35_W_NEXTN_HNORM) S(1, E);
         return;
     }
     if (q35_moe_slot_shape(m, il, slot, rows, cols)) return;
@@ -85,14 +87,22 @@ static int f32_only(int slot) {
     return slot == Q35_W_OUTPUT_NORM || slot == Q35_W_ATTN_NORM || slot == Q35_W_POST_NORM ||
            slot == Q35_W_ATTN_Q_NORM || slot == Q35_W_ATTN_K_NORM || slot == Q35_W_SSM_CONV ||
            slot == Q35_W_SSM_DT || slot == Q35_W_SSM_A || slot == Q35_W_SSM_NORM ||
-           slot == Q35_W_FFN_GATE_INP || slot == Q35_W_FFN_GATE_INP_SHEXP;
+           slot == Q35_W_FFN_GATE_INP || slot == Q35_W_FFN_GATE_INP_SHEXP || slot == Q35_W_NEXTN_ENORM ||
+           slot == Q35_W_NEXTN_HNORM;
 }
+
+static int is_nextn(int slot) {
+    return slot == Q35_W_NEXTN_EH_PROJ || slot == Q35_W_NEXTN_ENORM || slot == Q35_W_NEXTN_HNORM;
+}
+
+/* the model is an MTP block: its input projection and both norms are set */
+static int has_nextn(const q35_model *m) { return m->global[Q35_W_NEXTN_EH_PROJ].data != NULL; }
 
 static int check_tensor(const q35_model *m, int il, int slot, const q35_tensor *t) {
     int64_t rows, cols;
     slot_shape(m, il, slot, &rows, &cols);
     if (rows == 0) return 0;                         /* not used here */
-    if (!t->data) return il < 0 && slot == Q35_W_OUTPUT ? 0 : -1;   /* output may be tied */
+    if (!t->data) return il < 0 && (slot == Q35_W_OUTPUT || is_nextn(slot)) ? 0 : -1;   /* output may be tied */
     if (t->rows * t->cols != rows * cols || t->cols != cols) return -1;
     if (f32_only(slot)) return t->type == Q35_TYPE_F32 ? 0 : -1;
     if (q35_act_type(t->type) < 0 || cols % q35_type_block_elems(t->type)) return -1;
@@ -100,6 +110,9 @@ static int check_tensor(const q35_model *m, int il, int slot, const q35_tensor *
 }
 
 int q35_model_check(const q35_model *m) {
+    const int nextn = (m->global[Q35_W_NEXTN_EH_PROJ].data != NULL) + (m->global[Q35_W_NEXTN_ENORM].data != NULL) +
+                      (m->global[Q35_W_NEXTN_HNORM].data != NULL);
+    if (nextn != 0 && nextn != 3) return -1;    /* an MTP block needs all three */
     for (int slot = 0; slot < Q35_W_COUNT; slot++)
         if (check_tensor(m, -1, slot, &m->global[slot])) return -1;
     for (int il = 0; il < m->c.n_layer; il++)
@@ -194,7 +207,11 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     }
     s->proj_w = max64(max64(m->CD + m->VD + 2 * c->ssm_v_heads, 2 * m->HD + 2 * m->KVD), 2 * (int64_t)c->n_ff);
     s->proj_w = max64(s->proj_w, 2 * (int64_t)c->n_ff_shared);
-    const int64_t in_max = max64(max64(max64(E, c->n_ff), max64(m->VD, m->HD)), c->n_ff_shared);
+    int64_t in_max = max64(max64(max64(E, c->n_ff), max64(m->VD, m->HD)), c->n_ff_shared);
+    if (has_nextn(m)) {             /* proj holds the MTP block's [enorm ; hnorm] input rows */
+        s->proj_w = max64(s->proj_w, 2 * E);
+        in_max = max64(in_max, 2 * E);
+    }
     s->act_row_cap = in_max * 4;     /* F32 is the widest activation format */
     ok &= (s->x = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
     ok &= (s->xn = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
@@ -268,7 +285,18 @@ static void forward_ubatch(void *arg, int ith, int nth) {
     q35_split(s->T, ith, nth, &lo, &hi);
     for (int64_t t = lo; t < hi; t++)
         q35_dequantize(emb->type, (const uint8_t *)emb->data + (int64_t)s->tokens[t] * erb, s->x + t * E, 1, E);
-    q35_pool_barrier(s->pool);
+    if (s->h_in) {  /* MTP block: x = eh_proj . [rmsnorm(e) * enorm ; rmsnorm(h) * hnorm] */
+        const int64_t ld = 2 * E;
+        for (int64_t t = lo; t < hi; t++) {
+            s->k->rmsnorm_f32(s->x + t * E, m->global[Q35_W_NEXTN_ENORM].data, s->proj + t * ld, E, c->rms_eps);
+            s->k->rmsnorm_f32(s->h_in + t * E, m->global[Q35_W_NEXTN_HNORM].data, s->proj + t * ld + E, E, c->rms_eps);
+        }
+        q35_pool_barrier(s->pool);
+        const q35_mm_job job = {&m->global[Q35_W_NEXTN_EH_PROJ], s->x, E, 0};
+        q35_matmul(s, ith, nth, s->proj, ld, s->T, &job, 1, c->n_layer, Q35_OP_EMBED);
+    } else {
+        q35_pool_barrier(s->pool);
+    }
     q35_prof_mark(s, ith, c->n_layer, Q35_OP_EMBED, erb * s->T);
 
     for (int il = 0; il < c->n_layer; il++) {
@@ -278,6 +306,12 @@ static void forward_ubatch(void *arg, int ith, int nth) {
         else q35_layer_ffn(s, ith, nth, il);
     }
 
+    if (s->h_out) {   /* every row's final norm (h_nextn), for an MTP block */
+        q35_split(s->T, ith, nth, &lo, &hi);
+        q35_rmsnorm_rows(s->k, s->x + lo * E, s->h_out + lo * E, m->global[Q35_W_OUTPUT_NORM].data, E, hi - lo, E,
+                         c->rms_eps);
+        if (s->out_n == 0) q35_pool_barrier(s->pool);
+    }
     if (s->out_n == 0) return;
     /* final norm and LM head, only for the rows whose logits are wanted */
     q35_split(s->out_n, ith, nth, &lo, &hi);
@@ -288,13 +322,17 @@ static void forward_ubatch(void *arg, int ith, int nth) {
     q35_vocab_head(s, ith, nth);
 }
 
-int q35_session_forward_top1(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t *top1,
-                             int32_t logits_all) {
+/* the u-batch loop behind every forward entry point; mode: enum q35_logits_mode */
+static int forward(q35_session *s, const int32_t *tokens, int32_t n, const float *h_in, float *logits,
+                   int32_t *top1, int32_t mode, float *h_out) {
     const q35_config *c = &s->m->c;
+    const int64_t E = c->n_embd;
     if (n < 1 || (int64_t)s->n_past + n > s->p.n_ctx) return -1;
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return -2;
-    if (!logits && s->vs.v.kind != Q35_VOCAB_ARGMAX) return -3;
+    if (mode < Q35_LOGITS_NONE || mode > Q35_LOGITS_ALL) return -3;
+    if (mode != Q35_LOGITS_NONE && !logits && s->vs.v.kind != Q35_VOCAB_ARGMAX) return -3;
+    if (h_in && !has_nextn(s->m)) return -4;
     for (int32_t b = 0; b < n; b += s->p.ubatch) {
         const int32_t T = n - b < s->p.ubatch ? n - b : s->p.ubatch;
         const int last = b + T == n;
@@ -303,7 +341,11 @@ int q35_session_forward_top1(q35_session *s, const int32_t *tokens, int32_t n, f
         s->pos0 = s->n_past;
         s->logits = NULL;
         s->top1 = NULL;
-        if (logits_all) {
+        s->h_in = h_in ? h_in + (int64_t)b * E : NULL;
+        s->h_out = h_out ? h_out + (int64_t)b * E : NULL;
+        if (mode == Q35_LOGITS_NONE) {
+            s->out_first = 0; s->out_n = 0;
+        } else if (mode == Q35_LOGITS_ALL) {
             s->out_first = 0; s->out_n = T;
             if (logits) s->logits = logits + (int64_t)b * c->vocab_size;
             if (top1) s->top1 = top1 + b;
@@ -315,11 +357,30 @@ int q35_session_forward_top1(q35_session *s, const int32_t *tokens, int32_t n, f
         q35_pool_run(s->pool, forward_ubatch, s);
         s->n_past += T;
     }
+    s->h_in = NULL; s->h_out = NULL;
     return 0;
+}
+
+int q35_session_forward_top1(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t *top1,
+                             int32_t logits_all) {
+    return forward(s, tokens, n, NULL, logits, top1, logits_all ? Q35_LOGITS_ALL : Q35_LOGITS_LAST, NULL);
 }
 
 int q35_session_forward(q35_session *s, const int32_t *tokens, int32_t n, float *logits, int32_t logits_all) {
     return q35_session_forward_top1(s, tokens, n, logits, NULL, logits_all);
+}
+
+int q35_session_forward_h(q35_session *s, const int32_t *tokens, int32_t n, const float *h_in, float *logits,
+                          int32_t logits_mode, float *h_out) {
+    return forward(s, tokens, n, h_in, logits, NULL, logits_mode, h_out);
+}
+
+int q35_session_truncate(q35_session *s, int32_t n_past) {
+    for (int il = 0; il < s->m->c.n_layer; il++)
+        if (s->m->c.recurrent[il]) return -1;
+    if (n_past < 0 || n_past > s->n_past) return -1;
+    s->n_past = n_past;     /* rows past n_past are never read */
+    return 0;
 }
 
 /* ------------------------------------------------------------------------- */

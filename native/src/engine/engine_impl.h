@@ -80,6 +80,8 @@ struct q35_session {
     float *logits;                /* NULL under the argmax strategy when no vector is wanted */
     int32_t *top1;                /* NULL, or the greedy id of each logits row */
     int32_t out_first, out_n;     /* token rows whose logits are wanted */
+    const float *h_in;            /* NULL, or [T][E] hidden rows: the MTP block's second input */
+    float *h_out;                 /* NULL, or [T][E]: every row's final-norm output */
 };
 
 /* bytes of a row of n values of the given type (n a multiple of its block) */
