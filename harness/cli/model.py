@@ -30,7 +30,9 @@ def cmd_synth(a) -> int:
             last[0] = now
             print(f"\r  {done / 2**20:9.1f} / {total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
 
-    r = synthesize(a.preset, a.quant, a.output, seed=a.seed, threads=a.threads,
+    from harness.model.presets import get_preset
+    shape = get_preset(a.preset).with_(n_mtp=1) if a.mtp else a.preset
+    r = synthesize(shape, a.quant, a.output, seed=a.seed, threads=a.threads,
                    progress=progress if sys.stderr.isatty() else None, tensor_types=tuple(a.tensor_type or ()),
                    tokenizer=a.tokenizer, tokenizer_pre=a.tokenizer_pre)
     if sys.stderr.isatty():
@@ -84,6 +86,8 @@ def add_parsers(sub) -> None:
                    help="as llama-quantize's --tensor-type: tensors whose name matches REGEX get TYPE; repeatable, "
                         "applied after --quant, e.g. 'attn_qkv|attn_gate|ssm_out=bf16'")
     s.add_argument("--seed", type=nonneg_int, default=0)
+    s.add_argument("--mtp", action="store_true",
+                   help="add the MTP block real checkpoints carry (blk.N.nextn.*; for generate --draft mtp)")
     s.add_argument("--tokenizer", metavar="TOKENIZER_JSON", default=None,
                    help="carry this Hugging Face byte-level BPE tokenizer.json (as llama.cpp's converter "
                         "writes it; ids beyond it are [PAD] tokens); default: no tokenizer")

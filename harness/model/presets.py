@@ -39,6 +39,7 @@ class Shape:
         return "qwen35moe" if self.n_expert else "qwen35"
     head_rank: int = 0        # > 0: the LM head is a rank-R matrix plus noise (harness.engine.vocab demos)
     head_noise: float = 0.0   # the noise's share of each head row's norm
+    n_mtp: int = 0            # MTP ("nextn") blocks after the trunk, as the converter keeps them (0 or 1)
 
     @property
     def recurrent(self) -> tuple[bool, ...]:

@@ -116,6 +116,18 @@ def tensor_shapes(s: Shape) -> list[tuple[str, tuple[int, ...]]]:
         else:
             out += [(p + "ffn_gate.weight", (s.n_ff, E)), (p + "ffn_up.weight", (s.n_ff, E)),
                     (p + "ffn_down.weight", (E, s.n_ff))]
+    if s.n_mtp:     # the converter's MTP block: a full-attention layer, its FFN and the nextn tensors
+        if s.n_expert:
+            raise UsageError("an MTP block is made for dense shapes only")
+        p = f"blk.{s.n_layer}."
+        out += [(p + "nextn.eh_proj.weight", (E, 2 * E)), (p + "nextn.enorm.weight", (E,)),
+                (p + "nextn.hnorm.weight", (E,)), (p + "attn_norm.weight", (E,)),
+                (p + "attn_q.weight", (2 * H * D, E)), (p + "attn_k.weight", (Hkv * D, E)),
+                (p + "attn_v.weight", (Hkv * D, E)), (p + "attn_q_norm.weight", (D,)),
+                (p + "attn_k_norm.weight", (D,)), (p + "attn_output.weight", (E, H * D)),
+                (p + "post_attention_norm.weight", (E,)), (p + "ffn_gate.weight", (s.n_ff, E)),
+                (p + "ffn_up.weight", (s.n_ff, E)), (p + "ffn_down.weight", (E, s.n_ff)),
+                (p + "nextn.shared_head_norm.weight", (E,))]
     out.append(("output_norm.weight", (E,)))
     if not s.tied:
         out.append(("output.weight", (V, E)))
@@ -248,7 +260,8 @@ def synth_metadata(s: Shape, quant: str, seed: int, tensor_types: tuple[str, ...
         "general.type": Meta.str("model"),
         "general.name": Meta.str(f"{a}-synthetic-{s.name}"),
         "general.size_label": Meta.str(s.size_label or s.name),
-        f"{a}.block_count": Meta.u32(s.n_layer),
+        f"{a}.block_count": Meta.u32(s.n_layer + s.n_mtp),
+        **({f"{a}.nextn_predict_layers": Meta.u32(s.n_mtp)} if s.n_mtp else {}),
         f"{a}.context_length": Meta.u32(s.context_length),
         f"{a}.embedding_length": Meta.u32(s.n_embd),
         **ffn,
@@ -264,7 +277,7 @@ def synth_metadata(s: Shape, quant: str, seed: int, tensor_types: tuple[str, ...
         f"{a}.ssm.group_count": Meta.u32(s.ssm_k_heads),
         f"{a}.ssm.time_step_rank": Meta.u32(s.ssm_v_heads),
         f"{a}.ssm.inner_size": Meta.u32(s.ssm_v_heads * s.ssm_state),
-        f"{a}.attention.recurrent_layers": Meta.bool_array(s.recurrent),
+        f"{a}.attention.recurrent_layers": Meta.bool_array(s.recurrent + (False,) * s.n_mtp),
         f"{a}.full_attention_interval": Meta.u32(s.full_attention_interval),
         f"{a}.rope.dimension_count": Meta.u32(s.rope_dims),
         # random weights have no vocabulary: llama.cpp's "none" tokenizer plus the size
@@ -357,7 +370,8 @@ def _is_matrix(name: str) -> bool:
 # ----------------------------------------------------------------------------
 # a cache of synthesized files, shared by the CLI, the tests and the benchmarks
 
-def cached_model_path(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0):
+def cached_model_path(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0,
+                      mtp: bool = False):
     """Where cached_model keeps (or will write) a synthetic model."""
     from harness.model.recipes import file_label
     shape = get_preset(preset)
@@ -368,13 +382,19 @@ def cached_model_path(preset: str, quant: str, seed: int = 0, head_rank: int = 0
             raise UsageError(f"low-rank head: rank must be in [1, {shape.n_embd}] and noise in [0, 1), "
                              f"got {head_rank}, {head_noise}")
         suffix = f"-lr{head_rank}n{head_noise:g}"
+    if mtp:
+        suffix += "-mtp"
     return cache_dir() / f"synth-{preset}-{file_label(quant)}-s{seed}{suffix}.gguf"
 
 
-def cached_model(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0) -> str:
-    """Path of a synthetic model, written on first use. head_rank > 0: a low-rank-plus-noise LM head."""
-    path = cached_model_path(preset, quant, seed, head_rank, head_noise)
+def cached_model(preset: str, quant: str, seed: int = 0, head_rank: int = 0, head_noise: float = 0.0,
+                 mtp: bool = False) -> str:
+    """Path of a synthetic model, written on first use. head_rank > 0: a low-rank-plus-noise LM head;
+    mtp: with the MTP block real checkpoints carry."""
+    path = cached_model_path(preset, quant, seed, head_rank, head_noise, mtp)
     shape = get_preset(preset)
+    if mtp:
+        shape = shape.with_(n_mtp=1)
     if head_rank:
         shape = shape.with_(head_rank=head_rank, head_noise=float(head_noise))
     if not path.exists():

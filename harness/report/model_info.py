@@ -54,7 +54,7 @@ def mtp_line(m: Model) -> str | None:
     blocks = f"blk.{c.n_layer}" + (f"-{c.n_layer_all - 1}" if c.n_mtp > 1 else "")
     nbytes = sum(m.info(n).nbytes for n in names)
     return (f"  MTP                {c.n_mtp} block{'s' if c.n_mtp > 1 else ''} ({blocks}): {len(names)} tensors, "
-            f"{human_bytes(nbytes)}; nextn {', '.join(nextn) or 'none'}; not run (the trunk skips MTP blocks)")
+            f"{human_bytes(nbytes)}; nextn {', '.join(nextn) or 'none'}; the trunk skips it; generate --draft mtp drafts with it")
 
 
 def model_info(m: Model, tensors: bool = True) -> str:

@@ -114,3 +114,21 @@ def test_mtp_mistakes_are_clear(model, capsys):
     except SystemExit as e:
         code = e.code
     assert code == 2 and "--temp 0" in capsys.readouterr().err
+
+
+def test_synth_mtp_adds_the_block_and_leaves_the_trunk_alone(tmp_path):
+    from harness.model.synth import synthesize
+    from harness.model.presets import get_preset
+    plain, with_mtp = tmp_path / "plain.gguf", tmp_path / "mtp.gguf"
+    synthesize("tiny", "q8_0", plain)
+    synthesize(get_preset("tiny").with_(n_mtp=1), "q8_0", with_mtp)
+    with load_model(str(plain)) as a, load_model(str(with_mtp)) as b:
+        assert (a.config.n_mtp, b.config.n_mtp, b.config.n_layer) == (0, 1, a.config.n_layer)
+        with Session(a, ctx=32) as sa, Session(b, ctx=32) as sb, Session(b, ctx=32, block="mtp") as mb:
+            np.testing.assert_array_equal(sa.prefill(PROMPT), sb.prefill(PROMPT))   # seeded per tensor name
+            sb.reset()
+            _, hidden = sb.forward_hidden(PROMPT, logits="none")
+            logits, _ = mb.forward_hidden(PROMPT, h_in=hidden, logits="all")
+        ref = Reference(b)
+        want, _ = ref.mtp(PROMPT, hidden.astype(np.float64), ref.mtp_state())
+    np.testing.assert_allclose(logits, want, atol=0.05 * np.abs(want).max())   # Q8_0 activations

@@ -114,7 +114,7 @@ def test_info_shows_the_mtp_block_and_the_tokenizer(capsys):
     out = capsys.readouterr().out
     assert "layers             4 trunk (+1 MTP) = block_count 5" in out
     assert ("MTP                1 block (blk.4): 15 tensors, 257.75 KiB; nextn eh_proj, enorm, hnorm, "
-            "shared_head_norm; not run (the trunk skips MTP blocks)") in out
+            "shared_head_norm; the trunk skips it; generate --draft mtp drafts with it") in out
     assert "tokenizer  gpt2 (byte-level BPE), pre qwen35, 1,024 tokens, 763 merges" in out
     assert "eos 1021 '<|im_end|>', padding 1019 '<|endoftext|>'" in out
     assert "special: 1019 '<|endoftext|>', 1020 '<|im_start|>', 1021 '<|im_end|>', 1022 '<think>'" in out
