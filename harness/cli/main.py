@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from harness.cli import ab, bench, bisect, demo, depth, kernel_bench, model, report, selftest, sweep, text, vocab
+from harness.cli import ab, bench, bisect, demo, depth, draft, kernel_bench, model, report, selftest, sweep, text, vocab
 from harness.cli.common import OneLineParser, one_warning_per_command
 from harness.errors import BadArgumentError, HarnessError
 from harness.version import __version__
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parsers(sub, run=main)
     model.add_parsers(sub)
     text.add_parsers(sub)
+    draft.add_parsers(sub)
     bench.add_parsers(sub)
     sweep.add_parsers(sub)
     depth.add_parsers(sub)

@@ -323,3 +323,29 @@ def depth_chart(curves: pd.DataFrame, path: Path) -> None:
         if len(part):
             ax.legend(fontsize=7)
     _save(fig, path)
+
+
+def draft_cost_chart(cost, path: Path, measured: list[dict] | None = None) -> None:
+    """Effective tokens/s of MTP speculative decoding against the acceptance rate, one line per
+    draft size K (harness.measure.draft_cost's model), plain decoding dashed, measured runs as points."""
+    fig = _figure(7.5, 4.8)
+    ax = fig.add_subplot()
+    a = np.linspace(0.0, 1.0, 101)
+    colors = matplotlib.colormaps["viridis"]
+    ks = sorted(cost.t_verify)
+    for i, k in enumerate(ks):
+        color = colors(i / max(1, len(ks) - 1) * 0.85)
+        ax.plot(a, [cost.effective_tps(k, x) for x in a], color=color, label=f"K = {k}")
+        for m in measured or []:
+            if m["k"] == k:
+                ax.plot([m["acceptance"]], [m["gen_tps"]], "o", color=color, markeredgecolor="black")
+    ax.axhline(cost.plain_tps, color=NEUTRAL, linestyle="--", label="plain greedy")
+    ax.set_xlabel("acceptance rate of drafted tokens")
+    ax.set_ylabel("generated tokens/s")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_title(label(f"MTP drafting on {cost.model}: depth {cost.depth}, {cost.threads} threads, {cost.isa}"
+                       + ("; points: measured runs" if measured else ""), 90), fontsize=10)
+    ax.legend(loc="upper left", fontsize=9)
+    _save(fig, Path(path))
