@@ -47,16 +47,22 @@ def sample(logits: np.ndarray, temp: float, rng: np.random.Generator) -> int:
     return int(rng.choice(p.size, p=p / p.sum()))
 
 
-def generate(session: Session, prompt_ids: list[int], n_predict: int, temp: float = 0.0, seed: int = 0,
-             eog_ids=(), on_token=None) -> Generation:
-    """Up to n_predict tokens after prompt_ids (the session starts empty); on_token(id) as each comes."""
+def check_request(prompt_ids: list[int], n_predict: int, ctx: int) -> None:
+    """UsageError for an empty prompt, nothing to generate, or more than the context holds (the
+    last generated token is never run, so prompt + n_predict - 1 positions)."""
     if not prompt_ids:
         raise UsageError("the prompt has no tokens (give some text, or a file whose tokenizer adds BOS)")
     if n_predict < 1:
         raise UsageError(f"-n must be at least 1, got {n_predict}")
-    if len(prompt_ids) + n_predict - 1 > session.ctx:
+    if len(prompt_ids) + n_predict - 1 > ctx:
         raise UsageError(f"context overflow: {len(prompt_ids)} prompt tokens + {n_predict} to generate "
-                         f"> ctx {session.ctx}")
+                         f"> ctx {ctx}")
+
+
+def generate(session: Session, prompt_ids: list[int], n_predict: int, temp: float = 0.0, seed: int = 0,
+             eog_ids=(), on_token=None) -> Generation:
+    """Up to n_predict tokens after prompt_ids (the session starts empty); on_token(id) as each comes."""
+    check_request(prompt_ids, n_predict, session.ctx)
     session.reset()
     g = Generation(list(prompt_ids))
     rng = np.random.default_rng(seed)

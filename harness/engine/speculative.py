@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.engine.generate import Generation
+from harness.engine.generate import Generation, check_request
 from harness.engine.session import Session
 from harness.errors import UsageError
 
@@ -90,15 +90,9 @@ def generate_speculative(trunk: Session, drafter, prompt_ids: list[int], n_predi
     """Up to n_predict greedy tokens after prompt_ids, k drafts a step (drafter: start / draft /
     accept as MTPDrafter's). Timings as generate(): prompt eval = the prefill (and the drafter's
     catch-up on it), eval = every step after the first token."""
-    if not prompt_ids:
-        raise UsageError("the prompt has no tokens (give some text, or a file whose tokenizer adds BOS)")
-    if n_predict < 1:
-        raise UsageError(f"-n must be at least 1, got {n_predict}")
+    check_request(prompt_ids, n_predict, trunk.ctx)
     if k < 1:
         raise UsageError(f"--draft-n must be at least 1, got {k}")
-    if len(prompt_ids) + n_predict - 1 > trunk.ctx:
-        raise UsageError(f"context overflow: {len(prompt_ids)} prompt tokens + {n_predict} to generate "
-                         f"> ctx {trunk.ctx}")
     trunk.reset()
     g, st = Generation(list(prompt_ids)), DraftStats(k)
     eog = set(eog_ids)
