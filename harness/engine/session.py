@@ -384,6 +384,20 @@ class Session:
         assert written == n
         return bytes(buf)
 
+    def checkpoint(self) -> bytes:
+        """The recurrent state and position only (no KV rows): rewind() brings this sequence back
+        to it after it has run further forward (speculative decoding's rejected drafts)."""
+        self._check_open()
+        n = lib.q35_session_checkpoint_size(self._ptr)
+        buf = bytearray(n)
+        assert lib.q35_session_checkpoint_save(self._ptr, ffi.from_buffer(buf), n) == n
+        return bytes(buf)
+
+    def rewind(self, checkpoint: bytes) -> None:
+        self._check_open()
+        if lib.q35_session_checkpoint_load(self._ptr, ffi.from_buffer(checkpoint), len(checkpoint)) != 0:
+            raise UsageError("checkpoint does not fit this session, or lies ahead of its position")
+
     def restore_state(self, state: bytes) -> None:
         self._check_open()
         if lib.q35_session_state_load(self._ptr, ffi.from_buffer(state), len(state)) != 0:

@@ -11,7 +11,8 @@ cache holds token t_p paired with the trunk's final-norm row h_{p-1}, the row th
 2. verify: the trunk runs [last, d_1 .. d_K] in one batch; g_i = its greedy token after d_i. The
    longest prefix with d_{i+1} = g_i is accepted, and g_n after it comes free: n + 1 tokens a step.
 3. rewind: with n < K the trunk's recurrent (delta-net) state has seen rejected tokens and cannot be
-   cut back, so the snapshot taken before the verify is restored and [last, d_1 .. d_n] run again.
+   cut back, so the checkpoint taken before the verify (recurrent state and position; the KV
+   rows before it are untouched) is restored and [last, d_1 .. d_n] run again.
    The MTP block catches up on d_1 .. d_n with the trunk's rows h_P .. h_{P+n-1}.
 
 Every emitted token is the trunk's own greedy choice, so the text equals plain greedy decoding up to
@@ -128,7 +129,7 @@ def generate_speculative(trunk: Session, drafter, prompt_ids: list[int], n_predi
         t0 = time.perf_counter()
         drafts = drafter.draft(last, h_last, kk)
         t1 = time.perf_counter()
-        snap = trunk.save_state()
+        snap = trunk.checkpoint()
         logits, hidden = trunk.forward_hidden([last, *drafts], logits="all")
         greedy = np.argmax(logits, axis=1)
         n = 0
@@ -136,7 +137,7 @@ def generate_speculative(trunk: Session, drafter, prompt_ids: list[int], n_predi
             n += 1
         t2 = time.perf_counter()
         if n < kk:          # the delta-net state saw rejected drafts: back to the snapshot
-            trunk.restore_state(snap)
+            trunk.rewind(snap)
             trunk.forward_hidden([last, *drafts[:n]], logits="none")
             st.rewinds += 1
         drafter.accept(drafts[:n], hidden[:n])

@@ -7,7 +7,7 @@ yields
 and takes
     E[seconds] = K t_mtp + t_save + t_verify(K) + sum_{n<K} a^n (1 - a) (t_restore + t_rerun(n))
 where t_mtp is one MTP draft step, t_verify(K) a (K+1)-token trunk forward with every row's
-logits, t_save / t_restore the trunk's state snapshot, and t_rerun(n) the (n+1)-token forward
+logits, t_save / t_restore the trunk's checkpoint (recurrent state), and t_rerun(n) the (n+1)-token forward
 without logits that rebuilds the state after n accepted drafts (a rejection). Plain greedy
 decoding makes 1 / t_decode tokens a second; speculation pays off above the acceptance where the
 two are equal (break_even).
@@ -109,13 +109,14 @@ def measure_draft_cost(model: Model, ks=(1, 2, 3, 4), depth: int = 64, threads: 
         h_prev = np.vstack([np.zeros((1, E), np.float32), hidden[:-1]])
         ms.forward_hidden(context, h_in=h_prev, logits="none")
         h_last = hidden[-1:].copy()
+        point = s.checkpoint()
         cost = DraftCost(
             model=model.name, depth=depth, threads=threads, isa=s.isa,
             t_decode=_median_seconds(lambda: s.decode_top1(step_tokens[0]), restore, repetitions),
             t_mtp=_median_seconds(lambda: ms.forward_hidden(step_tokens[:1], h_in=h_last, logits="last"),
                                   lambda: ms.truncate(depth), repetitions),
-            t_save=_median_seconds(s.save_state, restore, repetitions),
-            t_restore=_median_seconds(restore, lambda: None, repetitions))
+            t_save=_median_seconds(s.checkpoint, restore, repetitions),
+            t_restore=_median_seconds(lambda: s.rewind(point), lambda: None, repetitions))
         for k in ks:
             toks = step_tokens[:k + 1]
             cost.t_verify[k] = _median_seconds(lambda: s.forward_hidden(toks, logits="all"), restore, repetitions)

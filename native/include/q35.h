@@ -275,6 +275,14 @@ int q35_session_truncate(q35_session *s, int32_t n_past);
 size_t q35_session_state_size(const q35_session *s);
 size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap);
 int q35_session_state_load(q35_session *s, const void *src, size_t n);
+/* A checkpoint: the same without the KV rows (conv windows, delta-net states and n_past), to
+ * rewind a sequence to an earlier point of itself: a forward writes KV rows at n_past and beyond
+ * only, so the rows before the checkpoint's n_past are still the sequence's as long as it has run
+ * forward since (no reset, no truncate, no state_load in between). load returns 0, or -1 for a
+ * checkpoint of another session kind or with an n_past beyond the current one. */
+size_t q35_session_checkpoint_size(const q35_session *s);
+size_t q35_session_checkpoint_save(const q35_session *s, void *dst, size_t cap);
+int q35_session_checkpoint_load(q35_session *s, const void *src, size_t n);
 
 /* Profile: per (layer, op) calls, nanoseconds and weight bytes read; layer
  * index n_layer holds the ops outside the trunk (embedding, final norm, LM head).

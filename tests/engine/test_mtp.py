@@ -132,3 +132,17 @@ def test_synth_mtp_adds_the_block_and_leaves_the_trunk_alone(tmp_path):
         ref = Reference(b)
         want, _ = ref.mtp(PROMPT, hidden.astype(np.float64), ref.mtp_state())
     np.testing.assert_allclose(logits, want, atol=0.05 * np.abs(want).max())   # Q8_0 activations
+
+
+def test_a_checkpoint_rewinds_the_sequence_without_its_kv_rows(model):
+    with Session(model, ctx=32) as s:
+        s.prefill(PROMPT)
+        point = s.checkpoint()
+        assert len(point) < len(s.save_state())            # no KV rows in it
+        first = s.prefill([1, 2, 3])
+        s.rewind(point)
+        assert s.n_past == len(PROMPT)
+        np.testing.assert_array_equal(s.prefill([1, 2, 3]), first)
+        s.reset()
+        with pytest.raises(UsageError, match="ahead of its position"):
+            s.rewind(point)                                  # its KV rows are gone

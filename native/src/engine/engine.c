@@ -385,20 +385,20 @@ int q35_session_truncate(q35_session *s, int32_t n_past) {
 
 /* ------------------------------------------------------------------------- */
 /* state snapshots: [n_past (int64)][type_k, type_v (int32)][conv states][delta states]
- * [K, V rows 0..n_past-1 in the cache types] */
+ * [K, V rows 0..n_past-1 in the cache types]. A checkpoint is the same without the KV rows. */
 
-size_t q35_session_state_size(const q35_session *s) {
+static size_t state_bytes(const q35_session *s, int64_t np, int with_kv) {
     const q35_model *m = s->m;
     size_t n = sizeof(int64_t) + 2 * sizeof(int32_t);
     for (int il = 0; il < m->c.n_layer; il++) {
         if (m->c.recurrent[il]) n += sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD + m->VD * m->c.ssm_state);
-        else n += (size_t)(s->n_past * (s->kv_row_k + s->kv_row_v));
+        else if (with_kv) n += (size_t)(np * (s->kv_row_k + s->kv_row_v));
     }
     return n;
 }
 
-size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
-    const size_t need = q35_session_state_size(s);
+static size_t state_save(const q35_session *s, void *dst, size_t cap, int with_kv) {
+    const size_t need = state_bytes(s, s->n_past, with_kv);
     if (cap < need) return 0;
     const q35_model *m = s->m;
     uint8_t *p = dst;
@@ -411,7 +411,7 @@ size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
             size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
             memcpy(p, s->conv[il], a); p += a;
             memcpy(p, s->ssm[il], b); p += b;
-        } else {
+        } else if (with_kv) {
             const size_t a = (size_t)(np * s->kv_row_k), b = (size_t)(np * s->kv_row_v);
             memcpy(p, s->kc[il], a); p += a;
             memcpy(p, s->vc[il], b); p += b;
@@ -420,7 +420,9 @@ size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) {
     return need;
 }
 
-int q35_session_state_load(q35_session *s, const void *src, size_t n) {
+/* max_np: the largest n_past the state may hold (a checkpoint: the current one, since the KV
+ * rows before it must still be those of the sequence it was taken from) */
+static int state_load(q35_session *s, const void *src, size_t n, int with_kv, int64_t max_np) {
     const q35_model *m = s->m;
     const uint8_t *p = src;
     int64_t np;
@@ -429,20 +431,31 @@ int q35_session_state_load(q35_session *s, const void *src, size_t n) {
     memcpy(&np, p, sizeof np); p += sizeof np;
     memcpy(&tk, p, sizeof tk); p += sizeof tk;
     memcpy(&tv, p, sizeof tv); p += sizeof tv;
-    if (np < 0 || np > s->p.n_ctx || tk != s->p.type_k || tv != s->p.type_v) return -1;
-    const int32_t saved = s->n_past;
+    if (np < 0 || np > max_np || tk != s->p.type_k || tv != s->p.type_v) return -1;
+    if (state_bytes(s, np, with_kv) != n) return -1;
     s->n_past = (int32_t)np;
-    if (q35_session_state_size(s) != n) { s->n_past = saved; return -1; }
     for (int il = 0; il < m->c.n_layer; il++) {
         if (m->c.recurrent[il]) {
             size_t a = sizeof(float) * (size_t)((m->c.conv_kernel - 1) * m->CD), b = sizeof(float) * (size_t)(m->VD * m->c.ssm_state);
             memcpy(s->conv[il], p, a); p += a;
             memcpy(s->ssm[il], p, b); p += b;
-        } else {
+        } else if (with_kv) {
             const size_t a = (size_t)(np * s->kv_row_k), b = (size_t)(np * s->kv_row_v);
             memcpy(s->kc[il], p, a); p += a;
             memcpy(s->vc[il], p, b); p += b;
         }
     }
     return 0;
+}
+
+size_t q35_session_state_size(const q35_session *s) { return state_bytes(s, s->n_past, 1); }
+size_t q35_session_state_save(const q35_session *s, void *dst, size_t cap) { return state_save(s, dst, cap, 1); }
+int q35_session_state_load(q35_session *s, const void *src, size_t n) {
+    return state_load(s, src, n, 1, s->p.n_ctx);
+}
+
+size_t q35_session_checkpoint_size(const q35_session *s) { return state_bytes(s, s->n_past, 0); }
+size_t q35_session_checkpoint_save(const q35_session *s, void *dst, size_t cap) { return state_save(s, dst, cap, 0); }
+int q35_session_checkpoint_load(q35_session *s, const void *src, size_t n) {
+    return state_load(s, src, n, 0, s->n_past);
 }
