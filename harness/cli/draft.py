@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.cli.common import add_model_arg, add_threads_arg, check_threads, nonneg_int, positive_int
+from harness.cli.common import add_model_arg, add_threads_arg, check_threads, positive_int
 from harness.cli.text import add_prompt_args, prompt_ids
 from harness.errors import BadArgumentError, UsageError
 
