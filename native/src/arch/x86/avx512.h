@@ -284,14 +284,57 @@ static inline __m512 two_scales(float d0, float d1) {
     return _mm512_mask_blend_ps((__mmask16)0xff00, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
 }
 
-/* the 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) */
-static inline void k_scales_mins(const uint8_t *q, uint8_t *sc, uint8_t *m) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        m[j] = q[j + 4] & 63;
-        sc[j + 4] = (q[j + 8] & 0xF) | ((q[j] >> 6) << 4);
-        m[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
-    }
+/* The 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) as int16:
+ * lanes 0-7 sc_0..7, lanes 8-15 m_0..7. Four bytes at a time, no byte loop. */
+static inline __m256i k_scales_mins16(const uint8_t *scales) {
+    uint32_t u[3];
+    memcpy(u, scales, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    return _mm256_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi));
+}
+
+static inline int32_t hsum128i(__m128i v) {
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+    return _mm_cvtsi128_si32(v);
+}
+
+/* The mins term of Q4_K / Q5_K, sum_j m_j (bsum_2j + bsum_2j+1), an exact integer
+ * (|bsum| <= 16 * 127, so the pair sums fit int16). ms16 as k_scales_mins16. */
+static inline int32_t k_mins_dot(__m256i ms16, const int16_t *bsums) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return hsum128i(_mm_madd_epi16(_mm256_extracti128_si256(ms16, 1), pairs));
+}
+
+/* Q6_K's offset sum, sum_j sc_j bsum_j over its 16 int8 scales, an exact integer */
+static inline int32_t q6_K_scale_dot(const int8_t *scales, const int16_t *bsums) {
+    const __m256i p = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scales)),
+                                        _mm256_loadu_si256((const __m256i *)bsums));
+    return hsum128i(_mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+}
+
+/* IQ4_XS's 8 sub-block scales ls_ib - 32 as int16, where ls_ib = nibble ib of
+ * scales_l (low nibble first) | bits 2ib, 2ib+1 of scales_h << 4 */
+static inline __m128i iq4_xs_scales16(const uint8_t *scales_l, uint16_t scales_h) {
+    uint32_t l;
+    memcpy(&l, scales_l, 4);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    const __m128i lb = _mm_cvtsi32_si128((int)l);
+    const __m128i nib = _mm_unpacklo_epi8(_mm_and_si128(lb, m4), _mm_and_si128(_mm_srli_epi16(lb, 4), m4));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi16(_mm_set1_epi16((short)scales_h), _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
+                                     _mm_set1_epi16(3));
+    return _mm_sub_epi16(_mm_or_si128(_mm_cvtepu8_epi16(nib), _mm_slli_epi16(hi, 4)), _mm_set1_epi16(32));
+}
+
+/* int16 lanes 0-15: v_2c, 16-31: v_2c+1 (as scale_pair16) from 8 int16 scales in the low lanes of v */
+static inline __m512i scale_of_chunk(__m512i v, int c) {
+    const __m512i idx = _mm512_mask_blend_epi16((__mmask32)0xffff0000u, _mm512_set1_epi16((short)(2 * c)),
+                                                _mm512_set1_epi16((short)(2 * c + 1)));
+    return _mm512_permutexvar_epi16(idx, v);
 }
 
 #endif

@@ -34,8 +34,8 @@
 /* the 4 activation rows (or 1) of a dot, at a + r * stride bytes */
 #define ROW(T, a, r, stride) ((const T *)(const void *)((const uint8_t *)(a) + (r) * (stride)))
 
-/* dpbusd, dpwssd, sign_pair, nibbles_*, scale_pair16, h2f, bf16_even / bf16_odd, two_blocks,
- * two_scales, k_scales_mins: in arch/x86/avx512.h, shared with the panels */
+/* dpbusd, dpwssd, sign_pair, nibbles_*, scale_pair16, scale_of_chunk, h2f, bf16_even / bf16_odd,
+ * two_blocks, two_scales, k_scales_mins16, k_mins_dot, q6_K_scale_dot, iq4_xs_scales16: in arch/x86/avx512.h, shared with the panels */
 
 /* ------------------------------------------------------------------------- */
 /* Float rows: F32, F16, BF16. Per row 4 accumulators of 16 lanes over steps  */
@@ -187,12 +187,13 @@ ROWS_FN void k45_rows(const uint8_t *base, int64_t bstride, int has_qh, const vo
         const block_q4_K *hdr = (const block_q4_K *)(const void *)blk;
         const uint8_t *qh = has_qh ? ((const block_q5_K *)(const void *)blk)->qh : NULL;
         const uint8_t *qs = has_qh ? ((const block_q5_K *)(const void *)blk)->qs : hdr->qs;
-        uint8_t sc[8], mn[8];
-        k_scales_mins(hdr->scales, sc, mn);
+        const __m256i ms16 = k_scales_mins16(hdr->scales); /* sc0..7 | m0..7 */
+        const __m512i sc16 = _mm512_castsi256_si512(ms16); /* upper lanes unused */
         const float dw = h2f(hdr->d), dmw = h2f(hdr->dmin);
         __m512i sumi[4];
         for (int r = 0; r < nr; r++) sumi[r] = _mm512_setzero_si512();
         const __m256i hbits = has_qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             __m512i q = nibbles_lohi(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
             if (has_qh) { /* bit 2c of qh[l] for the low half, bit 2c+1 for the high half */
@@ -201,7 +202,7 @@ ROWS_FN void k45_rows(const uint8_t *base, int64_t bstride, int has_qh, const vo
                 const __m512i bit = _mm512_and_si512(_mm512_srlv_epi64(h2, sh), one);
                 q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
             }
-            const __m512i s = scale_pair16(sc[2 * c], sc[2 * c + 1]);
+            const __m512i s = scale_of_chunk(sc16, c);
             for (int r = 0; r < nr; r++) {
                 const block_q8_K *y = ROW(block_q8_K, a, r, as) + b;
                 const __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512((const void *)(y->qs + 64 * c)));
@@ -210,8 +211,7 @@ ROWS_FN void k45_rows(const uint8_t *base, int64_t bstride, int has_qh, const vo
         }
         for (int r = 0; r < nr; r++) {
             const block_q8_K *y = ROW(block_q8_K, a, r, as) + b;
-            int32_t summ = 0;
-            for (int j = 0; j < 8; j++) summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            const int32_t summ = k_mins_dot(ms16, y->bsums);
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(y->d * dw), _mm512_cvtepi32_ps(sumi[r]), acc[r]);
             accm[r] = fmaf(-(y->d * dmw), (float)summ, accm[r]); /* one rounding, as the panels */
         }
@@ -237,14 +237,15 @@ ROWS_FN void q6_K_rows(const block_q6_K *x, const void *a, int64_t as, int64_t n
         __m512i sumi[4];
         for (int r = 0; r < nr; r++) {
             const block_q8_K *y = ROW(block_q8_K, a, r, as) + b;
-            int32_t corr = 0;
-            for (int j = 0; j < 16; j++) corr += x[b].scales[j] * y->bsums[j];
+            const int32_t corr = q6_K_scale_dot(x[b].scales, y->bsums);
             sumi[r] = _mm512_mask_set1_epi32(_mm512_setzero_si512(), 1, -32 * corr);
         }
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m512i l = _mm512_loadu_si512((const void *)(x[b].ql + 64 * h));
             const __m256i hq = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
             const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hq), hq, 1);
+#pragma GCC unroll 2
             for (int part = 0; part < 2; part++) {
                 const int k = 2 * h + part; /* chunk: elements 64k..64k+63 */
                 const __m512i nib = part ? _mm512_and_si512(_mm512_srli_epi16(l, 4), m15) : _mm512_and_si512(l, m15);
@@ -275,16 +276,15 @@ ROWS_FN void iq4_xs_rows(const block_iq4_xs *x, const void *a, int64_t as, int64
     __m512 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int ls[8];
-        for (int ib = 0; ib < 8; ib++)
-            ls[ib] = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4)) - 32;
+        const __m512i ls16 = _mm512_castsi128_si512(iq4_xs_scales16(x[b].scales_l, x[b].scales_h));
         __m512i sumi[4];
         for (int r = 0; r < nr; r++) sumi[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c+1 */
             const uint8_t *qs = x[b].qs + 32 * c;
             const __m512i k = _mm512_shuffle_epi8(grid, nibbles_2x32(_mm_loadu_si128((const __m128i *)qs),
                                                                      _mm_loadu_si128((const __m128i *)(qs + 16))));
-            const __m512i s = scale_pair16(ls[2 * c], ls[2 * c + 1]);
+            const __m512i s = scale_of_chunk(ls16, c);
             for (int r = 0; r < nr; r++) {
                 const block_q8_K *y = ROW(block_q8_K, a, r, as) + b;
                 __m512i ak, sy;

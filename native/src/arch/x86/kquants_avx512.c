@@ -137,13 +137,6 @@ static void act_terms(const uint8_t *at, int64_t as, int tn, int64_t b0, int nbs
 /* ------------------------------------------------------------------------- */
 /* Unpacking a weight row: the very code of the dots' per-block preparation. */
 
-/* int16 lanes 0-15: scale 2c, 16-31: scale 2c+1 (scale_pair16) from the 8 scales as int16 */
-static inline __m512i scale_of_chunk(__m512i sc8, int c) {
-    const __m512i idx = _mm512_mask_blend_epi16((__mmask32)0xffff0000u, _mm512_set1_epi16((short)(2 * c)),
-                                                _mm512_set1_epi16((short)(2 * c + 1)));
-    return _mm512_permutexvar_epi16(idx, sc8);
-}
-
 static void unpack_k45(const uint8_t *row, int64_t bstride, int has_qh, int64_t b0, int nbs, krow *u) {
     const __m512i one = _mm512_set1_epi8(1);
     for (int b = 0; b < nbs; b++) {
