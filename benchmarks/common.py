@@ -34,7 +34,8 @@ QUANTS = ["q4_k_m", "q8_0", "bf16"]
 FDN_THRESHOLDS = [0, 512]          # 0: chunked delta-net for every u-batch; 512: fused up to 512 tokens
 VOCAB_STRATEGIES = ["full"]        # grows when Session(vocab_strategy=...) lands
 ISAS = ["scalar", "avx2", "avx512", "neon"]
-WEIGHT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4"]  # see harness.measure.kernel_bench
+WEIGHT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4", "q4_1", "q5_0",
+                "q5_1", "iq4_nl", "q2_k", "q3_k"]  # see harness.measure.kernel_bench
 
 
 def require_isa(isa: str) -> None:

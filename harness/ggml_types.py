@@ -12,6 +12,7 @@ class GGMLType(enum.IntEnum):
     Q5_0 = 6
     Q5_1 = 7
     Q8_0 = 8
+    Q8_1 = 9  # activation format only (paired with Q4_1 / Q5_1)
     Q2_K = 10
     Q3_K = 11
     Q4_K = 12
@@ -45,6 +46,7 @@ BLOCK_GEOMETRY: dict[GGMLType, tuple[int, int]] = {
     GGMLType.Q5_K: (256, 176),
     GGMLType.Q6_K: (256, 210),
     GGMLType.Q8_K: (256, 292),
+    GGMLType.Q8_1: (32, 36),
     GGMLType.IQ4_XS: (256, 136),
     GGMLType.Q4_1: (32, 20),
     GGMLType.Q5_0: (32, 22),
@@ -67,11 +69,15 @@ BLOCK_GEOMETRY: dict[GGMLType, tuple[int, int]] = {
 
 # the types the C engine has kernels for; a tensor of another weight type is dequantized to F32 when
 # a session binds it (harness.engine.session), exact but 32 bits a weight
-NATIVE_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_0, GGMLType.Q8_0, GGMLType.Q4_K,
-                          GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS, GGMLType.MXFP4, GGMLType.NVFP4})
+NATIVE_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0,
+                          GGMLType.Q5_1, GGMLType.Q8_0, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_NL,
+                          GGMLType.IQ4_XS, GGMLType.MXFP4, GGMLType.NVFP4})
+
+# the formats activations are converted to before a dot product, never stored in model files
+ACTIVATION_TYPES = frozenset({GGMLType.Q8_K, GGMLType.Q8_1})
 
 # the weight types a model file may use
-WEIGHT_TYPES = frozenset(BLOCK_GEOMETRY) - {GGMLType.Q8_K}
+WEIGHT_TYPES = frozenset(BLOCK_GEOMETRY) - ACTIVATION_TYPES
 
 
 def type_name(type_id: int) -> str:

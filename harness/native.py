@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from harness.errors import UsageError
-from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
+from harness.ggml_types import ACTIVATION_TYPES, BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
 
 try:
     from harness._native import ffi, lib
@@ -76,7 +76,7 @@ def native_type(t, what: str) -> GGMLType:
     """t as a GGMLType the C side has `what` for; UsageError for the types it has no code for yet
     (C is never handed a type id it does not know)."""
     t = GGMLType(t)
-    if t not in NATIVE_TYPES and t != GGMLType.Q8_K:
+    if t not in NATIVE_TYPES and t not in ACTIVATION_TYPES:
         raise UsageError(f"no native {what} for {t.name} yet (native types: "
                          f"{', '.join(sorted(x.name for x in NATIVE_TYPES))})")
     return t
@@ -146,7 +146,7 @@ class Kernels:
         return self._k.dot_f32(ffi.from_buffer("float[]", a), ffi.from_buffer("float[]", b), a.size)
 
     def from_float(self, x: np.ndarray, act_type: GGMLType) -> np.ndarray:
-        """Convert activations to an activation format (F32, F16, BF16, Q8_0, Q8_K)."""
+        """Convert activations to an activation format (F32, F16, BF16, Q8_0, Q8_1, Q8_K)."""
         t = native_type(act_type, "activation converter")
         fn = self._k.from_float[int(t)]
         if fn == ffi.NULL:

@@ -18,7 +18,8 @@ from harness.errors import UsageError
 from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
 
 # the weight types with a dot kernel, by their lower-case names
-DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4"]
+DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4", "q4_1", "q5_0", "q5_1",
+             "iq4_nl", "q2_k", "q3_k"]
 
 
 @dataclass

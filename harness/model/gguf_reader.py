@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ModelFileError
-from harness.ggml_types import BLOCK_GEOMETRY, GGMLType, type_name
+from harness.ggml_types import ACTIVATION_TYPES, BLOCK_GEOMETRY, GGMLType, type_name
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -282,7 +282,7 @@ def _parse(mm: mmap.mmap, path: str, size: int) -> GGUFFile:
 
 
 def _supported() -> list[GGMLType]:
-    return [t for t in GGMLType if t != GGMLType.Q8_K]
+    return [t for t in GGMLType if t not in ACTIVATION_TYPES]
 
 
 def _ggml_name(type_id: int) -> str:

@@ -28,7 +28,8 @@ GROUPS = {
 }
 # the types an override may name (each has a quantizer in C)
 OVERRIDE_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16, "q8_0": GGMLType.Q8_0,
-                  "q4_0": GGMLType.Q4_0, "q4_k": GGMLType.Q4_K, "q5_k": GGMLType.Q5_K, "q6_k": GGMLType.Q6_K,
+                  "q4_0": GGMLType.Q4_0, "q4_1": GGMLType.Q4_1, "q5_0": GGMLType.Q5_0, "q5_1": GGMLType.Q5_1,
+                  "iq4_nl": GGMLType.IQ4_NL, "q2_k": GGMLType.Q2_K, "q3_k": GGMLType.Q3_K, "q4_k": GGMLType.Q4_K, "q5_k": GGMLType.Q5_K, "q6_k": GGMLType.Q6_K,
                   "iq4_xs": GGMLType.IQ4_XS, "mxfp4": GGMLType.MXFP4, "nvfp4": GGMLType.NVFP4}
 
 

@@ -17,20 +17,24 @@ from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 from harness.model.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
 from harness.model.presets import Shape, get_preset
 
-QUANTS = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "q4_k_m", "nvfp4")
+QUANTS = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_k", "q5_k", "q6_k", "iq4_xs",
+          "q2_k", "q3_k_m", "q4_k_m", "nvfp4")
 _BASE_TYPE = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16,
-              "q8_0": GGMLType.Q8_0, "q4_0": GGMLType.Q4_0, "q4_k": GGMLType.Q4_K,
+              "q8_0": GGMLType.Q8_0, "q4_0": GGMLType.Q4_0, "q4_1": GGMLType.Q4_1,
+              "q5_0": GGMLType.Q5_0, "q5_1": GGMLType.Q5_1, "iq4_nl": GGMLType.IQ4_NL, "q4_k": GGMLType.Q4_K,
               "q5_k": GGMLType.Q5_K, "q6_k": GGMLType.Q6_K, "iq4_xs": GGMLType.IQ4_XS,
-              "q4_k_m": GGMLType.Q4_K, "nvfp4": GGMLType.NVFP4}
+              "q2_k": GGMLType.Q2_K, "q3_k_m": GGMLType.Q3_K, "q4_k_m": GGMLType.Q4_K, "nvfp4": GGMLType.NVFP4}
 # llama.cpp's general.file_type (llama_ftype) for each choice
-_FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16,
-              "q6_k": 18, "iq4_xs": 30, "bf16": 32, "nvfp4": 39}
+_FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q2_k": 10, "q3_k_m": 12,
+              "q4_k": 14, "q4_k_m": 15,
+              "q5_k": 16, "q6_k": 18, "iq4_nl": 25, "iq4_xs": 30, "bf16": 32, "nvfp4": 39}
 # NVFP4 checkpoints (ModelOpt / compressed-tensors, converted) quantize the linear layers and keep the
 # embedding, the LM head and the small delta-net in_proj_a / in_proj_b in BF16
 _NVFP4_BF16 = ("token_embd.weight", "output.weight")
 _NVFP4_BF16_SUFFIXES = (".ssm_alpha.weight", ".ssm_beta.weight")
 # weight types whose LM head llama-quantize raises to Q6_K
-_LM_HEAD_Q6K = {GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.IQ4_XS}
+_LM_HEAD_Q6K = {GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL, GGMLType.Q4_K,
+                GGMLType.Q5_K, GGMLType.IQ4_XS}
 # llama-quantize's per-tensor rules only apply to quantized target types
 _FLOAT_TYPES = {GGMLType.F32, GGMLType.F16, GGMLType.BF16}
 
@@ -38,6 +42,11 @@ RECIPES = {
     "q4_k_m": "Q4_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv and ffn_down "
               "Q6_K in the layers llama.cpp's use_more_bits() picks (first 1/8, last 1/8, every "
               "3rd between); norms, ssm_a, ssm_dt, ssm_conv1d F32",
+    "q2_k": "Q2_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv Q4_K when n_head / n_head_kv "
+            ">= 4, else Q3_K; ffn_down and attn_output Q3_K; norms, ssm_a, ssm_dt, ssm_conv1d F32",
+    "q3_k_m": "Q3_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv Q5_K in the first two, Q4_K "
+              "in the others; ffn_down Q5_K in the first n_layer / 16 layers, Q4_K in the others; attn_output "
+              "Q4_K; norms, ssm_a, ssm_dt, ssm_conv1d F32",
     "nvfp4": "every matrix NVFP4 except token_embd, the LM head and the delta-net ssm_alpha / ssm_beta "
              "(in_proj_a / in_proj_b) in BF16, as NVFP4 checkpoints keep them; norms and small delta-net "
              "tensors F32",
@@ -56,7 +65,11 @@ MOE_RECIPE = ("; MoE: router and shared-expert gate F32, expert and shared ffn_d
               "{eight}")
 # llama-quantize's special case for exactly 8 experts (Mixtral-style), applied to quantized types
 EIGHT_EXPERTS = ", and with exactly 8 experts attn_k / attn_v / attn_qkv Q8_0{out}"
-_ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q4_k_m", "iq4_xs")
+_ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q2_k", "q3_k_m", "q4_k_m", "iq4_xs", "iq4_nl")
+_ATTN_OUT = {"q2_k": GGMLType.Q3_K, "q3_k_m": GGMLType.Q4_K}   # attn_output otherwise
+# IQ4_NL / IQ4_XS: attn_v / attn_qkv Q5_K when n_head / n_head_kv >= 4, ffn_down Q5_K in the first
+# n_layer / 8 layers (llama-quantize without an importance matrix)
+_IQ4 = ("iq4_nl", "iq4_xs")
 
 
 def recipe_text(quant: str, s: Shape | None = None, tensor_types: tuple[str, ...] = ()) -> str:
@@ -74,6 +87,9 @@ def _base_recipe_text(quant: str, s: Shape | None = None) -> str:
         t = _BASE_TYPE[quant]
         head = "LM head Q6_K, " if t in _LM_HEAD_Q6K else ""
         text = f"every matrix {t.name}; {head}norms and small delta-net tensors F32"
+        if quant in _IQ4:
+            text += ("; attn_v / delta-net attn_qkv Q5_K when n_head / n_head_kv >= 4, ffn_down Q5_K in the "
+                     "first n_layer / 8 layers")
     if s is not None and s.n_expert:
         eight = ""
         if s.n_expert == 8 and _BASE_TYPE[quant] not in _FLOAT_TYPES:
@@ -182,7 +198,13 @@ def _base_plan(s: Shape, quant: str) -> list[PlannedTensor]:
             elif name == lm_head and base in _LM_HEAD_Q6K:
                 t = GGMLType.Q6_K
             elif name.endswith(("attn_v.weight", "attn_qkv.weight")):
-                if quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):
+                if quant in _IQ4 and s.n_head // s.n_head_kv >= 4:
+                    t = GGMLType.Q5_K
+                elif quant == "q2_k":
+                    t = GGMLType.Q4_K if s.n_head // s.n_head_kv >= 4 else GGMLType.Q3_K
+                elif quant == "q3_k_m":
+                    t = GGMLType.Q5_K if i_wv < 2 else GGMLType.Q4_K
+                elif quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):
                     t = GGMLType.Q6_K
                 if eight:
                     t = GGMLType.Q8_0
@@ -191,8 +213,16 @@ def _base_plan(s: Shape, quant: str) -> list[PlannedTensor]:
                 t = GGMLType.Q8_0
             elif name.endswith("attn_output.weight") and eight and quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS:
                 t = GGMLType.Q5_K
+            elif name.endswith("attn_output.weight") and not eight and quant in _ATTN_OUT:
+                t = _ATTN_OUT[quant]
+            elif quant == "q2_k" and name.endswith(_FFN_DOWN):
+                t = GGMLType.Q3_K
+            elif quant == "q3_k_m" and name.endswith(_FFN_DOWN):
+                t = GGMLType.Q5_K if _layer(name) < s.n_layer // 16 else GGMLType.Q4_K
             elif quant == "q4_k_m" and name.endswith(_FFN_DOWN) and _use_more_bits(_layer(name), s.n_layer):
                 t = GGMLType.Q6_K
+            elif quant in _IQ4 and name.endswith(_FFN_DOWN) and _layer(name) < s.n_layer // 8:
+                t = GGMLType.Q5_K       # llama-quantize without an importance matrix
             if shape[-1] % BLOCK_GEOMETRY[t][0]:
                 raise UsageError(f"{name}: row length {shape[-1]} is not a multiple of the "
                                  f"{t.name} block size {BLOCK_GEOMETRY[t][0]}")

@@ -23,11 +23,18 @@ enum q35_type {
     Q35_TYPE_F32 = 0,
     Q35_TYPE_F16 = 1,
     Q35_TYPE_Q4_0 = 2,
+    Q35_TYPE_Q4_1 = 3,
+    Q35_TYPE_Q5_0 = 6,
+    Q35_TYPE_Q5_1 = 7,
     Q35_TYPE_Q8_0 = 8,
+    Q35_TYPE_Q8_1 = 9, /* activations only */
+    Q35_TYPE_Q2_K = 10,
+    Q35_TYPE_Q3_K = 11,
     Q35_TYPE_Q4_K = 12,
     Q35_TYPE_Q5_K = 13,
     Q35_TYPE_Q6_K = 14,
     Q35_TYPE_Q8_K = 15, /* activations only, never stored in files */
+    Q35_TYPE_IQ4_NL = 20,
     Q35_TYPE_IQ4_XS = 23,
     Q35_TYPE_BF16 = 30,
     Q35_TYPE_MXFP4 = 39,
@@ -82,8 +89,8 @@ int q35_isa_best(void);         /* the best supported variant */
 
 /* Activations are converted to the format ggml pairs with each weight type
  * before a dot product: F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0, Q4_0,
- * MXFP4 and NVFP4 -> Q8_0, Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K. Returns -1 for
- * other types. */
+ * Q5_0, IQ4_NL, MXFP4 and NVFP4 -> Q8_0, Q4_1 and Q5_1 -> Q8_1, Q2_K / Q3_K /
+ * Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K. Returns -1 for other types. */
 int q35_act_type(int weight_type);
 
 #define Q35_TYPE_COUNT 41

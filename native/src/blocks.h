@@ -37,6 +37,24 @@ typedef struct {                                                           /* 13
     uint8_t qs[QK_K / 2];
 } block_iq4_xs;
 
+/* The low K-quants: 16 sub-blocks of 16. Value 128n + 32j + l (n = 0..1, j = 0..3,
+ * l = 0..31) is bits 2j, 2j+1 of qs[32n + l], in sub-block (128n + 32j + l) / 16.
+ * Q2_K: sub-block scale and min 4 bits each (scales[s] low / high nibble) under
+ * d and dmin. Q3_K: values (those two bits) - 4, + 4 again where bit 4n + j of
+ * hmask[l] is set; 16 six-bit scales (minus 32) packed in 12 bytes under d. */
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K; /* 84 B */
+typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; } block_q3_K; /* 110 B */
+
+/* The other 32-value block types: Q4_1 and Q5_1 carry a min (x = d q + m), Q5_0
+ * and Q5_1 a fifth bit per value (qh bit j: element j), IQ4_NL the non-linear
+ * grid of IQ4_XS. Q8_1 (activations paired with Q4_1 / Q5_1) stores
+ * s = d * sum(qs), so the min term is one product per block. */
+typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;               /* 20 B  */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;  /* 22 B  */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1; /* 24 B */
+typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;               /* 36 B  */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;               /* 18 B  */
+
 /* FP4 (e2m1) codes, two a byte: MXFP4 shares one E8M0 scale over 32 values,
  * NVFP4 has one UE4M3 scale per 16 values (4 per 64-value block) */
 #define QK_MXFP4 32
@@ -47,6 +65,13 @@ typedef struct { uint8_t d[QK_NVFP4 / QK_NVFP4_SUB]; uint8_t qs[QK_NVFP4 / 2]; }
 
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0 size");
 _Static_assert(sizeof(block_mxfp4) == 17, "mxfp4 size");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1 size");
+_Static_assert(sizeof(block_q2_K) == 84, "q2_K size");
+_Static_assert(sizeof(block_q3_K) == 110, "q3_K size");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0 size");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1 size");
+_Static_assert(sizeof(block_q8_1) == 36, "q8_1 size");
+_Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl size");
 _Static_assert(sizeof(block_nvfp4) == 36, "nvfp4 size");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0 size");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K size");
@@ -54,6 +79,21 @@ _Static_assert(sizeof(block_q5_K) == 176, "q5_K size");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K size");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K size");
 _Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs size");
+
+/* Q3_K's 12 scale bytes -> 16 signed scales (-32..31): low nibbles from bytes 0-7,
+ * the high 2 bits from bytes 8-11 (ggml's kmask1 / kmask2 unpacking) */
+static inline void q35_q3_K_scales(const uint8_t packed[12], int8_t out[16]) {
+    uint32_t a[3], w[4];
+    for (int i = 0; i < 3; i++)
+        a[i] = (uint32_t)packed[4 * i] | (uint32_t)packed[4 * i + 1] << 8 | (uint32_t)packed[4 * i + 2] << 16 |
+               (uint32_t)packed[4 * i + 3] << 24;
+    const uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
+    w[0] = (a[0] & k2) | (((a[2] >> 0) & k1) << 4);
+    w[1] = (a[1] & k2) | (((a[2] >> 2) & k1) << 4);
+    w[2] = ((a[0] >> 4) & k2) | (((a[2] >> 4) & k1) << 4);
+    w[3] = ((a[1] >> 4) & k2) | (((a[2] >> 6) & k1) << 4);
+    for (int i = 0; i < 16; i++) out[i] = (int8_t)((int)((w[i / 4] >> (8 * (i % 4))) & 0xFF) - 32);
+}
 
 /* the IQ4_NL / IQ4_XS non-linear grid */
 static const int8_t q35_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,

@@ -107,8 +107,14 @@ int q35_act_type(int weight_type) {
     case Q35_TYPE_BF16: return Q35_TYPE_BF16;
     case Q35_TYPE_Q8_0:
     case Q35_TYPE_Q4_0:
+    case Q35_TYPE_Q5_0:
+    case Q35_TYPE_IQ4_NL:
     case Q35_TYPE_MXFP4:
     case Q35_TYPE_NVFP4: return Q35_TYPE_Q8_0;
+    case Q35_TYPE_Q4_1:
+    case Q35_TYPE_Q5_1: return Q35_TYPE_Q8_1;
+    case Q35_TYPE_Q2_K:
+    case Q35_TYPE_Q3_K:
     case Q35_TYPE_Q4_K:
     case Q35_TYPE_Q5_K:
     case Q35_TYPE_Q6_K:

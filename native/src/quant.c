@@ -118,6 +118,150 @@ static void dequantize_q8_0(const void *vx, float *y, int64_t nb) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* Q4_1, Q5_0, Q5_1, Q8_1, IQ4_NL: 32-value blocks, as ggml's quantize_row_*_ref. */
+/* Element j of a block is the low nibble of qs[j] and element j + 16 the high  */
+/* one; the fifth bit of element j (Q5_*) is bit j of the 32-bit qh.            */
+
+/* min and max of a block: Q4_1 / Q5_1 map [min, max] onto 0..nmax */
+static void block_min_max(const float *x, float *mn, float *mx) {
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < 32; j++) {
+        lo = fminf(lo, x[j]);
+        hi = fmaxf(hi, x[j]);
+    }
+    *mn = lo;
+    *mx = hi;
+}
+
+/* codes q (0..31) of one block into qs nibbles and qh bits */
+static void pack_5bit(const int *q, uint8_t qs[16], uint8_t qh_out[4]) {
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; j++) {
+        qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+        qh |= (uint32_t)((q[j] >> 4) & 1) << j;
+        qh |= (uint32_t)((q[j + 16] >> 4) & 1) << (j + 16);
+    }
+    memcpy(qh_out, &qh, 4);
+}
+
+static void unpack_5bit(const uint8_t qs[16], const uint8_t qh_in[4], int *q) {
+    uint32_t qh;
+    memcpy(&qh, qh_in, 4);
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+        q[j + 16] = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+    }
+}
+
+static void quantize_q4_1(const float *x, void *vy, int64_t nb) {
+    block_q4_1 *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        float mn, mx;
+        block_min_max(x, &mn, &mx);
+        const float d = (mx - mn) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = q35_f2h(d);
+        y[b].m = q35_f2h(mn);
+        for (int j = 0; j < 16; j++) { /* +0.5 and truncation: round half up, as ggml */
+            int q0 = (int)((x[j] - mn) * id + 0.5f), q1 = (int)((x[j + 16] - mn) * id + 0.5f);
+            y[b].qs[j] = (uint8_t)((q0 > 15 ? 15 : q0) | ((q1 > 15 ? 15 : q1) << 4));
+        }
+    }
+}
+
+static void dequantize_q4_1(const void *vx, float *y, int64_t nb) {
+    const block_q4_1 *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += 32) {
+        const float d = q35_h2f(x[b].d), m = q35_h2f(x[b].m);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(x[b].qs[j] & 0xF) * d + m;
+            y[j + 16] = (float)(x[b].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+/* Q5_0: d = (signed max) / -16, q = x/d + 16 in 0..31 */
+static void quantize_q5_0(const float *x, void *vy, int64_t nb) {
+    block_q5_0 *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < 32; j++)
+            if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
+        const float d = max / -16.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = q35_f2h(d);
+        int q[32];
+        for (int j = 0; j < 32; j++) {
+            const int v = (int)(x[j] * id + 16.5f);
+            q[j] = v > 31 ? 31 : v;
+        }
+        pack_5bit(q, y[b].qs, y[b].qh);
+    }
+}
+
+static void dequantize_q5_0(const void *vx, float *y, int64_t nb) {
+    const block_q5_0 *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += 32) {
+        const float d = q35_h2f(x[b].d);
+        int q[32];
+        unpack_5bit(x[b].qs, x[b].qh, q);
+        for (int j = 0; j < 32; j++) y[j] = (float)(q[j] - 16) * d;
+    }
+}
+
+static void quantize_q5_1(const float *x, void *vy, int64_t nb) {
+    block_q5_1 *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        float mn, mx;
+        block_min_max(x, &mn, &mx);
+        const float d = (mx - mn) / 31.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = q35_f2h(d);
+        y[b].m = q35_f2h(mn);
+        int q[32];
+        for (int j = 0; j < 32; j++) {
+            const int v = (int)((x[j] - mn) * id + 0.5f);
+            q[j] = v > 31 ? 31 : v;
+        }
+        pack_5bit(q, y[b].qs, y[b].qh);
+    }
+}
+
+static void dequantize_q5_1(const void *vx, float *y, int64_t nb) {
+    const block_q5_1 *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += 32) {
+        const float d = q35_h2f(x[b].d), m = q35_h2f(x[b].m);
+        int q[32];
+        unpack_5bit(x[b].qs, x[b].qh, q);
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d + m;
+    }
+}
+
+/* Q8_1 (activations, paired with Q4_1 / Q5_1) as ggml-cpu's x86 quantize_row_q8_1,
+ * the converter llama.cpp runs on x86: q = x * (127 / max|x|) rounded half to
+ * even, d = max|x| / 127, and s = d * sum(q). */
+static void quantize_q8_1(const float *x, void *vy, int64_t nb) {
+    block_q8_1 *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[b].d = q35_f2h(d);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            y[b].qs[j] = (int8_t)nearest_int(x[j] * id);
+            sum += y[b].qs[j];
+        }
+        y[b].s = q35_f2h(d * (float)sum);
+    }
+}
+
+static void dequantize_q8_1(const void *vx, float *y, int64_t nb) {
+    const block_q8_1 *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += 32) {
+        const float d = q35_h2f(x[b].d);
+        for (int j = 0; j < 32; j++) y[j] = (float)x[b].qs[j] * d;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
 /* Q8_K (activations): the element with the largest |x| maps to -127, so d  */
 /* may be negative. bsums[i] = sum of qs[16i .. 16i+15].                     */
 
@@ -447,6 +591,114 @@ static void dequantize_q6_K(const void *vx, float *y, int64_t nb) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* Q2_K, Q3_K: 16 sub-blocks of 16 (layout in blocks.h). The quantizers are   */
+/* plain (a scale per sub-block from its range, no search like ggml's         */
+/* make_qkx2 / make_q3_quants): good enough for synthetic weights, and the    */
+/* dequantizers are exact, so a file's F32 twin is too.                       */
+
+/* value i of a low-K block sits in qs[32 * (i / 128) + i % 32] at bit 2 * ((i % 128) / 32) */
+static inline int lowk_byte(int i) { return 32 * (i / 128) + i % 32; }
+static inline int lowk_shift(int i) { return 2 * ((i % 128) / 32); }
+
+static void quantize_q2_K(const float *x, void *vy, int64_t nb) {
+    block_q2_K *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += QK_K) {
+        float scale[16], mn[16], smax = 0.0f, mmax = 0.0f;
+        for (int s = 0; s < 16; s++) { /* x ~ scale * q - mn, q in 0..3, mn >= 0 */
+            float lo = 0.0f, hi = 0.0f;
+            for (int l = 0; l < 16; l++) {
+                lo = fminf(lo, x[16 * s + l]);
+                hi = fmaxf(hi, x[16 * s + l]);
+            }
+            scale[s] = (hi - lo) / 3.0f;
+            mn[s] = -lo;
+            smax = fmaxf(smax, scale[s]);
+            mmax = fmaxf(mmax, mn[s]);
+        }
+        memset(&y[b], 0, sizeof y[b]);
+        y[b].d = q35_f2h(smax / 15.0f);
+        y[b].dmin = q35_f2h(mmax / 15.0f);
+        const float d = q35_h2f(y[b].d), dmin = q35_h2f(y[b].dmin);
+        for (int s = 0; s < 16; s++) {
+            const int ls = d > 0.0f ? (int)clampf((float)nearest_int(scale[s] / d), 0.0f, 15.0f) : 0;
+            const int lm = dmin > 0.0f ? (int)clampf((float)nearest_int(mn[s] / dmin), 0.0f, 15.0f) : 0;
+            y[b].scales[s] = (uint8_t)(ls | lm << 4);
+            const float dl = d * (float)ls, ml = dmin * (float)lm;
+            for (int l = 0; l < 16; l++) {
+                const int i = 16 * s + l;
+                const int q = dl > 0.0f ? (int)clampf((float)nearest_int((x[i] + ml) / dl), 0.0f, 3.0f) : 0;
+                y[b].qs[lowk_byte(i)] |= (uint8_t)(q << lowk_shift(i));
+            }
+        }
+    }
+}
+
+static void dequantize_q2_K(const void *vx, float *y, int64_t nb) {
+    const block_q2_K *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += QK_K) {
+        const float d = q35_h2f(x[b].d), dmin = q35_h2f(x[b].dmin);
+        for (int i = 0; i < QK_K; i++) {
+            const uint8_t sc = x[b].scales[i / 16];
+            const int q = (x[b].qs[lowk_byte(i)] >> lowk_shift(i)) & 3;
+            y[i] = d * (float)(sc & 0xF) * (float)q - dmin * (float)(sc >> 4);
+        }
+    }
+}
+
+/* the Q3_K scale bytes from 16 six-bit values (ls in 0..63, scale ls - 32) */
+static void pack_q3_K_scales(const int ls[16], uint8_t out[12]) {
+    memset(out, 0, 12);
+    for (int s = 0; s < 16; s++) {
+        out[s % 8] |= (uint8_t)((ls[s] & 0xF) << (4 * (s / 8)));
+        out[8 + s % 4] |= (uint8_t)((ls[s] >> 4) << (2 * (s / 4)));
+    }
+}
+
+static void quantize_q3_K(const float *x, void *vy, int64_t nb) {
+    block_q3_K *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += QK_K) {
+        float scale[16], amax = 0.0f, max = 0.0f;
+        for (int s = 0; s < 16; s++) { /* signed scale: the largest |x| goes to q = -4 */
+            float sa = 0.0f, sm = 0.0f;
+            for (int l = 0; l < 16; l++)
+                if (fabsf(x[16 * s + l]) > sa) { sa = fabsf(x[16 * s + l]); sm = x[16 * s + l]; }
+            scale[s] = sm / -4.0f;
+            if (fabsf(scale[s]) > amax) { amax = fabsf(scale[s]); max = scale[s]; }
+        }
+        memset(&y[b], 0, sizeof y[b]);
+        int ls[16];
+        const float d0 = max / -32.0f;
+        y[b].d = q35_f2h(d0);
+        const float d = q35_h2f(y[b].d);
+        for (int s = 0; s < 16; s++) ls[s] = 32 + (d != 0.0f ? (int)clampf((float)nearest_int(scale[s] / d), -32.0f, 31.0f) : 0);
+        pack_q3_K_scales(ls, y[b].scales);
+        for (int s = 0; s < 16; s++) {
+            const float dl = d * (float)(ls[s] - 32);
+            for (int l = 0; l < 16; l++) {
+                const int i = 16 * s + l;
+                const int q = dl != 0.0f ? (int)clampf((float)nearest_int(x[i] / dl), -4.0f, 3.0f) + 4 : 4;
+                y[b].qs[lowk_byte(i)] |= (uint8_t)((q & 3) << lowk_shift(i));
+                if (q & 4) y[b].hmask[i % 32] |= (uint8_t)(1u << (4 * (i / 128) + (i % 128) / 32));
+            }
+        }
+    }
+}
+
+static void dequantize_q3_K(const void *vx, float *y, int64_t nb) {
+    const block_q3_K *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += QK_K) {
+        const float d = q35_h2f(x[b].d);
+        int8_t sc[16];
+        q35_q3_K_scales(x[b].scales, sc);
+        for (int i = 0; i < QK_K; i++) {
+            const int high = (x[b].hmask[i % 32] >> (4 * (i / 128) + (i % 128) / 32)) & 1;
+            const int q = ((x[b].qs[lowk_byte(i)] >> lowk_shift(i)) & 3) - (high ? 0 : 4);
+            y[i] = d * (float)sc[i / 16] * (float)q;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
 /* IQ4_XS: 8 sub-blocks of 32 values x ~ d·(ls-32)·K[i], with the 16-entry   */
 /* non-linear grid K and 6-bit ls.                                           */
 
@@ -560,6 +812,31 @@ static void dequantize_iq4_xs(const void *vx, float *y, int64_t nb) {
     }
 }
 
+/* IQ4_NL: one 32-value block of IQ4_XS with an f16 scale of its own: the
+ * scale fit of IQ4_XS's sub-blocks, then the grid points for the stored scale */
+static void quantize_iq4_nl(const float *x, void *vy, int64_t nb) {
+    block_iq4_nl *y = vy;
+    int8_t lut[256];
+    iq4_build_lut(lut);
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        y[b].d = q35_f2h(fit_scale_iq4(x, lut));
+        const float d = q35_h2f(y[b].d), id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 16; j++)
+            y[b].qs[j] = (uint8_t)(iq4_index(x[j] * id) | (iq4_index(x[j + 16] * id) << 4));
+    }
+}
+
+static void dequantize_iq4_nl(const void *vx, float *y, int64_t nb) {
+    const block_iq4_nl *x = vx;
+    for (int64_t b = 0; b < nb; b++, y += 32) {
+        const float d = q35_h2f(x[b].d);
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (float)q35_kvalues_iq4nl[x[b].qs[j] & 0xF];
+            y[j + 16] = d * (float)q35_kvalues_iq4nl[x[b].qs[j] >> 4];
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------- */
 /* MXFP4 and NVFP4: e2m1 codes (q35_kvalues_fp4) under a shared scale.       */
 /* As ggml's quantize_row_{mx,nv}fp4_ref: the scale from the block's (MXFP4) */
@@ -646,6 +923,13 @@ static const type_info TYPES[] = {
     {Q35_TYPE_BF16, 1, 2, quantize_bf16, dequantize_bf16},
     {Q35_TYPE_Q4_0, QK4_0, sizeof(block_q4_0), quantize_q4_0, dequantize_q4_0},
     {Q35_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), quantize_q8_0, dequantize_q8_0},
+    {Q35_TYPE_Q4_1, 32, sizeof(block_q4_1), quantize_q4_1, dequantize_q4_1},
+    {Q35_TYPE_Q5_0, 32, sizeof(block_q5_0), quantize_q5_0, dequantize_q5_0},
+    {Q35_TYPE_Q5_1, 32, sizeof(block_q5_1), quantize_q5_1, dequantize_q5_1},
+    {Q35_TYPE_Q8_1, 32, sizeof(block_q8_1), quantize_q8_1, dequantize_q8_1},
+    {Q35_TYPE_IQ4_NL, 32, sizeof(block_iq4_nl), quantize_iq4_nl, dequantize_iq4_nl},
+    {Q35_TYPE_Q2_K, QK_K, sizeof(block_q2_K), quantize_q2_K, dequantize_q2_K},
+    {Q35_TYPE_Q3_K, QK_K, sizeof(block_q3_K), quantize_q3_K, dequantize_q3_K},
     {Q35_TYPE_Q4_K, QK_K, sizeof(block_q4_K), quantize_q4_K, dequantize_q4_K},
     {Q35_TYPE_Q5_K, QK_K, sizeof(block_q5_K), quantize_q5_K, dequantize_q5_K},
     {Q35_TYPE_Q6_K, QK_K, sizeof(block_q6_K), quantize_q6_K, dequantize_q6_K},

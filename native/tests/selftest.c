@@ -87,7 +87,9 @@ static const struct { int type; const char *name; } WEIGHTS[] = {
     {Q35_TYPE_F32, "F32 x F32"},     {Q35_TYPE_F16, "F16 x F16"},     {Q35_TYPE_BF16, "BF16 x BF16"},
     {Q35_TYPE_Q4_0, "Q4_0 x Q8_0"},  {Q35_TYPE_Q8_0, "Q8_0 x Q8_0"},  {Q35_TYPE_Q4_K, "Q4_K x Q8_K"},
     {Q35_TYPE_Q5_K, "Q5_K x Q8_K"},  {Q35_TYPE_Q6_K, "Q6_K x Q8_K"},  {Q35_TYPE_IQ4_XS, "IQ4_XS x Q8_K"},
-    {Q35_TYPE_MXFP4, "MXFP4 x Q8_0"}, {Q35_TYPE_NVFP4, "NVFP4 x Q8_0"},
+    {Q35_TYPE_MXFP4, "MXFP4 x Q8_0"}, {Q35_TYPE_NVFP4, "NVFP4 x Q8_0"}, {Q35_TYPE_Q4_1, "Q4_1 x Q8_1"},
+    {Q35_TYPE_Q5_0, "Q5_0 x Q8_0"},  {Q35_TYPE_Q5_1, "Q5_1 x Q8_1"},  {Q35_TYPE_IQ4_NL, "IQ4_NL x Q8_0"},
+    {Q35_TYPE_Q2_K, "Q2_K x Q8_K"},  {Q35_TYPE_Q3_K, "Q3_K x Q8_K"},
 };
 
 enum { N = 4096 + 29 };
@@ -164,7 +166,7 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
 static void check_converters(const char *name, const q35_kernels *k, const q35_kernels *ref) {
     static const struct { int type; const char *name; double tol; } acts[] = {
         {Q35_TYPE_F32, "F32", 0}, {Q35_TYPE_F16, "F16", 0}, {Q35_TYPE_BF16, "BF16", 0},
-        {Q35_TYPE_Q8_0, "Q8_0", 1e-3}, {Q35_TYPE_Q8_K, "Q8_K", 1e-3},
+        {Q35_TYPE_Q8_0, "Q8_0", 1e-3}, {Q35_TYPE_Q8_K, "Q8_K", 1e-3}, {Q35_TYPE_Q8_1, "Q8_1", 0},
     };
     float *x = xmalloc(N * sizeof *x), *back = xmalloc(N * sizeof *back), *back_ref = xmalloc(N * sizeof *back_ref);
     uint8_t *got = xmalloc((size_t)N * 4), *want = xmalloc((size_t)N * 4);
@@ -470,7 +472,9 @@ static void check_formats(void) {
         {Q35_TYPE_F16, "F16", 1e-3}, {Q35_TYPE_BF16, "BF16", 5e-3}, {Q35_TYPE_Q8_0, "Q8_0", 1e-2},
         {Q35_TYPE_Q6_K, "Q6_K", 4e-2}, {Q35_TYPE_Q5_K, "Q5_K", 6e-2}, {Q35_TYPE_Q4_K, "Q4_K", 0.12},
         {Q35_TYPE_Q4_0, "Q4_0", 0.15}, {Q35_TYPE_IQ4_XS, "IQ4_XS", 0.12}, {Q35_TYPE_Q8_K, "Q8_K", 1e-2},
-        {Q35_TYPE_MXFP4, "MXFP4", 0.25}, {Q35_TYPE_NVFP4, "NVFP4", 0.15},
+        {Q35_TYPE_MXFP4, "MXFP4", 0.25}, {Q35_TYPE_NVFP4, "NVFP4", 0.15}, {Q35_TYPE_Q4_1, "Q4_1", 0.15},
+        {Q35_TYPE_Q5_0, "Q5_0", 8e-2}, {Q35_TYPE_Q5_1, "Q5_1", 6e-2}, {Q35_TYPE_IQ4_NL, "IQ4_NL", 0.12},
+        {Q35_TYPE_Q8_1, "Q8_1", 1e-2}, {Q35_TYPE_Q2_K, "Q2_K", 0.6}, {Q35_TYPE_Q3_K, "Q3_K", 0.3},
     };
     enum { ROWS = 8, COLS = 1024 };
     float *x = xmalloc(ROWS * COLS * sizeof *x), *y = xmalloc(ROWS * COLS * sizeof *y);

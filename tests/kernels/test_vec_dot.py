@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from harness import native
-from harness.model.dequant import DEQUANTIZERS
 from harness.ggml_types import GGMLType
 
-from support.kernel_rows import (LENGTHS, WEIGHT_TYPES, act_type, activation_row, bf16_rule, dequant_act, lengths,
+from support.kernel_rows import (LENGTHS, WEIGHT_TYPES, act_type, activation_row, bf16_rule, exact_dot, lengths,
                                  q8_k_rule, weight_row)
 
 RUNNABLE = native.cpu_features()["supported"]
@@ -25,10 +24,7 @@ def test_vec_dot_matches_float64_of_dequantized_rows(isa, wt):
             if rep == 2 and n >= 512:
                 x[:256] = 0.0                      # an all-zero activation block
             a = k.from_float(x, at)
-            wd = DEQUANTIZERS[wt](w).astype(np.float64)
-            ad = dequant_act(a, at).astype(np.float64)
-            prod = wd * ad
-            want, mag = float(prod.sum()), float(np.abs(prod).sum())
+            want, mag = exact_dot(w, wt, a, at)
             got = k.vec_dot(w, a, wt, n)
             assert abs(got - want) <= 1e-5 * mag + 1e-12, (isa, wt.name, n, rep, got, want, mag)
 
@@ -127,6 +123,5 @@ def test_vec_dot_against_scalar_variant(isa):
         n = 4096
         w = native.quantize(weight_row(rng, n), wt)[0]
         a = ref.from_float(activation_row(rng, n), at)
-        prod = DEQUANTIZERS[wt](w).astype(np.float64) * dequant_act(a, at)
-        mag = float(np.abs(prod).sum())
+        mag = exact_dot(w, wt, a, at)[1]
         assert abs(k.vec_dot(w, a, wt, n) - ref.vec_dot(w, a, wt, n)) <= 1e-5 * mag, (isa, wt.name)

@@ -26,13 +26,21 @@ TYPES = {
     "Q6_K": (14, 256, 210),
     "Q8_K": (15, 256, 292),
     "IQ4_XS": (23, 256, 136),
+    "Q4_1": (3, 32, 20),
+    "Q5_0": (6, 32, 22),
+    "Q5_1": (7, 32, 24),
+    "IQ4_NL": (20, 32, 18),
+    "Q2_K": (10, 256, 84),
+    "Q3_K": (11, 256, 110),
 }
 STORED = [name for name in TYPES if name != "Q8_K"]  # the weight formats
 
 # Round-trip relative RMS error, rms(x - deq) / rms(x), on Gaussian data
 # (gaussian_rows(8, 4096, seed=1)). Measured with quant.c as written:
 #   F32 0, F16 0.00021, BF16 0.0017, Q8_0 0.0054, Q8_K 0.0070, Q6_K 0.0173,
-#   Q5_K 0.0348, Q4_K 0.0709, IQ4_XS 0.0743, Q4_0 0.0862.
+#   Q5_K 0.0348, Q4_K 0.0709, IQ4_XS 0.0743, Q4_0 0.0862, Q4_1 0.0783, Q5_0 0.0429, Q5_1 0.0380,
+#   IQ4_NL 0.0736, Q3_K 0.156, Q2_K 0.330 (Q2_K / Q3_K: a plain scale per sub-block, no search as
+#   in ggml's make_qkx2 / make_q3_quants; good enough for synthetic weights).
 # (ggml, for comparison: q8_0 ~0.004-0.005, q6_K 0.018, q5_K 0.035,
 # q4_K 0.07, iq4_xs ~0.065-0.075, q4_0 0.1.) Bounds: measured + ~20 %.
 MAX_REL_RMS = {
@@ -46,6 +54,12 @@ MAX_REL_RMS = {
     "Q4_K": 0.085,
     "IQ4_XS": 0.089,
     "Q4_0": 0.104,
+    "Q4_1": 0.094,
+    "Q5_0": 0.052,
+    "Q5_1": 0.046,
+    "IQ4_NL": 0.089,
+    "Q3_K": 0.19,
+    "Q2_K": 0.40,
 }
 
 SHAPES = [(4, 512), (3, 768), (1, 4096)]
@@ -115,7 +129,7 @@ def test_block_sizes(name):
     assert gguf.GGML_QUANT_SIZES[GT[name]] == (elems, nbytes)
 
 
-@pytest.mark.parametrize("t", [-1, 3, 6, 7, 10, 16, 20, 99, 1000])
+@pytest.mark.parametrize("t", [-1, 4, 5, 16, 17, 99, 1000])   # 4, 5: ggml ids no longer in use
 def test_unknown_types_have_no_size(t):
     assert lib.q35_type_block_elems(t) == 0
     assert lib.q35_type_block_bytes(t) == 0
@@ -127,7 +141,7 @@ def test_error_codes():
     px, pb = ffi.from_buffer("float[]", x), ffi.from_buffer("uint8_t[]", buf)
     for fn, a, b in ((lib.q35_quantize, px, pb), (lib.q35_dequantize, pb, px)):
         assert fn(99, a, b, 1, 256) == -1  # unknown type
-        assert fn(3, a, b, 1, 256) == -1
+        assert fn(4, a, b, 1, 256) == -1
         assert fn(12, a, b, 1, 0) == -1  # ncols <= 0
         assert fn(12, a, b, 1, -256) == -1
         assert fn(12, a, b, 1, 100) == -1  # not a multiple of 256
@@ -167,7 +181,8 @@ def test_dequantize_random_bytes_matches_gguf(name):
     # keep the f16 scale fields finite so that both sides compute ordinary numbers
     blocks = buf.reshape(nblocks, nbytes)
     f16_offsets = {"F16": [], "Q4_0": [0], "Q8_0": [0], "Q4_K": [0, 2], "Q5_K": [0, 2],
-                   "Q6_K": [208], "IQ4_XS": [0]}.get(name, [])
+                   "Q6_K": [208], "IQ4_XS": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "IQ4_NL": [0],
+                   "Q2_K": [80, 82], "Q3_K": [108]}.get(name, [])
     for off in f16_offsets:
         blocks[:, off + 1] &= 0xBF  # exponent <= 15: |d| < 2
     if name == "F16":
@@ -231,11 +246,12 @@ def test_rows_are_independent_and_threads_agree(name):
     assert np.array_equal(np.concatenate(parts), whole)
 
 
-def test_q4_0_and_q8_0_quantize_like_ggml():
-    """These two have a single, fixed algorithm: gguf-py reproduces ggml's exactly."""
+def test_the_legacy_32_value_types_quantize_like_ggml():
+    """Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 have a single, fixed algorithm: gguf-py reproduces ggml's
+    exactly, and so do we."""
     for kind, make in DATA.items():
         x = make(4, 512, seed=11)
-        for name in ("Q4_0", "Q8_0"):
+        for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"):
             ref = gguf.quants.quantize(x, GT[name]).reshape(-1)
             assert np.array_equal(quantize(name, x), ref), (name, kind)
 

@@ -1,5 +1,7 @@
 """Synthetic models: llama-quantize's type choices, real shapes for every preset, files
 the gguf package reads back, and weights that keep activations sane."""
+import subprocess
+
 import gguf
 import numpy as np
 import pytest
@@ -11,18 +13,22 @@ from harness.model.loader import expected_tensors, load_model
 from harness.model.presets import PRESETS
 from harness.engine.reference import reference_logits
 from harness.model.synth import QUANTS, quant_plan, synth_metadata, synthesize
+from support.paths import llama_tool
 
 # the oracle's shape, so our type choices can be compared with llama-quantize's own output
 ORACLE_SHAPE = PRESETS["tiny"].with_(name="oracle", n_layer=4, tied=False, vocab_size=2048)
 ORACLE_FILE = {"f32": "f32", "f16": "f16", "bf16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0",
-               "q6_k": "q6_k", "iq4_xs": "iq4_xs", "q4_k_m": "q4_k_m"}
+               "q6_k": "q6_k", "iq4_xs": "iq4_xs", "q4_k_m": "q4_k_m", "q4_1": "types/tiny-q4_1",
+               "q5_0": "types/tiny-q5_0", "q5_1": "types/tiny-q5_1", "iq4_nl": "types/tiny-iq4_nl",
+               "q2_k": "types/tiny-q2_k", "q3_k_m": "types/tiny-q3_k_m"}
 
 
 @pytest.mark.parametrize("quant", sorted(ORACLE_FILE))
 def test_type_choices_match_llama_quantize(oracle_dir, quant):
     """Same tensor names, shapes and types as llama-quantize wrote into the oracle file."""
     plan = {t.name: (t.type, t.shape) for t in quant_plan(ORACLE_SHAPE, quant)}
-    g = read_gguf(oracle_dir / f"tiny-{ORACLE_FILE[quant]}.gguf")
+    f = ORACLE_FILE[quant]
+    g = read_gguf(oracle_dir / (f"{f}.gguf" if "/" in f else f"tiny-{f}.gguf"))
     theirs = {n: (t.type, t.shape) for n, t in g.tensors.items()}
     assert plan == theirs
 
@@ -197,3 +203,32 @@ def test_llama_cpp_runs_our_synthetic_files(tmp_path, preset, quant):
     tests = json.loads(r.stdout)
     assert {(t["n_prompt"], t["n_gen"]) for t in tests} == {(8, 0), (0, 4)}
     assert all(t["avg_ts"] > 0 for t in tests)
+
+
+# a shape deep and narrow enough for llama-quantize's layer- and GQA-dependent rules: 16 layers (so
+# n_layer / 8 = 2 leading layers), 8 query heads on 2 KV heads (n_gqa = 4), an untied LM head
+DEEP_SHAPE = PRESETS["tiny"].with_(name="deep", n_layer=16, n_head=8, n_head_kv=2, tied=False, vocab_size=2048)
+LLAMA_FTYPES = {"q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1", "iq4_nl": "IQ4_NL",
+                "iq4_xs": "IQ4_XS", "q4_k_m": "Q4_K_M", "q6_k": "Q6_K", "q8_0": "Q8_0", "q2_k": "Q2_K",
+                "q3_k_m": "Q3_K_M"}
+
+
+@pytest.fixture(scope="module")
+def deep_f32(tmp_path_factory):
+    path = tmp_path_factory.mktemp("deep") / "deep-f32.gguf"
+    synthesize(DEEP_SHAPE, "f32", path, seed=0)
+    return path
+
+
+@pytest.mark.skipif(llama_tool("llama-quantize") is None, reason="llama-quantize not built (HARNESS_LLAMA_CPP_BIN)")
+@pytest.mark.parametrize("quant", sorted(LLAMA_FTYPES))
+def test_type_choices_match_llama_quantize_run_here(deep_f32, tmp_path, quant):
+    """llama-quantize (llama-cpp-python 0.3.36 sdist) run on our F32 file of DEEP_SHAPE: tensor by
+    tensor the types our plan gives that shape."""
+    out = tmp_path / f"deep-{quant}.gguf"
+    r = subprocess.run([str(llama_tool("llama-quantize")), str(deep_f32), str(out), LLAMA_FTYPES[quant], "2"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    theirs = {n: t.type.name for n, t in read_gguf(out).tensors.items()}
+    ours = {t.name: t.type.name for t in quant_plan(DEEP_SHAPE, quant)}
+    assert ours == theirs, {n: (ours.get(n), theirs.get(n)) for n in theirs if ours.get(n) != theirs.get(n)}

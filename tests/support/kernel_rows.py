@@ -9,7 +9,8 @@ from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 
 T = GGMLType
 
-WEIGHT_TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS, T.MXFP4, T.NVFP4]
+WEIGHT_TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS, T.MXFP4, T.NVFP4, T.Q4_1, T.Q5_0, T.Q5_1,
+                T.IQ4_NL, T.Q2_K, T.Q3_K]
 LENGTHS = (256, 512, 4096, 2560, 9216)
 FLOAT_TAILS = (1, 7, 37, 1001)  # float rows have no blocks: lengths that exercise the SIMD tails
 
@@ -25,8 +26,33 @@ def dequant_q8_k(raw: np.ndarray) -> np.ndarray:
     return (d * b[:, 4:260].view(np.int8).astype(np.float32)).reshape(-1)
 
 
+def dequant_q8_1(raw: np.ndarray) -> np.ndarray:
+    """Q8_1 blocks (36 B: d f16 @0, s f16 @2, qs int8[32] @4) -> float32 d * q."""
+    b = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, 36)
+    d = b[:, 0:2].copy().view(np.float16).astype(np.float32)
+    return (d * b[:, 4:].view(np.int8).astype(np.float32)).reshape(-1)
+
+
 def dequant_act(raw: np.ndarray, t: GGMLType) -> np.ndarray:
-    return dequant_q8_k(raw) if t == T.Q8_K else DEQUANTIZERS[t](raw)
+    if t == T.Q8_K:
+        return dequant_q8_k(raw)
+    return dequant_q8_1(raw) if t == T.Q8_1 else DEQUANTIZERS[t](raw)
+
+
+def exact_dot(w: np.ndarray, wt: GGMLType, a: np.ndarray, at: GGMLType) -> tuple[float, float]:
+    """The dot as the formats define it, in float64, and the sum of |products| (the rounding scale).
+    Q8_1 carries s = f16(d * sum q) for the weights' mins (Q4_1, Q5_1): ggml's dot uses that stored s,
+    not d * sum q, so the min term is m * s per block."""
+    prod = DEQUANTIZERS[wt](w).astype(np.float64) * dequant_act(a, at).astype(np.float64)
+    want, mag = float(prod.sum()), float(np.abs(prod).sum())
+    if at == T.Q8_1:
+        ab = np.ascontiguousarray(a, dtype=np.uint8).reshape(-1, 36)
+        d = ab[:, 0:2].copy().view(np.float16).astype(np.float64).reshape(-1)
+        s = ab[:, 2:4].copy().view(np.float16).astype(np.float64).reshape(-1)
+        qsum = ab[:, 4:].view(np.int8).astype(np.float64).sum(axis=1)
+        m = np.ascontiguousarray(w, dtype=np.uint8).reshape(d.size, -1)[:, 2:4].copy().view(np.float16)
+        want += float((m.astype(np.float64).reshape(-1) * (s - d * qsum)).sum())
+    return want, mag
 
 
 def q8_k_rule(x: np.ndarray) -> np.ndarray:

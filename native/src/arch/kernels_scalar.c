@@ -95,6 +95,132 @@ static void from_float_q8_K_scalar(const float *x, void *dst, int64_t n) {
     q35_quantize(Q35_TYPE_Q8_K, x, dst, 1, n);
 }
 
+/* Q8_1 activation quantization (Q4_1 and Q5_1 pair with it): the format's own quantizer in quant.c */
+static void from_float_q8_1_scalar(const float *x, void *dst, int64_t n) {
+    q35_quantize(Q35_TYPE_Q8_1, x, dst, 1, n);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The other 32-value blocks, as ggml's generic dots: per block the integer   */
+/* sum of q_j qa_j, then dW dA sumi (+ m s, the min against Q8_1's s).        */
+
+/* the 32 codes of a Q5_0 / Q5_1 block (0..31): nibble | bit j of qh << 4 */
+static void codes_5bit(const uint8_t qs[16], const uint8_t qh_in[4], int q[32]) {
+    uint32_t qh;
+    memcpy(&qh, qh_in, 4);
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+        q[j + 16] = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+    }
+}
+
+static int32_t dot32(const int q[32], const int8_t *qa) {
+    int32_t s = 0;
+    for (int j = 0; j < 32; j++) s += q[j] * qa[j];
+    return s;
+}
+
+static float vec_dot_q4_1_q8_1_scalar(const void *w, const void *a, int64_t n) {
+    const block_q4_1 *x = w;
+    const block_q8_1 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int q[32];
+        for (int j = 0; j < 16; j++) {
+            q[j] = x[b].qs[j] & 0xF;
+            q[j + 16] = x[b].qs[j] >> 4;
+        }
+        s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs) + q35_h2f(x[b].m) * q35_h2f(y[b].s);
+    }
+    return s;
+}
+
+static float vec_dot_q5_0_q8_0_scalar(const void *w, const void *a, int64_t n) {
+    const block_q5_0 *x = w;
+    const block_q8_0 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int q[32];
+        codes_5bit(x[b].qs, x[b].qh, q);
+        for (int j = 0; j < 32; j++) q[j] -= 16;
+        s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs);
+    }
+    return s;
+}
+
+static float vec_dot_q5_1_q8_1_scalar(const void *w, const void *a, int64_t n) {
+    const block_q5_1 *x = w;
+    const block_q8_1 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int q[32];
+        codes_5bit(x[b].qs, x[b].qh, q);
+        s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs) + q35_h2f(x[b].m) * q35_h2f(y[b].s);
+    }
+    return s;
+}
+
+static float vec_dot_iq4_nl_q8_0_scalar(const void *w, const void *a, int64_t n) {
+    const block_iq4_nl *x = w;
+    const block_q8_0 *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int q[32];
+        for (int j = 0; j < 16; j++) {
+            q[j] = q35_kvalues_iq4nl[x[b].qs[j] & 0xF];
+            q[j + 16] = q35_kvalues_iq4nl[x[b].qs[j] >> 4];
+        }
+        s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs);
+    }
+    return s;
+}
+
+/* Q2_K and Q3_K x Q8_K (layouts in blocks.h): per sub-block s of 16 the integer sum of
+ * q qa times its scale, summed over the super-block; Q2_K's mins come in through the
+ * activation block sums, - dA dmin sum_s m_s bsum_s. */
+static float vec_dot_q2_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t sumi = 0, summ = 0;
+        for (int sb = 0; sb < 16; sb++) {
+            int32_t isub = 0;
+            for (int l = 0; l < 16; l++) {
+                const int i = 16 * sb + l;
+                isub += ((x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3) * y[b].qs[i];
+            }
+            sumi += (x[b].scales[sb] & 0xF) * isub;
+            summ += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
+        }
+        s += y[b].d * q35_h2f(x[b].d) * (float)sumi - y[b].d * q35_h2f(x[b].dmin) * (float)summ;
+    }
+    return s;
+}
+
+static float vec_dot_q3_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int8_t sc[16];
+        q35_q3_K_scales(x[b].scales, sc);
+        int32_t sumi = 0;
+        for (int sb = 0; sb < 16; sb++) {
+            int32_t isub = 0;
+            for (int l = 0; l < 16; l++) {
+                const int i = 16 * sb + l;
+                const int high = (x[b].hmask[i % 32] >> (4 * (i / 128) + (i % 128) / 32)) & 1;
+                const int q = ((x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3) - (high ? 0 : 4);
+                isub += q * y[b].qs[i];
+            }
+            sumi += sc[sb] * isub;
+        }
+        s += y[b].d * q35_h2f(x[b].d) * (float)sumi;
+    }
+    return s;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Dot products: one weight row with one activation row (q35_act_type).      */
 /* Float rows accumulate in double, like ggml's generic vec_dot_f32/f16/bf16. */
@@ -307,6 +433,12 @@ VEC_DOT4_SCALAR(vec_dot4_q6_K_q8_K_scalar, vec_dot_q6_K_q8_K_scalar)
 VEC_DOT4_SCALAR(vec_dot4_iq4_xs_q8_K_scalar, vec_dot_iq4_xs_q8_K_scalar)
 VEC_DOT4_SCALAR(vec_dot4_mxfp4_q8_0_scalar, vec_dot_mxfp4_q8_0_scalar)
 VEC_DOT4_SCALAR(vec_dot4_nvfp4_q8_0_scalar, vec_dot_nvfp4_q8_0_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q4_1_q8_1_scalar, vec_dot_q4_1_q8_1_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q5_0_q8_0_scalar, vec_dot_q5_0_q8_0_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q5_1_q8_1_scalar, vec_dot_q5_1_q8_1_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq4_nl_q8_0_scalar, vec_dot_iq4_nl_q8_0_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q2_K_q8_K_scalar, vec_dot_q2_K_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_q3_K_q8_K_scalar, vec_dot_q3_K_q8_K_scalar)
 #undef VEC_DOT4_SCALAR
 
 void q35_dn_fused(const q35_dn_head *h); /* engine/deltanet.c: the reference */
@@ -323,6 +455,7 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_BF16] = from_float_bf16_scalar,
         [Q35_TYPE_Q8_0] = quantize_row_q8_0_scalar,
         [Q35_TYPE_Q8_K] = from_float_q8_K_scalar,
+        [Q35_TYPE_Q8_1] = from_float_q8_1_scalar,
     },
     .to_float = {
         [Q35_TYPE_F32] = to_float_f32_scalar,
@@ -342,6 +475,12 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_scalar,
         [Q35_TYPE_MXFP4] = vec_dot_mxfp4_q8_0_scalar,
         [Q35_TYPE_NVFP4] = vec_dot_nvfp4_q8_0_scalar,
+        [Q35_TYPE_Q4_1] = vec_dot_q4_1_q8_1_scalar,
+        [Q35_TYPE_Q5_0] = vec_dot_q5_0_q8_0_scalar,
+        [Q35_TYPE_Q5_1] = vec_dot_q5_1_q8_1_scalar,
+        [Q35_TYPE_IQ4_NL] = vec_dot_iq4_nl_q8_0_scalar,
+        [Q35_TYPE_Q2_K] = vec_dot_q2_K_q8_K_scalar,
+        [Q35_TYPE_Q3_K] = vec_dot_q3_K_q8_K_scalar,
     },
     .vec_dot4 = {
         [Q35_TYPE_F32] = vec_dot4_f32_scalar,
@@ -355,5 +494,11 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_IQ4_XS] = vec_dot4_iq4_xs_q8_K_scalar,
         [Q35_TYPE_MXFP4] = vec_dot4_mxfp4_q8_0_scalar,
         [Q35_TYPE_NVFP4] = vec_dot4_nvfp4_q8_0_scalar,
+        [Q35_TYPE_Q4_1] = vec_dot4_q4_1_q8_1_scalar,
+        [Q35_TYPE_Q5_0] = vec_dot4_q5_0_q8_0_scalar,
+        [Q35_TYPE_Q5_1] = vec_dot4_q5_1_q8_1_scalar,
+        [Q35_TYPE_IQ4_NL] = vec_dot4_iq4_nl_q8_0_scalar,
+        [Q35_TYPE_Q2_K] = vec_dot4_q2_K_q8_K_scalar,
+        [Q35_TYPE_Q3_K] = vec_dot4_q3_K_q8_K_scalar,
     },
 };

@@ -56,6 +56,23 @@ static inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvts
 /* vec_dot(w, row r, n) bit for bit. The panels (gemm) keep them as well:    */
 /* every value equals vec_dot bit for bit.                                   */
 
+/* kquants_low_avx2.c: Q2_K and Q3_K */
+float q35_vec_dot_q2_K_q8_K_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_q3_K_q8_K_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_q2_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_q3_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+
+/* blocks32_avx2.c: Q4_1, Q5_0, Q5_1 and IQ4_NL */
+float q35_vec_dot_q4_1_q8_1_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_q5_0_q8_0_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_q5_1_q8_1_avx2(const void *w, const void *a, int64_t n);
+float q35_vec_dot_iq4_nl_q8_0_avx2(const void *w, const void *a, int64_t n);
+void q35_vec_dot4_q4_1_q8_1_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_q5_0_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_q5_1_q8_1_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_vec_dot4_iq4_nl_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_from_float_q8_1_avx2(const float *x, void *dst, int64_t n);
+
 /* float_avx2.c: F32, F16 and BF16 (and the BF16 panel) */
 float q35_vec_dot_f32_avx2(const void *w, const void *a, int64_t n);
 float q35_vec_dot_f16_avx2(const void *w, const void *a, int64_t n);

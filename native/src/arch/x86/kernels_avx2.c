@@ -268,6 +268,7 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_BF16] = from_float_bf16_avx2,
         [Q35_TYPE_Q8_0] = quantize_row_q8_0_avx2,
         [Q35_TYPE_Q8_K] = from_float_q8_K_avx2,
+        [Q35_TYPE_Q8_1] = q35_from_float_q8_1_avx2,
     },
     .to_float = {
         [Q35_TYPE_F32] = to_float_f32_avx2,
@@ -287,6 +288,12 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_IQ4_XS] = q35_vec_dot_iq4_xs_q8_K_avx2,
         [Q35_TYPE_MXFP4] = q35_vec_dot_mxfp4_q8_0_avx2,
         [Q35_TYPE_NVFP4] = q35_vec_dot_nvfp4_q8_0_avx2,
+        [Q35_TYPE_Q4_1] = q35_vec_dot_q4_1_q8_1_avx2,
+        [Q35_TYPE_Q5_0] = q35_vec_dot_q5_0_q8_0_avx2,
+        [Q35_TYPE_Q5_1] = q35_vec_dot_q5_1_q8_1_avx2,
+        [Q35_TYPE_IQ4_NL] = q35_vec_dot_iq4_nl_q8_0_avx2,
+        [Q35_TYPE_Q2_K] = q35_vec_dot_q2_K_q8_K_avx2,
+        [Q35_TYPE_Q3_K] = q35_vec_dot_q3_K_q8_K_avx2,
     },
     .vec_dot4 = {
         [Q35_TYPE_F32] = q35_vec_dot4_f32_avx2,
@@ -300,6 +307,12 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_IQ4_XS] = q35_vec_dot4_iq4_xs_q8_K_avx2,
         [Q35_TYPE_MXFP4] = q35_vec_dot4_mxfp4_q8_0_avx2,
         [Q35_TYPE_NVFP4] = q35_vec_dot4_nvfp4_q8_0_avx2,
+        [Q35_TYPE_Q4_1] = q35_vec_dot4_q4_1_q8_1_avx2,
+        [Q35_TYPE_Q5_0] = q35_vec_dot4_q5_0_q8_0_avx2,
+        [Q35_TYPE_Q5_1] = q35_vec_dot4_q5_1_q8_1_avx2,
+        [Q35_TYPE_IQ4_NL] = q35_vec_dot4_iq4_nl_q8_0_avx2,
+        [Q35_TYPE_Q2_K] = q35_vec_dot4_q2_K_q8_K_avx2,
+        [Q35_TYPE_Q3_K] = q35_vec_dot4_q3_K_q8_K_avx2,
     },
     .gemm = {
         [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx2,

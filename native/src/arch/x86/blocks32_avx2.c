@@ -1,0 +1,156 @@
+/* The other 32-value block types on AVX2 + FMA + F16C: Q4_1 and Q5_1 x Q8_1,
+ * Q5_0 and IQ4_NL x Q8_0, one pair and one weight row with 4 activation rows.
+ *
+ * Per block the 32 weights are unpacked once to bytes w:
+ *   Q4_1  nibble                    (0..15, unsigned)
+ *   Q5_1  nibble | bit j of qh << 4 (0..31, unsigned)
+ *   Q5_0  (nibble | bit << 4) - 16  (-16..15, signed)
+ *   IQ4_NL the grid value of the nibble (-127..113, signed)
+ * and each activation row adds dW dA sum_j w_j qa_j (maddubs: unsigned x signed,
+ * the signed kinds through |w| and qa with w's sign; the int16 pair sums stay
+ * below 2 * 127 * 127) plus, for Q4_1 / Q5_1, the min term mW sA (Q8_1's
+ * s = dA sum qa). Both dots come from one always-inlined helper with nr = 1 or
+ * 4, so out[r] of the 4-row dot equals the single dot bit for bit.
+ *
+ * The float order is ggml's x86 dots', which llama.cpp's logits on these files
+ * follow (on random weights a different summation order alone moves the logits
+ * by more than llama.cpp's own prefill-vs-decode spread): one 8-lane accumulator
+ * for Q4_1, Q5_0 and Q5_1, two (even and odd blocks) for IQ4_NL, the min terms
+ * in a scalar chain added at the end. */
+#include "kernels.h"
+
+#if Q35_HAVE_X86
+#include <math.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "arch/x86/avx2.h" /* opens the target region */
+
+#define INLINE static inline __attribute__((always_inline))
+
+enum { KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_IQ4_NL };
+
+/* 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the high ones (16..31) */
+INLINE __m256i nibbles32(const uint8_t *p) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
+}
+
+/* the 32 bits of qh -> 32 bytes, 0xFF where bit j is set */
+INLINE __m256i bits_to_bytes(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    /* byte j takes byte j / 8 of the word, then tests its bit j % 8 */
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+                                               _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+                                                                  0x0303030303030303LL));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+/* block b's weights as bytes, its dW and (Q4_1 / Q5_1) its min mW */
+INLINE __m256i unpack_block(const void *w, int kind, int64_t b, float *dw, float *mw) {
+    switch (kind) {
+    case KIND_Q4_1: {
+        const block_q4_1 *x = (const block_q4_1 *)w + b;
+        *dw = h2f(x->d);
+        *mw = h2f(x->m);
+        return nibbles32(x->qs);
+    }
+    case KIND_Q5_1: {
+        const block_q5_1 *x = (const block_q5_1 *)w + b;
+        *dw = h2f(x->d);
+        *mw = h2f(x->m);
+        return _mm256_or_si256(nibbles32(x->qs), _mm256_and_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(0x10)));
+    }
+    case KIND_Q5_0: { /* nibble | 0xF0 where the fifth bit is clear: (nibble | bit << 4) - 16 as int8 */
+        const block_q5_0 *x = (const block_q5_0 *)w + b;
+        *dw = h2f(x->d);
+        return _mm256_or_si256(nibbles32(x->qs), _mm256_andnot_si256(bits_to_bytes(x->qh), _mm256_set1_epi8((char)0xF0)));
+    }
+    default: {
+        const block_iq4_nl *x = (const block_iq4_nl *)w + b;
+        *dw = h2f(x->d);
+        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q35_kvalues_iq4nl));
+        return _mm256_shuffle_epi8(grid, nibbles32(x->qs));
+    }
+    }
+}
+
+INLINE void blocks32_rows(const void *w, const int kind, const void *a, int64_t as, int64_t n, float *out,
+                          const int nr) {
+    const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1, is_signed = !with_min;
+    const int64_t abytes = with_min ? (int64_t)sizeof(block_q8_1) : (int64_t)sizeof(block_q8_0);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[2][4];
+    float accm[4] = {0, 0, 0, 0};
+    for (int r = 0; r < nr; r++) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        float dw, mw = 0.0f;
+        const __m256i q = unpack_block(w, kind, b, &dw, &mw);
+        const __m256i aq = is_signed ? _mm256_sign_epi8(q, q) : q;
+        for (int r = 0; r < nr; r++) {
+            /* block_q8_0 and block_q8_1 both start with d; qs follows Q8_1's s */
+            const uint8_t *yb = (const uint8_t *)a + r * as + b * abytes;
+            const uint16_t *dh = (const uint16_t *)(const void *)yb;
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(yb + (with_min ? 4 : 2)));
+            const __m256i p = _mm256_maddubs_epi16(aq, is_signed ? _mm256_sign_epi8(qa, q) : qa);
+            const __m256 d = _mm256_set1_ps(dw * h2f(dh[0]));
+            const int k = 0;
+            acc[k][r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16)), acc[k][r]);
+            if (with_min) accm[r] = fmaf(mw, h2f(dh[1]), accm[r]); /* one rounding, written out */
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r] = hsum_ps256(_mm256_add_ps(acc[0][r], acc[1][r])) + accm[r];
+}
+
+#define DEFINE_DOTS(name, kind)                                                                          \
+    float q35_vec_dot_##name##_avx2(const void *w, const void *a, int64_t n) {                           \
+        float o;                                                                                         \
+        blocks32_rows(w, kind, a, 0, n, &o, 1);                                                          \
+        return o;                                                                                        \
+    }                                                                                                    \
+    void q35_vec_dot4_##name##_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {  \
+        blocks32_rows(w, kind, a, as, n, out, 4);                                                        \
+    }
+DEFINE_DOTS(q4_1_q8_1, KIND_Q4_1)
+DEFINE_DOTS(q5_0_q8_0, KIND_Q5_0)
+DEFINE_DOTS(q5_1_q8_1, KIND_Q5_1)
+DEFINE_DOTS(iq4_nl_q8_0, KIND_IQ4_NL)
+
+/* Q8_1 activations, byte-identical to the scalar reference (quant.c, as ggml-cpu's x86
+ * quantize_row_q8_1): q = x * (127 / max|x|) rounded half to even, d = max|x| / 127,
+ * s = d * sum(q) */
+void q35_from_float_q8_1_avx2(const float *x, void *dst, int64_t n) {
+    block_q8_1 *y = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *xb = x + b * 32;
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(xb + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        y[b].d = (uint16_t)_cvtss_sh(d, 0);
+        y[b].s = (uint16_t)_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), 0);
+        /* 32 int32 -> 32 int8, undoing the lane interleave of the packs */
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+}
+
+Q35_AVX2_END
+#endif /* Q35_HAVE_X86 */
