@@ -42,10 +42,15 @@ INLINE void low_k_rows(const void *w, const int is_q3, const void *a, int64_t as
         __m256i scales16; /* the 16 sub-block scales as int16 */
         __m256i mins16 = _mm256_setzero_si256();
         float dw, dmw = 0.0f;
-        if (is_q3) {
-            int8_t sc[16];
-            q35_q3_K_scales(x3->scales, sc);
-            scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        if (is_q3) { /* q35_q3_K_scales in registers: four words of 4 scales, minus 32 */
+            uint32_t u[3];
+            memcpy(u, x3->scales, 12);
+            const uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
+            const __m128i sc = _mm_setr_epi32((int)((u[0] & k2) | ((u[2] & k1) << 4)),
+                                              (int)((u[1] & k2) | (((u[2] >> 2) & k1) << 4)),
+                                              (int)(((u[0] >> 4) & k2) | (((u[2] >> 4) & k1) << 4)),
+                                              (int)(((u[1] >> 4) & k2) | (((u[2] >> 6) & k1) << 4)));
+            scales16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(sc, _mm_set1_epi8(32)));
             dw = h2f(x3->d);
         } else {
             const __m128i ms = _mm_loadu_si128((const __m128i *)x2->scales);
