@@ -80,18 +80,31 @@ _Static_assert(sizeof(block_q6_K) == 210, "q6_K size");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K size");
 _Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs size");
 
-/* Q3_K's 12 scale bytes -> 16 signed scales (-32..31): low nibbles from bytes 0-7,
- * the high 2 bits from bytes 8-11 (ggml's kmask1 / kmask2 unpacking) */
-static inline void q35_q3_K_scales(const uint8_t packed[12], int8_t out[16]) {
-    uint32_t a[3], w[4];
-    for (int i = 0; i < 3; i++)
-        a[i] = (uint32_t)packed[4 * i] | (uint32_t)packed[4 * i + 1] << 8 | (uint32_t)packed[4 * i + 2] << 16 |
-               (uint32_t)packed[4 * i + 3] << 24;
+/* The packed 6-bit scales of the K-quants as four little-endian words of 4 bytes
+ * (ggml's kmask1 / kmask2 unpacking), from the 12 bytes read as 3 words u[0..2]:
+ *   Q4_K / Q5_K: sc0-3, sc4-7, m0-3, m4-7;
+ *   Q3_K: scales 0-3, 4-7, 8-11, 12-15, each 0..63 (the scale is the value - 32). */
+static inline void q35_k45_scale_words(const uint32_t u[3], uint32_t w[4]) {
+    w[0] = u[0] & 0x3f3f3f3fu;
+    w[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    w[2] = u[1] & 0x3f3f3f3fu;
+    w[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
+static inline void q35_q3_K_scale_words(const uint32_t u[3], uint32_t w[4]) {
     const uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
-    w[0] = (a[0] & k2) | (((a[2] >> 0) & k1) << 4);
-    w[1] = (a[1] & k2) | (((a[2] >> 2) & k1) << 4);
-    w[2] = ((a[0] >> 4) & k2) | (((a[2] >> 4) & k1) << 4);
-    w[3] = ((a[1] >> 4) & k2) | (((a[2] >> 6) & k1) << 4);
+    w[0] = (u[0] & k2) | (((u[2] >> 0) & k1) << 4);
+    w[1] = (u[1] & k2) | (((u[2] >> 2) & k1) << 4);
+    w[2] = ((u[0] >> 4) & k2) | (((u[2] >> 4) & k1) << 4);
+    w[3] = ((u[1] >> 4) & k2) | (((u[2] >> 6) & k1) << 4);
+}
+
+/* Q3_K's 12 scale bytes -> 16 signed scales (-32..31) */
+static inline void q35_q3_K_scales(const uint8_t packed[12], int8_t out[16]) {
+    uint32_t u[3], w[4];
+    for (int i = 0; i < 3; i++)
+        u[i] = (uint32_t)packed[4 * i] | (uint32_t)packed[4 * i + 1] << 8 | (uint32_t)packed[4 * i + 2] << 16 |
+               (uint32_t)packed[4 * i + 3] << 24;
+    q35_q3_K_scale_words(u, w);
     for (int i = 0; i < 16; i++) out[i] = (int8_t)((int)((w[i / 4] >> (8 * (i % 4))) & 0xFF) - 32);
 }
 

@@ -34,6 +34,26 @@ static inline float hsum_ps256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* the 32 floats at x into v[0..3], and their largest |x| (the Q8_0 / Q8_1 converters) */
+static inline float load_absmax32(const float *x, __m256 v[4]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    return _mm_cvtss_f32(m4);
+}
+
+/* 32 int32 (4 registers, in element order) to 32 int8 at dst, undoing the lane interleave of the packs */
+static inline void store_packed_i8x32(const __m256i q[4], int8_t *dst) {
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)dst, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 /* one f16 to f32 through a general register: compilers turn _cvtsh_ss into a vpinsrw
  * from memory, which is slow on Zen */
 static inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "blocks.h" /* q35_k45_scale_words */
+
 /* the pragma wants a string literal, so one line per target */
 #if defined(__clang__)
 #if defined(Q35_AVX512_SIMDE)
@@ -287,13 +289,10 @@ static inline __m512 two_scales(float d0, float d1) {
 /* The 6-bit scales and mins of Q4_K / Q5_K (docs/qwen35.md §4.1) as int16:
  * lanes 0-7 sc_0..7, lanes 8-15 m_0..7. Four bytes at a time, no byte loop. */
 static inline __m256i k_scales_mins16(const uint8_t *scales) {
-    uint32_t u[3];
+    uint32_t u[3], w[4];
     memcpy(u, scales, 12);
-    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    return _mm256_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi));
+    q35_k45_scale_words(u, w);
+    return _mm256_cvtepu8_epi16(_mm_setr_epi32((int)w[0], (int)w[1], (int)w[2], (int)w[3]));
 }
 
 static inline int32_t hsum128i(__m128i v) {

@@ -123,18 +123,9 @@ DEFINE_DOTS(iq4_nl_q8_0, KIND_IQ4_NL)
  * s = d * sum(q) */
 void q35_from_float_q8_1_avx2(const float *x, void *dst, int64_t n) {
     block_q8_1 *y = dst;
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < n / 32; b++) {
-        const float *xb = x + b * 32;
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            v[k] = _mm256_loadu_ps(xb + 8 * k);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        __m256 v[4];
+        const float amax = load_absmax32(x + b * 32, v);
         const float d = amax / 127.0f;
         const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
         __m256i q[4];
@@ -146,9 +137,7 @@ void q35_from_float_q8_1_avx2(const float *x, void *dst, int64_t n) {
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
         y[b].d = (uint16_t)_cvtss_sh(d, 0);
         y[b].s = (uint16_t)_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), 0);
-        /* 32 int32 -> 32 int8, undoing the lane interleave of the packs */
-        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        store_packed_i8x32(q, y[b].qs);
     }
 }
 

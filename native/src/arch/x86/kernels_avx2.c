@@ -81,16 +81,8 @@ static void quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
     block_q8_0 *y = dst;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < n / QK8_0; b++) {
-        const float *xb = x + b * QK8_0;
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            v[k] = _mm256_loadu_ps(xb + 8 * k);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        __m256 v[4];
+        const float amax = load_absmax32(x + b * QK8_0, v);
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = _cvtss_sh(d, 0);
@@ -104,12 +96,7 @@ static void quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
             t = _mm256_or_ps(_mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), s);
             q[k] = _mm256_cvttps_epi32(t);
         }
-        /* pack 32 int32 -> 32 int8, undoing the lane interleave of packs */
-        __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
-        __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
-        __m256i p = _mm256_packs_epi16(p01, p23);
-        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)y[b].qs, p);
+        store_packed_i8x32(q, y[b].qs);
     }
 }
 

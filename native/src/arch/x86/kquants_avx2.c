@@ -11,13 +11,10 @@
 
 /* The 12 packed bytes of Q4_K / Q5_K -> 16 bytes: sc0..7 then m0..7 (docs/qwen35.md §4.1). */
 static inline __m128i k_scales_mins(const uint8_t *scales) {
-    uint32_t u[3];
+    uint32_t u[3], w[4];
     memcpy(u, scales, 12);
-    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
+    q35_k45_scale_words(u, w);
+    return _mm_setr_epi32((int)w[0], (int)w[1], (int)w[2], (int)w[3]);
 }
 
 /* int32 x4 mins term of Q4_K / Q5_K: m_j * (bsum_2j + bsum_2j+1), j = 0..7 */

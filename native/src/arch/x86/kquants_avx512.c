@@ -67,12 +67,10 @@ typedef struct {
 
 /* the 6-bit scales (sc[0..7]) and mins (m[0..7]) of Q4_K / Q5_K, as k_scales_mins, 4 bytes at a time */
 static inline void k_scales_mins4(const uint8_t *scales, uint32_t sc[2], uint32_t m[2]) {
-    uint32_t u[3];
+    uint32_t u[3], w[4];
     memcpy(u, scales, 12);
-    sc[0] = u[0] & 0x3f3f3f3fu;
-    sc[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    m[0] = u[1] & 0x3f3f3f3fu;
-    m[1] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    q35_k45_scale_words(u, w);
+    sc[0] = w[0], sc[1] = w[1], m[0] = w[2], m[1] = w[3];
 }
 
 /* ------------------------------------------------------------------------- */

@@ -43,13 +43,10 @@ INLINE void low_k_rows(const void *w, const int is_q3, const void *a, int64_t as
         __m256i mins16 = _mm256_setzero_si256();
         float dw, dmw = 0.0f;
         if (is_q3) { /* q35_q3_K_scales in registers: four words of 4 scales, minus 32 */
-            uint32_t u[3];
+            uint32_t u[3], sw[4];
             memcpy(u, x3->scales, 12);
-            const uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
-            const __m128i sc = _mm_setr_epi32((int)((u[0] & k2) | ((u[2] & k1) << 4)),
-                                              (int)((u[1] & k2) | (((u[2] >> 2) & k1) << 4)),
-                                              (int)(((u[0] >> 4) & k2) | (((u[2] >> 4) & k1) << 4)),
-                                              (int)(((u[1] >> 4) & k2) | (((u[2] >> 6) & k1) << 4)));
+            q35_q3_K_scale_words(u, sw);
+            const __m128i sc = _mm_setr_epi32((int)sw[0], (int)sw[1], (int)sw[2], (int)sw[3]);
             scales16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(sc, _mm_set1_epi8(32)));
             dw = h2f(x3->d);
         } else {
@@ -99,22 +96,17 @@ INLINE void low_k_rows(const void *w, const int is_q3, const void *a, int64_t as
     for (int r = 0; r < nr; r++) out[r] = hsum_ps256(acc[r]);
 }
 
-float q35_vec_dot_q2_K_q8_K_avx2(const void *w, const void *a, int64_t n) {
-    float o;
-    low_k_rows(w, 0, a, 0, n, &o, 1);
-    return o;
-}
-void q35_vec_dot4_q2_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    low_k_rows(w, 0, a, as, n, out, 4);
-}
-float q35_vec_dot_q3_K_q8_K_avx2(const void *w, const void *a, int64_t n) {
-    float o;
-    low_k_rows(w, 1, a, 0, n, &o, 1);
-    return o;
-}
-void q35_vec_dot4_q3_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) {
-    low_k_rows(w, 1, a, as, n, out, 4);
-}
+#define DEFINE_DOTS(name, is_q3)                                                                    \
+    float q35_vec_dot_##name##_avx2(const void *w, const void *a, int64_t n) {                       \
+        float o;                                                                                     \
+        low_k_rows(w, is_q3, a, 0, n, &o, 1);                                                        \
+        return o;                                                                                    \
+    }                                                                                                \
+    void q35_vec_dot4_##name##_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) { \
+        low_k_rows(w, is_q3, a, as, n, out, 4);                                                      \
+    }
+DEFINE_DOTS(q2_K_q8_K, 0)
+DEFINE_DOTS(q3_K_q8_K, 1)
 
 Q35_AVX2_END
 #endif /* Q35_HAVE_X86 */
