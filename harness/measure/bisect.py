@@ -17,12 +17,14 @@ tested on their own.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -566,9 +568,19 @@ def _last_line(text: str) -> str:
 
 
 def run_in(path: Path, command: str) -> subprocess.CompletedProcess:
-    """A shell command in a worktree, with only that worktree's code on PYTHONPATH."""
+    """A shell command in a worktree, with only that worktree's code on PYTHONPATH. It runs in a
+    process group of its own, killed whole when this process is interrupted (Ctrl-C, SIGTERM): a shell
+    that does not exec its command would otherwise die alone and leave the command running."""
     env = dict(os.environ, PYTHONPATH=str(path))
-    return subprocess.run(command, shell=True, cwd=path, env=env, capture_output=True, text=True)
+    with subprocess.Popen(command, shell=True, cwd=path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as p:
+        try:
+            out, err = p.communicate()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 # ----------------------------------------------------------------------------

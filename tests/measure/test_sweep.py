@@ -166,7 +166,9 @@ def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(synth_dir,
     the same command plus --resume, shell-quoted, which then measures only the rest."""
     import shlex
     out = tmp_path / "my results"                     # a space: the printed command must quote it
-    args = ["sweep", "--preset", "tiny", "--quant", "q8_0", "--fdn", "0,1,2", "--pp", "16", "--tg", "16",
+    # each tg512 configuration takes about a second even on a fast CPU, so the sweep cannot finish
+    # between its first row and the signal, even when this process is kept off the CPU for a while
+    args = ["sweep", "--preset", "tiny", "--quant", "q8_0", "--fdn", "0,1,2", "--pp", "16", "--tg", "512",
             "-r", "3", "-t", "1", "--no-profile", "-o", str(out)]
     assert main(["sweep", "--preset", "tiny", "--quant", "q8_0", "--pp", "4", "--tg", "0", "-r", "1", "-t", "1",
                  "--no-profile", "-o", str(tmp_path / "warm")]) == 0
