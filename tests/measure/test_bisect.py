@@ -16,6 +16,7 @@ from harness.measure.bisect import (GOOD, Bisection, BisectError, Comparison, Me
                                     parse_metric, parse_threshold, resolve, resolve_lengths, search)
 from harness.errors import UsageError
 from support.project_repo import commit, git, plant_sleep, project_copy
+from support.signals import sigint_default
 
 
 # ----------------------------------------------------------------------------
@@ -490,7 +491,8 @@ def test_bisect_removes_its_worktrees_when_interrupted(toy, tmp_path, sig):
     env = {**os.environ, "TMPDIR": str(tmpdir)}
     p = subprocess.Popen([sys.executable, "-m", "harness.cli", "bisect", "--repo", str(repo), "--good", c["base"],
                           "--bad", c["filler2"], "--command", hang, "--build-command", ""],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=sigint_default)
     deadline = time.monotonic() + 30
     while not mark.exists() and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.05)

@@ -17,6 +17,7 @@ from harness.errors import UsageError
 from harness.measure.grid import ModelSource, build_grid, merge, read_toml
 from harness.store.results import load_results
 from support.paths import ROOT
+from support.signals import sigint_default
 
 
 def run(*args, timeout=300):
@@ -174,7 +175,7 @@ def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(synth_dir,
                  "--no-profile", "-o", str(tmp_path / "warm")]) == 0
     capsys.readouterr()                               # the model is made and cached before the timing
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     try:
         _wait_for_first_row(proc, out / "results.csv", 60)
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
