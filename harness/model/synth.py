@@ -185,6 +185,7 @@ def _base_plan(s: Shape, quant: str) -> list[PlannedTensor]:
     lm_head = "token_embd.weight" if s.tied else "output.weight"
     n_wv = sum(1 for n, _ in shapes if n.endswith(("attn_v.weight", "attn_qkv.weight")))
     eight = s.n_expert == 8 and base not in _FLOAT_TYPES     # llama-quantize's 8-expert rules
+    gqa4 = s.n_head // s.n_head_kv >= 4                      # ... and its n_gqa() >= 4 ones
     i_wv = 0
     plan = []
     for name, shape in shapes:
@@ -198,10 +199,10 @@ def _base_plan(s: Shape, quant: str) -> list[PlannedTensor]:
             elif name == lm_head and base in _LM_HEAD_Q6K:
                 t = GGMLType.Q6_K
             elif name.endswith(("attn_v.weight", "attn_qkv.weight")):
-                if quant in _IQ4 and s.n_head // s.n_head_kv >= 4:
+                if quant in _IQ4 and gqa4:
                     t = GGMLType.Q5_K
                 elif quant == "q2_k":
-                    t = GGMLType.Q4_K if s.n_head // s.n_head_kv >= 4 else GGMLType.Q3_K
+                    t = GGMLType.Q4_K if gqa4 else GGMLType.Q3_K
                 elif quant == "q3_k_m":
                     t = GGMLType.Q5_K if i_wv < 2 else GGMLType.Q4_K
                 elif quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):

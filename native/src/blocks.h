@@ -45,6 +45,17 @@ typedef struct {                                                           /* 13
 typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K; /* 84 B */
 typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; } block_q3_K; /* 110 B */
 
+/* Where value i (0..255) of a Q2_K / Q3_K block lives: its two low bits at bit q35_lowk_shift(i)
+ * of qs[q35_lowk_byte(i)], its Q3_K high bit at bit q35_q3_K_hbit(i) of hmask[i % 32] */
+static inline int q35_lowk_byte(int i) { return 32 * (i / 128) + i % 32; }
+static inline int q35_lowk_shift(int i) { return 2 * ((i % 128) / 32); }
+static inline int q35_q3_K_hbit(int i) { return 4 * (i / 128) + (i % 128) / 32; }
+static inline int q35_lowk_bits(const uint8_t *qs, int i) { return (qs[q35_lowk_byte(i)] >> q35_lowk_shift(i)) & 3; }
+/* the Q3_K value i, -4..3 */
+static inline int q35_q3_K_value(const block_q3_K *x, int i) {
+    return q35_lowk_bits(x->qs, i) - (((x->hmask[i % 32] >> q35_q3_K_hbit(i)) & 1) ? 0 : 4);
+}
+
 /* The other 32-value block types: Q4_1 and Q5_1 carry a min (x = d q + m), Q5_0
  * and Q5_1 a fifth bit per value (qh bit j: element j), IQ4_NL the non-linear
  * grid of IQ4_XS. Q8_1 (activations paired with Q4_1 / Q5_1) stores
@@ -54,6 +65,16 @@ typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;  /* 22
 typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1; /* 24 B */
 typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;               /* 36 B  */
 typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;               /* 18 B  */
+
+/* the 32 codes (0..31) of a Q5_0 / Q5_1 block: nibble | bit j of the little-endian qh << 4 */
+static inline void q35_q5_codes(const uint8_t qs[16], const uint8_t qh_bytes[4], int q[32]) {
+    const uint32_t qh = (uint32_t)qh_bytes[0] | (uint32_t)qh_bytes[1] << 8 | (uint32_t)qh_bytes[2] << 16 |
+                        (uint32_t)qh_bytes[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+        q[j + 16] = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+    }
+}
 
 /* FP4 (e2m1) codes, two a byte: MXFP4 shares one E8M0 scale over 32 values,
  * NVFP4 has one UE4M3 scale per 16 values (4 per 64-value block) */

@@ -144,15 +144,6 @@ static void pack_5bit(const int *q, uint8_t qs[16], uint8_t qh_out[4]) {
     memcpy(qh_out, &qh, 4);
 }
 
-static void unpack_5bit(const uint8_t qs[16], const uint8_t qh_in[4], int *q) {
-    uint32_t qh;
-    memcpy(&qh, qh_in, 4);
-    for (int j = 0; j < 16; j++) {
-        q[j] = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
-        q[j + 16] = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
-    }
-}
-
 static void quantize_q4_1(const float *x, void *vy, int64_t nb) {
     block_q4_1 *y = vy;
     for (int64_t b = 0; b < nb; b++, x += 32) {
@@ -202,7 +193,7 @@ static void dequantize_q5_0(const void *vx, float *y, int64_t nb) {
     for (int64_t b = 0; b < nb; b++, y += 32) {
         const float d = q35_h2f(x[b].d);
         int q[32];
-        unpack_5bit(x[b].qs, x[b].qh, q);
+        q35_q5_codes(x[b].qs, x[b].qh, q);
         for (int j = 0; j < 32; j++) y[j] = (float)(q[j] - 16) * d;
     }
 }
@@ -229,7 +220,7 @@ static void dequantize_q5_1(const void *vx, float *y, int64_t nb) {
     for (int64_t b = 0; b < nb; b++, y += 32) {
         const float d = q35_h2f(x[b].d), m = q35_h2f(x[b].m);
         int q[32];
-        unpack_5bit(x[b].qs, x[b].qh, q);
+        q35_q5_codes(x[b].qs, x[b].qh, q);
         for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d + m;
     }
 }
@@ -596,10 +587,6 @@ static void dequantize_q6_K(const void *vx, float *y, int64_t nb) {
 /* make_qkx2 / make_q3_quants): good enough for synthetic weights, and the    */
 /* dequantizers are exact, so a file's F32 twin is too.                       */
 
-/* value i of a low-K block sits in qs[32 * (i / 128) + i % 32] at bit 2 * ((i % 128) / 32) */
-static inline int lowk_byte(int i) { return 32 * (i / 128) + i % 32; }
-static inline int lowk_shift(int i) { return 2 * ((i % 128) / 32); }
-
 static void quantize_q2_K(const float *x, void *vy, int64_t nb) {
     block_q2_K *y = vy;
     for (int64_t b = 0; b < nb; b++, x += QK_K) {
@@ -627,7 +614,7 @@ static void quantize_q2_K(const float *x, void *vy, int64_t nb) {
             for (int l = 0; l < 16; l++) {
                 const int i = 16 * s + l;
                 const int q = dl > 0.0f ? (int)clampf((float)nearest_int((x[i] + ml) / dl), 0.0f, 3.0f) : 0;
-                y[b].qs[lowk_byte(i)] |= (uint8_t)(q << lowk_shift(i));
+                y[b].qs[q35_lowk_byte(i)] |= (uint8_t)(q << q35_lowk_shift(i));
             }
         }
     }
@@ -639,7 +626,7 @@ static void dequantize_q2_K(const void *vx, float *y, int64_t nb) {
         const float d = q35_h2f(x[b].d), dmin = q35_h2f(x[b].dmin);
         for (int i = 0; i < QK_K; i++) {
             const uint8_t sc = x[b].scales[i / 16];
-            const int q = (x[b].qs[lowk_byte(i)] >> lowk_shift(i)) & 3;
+            const int q = q35_lowk_bits(x[b].qs, i);
             y[i] = d * (float)(sc & 0xF) * (float)q - dmin * (float)(sc >> 4);
         }
     }
@@ -677,8 +664,8 @@ static void quantize_q3_K(const float *x, void *vy, int64_t nb) {
             for (int l = 0; l < 16; l++) {
                 const int i = 16 * s + l;
                 const int q = dl != 0.0f ? (int)clampf((float)nearest_int(x[i] / dl), -4.0f, 3.0f) + 4 : 4;
-                y[b].qs[lowk_byte(i)] |= (uint8_t)((q & 3) << lowk_shift(i));
-                if (q & 4) y[b].hmask[i % 32] |= (uint8_t)(1u << (4 * (i / 128) + (i % 128) / 32));
+                y[b].qs[q35_lowk_byte(i)] |= (uint8_t)((q & 3) << q35_lowk_shift(i));
+                if (q & 4) y[b].hmask[i % 32] |= (uint8_t)(1u << q35_q3_K_hbit(i));
             }
         }
     }
@@ -691,9 +678,7 @@ static void dequantize_q3_K(const void *vx, float *y, int64_t nb) {
         int8_t sc[16];
         q35_q3_K_scales(x[b].scales, sc);
         for (int i = 0; i < QK_K; i++) {
-            const int high = (x[b].hmask[i % 32] >> (4 * (i / 128) + (i % 128) / 32)) & 1;
-            const int q = ((x[b].qs[lowk_byte(i)] >> lowk_shift(i)) & 3) - (high ? 0 : 4);
-            y[i] = d * (float)sc[i / 16] * (float)q;
+            y[i] = d * (float)sc[i / 16] * (float)q35_q3_K_value(&x[b], i);
         }
     }
 }

@@ -104,16 +104,6 @@ static void from_float_q8_1_scalar(const float *x, void *dst, int64_t n) {
 /* The other 32-value blocks, as ggml's generic dots: per block the integer   */
 /* sum of q_j qa_j, then dW dA sumi (+ m s, the min against Q8_1's s).        */
 
-/* the 32 codes of a Q5_0 / Q5_1 block (0..31): nibble | bit j of qh << 4 */
-static void codes_5bit(const uint8_t qs[16], const uint8_t qh_in[4], int q[32]) {
-    uint32_t qh;
-    memcpy(&qh, qh_in, 4);
-    for (int j = 0; j < 16; j++) {
-        q[j] = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
-        q[j + 16] = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
-    }
-}
-
 static int32_t dot32(const int q[32], const int8_t *qa) {
     int32_t s = 0;
     for (int j = 0; j < 32; j++) s += q[j] * qa[j];
@@ -141,7 +131,7 @@ static float vec_dot_q5_0_q8_0_scalar(const void *w, const void *a, int64_t n) {
     float s = 0.0f;
     for (int64_t b = 0; b < n / 32; b++) {
         int q[32];
-        codes_5bit(x[b].qs, x[b].qh, q);
+        q35_q5_codes(x[b].qs, x[b].qh, q);
         for (int j = 0; j < 32; j++) q[j] -= 16;
         s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs);
     }
@@ -154,7 +144,7 @@ static float vec_dot_q5_1_q8_1_scalar(const void *w, const void *a, int64_t n) {
     float s = 0.0f;
     for (int64_t b = 0; b < n / 32; b++) {
         int q[32];
-        codes_5bit(x[b].qs, x[b].qh, q);
+        q35_q5_codes(x[b].qs, x[b].qh, q);
         s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs) + q35_h2f(x[b].m) * q35_h2f(y[b].s);
     }
     return s;
@@ -188,7 +178,7 @@ static float vec_dot_q2_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
             int32_t isub = 0;
             for (int l = 0; l < 16; l++) {
                 const int i = 16 * sb + l;
-                isub += ((x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3) * y[b].qs[i];
+                isub += q35_lowk_bits(x[b].qs, i) * y[b].qs[i];
             }
             sumi += (x[b].scales[sb] & 0xF) * isub;
             summ += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
@@ -210,9 +200,7 @@ static float vec_dot_q3_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
             int32_t isub = 0;
             for (int l = 0; l < 16; l++) {
                 const int i = 16 * sb + l;
-                const int high = (x[b].hmask[i % 32] >> (4 * (i / 128) + (i % 128) / 32)) & 1;
-                const int q = ((x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3) - (high ? 0 : 4);
-                isub += q * y[b].qs[i];
+                isub += q35_q3_K_value(&x[b], i) * y[b].qs[i];
             }
             sumi += sc[sb] * isub;
         }
