@@ -35,7 +35,8 @@ FDN_THRESHOLDS = [0, 512]          # 0: chunked delta-net for every u-batch; 512
 VOCAB_STRATEGIES = ["full"]        # grows when Session(vocab_strategy=...) lands
 ISAS = ["scalar", "avx2", "avx512", "neon"]
 WEIGHT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4", "q4_1", "q5_0",
-                "q5_1", "iq4_nl", "q2_k", "q3_k"]  # see harness.measure.kernel_bench
+                "q5_1", "iq4_nl", "q2_k", "q3_k", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+                "iq1_s", "iq1_m", "tq1_0", "tq2_0"]  # see harness.measure.kernel_bench
 
 
 def require_isa(isa: str) -> None:

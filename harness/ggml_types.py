@@ -70,8 +70,15 @@ BLOCK_GEOMETRY: dict[GGMLType, tuple[int, int]] = {
 # the types the C engine has kernels for; a tensor of another weight type is dequantized to F32 when
 # a session binds it (harness.engine.session), exact but 32 bits a weight
 NATIVE_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0,
-                          GGMLType.Q5_1, GGMLType.Q8_0, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_NL,
-                          GGMLType.IQ4_XS, GGMLType.MXFP4, GGMLType.NVFP4})
+                          GGMLType.Q5_1, GGMLType.Q8_0, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K,
+                          GGMLType.Q6_K, GGMLType.IQ4_NL, GGMLType.IQ4_XS, GGMLType.MXFP4, GGMLType.NVFP4,
+                          GGMLType.IQ2_XXS, GGMLType.IQ2_XS, GGMLType.IQ2_S, GGMLType.IQ3_XXS, GGMLType.IQ3_S,
+                          GGMLType.IQ1_S, GGMLType.IQ1_M, GGMLType.TQ1_0, GGMLType.TQ2_0})
+
+# native types without a C quantizer (a grid search under an importance matrix): synthetic models and
+# kernel tests give them random valid codes (harness.model.random_codes)
+NO_QUANTIZER_TYPES = frozenset({GGMLType.IQ2_XXS, GGMLType.IQ2_XS, GGMLType.IQ2_S, GGMLType.IQ3_XXS, GGMLType.IQ3_S,
+                                GGMLType.IQ1_S, GGMLType.IQ1_M})
 
 # the formats activations are converted to before a dot product, never stored in model files
 ACTIVATION_TYPES = frozenset({GGMLType.Q8_K, GGMLType.Q8_1})

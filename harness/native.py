@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from harness.errors import UsageError
-from harness.ggml_types import ACTIVATION_TYPES, BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
+from harness.ggml_types import ACTIVATION_TYPES, BLOCK_GEOMETRY, NATIVE_TYPES, NO_QUANTIZER_TYPES, GGMLType
 
 try:
     from harness._native import ffi, lib
@@ -90,6 +90,10 @@ def quantize(x: np.ndarray, t: GGMLType, threads: int = 1) -> np.ndarray:
     elems, bsize = BLOCK_GEOMETRY[t]
     out = np.empty((n, k // elems * bsize), dtype=np.uint8)
 
+    if t in NO_QUANTIZER_TYPES:
+        raise UsageError(f"no quantizer for {t.name} (a grid search under an importance matrix); "
+                         "random_blocks gives random valid codes")
+
     def run(r0: int, r1: int) -> None:
         if r1 > r0:
             rc = lib.q35_quantize(int(t), ffi.from_buffer("float[]", x[r0:r1]),
@@ -104,6 +108,21 @@ def quantize(x: np.ndarray, t: GGMLType, threads: int = 1) -> np.ndarray:
         bounds = np.linspace(0, n, threads + 1).astype(int)
         with ThreadPoolExecutor(threads) as ex:
             list(ex.map(run, bounds[:-1], bounds[1:]))
+    return out
+
+
+def random_blocks(t: GGMLType, n_rows: int, n_cols: int, std: float, seed: int) -> np.ndarray:
+    """n_rows rows of n_cols weights of a codebook or ternary type as random valid blocks, uint8
+    [n_rows, row_bytes], their values with about the standard deviation std (q35_random_blocks)."""
+    t = native_type(t, "random block generator")
+    elems, bsize = BLOCK_GEOMETRY[t]
+    if n_rows < 0 or n_cols <= 0 or n_cols % elems:
+        raise UsageError(f"{t.name} rows hold whole blocks of {elems} values; {n_cols} columns do not")
+    out = np.empty((n_rows, n_cols // elems * bsize), dtype=np.uint8)
+    rc = lib.q35_random_blocks(int(t), seed & (2**64 - 1), float(std),
+                               ffi.from_buffer("uint8_t[]", out, require_writable=True), n_rows * (n_cols // elems))
+    if rc != 0:
+        raise UsageError(f"no random blocks for {t.name} (codebook and ternary types only) or bad std {std}")
     return out
 
 

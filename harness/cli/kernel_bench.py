@@ -9,7 +9,8 @@ import sys
 from harness.cli.common import ISAS, positive_int
 
 DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4", "q4_1", "q5_0",
-             "q5_1", "iq4_nl", "q2_k", "q3_k"]  # = kernel_bench.DOT_TYPES
+             "q5_1", "iq4_nl", "q2_k", "q3_k", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+             "iq1_s", "iq1_m", "tq1_0", "tq2_0"]  # = kernel_bench.DOT_TYPES
 BACKENDS = ["cachegrind", "perf", "auto"]                                                # counters.BACKENDS
 
 DESCRIPTION = """\

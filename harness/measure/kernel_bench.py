@@ -15,11 +15,12 @@ import numpy as np
 
 from harness import native
 from harness.errors import UsageError
-from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
+from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, NO_QUANTIZER_TYPES, GGMLType
 
 # the weight types with a dot kernel, by their lower-case names
 DOT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_xs", "mxfp4", "nvfp4", "q4_1", "q5_0", "q5_1",
-             "iq4_nl", "q2_k", "q3_k"]
+             "iq4_nl", "q2_k", "q3_k", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+             "iq1_s", "iq1_m", "tq1_0", "tq2_0"]
 
 
 @dataclass
@@ -49,6 +50,14 @@ def weight_type(name: str) -> GGMLType:
     return t
 
 
+def _weight_rows(wt: GGMLType, rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian rows quantized to wt, or random valid codes for the types without a quantizer (the
+    speed of a dot does not depend on the codes)."""
+    if wt in NO_QUANTIZER_TYPES:
+        return native.random_blocks(wt, rows, n, 1.0, int(rng.integers(0, 2**63)))
+    return native.quantize(rng.standard_normal((rows, n)).astype(np.float32), wt)
+
+
 def prepare_dot(isa: str, wtype: str, n: int = 16384, rows: int = 1, seed: int = 0) -> PreparedDot:
     """A timed-call-ready dot of one weight row of n values with `rows` (1 or 4) activation rows."""
     if rows not in (1, 4):
@@ -60,7 +69,7 @@ def prepare_dot(isa: str, wtype: str, n: int = 16384, rows: int = 1, seed: int =
         if n <= 0 or n % BLOCK_GEOMETRY[t][0]:
             raise UsageError(f"n must be a positive multiple of {BLOCK_GEOMETRY[t][0]} for {t.name}, got {n}")
     rng = np.random.default_rng(seed)
-    w = native.quantize(rng.standard_normal((1, n)).astype(np.float32), wt)[0]
+    w = _weight_rows(wt, 1, n, rng)[0]
     a = np.stack([k.from_float(rng.standard_normal(n).astype(np.float32), at) for _ in range(rows)])
     table = native.lib.q35_kernels_for(native.ISAS[k.isa])
     fn = (table.vec_dot if rows == 1 else table.vec_dot4)[int(wt)]
@@ -119,7 +128,7 @@ def prepare_panel(isa: str, wtype: str, n: int = 1024, weight_rows: int = 16, to
         if n <= 0 or n % BLOCK_GEOMETRY[t][0]:
             raise UsageError(f"n must be a positive multiple of {BLOCK_GEOMETRY[t][0]} for {t.name}, got {n}")
     rng = np.random.default_rng(seed)
-    w = native.quantize(rng.standard_normal((weight_rows, n)).astype(np.float32), wt)
+    w = _weight_rows(wt, weight_rows, n, rng)
     a = np.stack([k.from_float(rng.standard_normal(n).astype(np.float32), at) for _ in range(tokens)])
     fn = native.lib.q35_kernels_for(native.ISAS[k.isa]).gemm[int(wt)]
     out = np.empty((tokens, weight_rows), dtype=np.float32)

@@ -34,9 +34,18 @@ enum q35_type {
     Q35_TYPE_Q5_K = 13,
     Q35_TYPE_Q6_K = 14,
     Q35_TYPE_Q8_K = 15, /* activations only, never stored in files */
+    Q35_TYPE_IQ2_XXS = 16,
+    Q35_TYPE_IQ2_XS = 17,
+    Q35_TYPE_IQ3_XXS = 18,
+    Q35_TYPE_IQ1_S = 19,
     Q35_TYPE_IQ4_NL = 20,
+    Q35_TYPE_IQ3_S = 21,
+    Q35_TYPE_IQ2_S = 22,
     Q35_TYPE_IQ4_XS = 23,
+    Q35_TYPE_IQ1_M = 29,
     Q35_TYPE_BF16 = 30,
+    Q35_TYPE_TQ1_0 = 34,
+    Q35_TYPE_TQ2_0 = 35,
     Q35_TYPE_MXFP4 = 39,
     Q35_TYPE_NVFP4 = 40,
 };
@@ -50,12 +59,20 @@ int64_t q35_type_block_bytes(int type);
 
 /* Quantize nrows rows of ncols floats each into dst (rows packed back to
  * back, row size = ncols / block_elems * block_bytes). ncols must be a
- * multiple of the type's block size. Returns 0, or -1 for an unknown type
- * or a bad ncols. Thread-safe: callers split rows across threads. */
+ * multiple of the type's block size. Returns 0, or -1 for an unknown type,
+ * a type without a quantizer (the IQ1 / IQ2 / IQ3 codebook types) or a bad ncols. Thread-safe: callers split rows across threads. */
 int q35_quantize(int type, const float *src, void *dst, int64_t nrows, int64_t ncols);
 
 /* The inverse: nrows rows of quantized data to floats. Same return codes. */
 int q35_dequantize(int type, const void *src, float *dst, int64_t nrows, int64_t ncols);
+
+/* nblocks random valid blocks of a codebook type (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS,
+ * IQ2_S, IQ3_XXS, IQ3_S) or a ternary one (TQ1_0, TQ2_0), for synthetic models:
+ * random codes (uniform trits for TQ) under one block scale chosen so the values
+ * have about the standard deviation std. The IQ types have no quantizer here
+ * (q35_quantize returns -1 for them). Deterministic in seed. Returns 0, or -1 for
+ * another type or a bad count or std. */
+int q35_random_blocks(int type, uint64_t seed, float std, void *dst, int64_t nblocks);
 
 /* IEEE half and bfloat16 conversions (round to nearest even, like numpy
  * and ggml). */
@@ -90,7 +107,9 @@ int q35_isa_best(void);         /* the best supported variant */
 /* Activations are converted to the format ggml pairs with each weight type
  * before a dot product: F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0, Q4_0,
  * Q5_0, IQ4_NL, MXFP4 and NVFP4 -> Q8_0, Q4_1 and Q5_1 -> Q8_1, Q2_K / Q3_K /
- * Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K. Returns -1 for other types. */
+ * Q4_K / Q5_K / Q6_K / IQ4_XS and the codebook and ternary types (IQ1_S, IQ1_M,
+ * IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0) -> Q8_K. Returns -1 for
+ * other types. */
 int q35_act_type(int weight_type);
 
 #define Q35_TYPE_COUNT 41

@@ -118,7 +118,16 @@ int q35_act_type(int weight_type) {
     case Q35_TYPE_Q4_K:
     case Q35_TYPE_Q5_K:
     case Q35_TYPE_Q6_K:
-    case Q35_TYPE_IQ4_XS: return Q35_TYPE_Q8_K;
+    case Q35_TYPE_IQ4_XS:
+    case Q35_TYPE_IQ2_XXS:
+    case Q35_TYPE_IQ2_XS:
+    case Q35_TYPE_IQ2_S:
+    case Q35_TYPE_IQ3_XXS:
+    case Q35_TYPE_IQ3_S:
+    case Q35_TYPE_IQ1_S:
+    case Q35_TYPE_IQ1_M:
+    case Q35_TYPE_TQ1_0:
+    case Q35_TYPE_TQ2_0: return Q35_TYPE_Q8_K;
     default: return -1;
     }
 }

@@ -13,6 +13,7 @@
  */
 #include "q35.h"
 #include "blocks.h"
+#include "codebooks.h"
 #include "fp16.h"
 #include "fp4.h"
 
@@ -922,6 +923,16 @@ static const type_info TYPES[] = {
     {Q35_TYPE_IQ4_XS, QK_K, sizeof(block_iq4_xs), quantize_iq4_xs, dequantize_iq4_xs},
     {Q35_TYPE_MXFP4, QK_MXFP4, sizeof(block_mxfp4), quantize_mxfp4, dequantize_mxfp4},
     {Q35_TYPE_NVFP4, QK_NVFP4, sizeof(block_nvfp4), quantize_nvfp4, dequantize_nvfp4},
+    /* codebook_formats.c; the IQ types without a quantizer (q35_random_blocks) */
+    {Q35_TYPE_IQ2_XXS, QK_K, 66, NULL, q35_dequantize_iq2_xxs},
+    {Q35_TYPE_IQ2_XS, QK_K, 74, NULL, q35_dequantize_iq2_xs},
+    {Q35_TYPE_IQ2_S, QK_K, 82, NULL, q35_dequantize_iq2_s},
+    {Q35_TYPE_IQ3_XXS, QK_K, 98, NULL, q35_dequantize_iq3_xxs},
+    {Q35_TYPE_IQ3_S, QK_K, 110, NULL, q35_dequantize_iq3_s},
+    {Q35_TYPE_IQ1_S, QK_K, 50, NULL, q35_dequantize_iq1_s},
+    {Q35_TYPE_IQ1_M, QK_K, 56, NULL, q35_dequantize_iq1_m},
+    {Q35_TYPE_TQ1_0, QK_K, 54, q35_quantize_tq1_0, q35_dequantize_tq1_0},
+    {Q35_TYPE_TQ2_0, QK_K, 66, q35_quantize_tq2_0, q35_dequantize_tq2_0},
 };
 
 static const type_info *find_type(int type) {
@@ -945,7 +956,7 @@ int64_t q35_type_block_bytes(int type) {
  * are simply nrows * ncols / elems consecutive blocks. */
 int q35_quantize(int type, const float *src, void *dst, int64_t nrows, int64_t ncols) {
     const type_info *t = find_type(type);
-    if (!t || ncols <= 0 || nrows < 0 || ncols % t->elems != 0) return -1;
+    if (!t || !t->quantize || ncols <= 0 || nrows < 0 || ncols % t->elems != 0) return -1;
     t->quantize(src, dst, nrows * (ncols / t->elems));
     return 0;
 }

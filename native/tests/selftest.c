@@ -89,12 +89,24 @@ static const struct { int type; const char *name; } WEIGHTS[] = {
     {Q35_TYPE_Q5_K, "Q5_K x Q8_K"},  {Q35_TYPE_Q6_K, "Q6_K x Q8_K"},  {Q35_TYPE_IQ4_XS, "IQ4_XS x Q8_K"},
     {Q35_TYPE_MXFP4, "MXFP4 x Q8_0"}, {Q35_TYPE_NVFP4, "NVFP4 x Q8_0"}, {Q35_TYPE_Q4_1, "Q4_1 x Q8_1"},
     {Q35_TYPE_Q5_0, "Q5_0 x Q8_0"},  {Q35_TYPE_Q5_1, "Q5_1 x Q8_1"},  {Q35_TYPE_IQ4_NL, "IQ4_NL x Q8_0"},
-    {Q35_TYPE_Q2_K, "Q2_K x Q8_K"},  {Q35_TYPE_Q3_K, "Q3_K x Q8_K"},
+    {Q35_TYPE_Q2_K, "Q2_K x Q8_K"},  {Q35_TYPE_Q3_K, "Q3_K x Q8_K"},  {Q35_TYPE_IQ2_XXS, "IQ2_XXS x Q8_K"},
+    {Q35_TYPE_IQ2_XS, "IQ2_XS x Q8_K"}, {Q35_TYPE_IQ2_S, "IQ2_S x Q8_K"}, {Q35_TYPE_IQ3_XXS, "IQ3_XXS x Q8_K"},
+    {Q35_TYPE_IQ3_S, "IQ3_S x Q8_K"}, {Q35_TYPE_IQ1_S, "IQ1_S x Q8_K"}, {Q35_TYPE_IQ1_M, "IQ1_M x Q8_K"},
+    {Q35_TYPE_TQ1_0, "TQ1_0 x Q8_K"}, {Q35_TYPE_TQ2_0, "TQ2_0 x Q8_K"},
 };
 
 enum { N = 4096 + 29 };
 
 static int64_t row_bytes(int type, int64_t n) { return n / q35_type_block_elems(type) * q35_type_block_bytes(type); }
+
+/* a weight row of type wt made from the floats a: quantized, or random valid codes for the
+ * types without a quantizer (the IQ codebooks), a then overwritten with that row's values */
+static int make_weight_row(int wt, float *a, uint8_t *wq, int64_t n) {
+    if (q35_quantize(wt, a, wq, 1, n) == 0) return 0;
+    frand();
+    if (q35_random_blocks(wt, rng_state, 0.05f, wq, n / q35_type_block_elems(wt))) return -1;
+    return q35_dequantize(wt, wq, a, 1, n);
+}
 
 static void check_dots(const char *name, const q35_kernels *k, const q35_kernels *ref) {
     float *a = xmalloc(N * sizeof *a), *b = xmalloc(4 * N * sizeof *b);
@@ -121,7 +133,7 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
             const int64_t n = blk == 1 ? rand_len(N) : blk * (1 + rep % (4096 / blk));
             const int64_t stride = row_bytes(at, n);
             fill_case(a, n, rep, 0.1f);
-            if (q35_quantize(wt, a, wq, 1, n)) { worst1 = INFINITY; break; }
+            if (make_weight_row(wt, a, wq, n)) { worst1 = INFINITY; break; }
             for (int r = 0; r < 4; r++) {
                 fill_case(b + r * N, n, rep == 0 && r ? 3 : rep, 2.0f);
                 ref->from_float[at](b + r * N, act + r * stride, n);
@@ -475,6 +487,7 @@ static void check_formats(void) {
         {Q35_TYPE_MXFP4, "MXFP4", 0.25}, {Q35_TYPE_NVFP4, "NVFP4", 0.15}, {Q35_TYPE_Q4_1, "Q4_1", 0.15},
         {Q35_TYPE_Q5_0, "Q5_0", 8e-2}, {Q35_TYPE_Q5_1, "Q5_1", 6e-2}, {Q35_TYPE_IQ4_NL, "IQ4_NL", 0.12},
         {Q35_TYPE_Q8_1, "Q8_1", 1e-2}, {Q35_TYPE_Q2_K, "Q2_K", 0.6}, {Q35_TYPE_Q3_K, "Q3_K", 0.3},
+        {Q35_TYPE_TQ1_0, "TQ1_0", 0.8}, {Q35_TYPE_TQ2_0, "TQ2_0", 0.8},
     };
     enum { ROWS = 8, COLS = 1024 };
     float *x = xmalloc(ROWS * COLS * sizeof *x), *y = xmalloc(ROWS * COLS * sizeof *y);

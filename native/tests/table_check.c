@@ -39,6 +39,14 @@ static float frand(void) { /* xorshift64*, uniform in [-1, 1) */
 }
 static void fill(float *x, int64_t n, float scale) { for (int64_t i = 0; i < n; i++) x[i] = scale * frand(); }
 
+/* rows of x (uniform in [-scale, scale)) quantized to type, or, for the types without a
+ * quantizer (the IQ codebooks), random valid codes of the same spread */
+static void quantize_or_random(int type, const float *x, void *q, int64_t rows, int64_t cols, float scale) {
+    if (q35_quantize(type, x, q, rows, cols) == 0) return;
+    frand();
+    q35_random_blocks(type, rng_state, scale / sqrtf(3.0f), q, rows * cols / q35_type_block_elems(type));
+}
+
 static void report(const char *isa, const char *what, double err, double tol) {
     int ok = err <= tol;
     checks++;
@@ -185,7 +193,10 @@ static void check_dot4_identity(int isa) {
         {Q35_TYPE_Q5_K, "Q5_K"}, {Q35_TYPE_Q6_K, "Q6_K"}, {Q35_TYPE_IQ4_XS, "IQ4_XS"},
         {Q35_TYPE_MXFP4, "MXFP4"}, {Q35_TYPE_NVFP4, "NVFP4"}, {Q35_TYPE_Q4_1, "Q4_1"},
         {Q35_TYPE_Q5_0, "Q5_0"}, {Q35_TYPE_Q5_1, "Q5_1"}, {Q35_TYPE_IQ4_NL, "IQ4_NL"},
-        {Q35_TYPE_Q2_K, "Q2_K"}, {Q35_TYPE_Q3_K, "Q3_K"},
+        {Q35_TYPE_Q2_K, "Q2_K"}, {Q35_TYPE_Q3_K, "Q3_K"}, {Q35_TYPE_IQ2_XXS, "IQ2_XXS"},
+        {Q35_TYPE_IQ2_XS, "IQ2_XS"}, {Q35_TYPE_IQ2_S, "IQ2_S"}, {Q35_TYPE_IQ3_XXS, "IQ3_XXS"},
+        {Q35_TYPE_IQ3_S, "IQ3_S"}, {Q35_TYPE_IQ1_S, "IQ1_S"}, {Q35_TYPE_IQ1_M, "IQ1_M"},
+        {Q35_TYPE_TQ1_0, "TQ1_0"}, {Q35_TYPE_TQ2_0, "TQ2_0"},
     };
     enum { NMAX = 2048 + 17 };
     float *w = malloc(NMAX * sizeof *w), *act = malloc(4 * NMAX * sizeof *act);
@@ -203,7 +214,7 @@ static void check_dot4_identity(int isa) {
             const int64_t n = blk == 1 ? 1 + (int64_t)((frand() + 1.0f) * 0.5f * (NMAX - 1)) : blk * (1 + rep);
             const int64_t stride = n / q35_type_block_elems(at) * q35_type_block_bytes(at);
             fill(w, n, 0.1f);
-            q35_quantize(wt, w, wq, 1, n);
+            quantize_or_random(wt, w, wq, 1, n, 0.1f);
             for (int r = 0; r < 4; r++) {
                 fill(act + r * NMAX, n, 2.0f);
                 k->from_float[at](act + r * NMAX, aq + r * stride, n);
@@ -254,7 +265,7 @@ static const uint8_t *quantized_rows(int type, int64_t rows, float scale) {
     float *f = malloc(sizeof(float) * rows * COLS);
     for (int64_t i = 0; i < rows * COLS; i++) f[i] = scale * frand();
     uint8_t *q = keep(malloc((size_t)(rows * COLS / q35_type_block_elems(type) * q35_type_block_bytes(type))));
-    q35_quantize(type, f, q, rows, COLS);
+    quantize_or_random(type, f, q, rows, COLS, scale);
     free(f);
     return q;
 }
@@ -340,6 +351,11 @@ static void check_engine(int isa) {
         {Q35_TYPE_Q4_1, "Q4_1", 4.0 / 127}, {Q35_TYPE_Q5_0, "Q5_0", 4.0 / 127},
         {Q35_TYPE_Q5_1, "Q5_1", 4.0 / 127}, {Q35_TYPE_IQ4_NL, "IQ4_NL", 4.0 / 127},
         {Q35_TYPE_Q2_K, "Q2_K", 4.0 / 127}, {Q35_TYPE_Q3_K, "Q3_K", 4.0 / 127},
+        {Q35_TYPE_IQ2_XXS, "IQ2_XXS", 4.0 / 127}, {Q35_TYPE_IQ2_XS, "IQ2_XS", 4.0 / 127},
+        {Q35_TYPE_IQ2_S, "IQ2_S", 4.0 / 127}, {Q35_TYPE_IQ3_XXS, "IQ3_XXS", 4.0 / 127},
+        {Q35_TYPE_IQ3_S, "IQ3_S", 4.0 / 127}, {Q35_TYPE_IQ1_S, "IQ1_S", 4.0 / 127},
+        {Q35_TYPE_IQ1_M, "IQ1_M", 4.0 / 127}, {Q35_TYPE_TQ1_0, "TQ1_0", 4.0 / 127},
+        {Q35_TYPE_TQ2_0, "TQ2_0", 4.0 / 127},
     };
     int32_t tokens[PREFILL + DECODE];
     for (int t = 0; t < PREFILL + DECODE; t++) tokens[t] = (int32_t)((frand() + 1.0f) * 0.5f * (VOCAB - 1));

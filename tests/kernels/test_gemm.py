@@ -10,7 +10,7 @@ from harness.model.dequant import DEQUANTIZERS
 from harness.errors import UsageError
 from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 
-from support.kernel_rows import WEIGHT_TYPES, act_type, activation_row, dequant_act, source_of, weight_row
+from support.kernel_rows import WEIGHT_TYPES, act_type, activation_row, dequant_act, source_of, weight_row, quantized_row
 
 RUNNABLE = native.cpu_features()["supported"]
 SHAPES = [(1, 1), (2, 1), (5, 1), (1, 4), (2, 4), (3, 3), (5, 2), (16, 4), (16, 7), (7, 32)]  # (rows, tokens)
@@ -30,7 +30,7 @@ def test_panel_equals_the_variants_own_dots_bit_for_bit(isa, wt):
     for n in (5 * blk, 1024, 33024):              # odd block count; a usual width; past the stack buffers
         shapes = SHAPES if n < 33024 else [(3, 5)]
         for nr, nt in shapes:
-            w = np.stack([native.quantize(weight_row(rng, n), wt)[0] for _ in range(nr)])
+            w = np.stack([quantized_row(rng, n, wt) for _ in range(nr)])
             xs = [activation_row(rng, n) for _ in range(nt)]
             a = np.stack([k.from_float(x, at) for x in xs])
             got = k.gemm(w, a, wt, n)

@@ -7,7 +7,7 @@ from harness import native
 from harness.ggml_types import GGMLType
 
 from support.kernel_rows import (LENGTHS, WEIGHT_TYPES, act_type, activation_row, bf16_rule, exact_dot, lengths,
-                                 q8_k_rule, weight_row)
+                                 q8_k_rule, quantized_row)
 
 RUNNABLE = native.cpu_features()["supported"]
 T = GGMLType
@@ -19,7 +19,7 @@ def test_vec_dot_matches_float64_of_dequantized_rows(isa, wt):
     rng = np.random.default_rng(int(wt) * 7 + 1)
     for n in lengths(wt):
         for rep in range(3):
-            w = native.quantize(weight_row(rng, n), wt)[0]
+            w = quantized_row(rng, n, wt)
             x = activation_row(rng, n)
             if rep == 2 and n >= 512:
                 x[:256] = 0.0                      # an all-zero activation block
@@ -121,7 +121,7 @@ def test_vec_dot_against_scalar_variant(isa):
     for wt in WEIGHT_TYPES:
         at = act_type(wt)
         n = 4096
-        w = native.quantize(weight_row(rng, n), wt)[0]
+        w = quantized_row(rng, n, wt)
         a = ref.from_float(activation_row(rng, n), at)
         mag = exact_dot(w, wt, a, at)[1]
         assert abs(k.vec_dot(w, a, wt, n) - ref.vec_dot(w, a, wt, n)) <= 1e-5 * mag, (isa, wt.name)

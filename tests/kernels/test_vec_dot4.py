@@ -11,7 +11,7 @@ from harness.errors import UsageError
 from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 
 from support.kernel_rows import (WEIGHT_TYPES, act_type, activation_row, dequant_act, lengths, source_of,
-                                 weight_row)
+                                 quantized_row)
 
 RUNNABLE = native.cpu_features()["supported"]
 T = GGMLType
@@ -31,7 +31,7 @@ def test_vec_dot4_equals_four_vec_dots(isa, wt):
     exact = same_source(isa, wt)
     for n in lengths(wt) + ([96, 160] if BLOCK_GEOMETRY[at][0] == 32 == BLOCK_GEOMETRY[wt][0] else []):  # odd block counts
         for rep in range(2):
-            w = native.quantize(weight_row(rng, n), wt)[0]
+            w = quantized_row(rng, n, wt)
             xs = [activation_row(rng, n) for _ in range(4)]
             if rep == 1 and n >= 512:
                 xs[2][:256] = 0.0                     # an all-zero activation block
@@ -52,7 +52,7 @@ def test_vec_dot4_strided_rows_and_sizes(isa):
     k = native.Kernels(isa)
     rng = np.random.default_rng(3)
     n, wt = 512, T.Q4_K
-    w = native.quantize(weight_row(rng, n), wt)[0]
+    w = quantized_row(rng, n, wt)
     a = np.stack([k.from_float(activation_row(rng, n), T.Q8_K) for _ in range(4)])
     want = [k.vec_dot(w, a[r], wt, n) for r in range(4)]
     assert np.array_equal(k.vec_dot4(w, a, wt, n), np.array(want, np.float32)) or not same_source(isa, wt)

@@ -5,12 +5,13 @@ import numpy as np
 
 from harness import native
 from harness.model.dequant import DEQUANTIZERS
-from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
+from harness.ggml_types import BLOCK_GEOMETRY, NO_QUANTIZER_TYPES, GGMLType
 
 T = GGMLType
 
 WEIGHT_TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS, T.MXFP4, T.NVFP4, T.Q4_1, T.Q5_0, T.Q5_1,
-                T.IQ4_NL, T.Q2_K, T.Q3_K]
+                T.IQ4_NL, T.Q2_K, T.Q3_K, T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ3_XXS, T.IQ3_S, T.IQ1_S, T.IQ1_M, T.TQ1_0,
+                T.TQ2_0]
 LENGTHS = (256, 512, 4096, 2560, 9216)
 FLOAT_TAILS = (1, 7, 37, 1001)  # float rows have no blocks: lengths that exercise the SIMD tails
 
@@ -90,6 +91,14 @@ def weight_row(rng, n):
     """Gaussian with a scale that changes every 32 values."""
     scale = rng.uniform(0.2, 3.0, (n + 31) // 32).repeat(32)[:n]
     return (rng.standard_normal(n) * scale * 0.05).astype(np.float32)
+
+
+def quantized_row(rng, n, wt):
+    """One weight row of type wt: weight_row quantized, or random valid codes of about its spread for
+    the types without a quantizer (the IQ1 / IQ2 / IQ3 codebooks)."""
+    if wt in NO_QUANTIZER_TYPES:
+        return native.random_blocks(wt, 1, n, 0.05, int(rng.integers(0, 2**63)))[0]
+    return native.quantize(weight_row(rng, n), wt)[0]
 
 
 def lengths(wt):

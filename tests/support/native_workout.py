@@ -63,10 +63,11 @@ def workout(path: str, isas: list[str], plans) -> int:
 
 def quantizers() -> None:
     from harness import native
-    from harness.ggml_types import WEIGHT_TYPES
+    from harness.ggml_types import NATIVE_TYPES, NO_QUANTIZER_TYPES
     x = np.random.default_rng(1).standard_normal((3, 512)).astype(np.float32)
-    for t in sorted(WEIGHT_TYPES):
-        native.dequantize(native.quantize(x, t, threads=2), t, 512)
+    for t in sorted(NATIVE_TYPES):
+        raw = native.random_blocks(t, 3, 512, 0.1, 1) if t in NO_QUANTIZER_TYPES else native.quantize(x, t, threads=2)
+        native.dequantize(raw, t, 512)
     print("quantizers ok", flush=True)
 
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "codebooks.h"
 #include "fp16.h"
 #include "fp4.h"
 #include "kernels.h"
@@ -208,6 +209,41 @@ static float vec_dot_q3_K_q8_K_scalar(const void *w, const void *a, int64_t n) {
     }
     return s;
 }
+
+/* The codebook and ternary types x Q8_K (codebooks.h): per block the exact
+ * integer sum_s ls_s sum_{i in s} v_i qa_i, times dW dA, as ggml's generic dots;
+ * the total times the type's c at the end (a power of two: exact). */
+static float codebook_dot_scalar(int type, const void *w, const void *a, int64_t n) {
+    int block_bytes;
+    const q35_codebook_decode_fn decode = q35_codebook_decoder(type, &block_bytes);
+    const block_q8_K *y = a;
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        q35_codebook_block cb;
+        decode((const uint8_t *)w + b * block_bytes, &cb);
+        int32_t isum = 0;
+        for (int sb = 0; sb < 16; sb++) {
+            int32_t sub = 0;
+            for (int l = 0; l < 16; l++) sub += cb.v[16 * sb + l] * y[b].qs[16 * sb + l];
+            isum += cb.ls[sb] * sub;
+        }
+        s += cb.d * y[b].d * (float)isum;
+    }
+    return s * q35_codebook_c(type);
+}
+
+#define CODEBOOK_DOT(name, type) \
+    static float name(const void *w, const void *a, int64_t n) { return codebook_dot_scalar(type, w, a, n); }
+CODEBOOK_DOT(vec_dot_iq2_xxs_q8_K_scalar, Q35_TYPE_IQ2_XXS)
+CODEBOOK_DOT(vec_dot_iq2_xs_q8_K_scalar, Q35_TYPE_IQ2_XS)
+CODEBOOK_DOT(vec_dot_iq2_s_q8_K_scalar, Q35_TYPE_IQ2_S)
+CODEBOOK_DOT(vec_dot_iq3_xxs_q8_K_scalar, Q35_TYPE_IQ3_XXS)
+CODEBOOK_DOT(vec_dot_iq3_s_q8_K_scalar, Q35_TYPE_IQ3_S)
+CODEBOOK_DOT(vec_dot_iq1_s_q8_K_scalar, Q35_TYPE_IQ1_S)
+CODEBOOK_DOT(vec_dot_iq1_m_q8_K_scalar, Q35_TYPE_IQ1_M)
+CODEBOOK_DOT(vec_dot_tq1_0_q8_K_scalar, Q35_TYPE_TQ1_0)
+CODEBOOK_DOT(vec_dot_tq2_0_q8_K_scalar, Q35_TYPE_TQ2_0)
+#undef CODEBOOK_DOT
 
 /* ------------------------------------------------------------------------- */
 /* Dot products: one weight row with one activation row (q35_act_type).      */
@@ -427,6 +463,15 @@ VEC_DOT4_SCALAR(vec_dot4_q5_1_q8_1_scalar, vec_dot_q5_1_q8_1_scalar)
 VEC_DOT4_SCALAR(vec_dot4_iq4_nl_q8_0_scalar, vec_dot_iq4_nl_q8_0_scalar)
 VEC_DOT4_SCALAR(vec_dot4_q2_K_q8_K_scalar, vec_dot_q2_K_q8_K_scalar)
 VEC_DOT4_SCALAR(vec_dot4_q3_K_q8_K_scalar, vec_dot_q3_K_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq2_xxs_q8_K_scalar, vec_dot_iq2_xxs_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq2_xs_q8_K_scalar, vec_dot_iq2_xs_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq2_s_q8_K_scalar, vec_dot_iq2_s_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq3_xxs_q8_K_scalar, vec_dot_iq3_xxs_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq3_s_q8_K_scalar, vec_dot_iq3_s_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq1_s_q8_K_scalar, vec_dot_iq1_s_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_iq1_m_q8_K_scalar, vec_dot_iq1_m_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_tq1_0_q8_K_scalar, vec_dot_tq1_0_q8_K_scalar)
+VEC_DOT4_SCALAR(vec_dot4_tq2_0_q8_K_scalar, vec_dot_tq2_0_q8_K_scalar)
 #undef VEC_DOT4_SCALAR
 
 void q35_dn_fused(const q35_dn_head *h); /* engine/deltanet.c: the reference */
@@ -469,6 +514,15 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_IQ4_NL] = vec_dot_iq4_nl_q8_0_scalar,
         [Q35_TYPE_Q2_K] = vec_dot_q2_K_q8_K_scalar,
         [Q35_TYPE_Q3_K] = vec_dot_q3_K_q8_K_scalar,
+        [Q35_TYPE_IQ2_XXS] = vec_dot_iq2_xxs_q8_K_scalar,
+        [Q35_TYPE_IQ2_XS] = vec_dot_iq2_xs_q8_K_scalar,
+        [Q35_TYPE_IQ2_S] = vec_dot_iq2_s_q8_K_scalar,
+        [Q35_TYPE_IQ3_XXS] = vec_dot_iq3_xxs_q8_K_scalar,
+        [Q35_TYPE_IQ3_S] = vec_dot_iq3_s_q8_K_scalar,
+        [Q35_TYPE_IQ1_S] = vec_dot_iq1_s_q8_K_scalar,
+        [Q35_TYPE_IQ1_M] = vec_dot_iq1_m_q8_K_scalar,
+        [Q35_TYPE_TQ1_0] = vec_dot_tq1_0_q8_K_scalar,
+        [Q35_TYPE_TQ2_0] = vec_dot_tq2_0_q8_K_scalar,
     },
     .vec_dot4 = {
         [Q35_TYPE_F32] = vec_dot4_f32_scalar,
@@ -488,5 +542,14 @@ const q35_kernels q35_kernels_scalar = {
         [Q35_TYPE_IQ4_NL] = vec_dot4_iq4_nl_q8_0_scalar,
         [Q35_TYPE_Q2_K] = vec_dot4_q2_K_q8_K_scalar,
         [Q35_TYPE_Q3_K] = vec_dot4_q3_K_q8_K_scalar,
+        [Q35_TYPE_IQ2_XXS] = vec_dot4_iq2_xxs_q8_K_scalar,
+        [Q35_TYPE_IQ2_XS] = vec_dot4_iq2_xs_q8_K_scalar,
+        [Q35_TYPE_IQ2_S] = vec_dot4_iq2_s_q8_K_scalar,
+        [Q35_TYPE_IQ3_XXS] = vec_dot4_iq3_xxs_q8_K_scalar,
+        [Q35_TYPE_IQ3_S] = vec_dot4_iq3_s_q8_K_scalar,
+        [Q35_TYPE_IQ1_S] = vec_dot4_iq1_s_q8_K_scalar,
+        [Q35_TYPE_IQ1_M] = vec_dot4_iq1_m_q8_K_scalar,
+        [Q35_TYPE_TQ1_0] = vec_dot4_tq1_0_q8_K_scalar,
+        [Q35_TYPE_TQ2_0] = vec_dot4_tq2_0_q8_K_scalar,
     },
 };
