@@ -39,6 +39,14 @@ def test_every_bit_pattern_dequantizes_as_gguf_does(name):
     assert np.array_equal(bits(ours), bits(ref))
 
 
+def test_the_c_grid_header_is_generated_from_the_same_tables():
+    """native/src/iq_grids.h is what `python -m harness.model.iq_grids --write-c` writes today."""
+    from pathlib import Path
+    from harness.model.iq_grids import c_header
+    header = Path(__file__).resolve().parents[2] / "native" / "src" / "iq_grids.h"
+    assert header.read_text() == c_header()
+
+
 def test_the_codebooks_and_signs_are_ggml_s():
     ref = grids_from_gguf()
     for name, shape in SHAPES.items():

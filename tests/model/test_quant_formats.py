@@ -32,8 +32,19 @@ TYPES = {
     "IQ4_NL": (20, 32, 18),
     "Q2_K": (10, 256, 84),
     "Q3_K": (11, 256, 110),
+    "IQ2_XXS": (16, 256, 66),
+    "IQ2_XS": (17, 256, 74),
+    "IQ2_S": (22, 256, 82),
+    "IQ3_XXS": (18, 256, 98),
+    "IQ3_S": (21, 256, 110),
+    "IQ1_S": (19, 256, 50),
+    "IQ1_M": (29, 256, 56),
+    "TQ1_0": (34, 256, 54),
+    "TQ2_0": (35, 256, 66),
 }
 STORED = [name for name in TYPES if name != "Q8_K"]  # the weight formats
+NO_QUANTIZER = {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"}   # random codes only
+QUANTIZED = [name for name in STORED if name not in NO_QUANTIZER]
 
 # Round-trip relative RMS error, rms(x - deq) / rms(x), on Gaussian data
 # (gaussian_rows(8, 4096, seed=1)). Measured with quant.c as written:
@@ -129,7 +140,7 @@ def test_block_sizes(name):
     assert gguf.GGML_QUANT_SIZES[GT[name]] == (elems, nbytes)
 
 
-@pytest.mark.parametrize("t", [-1, 4, 5, 16, 17, 99, 1000])   # 4, 5: ggml ids no longer in use
+@pytest.mark.parametrize("t", [-1, 4, 5, 24, 31, 99, 1000])   # 4, 5, 31: ggml ids no longer in use; 24: I8
 def test_unknown_types_have_no_size(t):
     assert lib.q35_type_block_elems(t) == 0
     assert lib.q35_type_block_bytes(t) == 0
@@ -158,7 +169,7 @@ def test_error_codes():
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kind", list(DATA))
-@pytest.mark.parametrize("name", STORED)
+@pytest.mark.parametrize("name", QUANTIZED)
 def test_dequantize_matches_gguf(name, kind, shape):
     if shape[1] % TYPES[name][1]:
         pytest.skip("width not a multiple of the block")
@@ -182,9 +193,12 @@ def test_dequantize_random_bytes_matches_gguf(name):
     blocks = buf.reshape(nblocks, nbytes)
     f16_offsets = {"F16": [], "Q4_0": [0], "Q8_0": [0], "Q4_K": [0, 2], "Q5_K": [0, 2],
                    "Q6_K": [208], "IQ4_XS": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "IQ4_NL": [0],
-                   "Q2_K": [80, 82], "Q3_K": [108]}.get(name, [])
+                   "Q2_K": [80, 82], "Q3_K": [108], "IQ2_XXS": [0], "IQ2_XS": [0], "IQ2_S": [0], "IQ3_XXS": [0],
+                   "IQ3_S": [0], "IQ1_S": [0], "TQ1_0": [52], "TQ2_0": [64]}.get(name, [])
     for off in f16_offsets:
         blocks[:, off + 1] &= 0xBF  # exponent <= 15: |d| < 2
+    if name == "IQ1_M":
+        blocks[:, 55] &= 0xBF  # d's top nibble is the top of the last scale word
     if name == "F16":
         buf = (buf.view(np.uint16) & 0xBBFF).view(np.uint8)
     if name in ("F32", "BF16"):
@@ -254,6 +268,38 @@ def test_the_legacy_32_value_types_quantize_like_ggml():
         for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"):
             ref = gguf.quants.quantize(x, GT[name]).reshape(-1)
             assert np.array_equal(quantize(name, x), ref), (name, kind)
+
+
+def test_the_ternary_types_quantize_like_ggml():
+    """TQ1_0 / TQ2_0: d = max |x|, each value rounded to -1, 0, 1, packed as base-3 digits / two-bit
+    codes; gguf-py reproduces ggml's quantize_row_tq*_ref, and so do we, byte for byte."""
+    for kind, make in DATA.items():
+        x = make(4, 512, seed=12)
+        for name in ("TQ1_0", "TQ2_0"):
+            assert np.array_equal(quantize(name, x), gguf.quants.quantize(x, GT[name]).reshape(-1)), (name, kind)
+
+
+def test_the_iq_types_have_no_quantizer_but_random_valid_blocks():
+    """q35_quantize refuses the IQ1 / IQ2 / IQ3 types; q35_random_blocks gives deterministic random
+    blocks whose values have the standard deviation asked for, and refuses other types and bad input."""
+    x = np.zeros(256, dtype=np.float32)
+    for name in sorted(NO_QUANTIZER) + ["TQ1_0", "TQ2_0"]:
+        t, elems, nbytes = TYPES[name]
+        buf = np.zeros(64 * nbytes, dtype=np.uint8)
+        if name in NO_QUANTIZER:
+            assert lib.q35_quantize(t, ffi.from_buffer("float[]", x), ffi.from_buffer("uint8_t[]", buf), 1, 256) == -1
+        assert lib.q35_random_blocks(t, 5, 0.02, ffi.from_buffer("uint8_t[]", buf), 64) == 0
+        again = np.zeros_like(buf)
+        assert lib.q35_random_blocks(t, 5, 0.02, ffi.from_buffer("uint8_t[]", again), 64) == 0
+        assert np.array_equal(buf, again)
+        values = gguf.quants.dequantize(buf, GT[name]).reshape(-1)
+        assert abs(float(np.std(values)) - 0.02) < 0.0005, name       # the scale is one f16 per block
+    buf = np.zeros(4096, dtype=np.uint8)
+    pb = ffi.from_buffer("uint8_t[]", buf)
+    assert lib.q35_random_blocks(12, 5, 0.02, pb, 1) == -1              # Q4_K has a quantizer
+    assert lib.q35_random_blocks(16, 5, -1.0, pb, 1) == -1
+    assert lib.q35_random_blocks(16, 5, float("nan"), pb, 1) == -1
+    assert lib.q35_random_blocks(16, 5, 0.02, pb, -1) == -1
 
 
 # --------------------------------------------------------------------------- Q8_K
