@@ -75,7 +75,13 @@ def c_header() -> str:
         for i in range(0, words.size, step):
             lines.append("    " + ", ".join(f"0x{int(w):0{digits}x}" for w in words[i:i + step]) + ",")
         lines += ["};", ""]
-    lines += ["#endif", ""]
+    # KSIGNS[i] as 8 bytes of +1 (0x01) / -1 (0xff): the sign of value j in byte j
+    lines += ["/* ksigns_iq2xs[i] (7 sign bits i and their parity) as 8 bytes of +1 / -1, value j in byte j */",
+              "static const uint64_t q35_ksign_bytes[128] = {"]
+    pm1 = [sum((0xFF if (int(k) >> j) & 1 else 0x01) << (8 * j) for j in range(8)) for k in KSIGNS]
+    for i in range(0, 128, 4):
+        lines.append("    " + ", ".join(f"0x{w:016x}" for w in pm1[i:i + 4]) + ",")
+    lines += ["};", "", "#endif", ""]
     return "\n".join(lines)
 
 

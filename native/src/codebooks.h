@@ -77,8 +77,11 @@ static inline uint64_t q35_signed_point(uint64_t point, uint8_t signs) {
     return (point ^ (ones * 0xFF)) + ones;
 }
 
-static inline uint8_t q35_ksign(uint32_t k7) { /* 7 sign bits + the parity bit */
-    return (uint8_t)(k7 | (uint32_t)(__builtin_popcount(k7) & 1) << 7);
+static inline uint8_t q35_ksign(uint32_t k7) { /* 7 sign bits + their parity as bit 7 */
+    uint32_t p = k7 ^ k7 >> 4; /* folded, so bit 0 is the parity (no popcnt instruction needed) */
+    p ^= p >> 2;
+    p ^= p >> 1;
+    return (uint8_t)(k7 | (p & 1) << 7);
 }
 
 static inline void q35_put8(int8_t *v, uint64_t bytes) { memcpy(v, &bytes, 8); }

@@ -2,14 +2,18 @@
  * IQ3_S, TQ1_0, TQ2_0) x Q8_K on AVX2 + FMA, one weight row with one or 4
  * activation rows.
  *
- * Each weight block is decoded once to its integer values v and sub-block scales ls
- * (codebooks.h); per chunk of 32 values, maddubs of |v| with qa carrying v's sign
- * (|v| <= 62, |qa| <= 127: the int16 pair sums cannot saturate) and a madd with the
- * chunk's two scales (one per 128-bit lane) add 8 int32 into the block sum. The
- * float steps are those of ggml's x86 dots: per block acc += (dW dA) * float(sums),
- * one 8-lane accumulator, summed at the end and times the type's c. The 4-row dot
- * decodes a block once for the 4 rows and keeps the single dot's float order, so
- * they agree bit for bit. */
+ * IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S: per group of 32 values the grid points are
+ * gathered into one register of unsigned magnitudes w (4 points of 8 bytes or 8 of 4),
+ * the group's four sign bytes become a register of +-1 bytes, and maddubs(w, qa with
+ * those signs) gives int16 pair sums (w <= 62, |qa| <= 127: no saturation); a madd
+ * with the group's two sub-block scales (one per 128-bit lane) adds 8 int32 into the
+ * block sum. The other types are decoded to their integer values v first
+ * (codebooks.h) and go the same way with |v| and qa carrying v's sign; both ways give
+ * the same int32 lanes. The float steps are those of ggml's x86 dots: per block
+ * acc += (dW dA) * float(sums) (the TQ types: a product, then a sum, as ggml's), one
+ * 8-lane accumulator, summed at the end and times the type's c. The 4-row dot decodes
+ * a group once for the 4 rows and keeps the single dot's float order, so they agree
+ * bit for bit. */
 #include "kernels.h"
 
 #if Q35_HAVE_X86
@@ -19,35 +23,127 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* the 8 int32 lanes of sum_s ls_s sum_{i in s} v_i qa_i over one block */
-INLINE __m256i block_sums(const q35_codebook_block *cb, const int8_t *qa) {
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 8; c++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(cb->v + 32 * c));
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(qa + 32 * c));
-        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(q, v));
-        const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(cb->ls[2 * c + 1]), _mm_set1_epi16(cb->ls[2 * c]));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+/* +1 / -1 bytes from four sign bytes (byte l: the signs of values 8 l .. 8 l + 7; bit j set:
+ * value j negative): byte l spread over its 8 lanes, each lane tests its own bit */
+INLINE __m256i sign_bytes(uint32_t four) {
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)four),
+                                               _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
+                                                                 0x0101010101010101ll, 0));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(1));
+}
+
+/* the +-1 bytes of four 7-bit sign indices (ggml's ksigns_iq2xs, as bytes in q35_ksign_bytes) */
+INLINE __m256i ksign_vector(uint32_t k0, uint32_t k1, uint32_t k2, uint32_t k3) {
+    return _mm256_set_epi64x((long long)q35_ksign_bytes[k3], (long long)q35_ksign_bytes[k2],
+                             (long long)q35_ksign_bytes[k1], (long long)q35_ksign_bytes[k0]);
+}
+
+/* the same for the four indices in bits 0..27 of an IQ2_XXS / IQ3_XXS group word */
+INLINE __m256i ksign_word_vector(uint32_t aux) {
+    return ksign_vector(aux & 127, aux >> 7 & 127, aux >> 14 & 127, aux >> 21 & 127);
+}
+
+/* group g (values 32 g .. 32 g + 31) of an IQ2 / IQ3 block: magnitudes, signs, the two scales */
+typedef struct { __m256i w, s; int16_t ls0, ls1; } group32;
+
+INLINE group32 iq_group(int type, const uint8_t *x, int g) {
+    group32 o;
+    int ls0, ls1;
+    if (type == Q35_TYPE_IQ2_XXS) { /* 4 byte indices, a word of 4 x 7 sign bits and the scale */
+        const uint8_t *q = x + 2 + 8 * g;
+        const uint32_t aux = q35_le32(q + 4);
+        o.w = _mm256_i32gather_epi64((const long long *)q35_iq2xxs_grid,
+                                     _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)q35_le32(q))), 8);
+        o.s = ksign_word_vector(aux);
+        ls0 = ls1 = 2 * (int)(aux >> 28) + 1;
+    } else if (type == Q35_TYPE_IQ2_XS) { /* 4 words of a 9-bit index and 7 sign bits */
+        const uint8_t *q = x + 2 + 8 * g;
+        const __m128i idx = _mm_and_si128(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)q)),
+                                          _mm_set1_epi32(511));
+        o.w = _mm256_i32gather_epi64((const long long *)q35_iq2xs_grid, idx, 8);
+        o.s = ksign_vector(q[1] >> 1, q[3] >> 1, q[5] >> 1, q[7] >> 1);
+        ls0 = 2 * (x[66 + g] & 0xF) + 1;
+        ls1 = 2 * (x[66 + g] >> 4) + 1;
+    } else if (type == Q35_TYPE_IQ2_S) { /* 10-bit indices: qs[4g + l] and bits 2l, 2l+1 of qh[g] */
+        const __m128i lo = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)q35_le32(x + 2 + 4 * g)));
+        const __m128i hi = _mm_and_si128(_mm_sllv_epi32(_mm_set1_epi32(x[66 + g]), _mm_setr_epi32(8, 6, 4, 2)),
+                                         _mm_set1_epi32(0x300));
+        o.w = _mm256_i32gather_epi64((const long long *)q35_iq2s_grid, _mm_or_si128(lo, hi), 8);
+        o.s = sign_bytes(q35_le32(x + 34 + 4 * g));
+        ls0 = 2 * (x[74 + g] & 0xF) + 1;
+        ls1 = 2 * (x[74 + g] >> 4) + 1;
+    } else if (type == Q35_TYPE_IQ3_XXS) { /* 8 byte indices of 4-value points, a sign / scale word */
+        const uint32_t aux = q35_le32(x + 66 + 4 * g);
+        o.w = _mm256_i32gather_epi32((const int *)q35_iq3xxs_grid,
+                                     _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + 2 + 8 * g))), 4);
+        o.s = ksign_word_vector(aux);
+        ls0 = ls1 = 2 * (int)(aux >> 28) + 1;
+    } else { /* IQ3_S: 9-bit indices, the ninth bit of point k is bit k of qh[g] */
+        const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + 2 + 8 * g)));
+        const __m256i hi = _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(x[66 + g]),
+                                                              _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1)),
+                                            _mm256_set1_epi32(256));
+        o.w = _mm256_i32gather_epi32((const int *)q35_iq3s_grid, _mm256_or_si256(lo, hi), 4);
+        o.s = sign_bytes(q35_le32(x + 74 + 4 * g));
+        ls0 = ls1 = 2 * ((x[106 + g / 2] >> (4 * (g % 2))) & 0xF) + 1;
     }
-    return acc;
+    o.ls0 = (int16_t)ls0;
+    o.ls1 = (int16_t)ls1;
+    return o;
+}
+
+/* madd(pair sums, the two scales): 8 int32 of sum ls w sign qa over the group */
+INLINE __m256i group_sums(__m256i w, __m256i signed_qa, int16_t ls0, int16_t ls1) {
+    const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(ls1), _mm_set1_epi16(ls0));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, signed_qa), sc);
+}
+
+INLINE const block_q8_K *act_block(const void *a, int64_t as, int r, int64_t b) {
+    return (const block_q8_K *)(const void *)((const uint8_t *)a + r * as) + b;
+}
+
+/* acc += (dW dA) float(sums): a fused multiply-add, or ggml's product then sum for the TQ types */
+INLINE __m256 add_block(int type, __m256 acc, float d, __m256i sums) {
+    const __m256 f = _mm256_cvtepi32_ps(sums), dv = _mm256_set1_ps(d);
+    if (type == Q35_TYPE_TQ1_0 || type == Q35_TYPE_TQ2_0) return _mm256_add_ps(_mm256_mul_ps(f, dv), acc);
+    return _mm256_fmadd_ps(dv, f, acc);
 }
 
 INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, int64_t n, float *out, const int nr) {
     int block_bytes;
     const q35_codebook_decode_fn decode = q35_codebook_decoder(type, &block_bytes);
+    const int gathered = type == Q35_TYPE_IQ2_XXS || type == Q35_TYPE_IQ2_XS || type == Q35_TYPE_IQ2_S ||
+                         type == Q35_TYPE_IQ3_XXS || type == Q35_TYPE_IQ3_S;
     __m256 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
-        q35_codebook_block cb;
-        decode((const uint8_t *)w + b * block_bytes, &cb);
-        for (int r = 0; r < nr; r++) {
-            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)a + r * as) + b;
-            const __m256 sums = _mm256_cvtepi32_ps(block_sums(&cb, y->qs)), d = _mm256_set1_ps(cb.d * y->d);
-            if (type == Q35_TYPE_TQ1_0 || type == Q35_TYPE_TQ2_0) /* ggml's TQ dots: a product, then a sum */
-                acc[r] = _mm256_add_ps(_mm256_mul_ps(sums, d), acc[r]);
-            else
-                acc[r] = _mm256_fmadd_ps(d, sums, acc[r]);
+        const uint8_t *x = (const uint8_t *)w + b * block_bytes;
+        __m256i sums[4];
+        for (int r = 0; r < nr; r++) sums[r] = _mm256_setzero_si256();
+        float d;
+        if (gathered) {
+            d = h2f(q35_le16(x));
+            for (int g = 0; g < 8; g++) {
+                const group32 grp = iq_group(type, x, g);
+                for (int r = 0; r < nr; r++) {
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)(act_block(a, as, r, b)->qs + 32 * g));
+                    sums[r] = _mm256_add_epi32(sums[r], group_sums(grp.w, _mm256_sign_epi8(q, grp.s), grp.ls0, grp.ls1));
+                }
+            }
+        } else {
+            q35_codebook_block cb;
+            decode(x, &cb);
+            d = cb.d;
+            for (int g = 0; g < 8; g++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(cb.v + 32 * g)), av = _mm256_sign_epi8(v, v);
+                for (int r = 0; r < nr; r++) {
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)(act_block(a, as, r, b)->qs + 32 * g));
+                    sums[r] = _mm256_add_epi32(sums[r], group_sums(av, _mm256_sign_epi8(q, v), cb.ls[2 * g], cb.ls[2 * g + 1]));
+                }
+            }
         }
+        for (int r = 0; r < nr; r++) acc[r] = add_block(type, acc[r], d * act_block(a, as, r, b)->d, sums[r]);
     }
     for (int r = 0; r < nr; r++) out[r] = q35_codebook_c(type) * hsum_ps256(acc[r]);
 }
