@@ -1,7 +1,8 @@
 """Synthetic Qwen3.5 GGUF files: real shapes, seeded random weights, metadata and tensor
 names exactly as llama.cpp's converter writes them, weight types as llama-quantize
 picks them. Weights are made and quantized in row chunks, so a multi-GB model never
-sits in memory whole; quantization runs in C."""
+sits in memory whole; quantization runs in C. The IQ1 / IQ2 / IQ3 and TQ types get random
+valid codes instead (harness.model.random_codes), and the file says so."""
 from __future__ import annotations
 
 import os
@@ -16,37 +17,98 @@ from harness.errors import UsageError
 from harness.ggml_types import BLOCK_GEOMETRY, GGMLType
 from harness.model.gguf_writer import GGUFStreamWriter, Meta, PlannedTensor
 from harness.model.presets import Shape, get_preset
+from harness.model.random_codes import RANDOM_CODE_TYPES, random_blocks
 
-QUANTS = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_k", "q5_k", "q6_k", "iq4_xs",
-          "q2_k", "q3_k_m", "q4_k_m", "nvfp4")
-_BASE_TYPE = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16,
-              "q8_0": GGMLType.Q8_0, "q4_0": GGMLType.Q4_0, "q4_1": GGMLType.Q4_1,
-              "q5_0": GGMLType.Q5_0, "q5_1": GGMLType.Q5_1, "iq4_nl": GGMLType.IQ4_NL, "q4_k": GGMLType.Q4_K,
-              "q5_k": GGMLType.Q5_K, "q6_k": GGMLType.Q6_K, "iq4_xs": GGMLType.IQ4_XS,
-              "q2_k": GGMLType.Q2_K, "q3_k_m": GGMLType.Q3_K, "q4_k_m": GGMLType.Q4_K, "nvfp4": GGMLType.NVFP4}
+T = GGMLType
+# --quant choices: llama-quantize's ftypes that apply to Qwen3.5 (llama_ftype value, the ftype's default weight type
+# as llama_ftype_get_default_type gives it), then three of our own: q4_k and q5_k (every matrix one K type, the LM
+# head Q6_K) and nvfp4 (as NVFP4 checkpoints are converted; llama-quantize has no NVFP4 mix)
+_FTYPES = {
+    "f32": (0, T.F32), "f16": (1, T.F16), "bf16": (32, T.BF16), "q8_0": (7, T.Q8_0),
+    "q4_0": (2, T.Q4_0), "q4_1": (3, T.Q4_1), "q5_0": (8, T.Q5_0), "q5_1": (9, T.Q5_1),
+    "q2_k": (10, T.Q2_K), "q2_k_s": (21, T.Q2_K), "q3_k_s": (11, T.Q3_K), "q3_k_m": (12, T.Q3_K),
+    "q3_k_l": (13, T.Q3_K), "q4_k_s": (14, T.Q4_K), "q4_k_m": (15, T.Q4_K), "q5_k_s": (16, T.Q5_K),
+    "q5_k_m": (17, T.Q5_K), "q6_k": (18, T.Q6_K),
+    "iq1_s": (24, T.IQ1_S), "iq1_m": (31, T.IQ1_M), "iq2_xxs": (19, T.IQ2_XXS), "iq2_xs": (20, T.IQ2_XS),
+    "iq2_s": (28, T.IQ2_XS), "iq2_m": (29, T.IQ2_S), "iq3_xxs": (23, T.IQ3_XXS), "iq3_xs": (22, T.IQ3_S),
+    "iq3_s": (26, T.IQ3_S), "iq3_m": (27, T.IQ3_S), "iq4_nl": (25, T.IQ4_NL), "iq4_xs": (30, T.IQ4_XS),
+    "tq1_0": (36, T.TQ1_0), "tq2_0": (37, T.TQ2_0), "mxfp4_moe": (38, T.MXFP4),
+    # ours (general.file_type: the nearest llama_ftype)
+    "nvfp4": (39, T.NVFP4), "q4_k": (14, T.Q4_K), "q5_k": (16, T.Q5_K),
+}
+QUANTS = tuple(_FTYPES)
+# the choices llama-quantize itself makes (the others are ours)
+LLAMA_FTYPES = QUANTS[:QUANTS.index("nvfp4")]
+_BASE_TYPE = {q: t for q, (_, t) in _FTYPES.items()}
 # llama.cpp's general.file_type (llama_ftype) for each choice
-_FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q2_k": 10, "q3_k_m": 12,
-              "q4_k": 14, "q4_k_m": 15,
-              "q5_k": 16, "q6_k": 18, "iq4_nl": 25, "iq4_xs": 30, "bf16": 32, "nvfp4": 39}
+_FILE_TYPE = {q: f for q, (f, _) in _FTYPES.items()}
 # NVFP4 checkpoints (ModelOpt / compressed-tensors, converted) quantize the linear layers and keep the
 # embedding, the LM head and the small delta-net in_proj_a / in_proj_b in BF16
 _NVFP4_BF16 = ("token_embd.weight", "output.weight")
 _NVFP4_BF16_SUFFIXES = (".ssm_alpha.weight", ".ssm_beta.weight")
-# weight types whose LM head llama-quantize raises to Q6_K
-_LM_HEAD_Q6K = {GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL, GGMLType.Q4_K,
-                GGMLType.Q5_K, GGMLType.IQ4_XS}
 # llama-quantize's per-tensor rules only apply to quantized target types
-_FLOAT_TYPES = {GGMLType.F32, GGMLType.F16, GGMLType.BF16}
+_FLOAT_TYPES = {T.F32, T.F16, T.BF16}
+# llama-quantize's lowest-bit mixes, which share one set of rules (IQ1 / IQ2)
+_IQ12 = ("iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m")
+_IQ4 = ("iq4_nl", "iq4_xs")
+# with exactly 8 experts (Mixtral-style) these ftypes raise attn_output to Q5_K
+_ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q2_k", "iq3_xs", "iq3_xxs", "q3_k_s", "q3_k_m", "iq4_nl", "q4_k_s", "q4_k_m",
+                                "iq3_s", "iq3_m", "iq4_xs")
+# weight types llama-quantize refuses to write without an importance matrix (tensor_requires_imatrix; Q2_K too in
+# a Q2_K_S file); token_embd and output are exempt
+_NEEDS_IMATRIX = frozenset({T.IQ1_S, T.IQ1_M, T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ3_XXS})
+# tensor_type_fallback: a row that does not hold whole blocks of the chosen type takes this one (then F16)
+_FALLBACK = {T.IQ1_S: T.IQ4_NL, T.IQ1_M: T.IQ4_NL, T.IQ2_XXS: T.IQ4_NL, T.IQ2_XS: T.IQ4_NL, T.IQ2_S: T.IQ4_NL,
+             T.IQ3_XXS: T.IQ4_NL, T.IQ3_S: T.IQ4_NL, T.IQ4_XS: T.IQ4_NL, T.Q2_K: T.Q4_0, T.Q3_K: T.Q4_0,
+             T.TQ1_0: T.Q4_0, T.TQ2_0: T.Q4_0, T.Q4_K: T.Q5_0, T.Q5_K: T.Q5_1, T.Q6_K: T.Q8_0}
+
+_NORMS = "norms, ssm_a, ssm_dt, ssm_conv1d F32"
+_SMALL = "norms and small delta-net tensors F32"
+_V = "attn_v / delta-net attn_qkv"
+_MORE_BITS = "the layers llama.cpp's use_more_bits() picks (first 1/8, last 1/8, every 3rd between)"
+_IMX = "(random valid codes; the choices llama-quantize makes with the importance matrix it requires)"
+
+
+def _iq12_text(base: str, embd: str, low: str, out: str = "") -> str:
+    """The IQ1 / IQ2 mixes: one rule set, four parameters."""
+    return (f"{base} {_IMX} everywhere except: LM head Q5_K, an untied token_embd {embd}; {_V} Q4_K when "
+            f"n_head / n_head_kv >= 4 or with 4+ experts, else {low}; ffn_down {low} in the first n_layer / 8 "
+            f"layers; {out}{_NORMS}")
+
 
 RECIPES = {
-    "q4_k_m": "Q4_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv and ffn_down "
-              "Q6_K in the layers llama.cpp's use_more_bits() picks (first 1/8, last 1/8, every "
-              "3rd between); norms, ssm_a, ssm_dt, ssm_conv1d F32",
-    "q2_k": "Q2_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv Q4_K when n_head / n_head_kv "
-            ">= 4, else Q3_K; ffn_down and attn_output Q3_K; norms, ssm_a, ssm_dt, ssm_conv1d F32",
-    "q3_k_m": "Q3_K everywhere except: LM head Q6_K; attn_v / delta-net attn_qkv Q5_K in the first two, Q4_K "
-              "in the others; ffn_down Q5_K in the first n_layer / 16 layers, Q4_K in the others; attn_output "
-              "Q4_K; norms, ssm_a, ssm_dt, ssm_conv1d F32",
+    "q4_k_m": f"Q4_K everywhere except: LM head Q6_K; {_V} and ffn_down Q6_K in {_MORE_BITS}; {_NORMS}",
+    "q2_k": f"Q2_K everywhere except: LM head Q6_K; {_V} Q4_K when n_head / n_head_kv >= 4, else Q3_K; "
+            f"ffn_down and attn_output Q3_K; {_NORMS}",
+    "q2_k_s": "Q2_K everywhere (the choices llama-quantize makes with the importance matrix it requires) except: "
+              f"LM head Q6_K; {_V} Q4_K when n_head / n_head_kv >= 4; ffn_down Q4_K in the first n_layer / 8 "
+              f"layers; {_NORMS}",
+    "q3_k_s": f"Q3_K everywhere except: LM head Q6_K; {_NORMS}",
+    "q3_k_m": f"Q3_K everywhere except: LM head Q6_K; {_V} Q5_K in the first two, Q4_K in the others; ffn_down "
+              f"Q5_K in the first n_layer / 16 layers, Q4_K in the others; attn_output Q4_K; {_NORMS}",
+    "q3_k_l": f"Q3_K everywhere except: LM head Q6_K; {_V}, ffn_down and attn_output Q5_K; {_NORMS}",
+    "q4_k_s": f"Q4_K everywhere except: LM head Q6_K; {_V} Q5_K in the first four layers that have one; ffn_down "
+              f"Q5_K in the first n_layer / 8 layers; {_NORMS}",
+    "q5_k_s": f"Q5_K everywhere except: LM head Q6_K; {_NORMS}",
+    "q5_k_m": f"Q5_K everywhere except: LM head Q6_K; {_V} and ffn_down Q6_K in {_MORE_BITS}; {_NORMS}",
+    "iq1_s": _iq12_text("IQ1_S", "Q2_K", "Q2_K", "attn_output IQ2_XXS; "),
+    "iq1_m": _iq12_text("IQ1_M", "Q2_K", "Q2_K", "attn_output IQ2_XXS; "),
+    "iq2_xxs": _iq12_text("IQ2_XXS", "Q2_K", "Q2_K"),
+    "iq2_xs": _iq12_text("IQ2_XS", "Q2_K", "Q2_K"),
+    "iq2_s": _iq12_text("IQ2_XS", "IQ3_S", "IQ3_S", "attn_output IQ3_S; "),
+    "iq2_m": _iq12_text("IQ2_S", "IQ3_S", "IQ3_S", "attn_output IQ3_S; "),
+    "iq3_xxs": f"IQ3_XXS {_IMX} everywhere except: LM head Q5_K, an untied token_embd IQ3_S; {_V} Q4_K when "
+               f"n_head / n_head_kv >= 4; attn_q and attn_k IQ2_S; attn_output IQ3_S; {_NORMS}",
+    "iq3_xs": f"IQ3_S {_IMX} everywhere except: LM head Q6_K; {_V} Q4_K when n_head / n_head_kv >= 4; attn_q, "
+              f"attn_k, and ffn_gate / ffn_up outside the first and last n_layer / 8 layers IQ3_XXS; {_NORMS}",
+    "iq3_s": f"IQ3_S (random valid codes) everywhere except: LM head Q6_K; {_V} Q4_K when n_head / n_head_kv >= 4; "
+             f"{_NORMS}",
+    "iq3_m": f"IQ3_S (random valid codes) everywhere except: LM head Q6_K; {_V} and attn_output Q4_K; ffn_down Q4_K "
+             f"in the first n_layer / 8 layers; {_NORMS}",
+    "tq1_0": f"TQ1_0 (random valid codes) everywhere except: LM head Q6_K, an untied token_embd Q4_K; {_NORMS}",
+    "tq2_0": f"TQ2_0 (random valid codes) everywhere except: LM head Q6_K, an untied token_embd Q4_K; {_NORMS}",
+    "mxfp4_moe": "MXFP4 for the routed-expert stacks (3-D), Q8_0 for every other matrix, the LM head and token_embd "
+                 f"too (a dense model is all Q8_0); {_NORMS}",
     "nvfp4": "every matrix NVFP4 except token_embd, the LM head and the delta-net ssm_alpha / ssm_beta "
              "(in_proj_a / in_proj_b) in BF16, as NVFP4 checkpoints keep them; norms and small delta-net "
              "tensors F32",
@@ -61,15 +123,11 @@ def check_quant(spec: str) -> str:
         raise UsageError(f"unknown quant type {base!r} (choose from {', '.join(QUANTS)}, "
                          "optionally +GROUP=TYPE, e.g. nvfp4+deltanet=bf16)")
     return spec
-MOE_RECIPE = ("; MoE: router and shared-expert gate F32, expert and shared ffn_down like ffn_down"
-              "{eight}")
+
+
+MOE_RECIPE = "; MoE: router and shared-expert gate F32, expert and shared ffn_down like ffn_down{eight}"
 # llama-quantize's special case for exactly 8 experts (Mixtral-style), applied to quantized types
 EIGHT_EXPERTS = ", and with exactly 8 experts attn_k / attn_v / attn_qkv Q8_0{out}"
-_ATTN_OUT_Q5K_WITH_8_EXPERTS = ("q2_k", "q3_k_m", "q4_k_m", "iq4_xs", "iq4_nl")
-_ATTN_OUT = {"q2_k": GGMLType.Q3_K, "q3_k_m": GGMLType.Q4_K}   # attn_output otherwise
-# IQ4_NL / IQ4_XS: attn_v / attn_qkv Q5_K when n_head / n_head_kv >= 4, ffn_down Q5_K in the first
-# n_layer / 8 layers (llama-quantize without an importance matrix)
-_IQ4 = ("iq4_nl", "iq4_xs")
 
 
 def recipe_text(quant: str, s: Shape | None = None, tensor_types: tuple[str, ...] = ()) -> str:
@@ -81,21 +139,33 @@ def recipe_text(quant: str, s: Shape | None = None, tensor_types: tuple[str, ...
 
 
 def _base_recipe_text(quant: str, s: Shape | None = None) -> str:
+    t = _BASE_TYPE[quant]
     if quant in RECIPES:
         text = RECIPES[quant]
+    elif t in _FLOAT_TYPES or t in (T.Q8_0, T.Q6_K):
+        text = f"every matrix {t.name}; {_SMALL}"
     else:
-        t = _BASE_TYPE[quant]
-        head = "LM head Q6_K, " if t in _LM_HEAD_Q6K else ""
-        text = f"every matrix {t.name}; {head}norms and small delta-net tensors F32"
+        text = f"every matrix {t.name}; LM head Q6_K, {_SMALL}"
         if quant in _IQ4:
             text += ("; attn_v / delta-net attn_qkv Q5_K when n_head / n_head_kv >= 4, ffn_down Q5_K in the "
                      "first n_layer / 8 layers")
     if s is not None and s.n_expert:
+        if quant == "mxfp4_moe":
+            return text + "; MoE: router and shared-expert gate F32"
         eight = ""
-        if s.n_expert == 8 and _BASE_TYPE[quant] not in _FLOAT_TYPES:
-            out = ", attn_output Q5_K" if quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS else ""
-            eight = EIGHT_EXPERTS.format(out=out)
+        if s.n_expert == 8 and t not in _FLOAT_TYPES:
+            if quant in _IQ12:
+                eight = ", and with exactly 8 experts attn_k Q4_K, attn_output Q5_K"
+            else:
+                out = ", attn_output Q5_K" if quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS else \
+                    ", attn_output Q3_K" if quant == "q3_k_l" else ""
+                if quant == "iq3_m":
+                    out += f", ffn_down Q4_K also in {_MORE_BITS}"
+                eight = EIGHT_EXPERTS.format(out=out)
         text += MOE_RECIPE.format(eight=eight)
+        if quant in _IQ12:      # llama-quantize counts ffn_down tensors here, where it parses the layer for the others
+            text = text.replace("like ffn_down", "like ffn_down (n_layer / 8 of them counted in llama-quantize's "
+                                "order, two a layer)", 1)
     return text
 
 
@@ -150,12 +220,8 @@ def tensor_shapes(s: Shape) -> list[tuple[str, tuple[int, ...]]]:
     return out
 
 
-_FFN_DOWN = ("ffn_down.weight", "ffn_down_exps.weight", "ffn_down_shexp.weight")
-
-
 def _layer(name: str) -> int:
-    # llama.cpp counts ffn_down tensors for dense models and parses the name for MoE:
-    # both are the layer index of the name here
+    # the N of blk.N.*, as llama.cpp's layer_info parses it for MoE models
     return int(name.split(".")[1])
 
 
@@ -181,54 +247,194 @@ def quant_plan(s: Shape, quant: str, tensor_types: tuple[str, ...] = ()) -> list
 
 def _base_plan(s: Shape, quant: str) -> list[PlannedTensor]:
     base = _BASE_TYPE[quant]
-    shapes = tensor_shapes(s)
-    lm_head = "token_embd.weight" if s.tied else "output.weight"
-    n_wv = sum(1 for n, _ in shapes if n.endswith(("attn_v.weight", "attn_qkv.weight")))
-    eight = s.n_expert == 8 and base not in _FLOAT_TYPES     # llama-quantize's 8-expert rules
-    gqa4 = s.n_head // s.n_head_kv >= 4                      # ... and its n_gqa() >= 4 ones
-    i_wv = 0
-    plan = []
-    for name, shape in shapes:
+    shapes = []
+    for name, shape in tensor_shapes(s):
         if quant != "f32" and len(shape) == 2 and shape[0] == 1:
             shape = shape[1:]   # llama-quantize writes [E, 1] tensors 1-D (ggml_n_dims drops trailing 1s)
-        t = GGMLType.F32
-        if _quantizable(name, shape):
-            t = base
-            if base == GGMLType.NVFP4 and (name in _NVFP4_BF16 or name.endswith(_NVFP4_BF16_SUFFIXES)):
-                t = GGMLType.BF16
-            elif name == lm_head and base in _LM_HEAD_Q6K:
-                t = GGMLType.Q6_K
-            elif name.endswith(("attn_v.weight", "attn_qkv.weight")):
-                if quant in _IQ4 and gqa4:
-                    t = GGMLType.Q5_K
-                elif quant == "q2_k":
-                    t = GGMLType.Q4_K if gqa4 else GGMLType.Q3_K
-                elif quant == "q3_k_m":
-                    t = GGMLType.Q5_K if i_wv < 2 else GGMLType.Q4_K
-                elif quant == "q4_k_m" and _use_more_bits(i_wv, n_wv):
-                    t = GGMLType.Q6_K
-                if eight:
-                    t = GGMLType.Q8_0
+        shapes.append((name, shape))
+    types = {name: base if _quantizable(name, shape) else T.F32 for name, shape in shapes}
+    if base == T.NVFP4:     # not a llama-quantize mix: checkpoints keep these in BF16
+        for name in types:
+            if types[name] == base and (name in _NVFP4_BF16 or name.endswith(_NVFP4_BF16_SUFFIXES)):
+                types[name] = T.BF16
+    if base not in _FLOAT_TYPES:
+        chosen = _llama_types(s, quant, shapes, types, imatrix=False)
+        if any(_needs_imatrix(name, t, quant) for name, t in chosen.items()):
+            # llama-quantize refuses this mix without an importance matrix: choose as it does with one
+            chosen = _llama_types(s, quant, shapes, types, imatrix=True)
+        types.update(chosen)
+    return [PlannedTensor(name, shape, types[name]) for name, shape in shapes]
+
+
+def _needs_imatrix(name: str, t: GGMLType, quant: str) -> bool:
+    if name in ("token_embd.weight", "output.weight"):
+        return False
+    return t in _NEEDS_IMATRIX or (t == T.Q2_K and quant == "q2_k_s")
+
+
+def _category(name: str) -> str:
+    """llama-quant.cpp's tensor_get_category, by name (attn_qkv counts as attn_v there)."""
+    if name in ("output.weight", "token_embd.weight"):
+        return name.split(".")[0]
+    for key, cat in (("attn_qkv.weight", "attn_v"), ("attn_v.weight", "attn_v"), ("attn_k.weight", "attn_k"),
+                     ("attn_q.weight", "attn_q"), ("attn_output.weight", "attn_output"), ("ffn_up", "ffn_up"),
+                     ("ffn_gate", "ffn_gate"), ("ffn_down", "ffn_down")):
+        if key in name:
+            return cat
+    return "other"
+
+
+def _llama_order(name: str) -> tuple[int, str]:
+    # llama.cpp's loader sorts weights by layer (-1 outside blocks), then by name: the order its counters run in
+    parts = name.split(".")
+    return (int(parts[1]) if parts[0] == "blk" else -1, name)
+
+
+def _llama_types(s: Shape, quant: str, shapes, start: dict[str, GGMLType], imatrix: bool) -> dict[str, GGMLType]:
+    """llama-quantize's choice for each tensor that starts out as the ftype's default type (llama_tensor_get_type
+    without overrides, then tensor_type_fallback), for Qwen3.5 (neither Falcon nor a 70B)."""
+    default = _BASE_TYPE[quant]
+    tied = "output.weight" not in start
+    gqa4 = s.n_head // s.n_head_kv >= 4
+    n_expert = s.n_expert
+    n_layer = s.n_layer + s.n_mtp                  # n_layer_all: the counters' n_ffn_down / n_ffn_gate / n_ffn_up
+    n_wv = sum(1 for n, _ in shapes if _category(n) == "attn_v")
+    i_wv = i_down = i_gate = i_up = 0
+    q = quant
+    out = {}
+    for name, shape in sorted(shapes, key=lambda x: _llama_order(x[0])):
+        if start[name] != default:
+            continue
+        cat = _category(name)
+        t = default
+        # the layer of an FFN tensor: its count so far for dense models, its name's for MoE (llama's layer_info)
+        counts = {"ffn_down": i_down, "ffn_gate": i_gate, "ffn_up": i_up}
+        layer = (_layer(name) if n_expert > 1 else counts[cat]) if cat in counts else -1
+        if cat == "output" or (tied and cat == "token_embd"):
+            if q == "mxfp4_moe" or shape[-1] % BLOCK_GEOMETRY[default][0]:
+                t = T.Q8_0
+            elif q in _IQ12 or q == "iq3_xxs":
+                t = T.Q5_K
+            elif t != T.Q8_0:
+                t = T.Q6_K
+        elif q == "mxfp4_moe":
+            t = T.MXFP4 if len(shape) == 3 and shape[0] > 1 else T.Q8_0     # expert stacks, ne[2] > 1
+        elif cat == "token_embd":
+            if q in ("iq2_xxs", "iq2_xs", "iq1_s", "iq1_m"):
+                t = T.Q2_K
+            elif q in ("iq2_s", "iq2_m", "iq3_xxs"):
+                t = T.IQ3_S
+            elif q in ("tq1_0", "tq2_0"):
+                t = T.Q4_K
+        elif q in _IQ12:
+            higher = T.IQ3_S if q in ("iq2_s", "iq2_m") else T.Q2_K
+            if cat == "attn_v":
+                t = T.Q4_K if gqa4 or n_expert >= 4 else higher
                 i_wv += 1
-            elif name.endswith("attn_k.weight") and eight:
-                t = GGMLType.Q8_0
-            elif name.endswith("attn_output.weight") and eight and quant in _ATTN_OUT_Q5K_WITH_8_EXPERTS:
-                t = GGMLType.Q5_K
-            elif name.endswith("attn_output.weight") and not eight and quant in _ATTN_OUT:
-                t = _ATTN_OUT[quant]
-            elif quant == "q2_k" and name.endswith(_FFN_DOWN):
-                t = GGMLType.Q3_K
-            elif quant == "q3_k_m" and name.endswith(_FFN_DOWN):
-                t = GGMLType.Q5_K if _layer(name) < s.n_layer // 16 else GGMLType.Q4_K
-            elif quant == "q4_k_m" and name.endswith(_FFN_DOWN) and _use_more_bits(_layer(name), s.n_layer):
-                t = GGMLType.Q6_K
-            elif quant in _IQ4 and name.endswith(_FFN_DOWN) and _layer(name) < s.n_layer // 8:
-                t = GGMLType.Q5_K       # llama-quantize without an importance matrix
-            if shape[-1] % BLOCK_GEOMETRY[t][0]:
-                raise UsageError(f"{name}: row length {shape[-1]} is not a multiple of the "
-                                 f"{t.name} block size {BLOCK_GEOMETRY[t][0]}")
-        plan.append(PlannedTensor(name, shape, t))
-    return plan
+            elif n_expert == 8 and cat == "attn_k":
+                t = T.Q4_K
+            elif cat == "ffn_down":
+                if i_down < n_layer // 8:           # the count, for MoE too (expert and shared ffn_down both count)
+                    t = higher
+                i_down += 1
+            elif cat == "attn_output":
+                if n_expert == 8:
+                    t = T.Q5_K
+                elif q in ("iq1_s", "iq1_m"):
+                    t = T.IQ2_XXS
+                elif q in ("iq2_s", "iq2_m"):
+                    t = T.IQ3_S
+        elif cat == "attn_v":
+            if q == "q2_k":
+                t = T.Q4_K if gqa4 else T.Q3_K
+            elif q == "q2_k_s" and gqa4:
+                t = T.Q4_K
+            elif q == "iq3_xxs":
+                t = T.Q4_K if gqa4 else T.IQ3_XXS if imatrix else T.IQ3_S
+            elif q in ("iq3_xs", "iq3_s") and gqa4:
+                t = T.Q4_K
+            elif q == "iq3_m":
+                t = T.Q4_K
+            elif q == "q3_k_m":
+                t = T.Q5_K if i_wv < 2 else T.Q4_K
+            elif q == "q3_k_l":
+                t = T.Q5_K
+            elif q in _IQ4 and gqa4:
+                t = T.Q5_K
+            elif q in ("q4_k_m", "q5_k_m") and _use_more_bits(i_wv, n_wv):
+                t = T.Q6_K
+            elif q == "q4_k_s" and i_wv < 4:
+                t = T.Q5_K
+            if n_expert == 8:
+                t = T.Q8_0
+            i_wv += 1
+        elif cat == "attn_k":
+            if n_expert == 8:
+                t = T.Q8_0
+            elif q == "iq3_xs":
+                t = T.IQ3_XXS
+            elif q == "iq3_xxs":
+                t = T.IQ2_S
+        elif cat == "attn_q":
+            if q == "iq3_xs":
+                t = T.IQ3_XXS
+            elif q == "iq3_xxs":
+                t = T.IQ2_S
+        elif cat == "ffn_down":
+            first8 = layer < n_layer // 8
+            if q == "q2_k":
+                t = T.Q3_K
+            elif q == "q2_k_s":
+                t = T.Q4_K if first8 else t
+            elif q == "iq3_xxs" and not imatrix:
+                t = T.Q4_K if first8 else T.Q3_K
+            elif q == "q3_k_m":
+                t = T.Q5_K if layer < n_layer // 16 else T.Q4_K
+            elif q == "iq3_m" and (first8 or (n_expert == 8 and _use_more_bits(layer, n_layer))):
+                t = T.Q4_K
+            elif q == "q3_k_l":
+                t = T.Q5_K
+            elif q == "q4_k_m":
+                t = T.Q6_K if _use_more_bits(layer, n_layer) else t
+            elif first8 and q in _IQ4 and not imatrix:
+                t = T.Q5_K
+            elif q == "q5_k_m" and _use_more_bits(layer, n_layer):
+                t = T.Q6_K
+            elif q == "q4_k_s" and first8:
+                t = T.Q5_K
+            elif q in ("q4_0", "q5_0") and imatrix and first8:
+                t = T.Q4_1 if q == "q4_0" else T.Q5_1
+            i_down += 1
+        elif cat == "attn_output":
+            if n_expert == 8:
+                if q in _ATTN_OUT_Q5K_WITH_8_EXPERTS:
+                    t = T.Q5_K
+            else:
+                t = {"q2_k": T.Q3_K, "iq3_xxs": T.IQ3_S, "q3_k_m": T.Q4_K, "q3_k_l": T.Q5_K,
+                     "iq3_m": T.Q4_K}.get(q, t)
+        elif cat in ("ffn_gate", "ffn_up"):
+            if q == "iq3_xs" and n_layer // 8 <= layer < 7 * n_layer // 8:
+                t = T.IQ3_XXS
+            if cat == "ffn_gate":
+                i_gate += 1
+            else:
+                i_up += 1
+        out[name] = _fallback(name, shape[-1], t)
+    return out
+
+
+def _fallback(name: str, cols: int, t: GGMLType) -> GGMLType:
+    """llama-quant.cpp's tensor_type_fallback: a type whose blocks the row does not hold whole gives way."""
+    elems = BLOCK_GEOMETRY[t][0]
+    if cols % elems == 0:
+        return t
+    new = _FALLBACK.get(t)
+    if new is None:
+        if elems > 32:
+            raise UsageError(f"{name}: row length {cols} is not a multiple of the {t.name} block size {elems} "
+                             "(and llama-quantize has no fallback type for it)")
+        new = t
+    return new if cols % BLOCK_GEOMETRY[new][0] == 0 else T.F16
 
 
 # ----------------------------------------------------------------------------
@@ -269,6 +475,15 @@ def _matrix_std(name: str, shape, s: Shape) -> float:
     return std
 
 
+def random_codes_text(plan: list[PlannedTensor]) -> str:
+    """What harness.synth.random_codes says of a plan: the types written as random valid codes ('' if none)."""
+    types = sorted({t.type.name for t in plan if t.type in RANDOM_CODE_TYPES})
+    if not types:
+        return ""
+    return (f"{', '.join(types)} tensors hold random valid codes, not a quantizer's output: every bit pattern is a "
+            "valid block, speed does not depend on the values, and the dequantized twin is still exact")
+
+
 @dataclass
 class SynthResult:
     path: str
@@ -279,6 +494,7 @@ class SynthResult:
 def synth_metadata(s: Shape, quant: str, seed: int, tensor_types: tuple[str, ...] = ()) -> dict[str, tuple]:
     """GGUF metadata as llama.cpp's converter writes it for this shape, plus our provenance."""
     a = s.arch
+    random = random_codes_text(quant_plan(s, quant, tensor_types))
     if s.n_expert:    # the MoE converter writes no dense FFN width
         ffn = {f"{a}.expert_count": Meta.u32(s.n_expert),
                f"{a}.expert_used_count": Meta.u32(s.n_expert_used),
@@ -321,6 +537,7 @@ def synth_metadata(s: Shape, quant: str, seed: int, tensor_types: tuple[str, ...
         "harness.synth.quant": Meta.str(quant),
         "harness.synth.recipe": Meta.str(recipe_text(quant, s, tensor_types)),
         **({"harness.synth.tensor_types": Meta.str(" ".join(tensor_types))} if tensor_types else {}),
+        **({"harness.synth.random_codes": Meta.str(random)} if random else {}),
         "harness.synth.seed": Meta.u32(seed),
         **({"harness.synth.head_rank": Meta.u32(s.head_rank), "harness.synth.head_noise": Meta.f32(s.head_noise)}
            if s.head_rank else {}),
@@ -346,7 +563,11 @@ def write_weights(w: GGUFStreamWriter, s: Shape, seed: int, threads: int, progre
             std = np.float32(_matrix_std(t.name, t.shape, s))
             step = max(1, (8 << 20) // cols)
             for r0 in range(0, rows, step):
-                x = rng.standard_normal((min(step, rows - r0), cols), dtype=np.float32)
+                n = min(step, rows - r0)
+                if t.type in RANDOM_CODE_TYPES:     # no grid search: random valid blocks with the same std
+                    w.write(t.name, random_blocks(t.type, n, cols, float(std), rng))
+                    continue
+                x = rng.standard_normal((n, cols), dtype=np.float32)
                 x *= std
                 w.write(t.name, native.quantize(x, t.type, threads=threads))
         done += t.nbytes
@@ -359,6 +580,8 @@ def _write_low_rank_head(w: GGUFStreamWriter, t: PlannedTensor, s: Shape, rng: n
     """Head rows a_r B * c + noise: B [R][E] orthonormal, a_r ~ N(0, I_R), scaled so a row has the
     norm of a random one and the noise carries head_noise of it (real heads are far from random)."""
     from harness import native
+    if t.type in RANDOM_CODE_TYPES:
+        raise UsageError(f"a low-rank LM head cannot be {t.type.name} (random codes only)")
     rows, cols = t.shape
     R, nu = s.head_rank, s.head_noise
     std = _matrix_std(t.name, t.shape, s)
