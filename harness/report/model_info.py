@@ -66,6 +66,8 @@ def model_info(m: Model, tensors: bool = True) -> str:
         lines.append(f"synthetic  preset {md.get('harness.synth.preset')}  quant {md['harness.synth.quant']}  "
                      f"seed {md.get('harness.synth.seed')}")
         lines.append(f"recipe     {md.get('harness.synth.recipe')}")
+        if md.get("harness.synth.random_codes"):
+            lines.append(f"codes      {md['harness.synth.random_codes']}")
     lines += [
         "",
         "config",
