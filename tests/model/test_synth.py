@@ -1,6 +1,9 @@
 """Synthetic models: llama-quantize's type choices, real shapes for every preset, files
 the gguf package reads back, and weights that keep activations sane."""
+import re
+import struct
 import subprocess
+from pathlib import Path
 
 import gguf
 import numpy as np
@@ -12,15 +15,19 @@ from harness.model.gguf_reader import read_gguf
 from harness.model.loader import expected_tensors, load_model
 from harness.model.presets import PRESETS
 from harness.engine.reference import reference_logits
-from harness.model.synth import QUANTS, quant_plan, synth_metadata, synthesize
+from harness.model.synth import LLAMA_FTYPES, QUANTS, quant_plan, synth_metadata, synthesize
 from support.paths import llama_tool
 
 # the oracle's shape, so our type choices can be compared with llama-quantize's own output
 ORACLE_SHAPE = PRESETS["tiny"].with_(name="oracle", n_layer=4, tied=False, vocab_size=2048)
+# every oracle file llama-quantize made (tiny-nvfp4 / tiny-mxfp4 in types/ were written directly, not by it); the
+# IQ1 / IQ2 / IQ3_XXS ones with a uniform importance matrix, which llama-quantize requires for those mixes
 ORACLE_FILE = {"f32": "f32", "f16": "f16", "bf16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0",
-               "q6_k": "q6_k", "iq4_xs": "iq4_xs", "q4_k_m": "q4_k_m", "q4_1": "types/tiny-q4_1",
+               "q6_k": "q6_k", "iq4_xs": "iq4_xs", "q4_k_m": "q4_k_m", "q5_k_m": "q5_k_m", "q4_1": "types/tiny-q4_1",
                "q5_0": "types/tiny-q5_0", "q5_1": "types/tiny-q5_1", "iq4_nl": "types/tiny-iq4_nl",
-               "q2_k": "types/tiny-q2_k", "q3_k_m": "types/tiny-q3_k_m"}
+               "q2_k": "types/tiny-q2_k", "q3_k_m": "types/tiny-q3_k_m",
+               **{q: f"types/tiny-{q}" for q in ("iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+                                                  "tq1_0", "tq2_0")}}
 
 
 @pytest.mark.parametrize("quant", sorted(ORACLE_FILE))
@@ -33,14 +40,14 @@ def test_type_choices_match_llama_quantize(oracle_dir, quant):
     assert plan == theirs
 
 
-@pytest.mark.parametrize("quant", ["f32", "q8_0", "q4_k_m"])
+@pytest.mark.parametrize("quant", ["f32", "q8_0", "q4_k_m", "mxfp4_moe"])
 def test_moe_type_choices_match_llama_quantize(oracle_dir, quant):
     """The tinymoe preset has the MoE oracle's shape: tensor by tensor the same names, shapes
     (the shared-expert gate [E, 1] from the converter, [E] from llama-quantize) and types
     (router F32; with 8 experts attn_k / attn_v / attn_qkv Q8_0 and, for Q4_K_M, attn_output
-    Q5_K; expert ffn_down Q6_K in the use_more_bits layers)."""
+    Q5_K; expert ffn_down Q6_K in the use_more_bits layers; MXFP4_MOE: expert stacks MXFP4, the rest Q8_0)."""
     plan = {t.name: (t.type, t.shape) for t in quant_plan(PRESETS["tinymoe"], quant)}
-    g = read_gguf(oracle_dir / f"tinymoe-{quant}.gguf")
+    g = read_gguf(oracle_dir / ("types/" if quant == "mxfp4_moe" else "") / f"tinymoe-{quant}.gguf")
     theirs = {n: (t.type, t.shape) for n, t in g.tensors.items()}
     assert plan == theirs
 
@@ -114,7 +121,7 @@ def test_35b_a3b_shape_has_about_3b_active_of_35b_parameters():
     assert 19e9 < size < 22e9, size
 
 
-@pytest.mark.parametrize("quant", ["f32", "q8_0", "q4_k_m", "iq4_xs"])
+@pytest.mark.parametrize("quant", ["f32", "q8_0", "q4_k_m", "iq4_xs", "mxfp4_moe", "iq2_xxs"])
 def test_tinymoe_file(tmp_path, quant):
     """Written whole, read back by the gguf package, loaded by us; the reference gives sane
     logits and the engine agrees with it on F32 weights."""
@@ -148,6 +155,34 @@ def test_tiny_file_for_every_quant(tmp_path, quant):
     std = logits.std(axis=1)
     assert (std > 0.5).all() and (std < 5).all(), std
     assert len(set(logits.argmax(axis=1))) > 1
+
+
+@pytest.mark.parametrize("quant,main_type", [("iq2_m", "IQ2_S"), ("iq1_s", "IQ1_S"), ("tq1_0", "TQ1_0")])
+def test_random_code_files_say_so_and_have_the_intended_std(tmp_path, capsys, quant, main_type):
+    """The IQ1 / IQ2 / IQ3 and TQ tensors of a synthetic file are random valid codes (no grid search): the file
+    records it, `harness info` says so, and they dequantize to finite values with about the standard deviation
+    the float weights of that tensor would have. A file of quantizer output says nothing of the kind."""
+    from harness.cli.main import main
+    from harness.model.random_codes import RANDOM_CODE_TYPES
+    from harness.model.synth import _matrix_std
+    s = PRESETS["tiny"]
+    p = synthesize("tiny", quant, tmp_path / f"tiny-{quant}.gguf", seed=5, threads=2).path
+    random = [t for t in quant_plan(s, quant) if t.type in RANDOM_CODE_TYPES]
+    assert main_type in {t.type.name for t in random}
+    with load_model(p) as m:
+        for t in random:
+            w = m.dequantized(t.name)
+            assert np.isfinite(w).all(), t.name
+            assert 0.8 < w.std() / _matrix_std(t.name, t.shape, s) < 1.25, (t.name, w.std())
+        codes = m.metadata["harness.synth.random_codes"]
+    assert {t.type.name for t in random} == set(codes.split(" tensors hold")[0].split(", "))
+    capsys.readouterr()
+    assert main(["info", p, "--no-tensors"]) == 0
+    info = capsys.readouterr().out
+    assert "tensors hold random valid codes, not a quantizer's output" in info
+    q = synthesize("tiny", "q4_k_m", tmp_path / "tiny-q4_k_m.gguf", seed=5, threads=2).path
+    assert main(["info", q, "--no-tensors"]) == 0
+    assert "random valid codes" not in capsys.readouterr().out
 
 
 def test_same_seed_same_file_other_seed_other_weights(tmp_path):
@@ -208,9 +243,56 @@ def test_llama_cpp_runs_our_synthetic_files(tmp_path, preset, quant):
 # a shape deep and narrow enough for llama-quantize's layer- and GQA-dependent rules: 16 layers (so
 # n_layer / 8 = 2 leading layers), 8 query heads on 2 KV heads (n_gqa = 4), an untied LM head
 DEEP_SHAPE = PRESETS["tiny"].with_(name="deep", n_layer=16, n_head=8, n_head_kv=2, tied=False, vocab_size=2048)
-LLAMA_FTYPES = {"q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1", "iq4_nl": "IQ4_NL",
-                "iq4_xs": "IQ4_XS", "q4_k_m": "Q4_K_M", "q6_k": "Q6_K", "q8_0": "Q8_0", "q2_k": "Q2_K",
-                "q3_k_m": "Q3_K_M"}
+# llama-quantize refuses these mixes without an importance matrix (a tensor would get a type that needs one), so our
+# plan chooses as llama-quantize does with one (it changes IQ3_XXS's attn_v and ffn_down)
+NEEDS_IMATRIX = {"q2_k_s", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs"}
+# their grid search over DEEP_SHAPE takes 6-15 s each on 2 cores, so these run --dry-run here: llama-quantize's own
+# per-tensor choice, printed, nothing quantized (real runs of each made the oracle files of ORACLE_FILE)
+DRY_RUN = {"iq1_s", "iq1_m", "iq2_xs", "iq2_s", "iq3_xxs"}
+# shapes for the rules DEEP_SHAPE does not reach: a tied LM head (token_embd takes the head's type); rows that do not
+# hold whole 256-blocks (n_embd 288: every K / IQ type falls back, the head Q8_0; n_ff 304: ffn_down rows of no whole
+# 32-block either, F16); MoE with exactly 8 experts (Mixtral rules; IQ1 / IQ2 count ffn_down tensors, two a layer)
+# and with 4 (n_expert >= 4 rules)
+RULE_SHAPES = {"tied": PRESETS["tiny"],
+               "odd": PRESETS["tiny"].with_(name="odd", n_embd=288, n_ff=304, tied=False, vocab_size=2048),
+               "moe8": PRESETS["tinymoe"].with_(name="moe8", n_layer=8),
+               "moe4": PRESETS["tinymoe"].with_(name="moe4", n_layer=8, n_expert=4)}
+LLAMA_QUANTIZE = llama_tool("llama-quantize")
+_DRY_RUN_LINE = re.compile(r"^\[\s*\d+/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\w+),.*?(?:\((\w+)\))?\s*$", re.M)
+
+
+def _uniform_imatrix(f32: Path, out: Path) -> Path:
+    """An all-ones importance matrix for every matrix of f32, in the legacy layout llama-quantize reads
+    (common_imatrix_load_legacy): int32 entry count; per entry int32 name length, the name, int32 ncall, int32
+    value count, the float32 sums (llama-quantize divides them by ncall); a value per column, per expert for an
+    expert stack (ne[0] * ne[2])."""
+    entries = [(n, t.shape[-1] * (t.shape[0] if len(t.shape) == 3 else 1))
+               for n, t in read_gguf(f32).tensors.items() if len(t.shape) >= 2]
+    with open(out, "wb") as f:
+        f.write(struct.pack("<i", len(entries)))
+        for name, n in entries:
+            b = name.encode()
+            f.write(struct.pack("<i", len(b)) + b + struct.pack("<ii", 1, n) + np.ones(n, "<f4").tobytes())
+    return out
+
+
+def _llama_quantize(f32: Path, out: Path | None, quant: str, imatrix: Path | None = None) -> dict[str, str] | str:
+    """Run llama-quantize (out None: --dry-run); the type of every tensor it wrote or would write, or, when it
+    refuses, its output."""
+    args = [str(LLAMA_QUANTIZE)] + (["--dry-run"] if out is None else []) + \
+        (["--imatrix", str(imatrix)] if imatrix else []) + [str(f32)] + ([str(out)] if out else []) + [quant.upper(), "2"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if r.returncode:
+        return r.stdout[-2000:] + r.stderr[-2000:]
+    if out is not None:
+        return {n: t.type.name for n, t in read_gguf(out).tensors.items()}
+    return {name: (new or old).upper() for name, old, new in _DRY_RUN_LINE.findall(r.stdout + "\n" + r.stderr)}
+
+
+def _mismatches(shape, quant: str, theirs: dict[str, str]) -> dict:
+    ours = {t.name: t.type.name for t in quant_plan(shape, quant)}
+    assert len(theirs) == len(quant_plan(shape, quant))
+    return {n: (ours.get(n), theirs.get(n)) for n in set(ours) | set(theirs) if ours.get(n) != theirs.get(n)}
 
 
 @pytest.fixture(scope="module")
@@ -220,15 +302,44 @@ def deep_f32(tmp_path_factory):
     return path
 
 
-@pytest.mark.skipif(llama_tool("llama-quantize") is None, reason="llama-quantize not built (HARNESS_LLAMA_CPP_BIN)")
-@pytest.mark.parametrize("quant", sorted(LLAMA_FTYPES))
+@pytest.mark.skipif(LLAMA_QUANTIZE is None, reason="llama-quantize not built (HARNESS_LLAMA_CPP_BIN)")
+@pytest.mark.parametrize("quant", LLAMA_FTYPES)
 def test_type_choices_match_llama_quantize_run_here(deep_f32, tmp_path, quant):
     """llama-quantize (llama-cpp-python 0.3.36 sdist) run on our F32 file of DEEP_SHAPE: tensor by
-    tensor the types our plan gives that shape."""
+    tensor the types our plan gives that shape. Without an importance matrix, except for the mixes it refuses
+    to make without one (it does refuse them: checked), which get a uniform one."""
     out = tmp_path / f"deep-{quant}.gguf"
-    r = subprocess.run([str(llama_tool("llama-quantize")), str(deep_f32), str(out), LLAMA_FTYPES[quant], "2"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    theirs = {n: t.type.name for n, t in read_gguf(out).tensors.items()}
-    ours = {t.name: t.type.name for t in quant_plan(DEEP_SHAPE, quant)}
-    assert ours == theirs, {n: (ours.get(n), theirs.get(n)) for n in theirs if ours.get(n) != theirs.get(n)}
+    imatrix = None
+    if quant in NEEDS_IMATRIX:
+        refusal = _llama_quantize(deep_f32, out, quant)
+        assert isinstance(refusal, str) and "requires an importance matrix" in refusal, refusal
+        imatrix = _uniform_imatrix(deep_f32, tmp_path / "imatrix.dat")
+    theirs = _llama_quantize(deep_f32, None if quant in DRY_RUN else out, quant, imatrix)
+    assert isinstance(theirs, dict), theirs
+    assert not _mismatches(DEEP_SHAPE, quant, theirs)
+
+
+@pytest.fixture(scope="module")
+def rule_files(tmp_path_factory):
+    """RULE_SHAPES' F32 files and uniform importance matrices, written on first use."""
+    made = {}
+
+    def get(name: str) -> tuple[Path, Path]:
+        if name not in made:
+            d = tmp_path_factory.mktemp(name)
+            synthesize(RULE_SHAPES[name], "f32", d / "f32.gguf", seed=0)
+            made[name] = d / "f32.gguf", _uniform_imatrix(d / "f32.gguf", d / "imatrix.dat")
+        return made[name]
+    return get
+
+
+@pytest.mark.skipif(LLAMA_QUANTIZE is None, reason="llama-quantize not built (HARNESS_LLAMA_CPP_BIN)")
+@pytest.mark.parametrize("quant", LLAMA_FTYPES)
+@pytest.mark.parametrize("shape", list(RULE_SHAPES))
+def test_type_choices_match_llama_quantize_dry_run(rule_files, shape, quant):
+    """llama-quantize --dry-run on our F32 files of RULE_SHAPES: tied head, fallbacks of rows that do not hold
+    whole blocks, MoE rules; tensor by tensor our plan's types."""
+    f32, imatrix = rule_files(shape)
+    theirs = _llama_quantize(f32, None, quant, imatrix if quant in NEEDS_IMATRIX else None)
+    assert isinstance(theirs, dict), theirs
+    assert not _mismatches(RULE_SHAPES[shape], quant, theirs)
