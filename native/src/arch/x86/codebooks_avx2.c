@@ -79,6 +79,32 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
                                      _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + 2 + 8 * g))), 4);
         o.s = ksign_word_vector(aux);
         ls0 = ls1 = 2 * (int)(aux >> 28) + 1;
+    } else if (type == Q35_TYPE_IQ1_S || type == Q35_TYPE_IQ1_M) {
+        /* 11-bit indices into points of -1 / 0 / 1 bytes; values 8 point + delta (-9 .. 9, never 0),
+         * as magnitudes and +-1 signs */
+        __m128i hi;
+        __m256i delta;
+        if (type == Q35_TYPE_IQ1_S) { /* qh word: 4 x 3 index bits, 3-bit scale, the delta sign */
+            const uint16_t qh = q35_le16(x + 34 + 2 * g);
+            hi = _mm_srlv_epi32(_mm_set1_epi32(qh), _mm_setr_epi32(0, 3, 6, 9));
+            delta = _mm256_set1_epi8(qh & 0x8000 ? -1 : 1);
+            ls0 = ls1 = 2 * ((qh >> 12) & 7) + 1;
+        } else { /* two qh bytes: per point 3 index bits and a delta sign; 3-bit scales per 16 */
+            const uint16_t qh = q35_le16(x + 32 + 2 * g), sc = q35_le16(x + 48 + 2 * (g / 2));
+            hi = _mm_srlv_epi32(_mm_set1_epi32(qh), _mm_setr_epi32(0, 4, 8, 12));
+            /* point l's delta sign, bit 4l + 3, over its 8 bytes: -1 where set, +1 where clear */
+            const __m256i set = _mm256_and_si256(_mm256_set1_epi64x(qh), _mm256_setr_epi64x(1 << 3, 1 << 7, 1 << 11, 1 << 15));
+            const __m256i clear = _mm256_cmpeq_epi64(set, _mm256_setzero_si256());
+            delta = _mm256_or_si256(_mm256_xor_si256(clear, _mm256_set1_epi8(-1)), _mm256_set1_epi8(1));
+            ls0 = 2 * ((sc >> (6 * (g % 2))) & 7) + 1;
+            ls1 = 2 * ((sc >> (6 * (g % 2) + 3)) & 7) + 1;
+        }
+        const __m128i idx = _mm_or_si128(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)q35_le32(x + (type == Q35_TYPE_IQ1_S ? 2 : 0) + 4 * g))),
+                                         _mm_slli_epi32(_mm_and_si128(hi, _mm_set1_epi32(7)), 8));
+        const __m256i point = _mm256_i32gather_epi64((const long long *)q35_iq1s_grid, idx, 8);
+        const __m256i v = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), point), delta);
+        o.w = _mm256_sign_epi8(v, v);
+        o.s = _mm256_sign_epi8(_mm256_set1_epi8(1), v);
     } else { /* IQ3_S: 9-bit indices, the ninth bit of point k is bit k of qh[g] */
         const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + 2 + 8 * g)));
         const __m256i hi = _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(x[66 + g]),
@@ -91,6 +117,11 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
     o.ls0 = (int16_t)ls0;
     o.ls1 = (int16_t)ls1;
     return o;
+}
+
+/* IQ1_M's f16 block scale, from the top nibbles of its four scale words */
+INLINE uint16_t iq1_m_scale(const uint8_t *x) {
+    return (uint16_t)((x[49] >> 4) | (x[51] & 0xF0) | (x[53] >> 4) << 8 | (x[55] & 0xF0) << 8);
 }
 
 /* madd(pair sums, the two scales): 8 int32 of sum ls w sign qa over the group */
@@ -113,8 +144,7 @@ INLINE __m256 add_block(int type, __m256 acc, float d, __m256i sums) {
 INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, int64_t n, float *out, const int nr) {
     int block_bytes;
     const q35_codebook_decode_fn decode = q35_codebook_decoder(type, &block_bytes);
-    const int gathered = type == Q35_TYPE_IQ2_XXS || type == Q35_TYPE_IQ2_XS || type == Q35_TYPE_IQ2_S ||
-                         type == Q35_TYPE_IQ3_XXS || type == Q35_TYPE_IQ3_S;
+    const int gathered = type != Q35_TYPE_TQ1_0 && type != Q35_TYPE_TQ2_0;
     __m256 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -123,7 +153,7 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
         for (int r = 0; r < nr; r++) sums[r] = _mm256_setzero_si256();
         float d;
         if (gathered) {
-            d = h2f(q35_le16(x));
+            d = h2f(type == Q35_TYPE_IQ1_M ? iq1_m_scale(x) : q35_le16(x));
             for (int g = 0; g < 8; g++) {
                 const group32 grp = iq_group(type, x, g);
                 for (int r = 0; r < nr; r++) {
