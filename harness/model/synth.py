@@ -105,8 +105,8 @@ RECIPES = {
              f"{_NORMS}",
     "iq3_m": f"IQ3_S (random valid codes) everywhere except: LM head Q6_K; {_V} and attn_output Q4_K; ffn_down Q4_K "
              f"in the first n_layer / 8 layers; {_NORMS}",
-    "tq1_0": f"TQ1_0 (random valid codes) everywhere except: LM head Q6_K, an untied token_embd Q4_K; {_NORMS}",
-    "tq2_0": f"TQ2_0 (random valid codes) everywhere except: LM head Q6_K, an untied token_embd Q4_K; {_NORMS}",
+    "tq1_0": f"TQ1_0 everywhere except: LM head Q6_K, an untied token_embd Q4_K; {_NORMS}",
+    "tq2_0": f"TQ2_0 everywhere except: LM head Q6_K, an untied token_embd Q4_K; {_NORMS}",
     "mxfp4_moe": "MXFP4 for the routed-expert stacks (3-D), Q8_0 for every other matrix, the LM head and token_embd "
                  f"too (a dense model is all Q8_0); {_NORMS}",
     "nvfp4": "every matrix NVFP4 except token_embd, the LM head and the delta-net ssm_alpha / ssm_beta "

@@ -298,7 +298,10 @@ def test_norm_with_a_quantized_type_is_refused(tmp_path):
 
 @pytest.mark.parametrize("type_id,why", [(41, "type Q1_0, which is not supported"),
                                          (99, "type type#99, which is not supported"),
-                                         (15, "type Q8_K, which is not a weight type")])
+                                         (15, "type Q8_K, which is not a weight type"),
+                                         (24, "type I8, which is not supported"), (25, "type I16, which is not supported"),
+                                         (26, "type I32, which is not supported"), (27, "type I64, which is not supported"),
+                                         (28, "type F64, which is not supported")])
 def test_unsupported_tensor_type(good_file, tmp_path, type_id, why):
     name = "blk.0.ffn_gate.weight"
 

@@ -157,11 +157,12 @@ def test_tiny_file_for_every_quant(tmp_path, quant):
     assert len(set(logits.argmax(axis=1))) > 1
 
 
-@pytest.mark.parametrize("quant,main_type", [("iq2_m", "IQ2_S"), ("iq1_s", "IQ1_S"), ("tq1_0", "TQ1_0")])
+@pytest.mark.parametrize("quant,main_type", [("iq2_m", "IQ2_S"), ("iq1_s", "IQ1_S"), ("iq3_xxs", "IQ3_XXS")])
 def test_random_code_files_say_so_and_have_the_intended_std(tmp_path, capsys, quant, main_type):
-    """The IQ1 / IQ2 / IQ3 and TQ tensors of a synthetic file are random valid codes (no grid search): the file
+    """The IQ1 / IQ2 / IQ3 tensors of a synthetic file are random valid codes (no grid search): the file
     records it, `harness info` says so, and they dequantize to finite values with about the standard deviation
-    the float weights of that tensor would have. A file of quantizer output says nothing of the kind."""
+    the float weights of that tensor would have. A file of quantizer output (q4_k_m; tq1_0, whose ternary
+    quantizer is cheap) says nothing of the kind."""
     from harness.cli.main import main
     from harness.model.random_codes import RANDOM_CODE_TYPES
     from harness.model.synth import _matrix_std
@@ -180,9 +181,10 @@ def test_random_code_files_say_so_and_have_the_intended_std(tmp_path, capsys, qu
     assert main(["info", p, "--no-tensors"]) == 0
     info = capsys.readouterr().out
     assert "tensors hold random valid codes, not a quantizer's output" in info
-    q = synthesize("tiny", "q4_k_m", tmp_path / "tiny-q4_k_m.gguf", seed=5, threads=2).path
-    assert main(["info", q, "--no-tensors"]) == 0
-    assert "random valid codes" not in capsys.readouterr().out
+    for quantized in ("q4_k_m", "tq1_0"):
+        q = synthesize("tiny", quantized, tmp_path / f"tiny-{quantized}.gguf", seed=5, threads=2).path
+        assert main(["info", q, "--no-tensors"]) == 0
+        assert "random valid codes" not in capsys.readouterr().out
 
 
 def test_same_seed_same_file_other_seed_other_weights(tmp_path):
