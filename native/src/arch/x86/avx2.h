@@ -76,10 +76,12 @@ static inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvts
 /* vec_dot(w, row r, n) bit for bit. The panels (gemm) keep them as well:    */
 /* every value equals vec_dot bit for bit.                                   */
 
-/* codebooks_avx2.c: IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0 x Q8_K */
+/* codebooks_avx2.c: IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0 x Q8_K (and their panels) */
 #define Q35_CODEBOOK_DOT_DECLS(t)                                                      \
     float q35_vec_dot_##t##_q8_K_avx2(const void *w, const void *a, int64_t n);        \
-    void q35_vec_dot4_##t##_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+    void q35_vec_dot4_##t##_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out); \
+    void q35_gemm_##t##_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,  \
+                                  float *y, int64_t ldy);
 Q35_CODEBOOK_DOT_DECLS(iq2_xxs)
 Q35_CODEBOOK_DOT_DECLS(iq2_xs)
 Q35_CODEBOOK_DOT_DECLS(iq2_s)

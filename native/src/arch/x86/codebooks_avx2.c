@@ -2,14 +2,14 @@
  * IQ3_S, TQ1_0, TQ2_0) x Q8_K on AVX2 + FMA, one weight row with one or 4
  * activation rows.
  *
- * IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S: per group of 32 values the grid points are
- * gathered into one register of unsigned magnitudes w (4 points of 8 bytes or 8 of 4),
- * the group's four sign bytes become a register of +-1 bytes, and maddubs(w, qa with
+ * The IQ types: per group of 32 values the grid points are gathered into one
+ * register of unsigned magnitudes w (4 points of 8 bytes or 8 of 4; IQ1: |8 point +
+ * delta|), the group's signs become a register of +-1 bytes, and maddubs(w, qa with
  * those signs) gives int16 pair sums (w <= 62, |qa| <= 127: no saturation); a madd
  * with the group's two sub-block scales (one per 128-bit lane) adds 8 int32 into the
- * block sum. The other types are decoded to their integer values v first
- * (codebooks.h) and go the same way with |v| and qa carrying v's sign; both ways give
- * the same int32 lanes. The float steps are those of ggml's x86 dots: per block
+ * block sum. The TQ types are decoded to their integer values v first (codebooks.h)
+ * and go the same way with |v| and qa carrying v's sign; both ways give the int32
+ * lanes the decoded form would. The float steps are those of ggml's x86 dots: per block
  * acc += (dW dA) * float(sums) (the TQ types: a product, then a sum, as ggml's), one
  * 8-lane accumulator, summed at the end and times the type's c. The 4-row dot decodes
  * a group once for the 4 rows and keeps the single dot's float order, so they agree
@@ -17,6 +17,8 @@
 #include "kernels.h"
 
 #if Q35_HAVE_X86
+#include <string.h>
+
 #include "blocks.h"
 #include "codebooks.h"
 #include "arch/x86/avx2.h" /* opens the target region */
@@ -44,7 +46,7 @@ INLINE __m256i ksign_word_vector(uint32_t aux) {
     return ksign_vector(aux & 127, aux >> 7 & 127, aux >> 14 & 127, aux >> 21 & 127);
 }
 
-/* group g (values 32 g .. 32 g + 31) of an IQ2 / IQ3 block: magnitudes, signs, the two scales */
+/* group g (values 32 g .. 32 g + 31) of an IQ block: magnitudes, signs, the two scales */
 typedef struct { __m256i w, s; int16_t ls0, ls1; } group32;
 
 INLINE group32 iq_group(int type, const uint8_t *x, int g) {
@@ -178,6 +180,78 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
     for (int r = 0; r < nr; r++) out[r] = q35_codebook_c(type) * hsum_ps256(acc[r]);
 }
 
+/* ------------------------------------------------------------------------- */
+/* Panels: each weight row decoded once to signed bytes (the group's w with its */
+/* signs), per-16 scales and block scales, then dotted with the tokens 4 at a  */
+/* time by the loop above with the decoding taken out: the same int32 lanes    */
+/* and float steps, so every value equals vec_dot bit for bit.                 */
+
+enum { PANEL_MAX_BLOCKS = 128 }; /* rows up to 32768 values decode on the stack; longer ones go by dots */
+
+INLINE void decode_row(int type, const uint8_t *x, int64_t nb, int8_t *v, int16_t *ls, float *d) {
+    int block_bytes;
+    const q35_codebook_decode_fn decode = q35_codebook_decoder(type, &block_bytes);
+    for (int64_t b = 0; b < nb; b++, x += block_bytes) {
+        if (type == Q35_TYPE_TQ1_0 || type == Q35_TYPE_TQ2_0) {
+            q35_codebook_block cb;
+            decode(x, &cb);
+            memcpy(v + 256 * b, cb.v, 256);
+            memcpy(ls + 16 * b, cb.ls, sizeof cb.ls);
+            d[b] = cb.d;
+            continue;
+        }
+        d[b] = h2f(type == Q35_TYPE_IQ1_M ? iq1_m_scale(x) : q35_le16(x));
+        for (int g = 0; g < 8; g++) {
+            const group32 grp = iq_group(type, x, g);
+            _mm256_storeu_si256((__m256i *)(v + 256 * b + 32 * g), _mm256_sign_epi8(grp.w, grp.s));
+            ls[16 * b + 2 * g] = grp.ls0;
+            ls[16 * b + 2 * g + 1] = grp.ls1;
+        }
+    }
+}
+
+INLINE void decoded_rows(int type, const int8_t *v, const int16_t *ls, const float *d, int64_t nb, const void *a,
+                         int64_t as, float *out, const int nr) {
+    __m256 acc[4];
+    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i sums[4];
+        for (int r = 0; r < nr; r++) sums[r] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            const __m256i vg = _mm256_loadu_si256((const __m256i *)(v + 256 * b + 32 * g)), w = _mm256_sign_epi8(vg, vg);
+            for (int r = 0; r < nr; r++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(act_block(a, as, r, b)->qs + 32 * g));
+                sums[r] = _mm256_add_epi32(sums[r], group_sums(w, _mm256_sign_epi8(q, vg), ls[16 * b + 2 * g],
+                                                               ls[16 * b + 2 * g + 1]));
+            }
+        }
+        for (int r = 0; r < nr; r++) acc[r] = add_block(type, acc[r], d[b] * act_block(a, as, r, b)->d, sums[r]);
+    }
+    for (int r = 0; r < nr; r++) out[r] = q35_codebook_c(type) * hsum_ps256(acc[r]);
+}
+
+INLINE void codebook_panel(int type, q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, int64_t ws, int nr,
+                           const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    const int64_t nb = n / QK_K;
+    if (nb > PANEL_MAX_BLOCKS) {
+        q35_panel_by_dots(dot, dot4, w, ws, nr, a, as, nt, n, y, ldy);
+        return;
+    }
+    int8_t v[PANEL_MAX_BLOCKS * 256];
+    int16_t ls[PANEL_MAX_BLOCKS * 16];
+    float d[PANEL_MAX_BLOCKS];
+    for (int r = 0; r < nr; r++) {
+        decode_row(type, (const uint8_t *)w + r * ws, nb, v, ls, d);
+        int t = 0;
+        for (; t + 4 <= nt; t += 4) {
+            float o[4];
+            decoded_rows(type, v, ls, d, nb, (const uint8_t *)a + t * as, as, o, 4);
+            for (int i = 0; i < 4; i++) y[(t + i) * ldy + r] = o[i];
+        }
+        for (; t < nt; t++) decoded_rows(type, v, ls, d, nb, (const uint8_t *)a + t * as, as, &y[t * ldy + r], 1);
+    }
+}
+
 #define CODEBOOK_DOTS(tname, type)                                                                      \
     float q35_vec_dot_##tname##_q8_K_avx2(const void *w, const void *a, int64_t n) {                   \
         float out;                                                                                      \
@@ -186,6 +260,11 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
     }                                                                                                   \
     void q35_vec_dot4_##tname##_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) { \
         codebook_rows(type, w, a, as, n, out, 4);                                                       \
+    }                                                                                                   \
+    void q35_gemm_##tname##_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt,    \
+                                      int64_t n, float *y, int64_t ldy) {                               \
+        codebook_panel(type, q35_vec_dot_##tname##_q8_K_avx2, q35_vec_dot4_##tname##_q8_K_avx2, w, ws, nr, a, as, \
+                       nt, n, y, ldy);                                                                  \
     }
 CODEBOOK_DOTS(iq2_xxs, Q35_TYPE_IQ2_XXS)
 CODEBOOK_DOTS(iq2_xs, Q35_TYPE_IQ2_XS)

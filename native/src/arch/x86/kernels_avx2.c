@@ -324,6 +324,15 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_Q4_K] = q35_gemm_q4_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = q35_gemm_q6_K_q8_K_avx2,
         [Q35_TYPE_BF16] = q35_gemm_bf16_avx2,
+        [Q35_TYPE_IQ2_XXS] = q35_gemm_iq2_xxs_q8_K_avx2,
+        [Q35_TYPE_IQ2_XS] = q35_gemm_iq2_xs_q8_K_avx2,
+        [Q35_TYPE_IQ2_S] = q35_gemm_iq2_s_q8_K_avx2,
+        [Q35_TYPE_IQ3_XXS] = q35_gemm_iq3_xxs_q8_K_avx2,
+        [Q35_TYPE_IQ3_S] = q35_gemm_iq3_s_q8_K_avx2,
+        [Q35_TYPE_IQ1_S] = q35_gemm_iq1_s_q8_K_avx2,
+        [Q35_TYPE_IQ1_M] = q35_gemm_iq1_m_q8_K_avx2,
+        [Q35_TYPE_TQ1_0] = q35_gemm_tq1_0_q8_K_avx2,
+        [Q35_TYPE_TQ2_0] = q35_gemm_tq2_0_q8_K_avx2,
     },
 };
 
