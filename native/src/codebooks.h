@@ -38,6 +38,9 @@
 #include "iq_grids.h"
 #include "q35.h"
 
+/* the decoders: always inlined where called directly, so each SIMD file compiles them for its own ISA */
+#define Q35_DECODER static inline __attribute__((always_inline))
+
 typedef struct {
     float d;         /* the block scale (f16 in the file) */
     int16_t ls[16];  /* integer scale of values 16 s .. 16 s + 15 */
@@ -89,7 +92,7 @@ static inline void q35_put8(int8_t *v, uint64_t bytes) { memcpy(v, &bytes, 8); }
 /* two 4-value IQ3 points as one 8-byte point (first one in the low bytes) */
 static inline uint64_t q35_iq3_pair(uint32_t p1, uint32_t p2) { return (uint64_t)p1 | (uint64_t)p2 << 32; }
 
-static inline void q35_decode_iq2_xxs(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq2_xxs(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x));
     for (int g = 0; g < 8; g++) {
         const uint8_t *q = x + 2 + 8 * g;
@@ -100,7 +103,7 @@ static inline void q35_decode_iq2_xxs(const uint8_t *x, q35_codebook_block *o) {
     }
 }
 
-static inline void q35_decode_iq2_xs(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq2_xs(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x));
     const uint8_t *sc = x + 66;
     for (int g = 0; g < 8; g++) {
@@ -113,7 +116,7 @@ static inline void q35_decode_iq2_xs(const uint8_t *x, q35_codebook_block *o) {
     }
 }
 
-static inline void q35_decode_iq2_s(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq2_s(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x));
     const uint8_t *qs = x + 2, *signs = x + 34, *qh = x + 66, *sc = x + 74;
     for (int g = 0; g < 8; g++) {
@@ -126,7 +129,7 @@ static inline void q35_decode_iq2_s(const uint8_t *x, q35_codebook_block *o) {
     }
 }
 
-static inline void q35_decode_iq3_xxs(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq3_xxs(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x));
     const uint8_t *qs = x + 2, *gas = x + 66;
     for (int g = 0; g < 8; g++) {
@@ -140,7 +143,7 @@ static inline void q35_decode_iq3_xxs(const uint8_t *x, q35_codebook_block *o) {
     }
 }
 
-static inline void q35_decode_iq3_s(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq3_s(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x));
     const uint8_t *qs = x + 2, *qh = x + 66, *signs = x + 74, *sc = x + 106;
     for (int g = 0; g < 8; g++) {
@@ -159,7 +162,7 @@ static inline void q35_put_iq1(int8_t *v, uint64_t point, int delta) {
     for (int j = 0; j < 8; j++) v[j] = (int8_t)(8 * (int8_t)(point >> (8 * j)) + delta);
 }
 
-static inline void q35_decode_iq1_s(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq1_s(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x));
     const uint8_t *qs = x + 2;
     for (int g = 0; g < 8; g++) {
@@ -171,7 +174,7 @@ static inline void q35_decode_iq1_s(const uint8_t *x, q35_codebook_block *o) {
     }
 }
 
-static inline void q35_decode_iq1_m(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_iq1_m(const uint8_t *x, q35_codebook_block *o) {
     const uint8_t *qs = x, *qh = x + 32;
     uint16_t sc[4];
     for (int k = 0; k < 4; k++) sc[k] = q35_le16(x + 48 + 2 * k);
@@ -195,7 +198,7 @@ static inline int q35_trit(uint8_t q, int k) {
     return ((uint8_t)(q * pow3[k]) * 3) >> 8;
 }
 
-static inline void q35_decode_tq1_0(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_tq1_0(const uint8_t *x, q35_codebook_block *o) {
     const uint8_t *qs = x, *qh = x + 48;
     o->d = q35_h2f(q35_le16(x + 52));
     for (int s = 0; s < 16; s++) o->ls[s] = 1;
@@ -207,7 +210,7 @@ static inline void q35_decode_tq1_0(const uint8_t *x, q35_codebook_block *o) {
         for (int m = 0; m < 4; m++) o->v[240 + 4 * k + m] = (int8_t)(q35_trit(qh[m], k) - 1);
 }
 
-static inline void q35_decode_tq2_0(const uint8_t *x, q35_codebook_block *o) {
+Q35_DECODER void q35_decode_tq2_0(const uint8_t *x, q35_codebook_block *o) {
     o->d = q35_h2f(q35_le16(x + 64));
     for (int s = 0; s < 16; s++) o->ls[s] = 1;
     for (int j = 0; j < 2; j++)

@@ -4,7 +4,7 @@
  * has no panel kernel). Best of 10. The same shape as llama.cpp's product in
  * reports/comparisons/2026-11-23-session3-final-llama.cpp-0.8b/ggml_mul_mat.c:
  *   make -C native gemm-bench && $(BUILD)/gemm_bench TYPE K ROWS TOKENS [ISA]
- * TYPE is the ggml type number (8 Q8_0, 12 Q4_K, 14 Q6_K, 30 BF16). */
+ * TYPE is the ggml type number (8 Q8_0, 12 Q4_K, 14 Q6_K, 16 IQ2_XXS, 30 BF16, ...). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +45,11 @@ int main(int argc, char **argv) {
     srand(1);
     for (int64_t i = 0; i < k * rows; i++) wf[i] = (float)rand() / RAND_MAX - 0.5f;
     for (int64_t i = 0; i < k * tokens; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
-    if (q35_quantize(type, wf, w, rows, k)) { fprintf(stderr, "gemm_bench: cannot quantize type %d\n", type); return 2; }
+    /* the IQ codebook types have no quantizer: random valid codes (the speed does not depend on them) */
+    if (q35_quantize(type, wf, w, rows, k) && q35_random_blocks(type, 1, 0.3f, w, rows * k / q35_type_block_elems(type))) {
+        fprintf(stderr, "gemm_bench: cannot quantize type %d\n", type);
+        return 2;
+    }
     double best = 1e30;
     for (int rep = 0; rep < 10; rep++) {
         const double t0 = now();

@@ -93,11 +93,15 @@ Q35_CODEBOOK_DOT_DECLS(tq1_0)
 Q35_CODEBOOK_DOT_DECLS(tq2_0)
 #undef Q35_CODEBOOK_DOT_DECLS
 
-/* kquants_low_avx2.c: Q2_K and Q3_K */
+/* kquants_low_avx2.c: Q2_K and Q3_K (and their panels) */
 float q35_vec_dot_q2_K_q8_K_avx2(const void *w, const void *a, int64_t n);
 float q35_vec_dot_q3_K_q8_K_avx2(const void *w, const void *a, int64_t n);
 void q35_vec_dot4_q2_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 void q35_vec_dot4_q3_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
+void q35_gemm_q2_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *y,
+                             int64_t ldy);
+void q35_gemm_q3_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, float *y,
+                             int64_t ldy);
 
 /* blocks32_avx2.c: Q4_1, Q5_0, Q5_1 and IQ4_NL */
 float q35_vec_dot_q4_1_q8_1_avx2(const void *w, const void *a, int64_t n);

@@ -20,8 +20,9 @@
 #include <string.h>
 
 #include "blocks.h"
-#include "codebooks.h"
 #include "arch/x86/avx2.h" /* opens the target region */
+#include "arch/x86/int8_panel_avx2.h"
+#include "codebooks.h" /* after the region opens: its decoders, where not inlined, are compiled for AVX2 too */
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -121,6 +122,14 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
     return o;
 }
 
+/* a TQ block decoded (codebooks.h), called directly so the decoder is compiled here, for AVX2 */
+INLINE void decode_tq(int type, const uint8_t *x, q35_codebook_block *cb) {
+    if (type == Q35_TYPE_TQ1_0)
+        q35_decode_tq1_0(x, cb);
+    else
+        q35_decode_tq2_0(x, cb);
+}
+
 /* IQ1_M's f16 block scale, from the top nibbles of its four scale words */
 INLINE uint16_t iq1_m_scale(const uint8_t *x) {
     return (uint16_t)((x[49] >> 4) | (x[51] & 0xF0) | (x[53] >> 4) << 8 | (x[55] & 0xF0) << 8);
@@ -145,7 +154,7 @@ INLINE __m256 add_block(int type, __m256 acc, float d, __m256i sums) {
 
 INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, int64_t n, float *out, const int nr) {
     int block_bytes;
-    const q35_codebook_decode_fn decode = q35_codebook_decoder(type, &block_bytes);
+    q35_codebook_decoder(type, &block_bytes);
     const int gathered = type != Q35_TYPE_TQ1_0 && type != Q35_TYPE_TQ2_0;
     __m256 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
@@ -158,6 +167,7 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
             d = h2f(type == Q35_TYPE_IQ1_M ? iq1_m_scale(x) : q35_le16(x));
             for (int g = 0; g < 8; g++) {
                 const group32 grp = iq_group(type, x, g);
+#pragma GCC unroll 4
                 for (int r = 0; r < nr; r++) {
                     const __m256i q = _mm256_loadu_si256((const __m256i *)(act_block(a, as, r, b)->qs + 32 * g));
                     sums[r] = _mm256_add_epi32(sums[r], group_sums(grp.w, _mm256_sign_epi8(q, grp.s), grp.ls0, grp.ls1));
@@ -165,7 +175,7 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
             }
         } else {
             q35_codebook_block cb;
-            decode(x, &cb);
+            decode_tq(type, x, &cb);
             d = cb.d;
             for (int g = 0; g < 8; g++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(cb.v + 32 * g)), av = _mm256_sign_epi8(v, v);
@@ -175,80 +185,32 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
                 }
             }
         }
+#pragma GCC unroll 4
         for (int r = 0; r < nr; r++) acc[r] = add_block(type, acc[r], d * act_block(a, as, r, b)->d, sums[r]);
     }
     for (int r = 0; r < nr; r++) out[r] = q35_codebook_c(type) * hsum_ps256(acc[r]);
 }
 
-/* ------------------------------------------------------------------------- */
-/* Panels: each weight row decoded once to signed bytes (the group's w with its */
-/* signs), per-16 scales and block scales, then dotted with the tokens 4 at a  */
-/* time by the loop above with the decoding taken out: the same int32 lanes    */
-/* and float steps, so every value equals vec_dot bit for bit.                 */
-
-enum { PANEL_MAX_BLOCKS = 128 }; /* rows up to 32768 values decode on the stack; longer ones go by dots */
-
-INLINE void decode_row(int type, const uint8_t *x, int64_t nb, int8_t *v, int16_t *ls, float *d) {
+/* a row decoded for a panel (int8_panel_avx2.h): the groups' w with their signs as signed bytes */
+INLINE void decode_row(int type, const uint8_t *x, int64_t nb, q35_i8_row *row) {
     int block_bytes;
-    const q35_codebook_decode_fn decode = q35_codebook_decoder(type, &block_bytes);
+    q35_codebook_decoder(type, &block_bytes);
     for (int64_t b = 0; b < nb; b++, x += block_bytes) {
         if (type == Q35_TYPE_TQ1_0 || type == Q35_TYPE_TQ2_0) {
             q35_codebook_block cb;
-            decode(x, &cb);
-            memcpy(v + 256 * b, cb.v, 256);
-            memcpy(ls + 16 * b, cb.ls, sizeof cb.ls);
-            d[b] = cb.d;
+            decode_tq(type, x, &cb);
+            memcpy(row->v + 256 * b, cb.v, 256);
+            memcpy(row->ls + 16 * b, cb.ls, sizeof cb.ls);
+            row->d[b] = cb.d;
             continue;
         }
-        d[b] = h2f(type == Q35_TYPE_IQ1_M ? iq1_m_scale(x) : q35_le16(x));
+        row->d[b] = h2f(type == Q35_TYPE_IQ1_M ? iq1_m_scale(x) : q35_le16(x));
         for (int g = 0; g < 8; g++) {
             const group32 grp = iq_group(type, x, g);
-            _mm256_storeu_si256((__m256i *)(v + 256 * b + 32 * g), _mm256_sign_epi8(grp.w, grp.s));
-            ls[16 * b + 2 * g] = grp.ls0;
-            ls[16 * b + 2 * g + 1] = grp.ls1;
+            _mm256_storeu_si256((__m256i *)(row->v + 256 * b + 32 * g), _mm256_sign_epi8(grp.w, grp.s));
+            row->ls[16 * b + 2 * g] = grp.ls0;
+            row->ls[16 * b + 2 * g + 1] = grp.ls1;
         }
-    }
-}
-
-INLINE void decoded_rows(int type, const int8_t *v, const int16_t *ls, const float *d, int64_t nb, const void *a,
-                         int64_t as, float *out, const int nr) {
-    __m256 acc[4];
-    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i sums[4];
-        for (int r = 0; r < nr; r++) sums[r] = _mm256_setzero_si256();
-        for (int g = 0; g < 8; g++) {
-            const __m256i vg = _mm256_loadu_si256((const __m256i *)(v + 256 * b + 32 * g)), w = _mm256_sign_epi8(vg, vg);
-            for (int r = 0; r < nr; r++) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(act_block(a, as, r, b)->qs + 32 * g));
-                sums[r] = _mm256_add_epi32(sums[r], group_sums(w, _mm256_sign_epi8(q, vg), ls[16 * b + 2 * g],
-                                                               ls[16 * b + 2 * g + 1]));
-            }
-        }
-        for (int r = 0; r < nr; r++) acc[r] = add_block(type, acc[r], d[b] * act_block(a, as, r, b)->d, sums[r]);
-    }
-    for (int r = 0; r < nr; r++) out[r] = q35_codebook_c(type) * hsum_ps256(acc[r]);
-}
-
-INLINE void codebook_panel(int type, q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, int64_t ws, int nr,
-                           const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
-    const int64_t nb = n / QK_K;
-    if (nb > PANEL_MAX_BLOCKS) {
-        q35_panel_by_dots(dot, dot4, w, ws, nr, a, as, nt, n, y, ldy);
-        return;
-    }
-    int8_t v[PANEL_MAX_BLOCKS * 256];
-    int16_t ls[PANEL_MAX_BLOCKS * 16];
-    float d[PANEL_MAX_BLOCKS];
-    for (int r = 0; r < nr; r++) {
-        decode_row(type, (const uint8_t *)w + r * ws, nb, v, ls, d);
-        int t = 0;
-        for (; t + 4 <= nt; t += 4) {
-            float o[4];
-            decoded_rows(type, v, ls, d, nb, (const uint8_t *)a + t * as, as, o, 4);
-            for (int i = 0; i < 4; i++) y[(t + i) * ldy + r] = o[i];
-        }
-        for (; t < nt; t++) decoded_rows(type, v, ls, d, nb, (const uint8_t *)a + t * as, as, &y[t * ldy + r], 1);
     }
 }
 
@@ -261,10 +223,12 @@ INLINE void codebook_panel(int type, q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, c
     void q35_vec_dot4_##tname##_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) { \
         codebook_rows(type, w, a, as, n, out, 4);                                                       \
     }                                                                                                   \
+    static void decode_row_##tname(const uint8_t *x, int64_t nb, q35_i8_row *row) { decode_row(type, x, nb, row); } \
     void q35_gemm_##tname##_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt,    \
                                       int64_t n, float *y, int64_t ldy) {                               \
-        codebook_panel(type, q35_vec_dot_##tname##_q8_K_avx2, q35_vec_dot4_##tname##_q8_K_avx2, w, ws, nr, a, as, \
-                       nt, n, y, ldy);                                                                  \
+        const q35_i8_steps st = {q35_codebook_c(type), 0, type == Q35_TYPE_TQ1_0 || type == Q35_TYPE_TQ2_0};  \
+        q35_i8_panel(decode_row_##tname, st, q35_vec_dot_##tname##_q8_K_avx2, q35_vec_dot4_##tname##_q8_K_avx2,  \
+                     w, ws, nr, a, as, nt, n, y, ldy);                                                  \
     }
 CODEBOOK_DOTS(iq2_xxs, Q35_TYPE_IQ2_XXS)
 CODEBOOK_DOTS(iq2_xs, Q35_TYPE_IQ2_XS)

@@ -19,6 +19,7 @@
 
 #include "blocks.h"
 #include "arch/x86/avx2.h" /* opens the target region */
+#include "arch/x86/int8_panel_avx2.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -96,6 +97,43 @@ INLINE void low_k_rows(const void *w, const int is_q3, const void *a, int64_t as
     for (int r = 0; r < nr; r++) out[r] = hsum_ps256(acc[r]);
 }
 
+/* a row decoded for a panel (int8_panel_avx2.h): the values of chunk 4h + j at v + 128h + 32j, as the dot
+ * unpacks them; the 16 scales (and Q2_K's mins) as int16 */
+INLINE void decode_low_k_row(const uint8_t *x, int64_t nb, const int is_q3, q35_i8_row *row) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q2_K *x2 = (const block_q2_K *)(const void *)x + b;
+        const block_q3_K *x3 = (const block_q3_K *)(const void *)x + b;
+        const uint8_t *qs = is_q3 ? x3->qs : x2->qs;
+        if (is_q3) {
+            int8_t sc[16];
+            q35_q3_K_scales(x3->scales, sc);
+            for (int i = 0; i < 16; i++) row->ls[16 * b + i] = sc[i];
+            row->d[b] = h2f(x3->d);
+        } else {
+            for (int i = 0; i < 16; i++) {
+                row->ls[16 * b + i] = x2->scales[i] & 0xF;
+                row->mins[16 * b + i] = x2->scales[i] >> 4;
+            }
+            row->d[b] = h2f(x2->d);
+            row->dmin[b] = h2f(x2->dmin);
+        }
+        const __m256i hbits = is_q3 ? _mm256_loadu_si256((const __m256i *)x3->hmask) : _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
+                if (is_q3) {
+                    const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + j)));
+                    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, bit), bit);
+                    q = _mm256_sub_epi8(q, _mm256_andnot_si256(set, _mm256_set1_epi8(4)));
+                }
+                _mm256_storeu_si256((__m256i *)(row->v + 256 * b + 128 * h + 32 * j), q);
+            }
+        }
+    }
+}
+
 #define DEFINE_DOTS(name, is_q3)                                                                    \
     float q35_vec_dot_##name##_avx2(const void *w, const void *a, int64_t n) {                       \
         float o;                                                                                     \
@@ -104,6 +142,15 @@ INLINE void low_k_rows(const void *w, const int is_q3, const void *a, int64_t as
     }                                                                                                \
     void q35_vec_dot4_##name##_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out) { \
         low_k_rows(w, is_q3, a, as, n, out, 4);                                                      \
+    }                                                                                                \
+    static void decode_row_##name(const uint8_t *x, int64_t nb, q35_i8_row *row) {                  \
+        decode_low_k_row(x, nb, is_q3, row);                                                         \
+    }                                                                                                \
+    void q35_gemm_##name##_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n, \
+                                float *y, int64_t ldy) {                                             \
+        const q35_i8_steps st = {1.0f, !(is_q3), 0};                                                 \
+        q35_i8_panel(decode_row_##name, st, q35_vec_dot_##name##_avx2, q35_vec_dot4_##name##_avx2, w, ws, nr, a, as, \
+                     nt, n, y, ldy);                                                                 \
     }
 DEFINE_DOTS(q2_K_q8_K, 0)
 DEFINE_DOTS(q3_K_q8_K, 1)
