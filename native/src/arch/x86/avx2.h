@@ -142,7 +142,7 @@ float q35_vec_dot_nvfp4_q8_0_avx2(const void *w, const void *a, int64_t n);
 void q35_vec_dot4_mxfp4_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 void q35_vec_dot4_nvfp4_q8_0_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 
-/* kquants_avx2.c: Q4_K, Q5_K and Q6_K x Q8_K (and the Q4_K and Q6_K panels) */
+/* kquants_avx2.c: Q4_K, Q5_K and Q6_K x Q8_K (and their panels) */
 float q35_vec_dot_q4_K_q8_K_avx2(const void *w, const void *a, int64_t n);
 float q35_vec_dot_q5_K_q8_K_avx2(const void *w, const void *a, int64_t n);
 float q35_vec_dot_q6_K_q8_K_avx2(const void *w, const void *a, int64_t n);
@@ -150,6 +150,8 @@ void q35_vec_dot4_q4_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64
 void q35_vec_dot4_q5_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 void q35_vec_dot4_q6_K_q8_K_avx2(const void *w, const void *a, int64_t as, int64_t n, float *out);
 void q35_gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                             float *yo, int64_t ldy);
+void q35_gemm_q5_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
                              float *yo, int64_t ldy);
 void q35_gemm_q6_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
                              float *yo, int64_t ldy);

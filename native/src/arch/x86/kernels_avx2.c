@@ -322,6 +322,7 @@ const q35_kernels q35_kernels_avx2 = {
     .gemm = {
         [Q35_TYPE_Q8_0] = q35_gemm_q8_0_avx2,
         [Q35_TYPE_Q4_K] = q35_gemm_q4_K_q8_K_avx2,
+        [Q35_TYPE_Q5_K] = q35_gemm_q5_K_q8_K_avx2,
         [Q35_TYPE_Q6_K] = q35_gemm_q6_K_q8_K_avx2,
         [Q35_TYPE_BF16] = q35_gemm_bf16_avx2,
         [Q35_TYPE_Q2_K] = q35_gemm_q2_K_q8_K_avx2,

@@ -1,5 +1,5 @@
 /* The K-quant dots on AVX2 + FMA + F16C: Q4_K, Q5_K and Q6_K x Q8_K, one pair,
- * one weight row with 4 activation rows, and the Q4_K and Q6_K panels (each
+ * one weight row with 4 activation rows, and their panels (each
  * weight row unpacked once per panel). */
 #include "kernels.h"
 
@@ -457,6 +457,38 @@ void q35_gemm_q4_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, i
                              float *yo, int64_t ldy) {
     k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q4_K_row, q4_K_panel_dot4, q35_vec_dot_q4_K_q8_K_avx2,
             q35_vec_dot4_q4_K_q8_K_avx2);
+}
+
+/* Q5_K: as Q4_K, the fifth bit of each code from qh (bit 2c of qh[l] for code l of chunk c's low
+ * half, bit 2c + 1 for its high half), codes 0..31; its dots have Q4_K's float steps, so the Q4_K
+ * panel dot serves it */
+static void unpack_q5_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
+    const block_q5_K *x = w;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
+        u->mins[b] = _mm256_permute2x128_si256(ms, ms, 0x11);
+        u->dw[b] = h2f(x[b].d);
+        u->dmw[b] = h2f(x[b].dmin);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)x[b].qh);
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            uint8_t *out = u->codes + QK_K * b + 64 * c;
+            _mm256_store_si256((__m256i *)out, _mm256_or_si256(_mm256_and_si256(bits, m4),
+                                                               _mm256_and_si256(_mm256_slli_epi16(hb, 4), m16)));
+            _mm256_store_si256((__m256i *)(out + 32), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                                                      _mm256_and_si256(_mm256_slli_epi16(hb, 3), m16)));
+            hb = _mm256_srli_epi16(hb, 2);
+        }
+        for (int j = 0; j < 8; j++) u->scale[8 * b + j] = _mm256_shuffle_epi8(sc, BCAST_W(j));
+    }
+}
+
+void q35_gemm_q5_K_q8_K_avx2(const void *w, int64_t ws, int nr, const void *a, int64_t as, int nt, int64_t n,
+                             float *yo, int64_t ldy) {
+    k_panel(w, ws, nr, a, as, nt, n, yo, ldy, unpack_q5_K_row, q4_K_panel_dot4, q35_vec_dot_q5_K_q8_K_avx2,
+            q35_vec_dot4_q5_K_q8_K_avx2);
 }
 
 /* Q6_K: the 6-bit codes (0..63) to bytes in the order of q35_vec_dot_q6_K_q8_K_avx2's
