@@ -1,8 +1,5 @@
 """Synthetic models: llama-quantize's type choices, real shapes for every preset, files
 the gguf package reads back, and weights that keep activations sane."""
-import re
-import struct
-import subprocess
 from pathlib import Path
 
 import gguf
@@ -16,7 +13,7 @@ from harness.model.loader import expected_tensors, load_model
 from harness.model.presets import PRESETS
 from harness.engine.reference import reference_logits
 from harness.model.synth import LLAMA_FTYPES, QUANTS, quant_plan, synth_metadata, synthesize
-from support.paths import llama_tool
+from support.llama_quantize import LLAMA_QUANTIZE, NEEDS_IMATRIX, llama_quantize, uniform_imatrix
 
 # the oracle's shape, so our type choices can be compared with llama-quantize's own output
 ORACLE_SHAPE = PRESETS["tiny"].with_(name="oracle", n_layer=4, tied=False, vocab_size=2048)
@@ -245,9 +242,6 @@ def test_llama_cpp_runs_our_synthetic_files(tmp_path, preset, quant):
 # a shape deep and narrow enough for llama-quantize's layer- and GQA-dependent rules: 16 layers (so
 # n_layer / 8 = 2 leading layers), 8 query heads on 2 KV heads (n_gqa = 4), an untied LM head
 DEEP_SHAPE = PRESETS["tiny"].with_(name="deep", n_layer=16, n_head=8, n_head_kv=2, tied=False, vocab_size=2048)
-# llama-quantize refuses these mixes without an importance matrix (a tensor would get a type that needs one), so our
-# plan chooses as llama-quantize does with one (it changes IQ3_XXS's attn_v and ffn_down)
-NEEDS_IMATRIX = {"q2_k_s", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs"}
 # their grid search over DEEP_SHAPE takes 6-15 s each on 2 cores, so these run --dry-run here: llama-quantize's own
 # per-tensor choice, printed, nothing quantized (real runs of each made the oracle files of ORACLE_FILE)
 DRY_RUN = {"iq1_s", "iq1_m", "iq2_xs", "iq2_s", "iq3_xxs"}
@@ -259,36 +253,6 @@ RULE_SHAPES = {"tied": PRESETS["tiny"],
                "odd": PRESETS["tiny"].with_(name="odd", n_embd=288, n_ff=304, tied=False, vocab_size=2048),
                "moe8": PRESETS["tinymoe"].with_(name="moe8", n_layer=8),
                "moe4": PRESETS["tinymoe"].with_(name="moe4", n_layer=8, n_expert=4)}
-LLAMA_QUANTIZE = llama_tool("llama-quantize")
-_DRY_RUN_LINE = re.compile(r"^\[\s*\d+/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\w+),.*?(?:\((\w+)\))?\s*$", re.M)
-
-
-def _uniform_imatrix(f32: Path, out: Path) -> Path:
-    """An all-ones importance matrix for every matrix of f32, in the legacy layout llama-quantize reads
-    (common_imatrix_load_legacy): int32 entry count; per entry int32 name length, the name, int32 ncall, int32
-    value count, the float32 sums (llama-quantize divides them by ncall); a value per column, per expert for an
-    expert stack (ne[0] * ne[2])."""
-    entries = [(n, t.shape[-1] * (t.shape[0] if len(t.shape) == 3 else 1))
-               for n, t in read_gguf(f32).tensors.items() if len(t.shape) >= 2]
-    with open(out, "wb") as f:
-        f.write(struct.pack("<i", len(entries)))
-        for name, n in entries:
-            b = name.encode()
-            f.write(struct.pack("<i", len(b)) + b + struct.pack("<ii", 1, n) + np.ones(n, "<f4").tobytes())
-    return out
-
-
-def _llama_quantize(f32: Path, out: Path | None, quant: str, imatrix: Path | None = None) -> dict[str, str] | str:
-    """Run llama-quantize (out None: --dry-run); the type of every tensor it wrote or would write, or, when it
-    refuses, its output."""
-    args = [str(LLAMA_QUANTIZE)] + (["--dry-run"] if out is None else []) + \
-        (["--imatrix", str(imatrix)] if imatrix else []) + [str(f32)] + ([str(out)] if out else []) + [quant.upper(), "2"]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    if r.returncode:
-        return r.stdout[-2000:] + r.stderr[-2000:]
-    if out is not None:
-        return {n: t.type.name for n, t in read_gguf(out).tensors.items()}
-    return {name: (new or old).upper() for name, old, new in _DRY_RUN_LINE.findall(r.stdout + "\n" + r.stderr)}
 
 
 def _mismatches(shape, quant: str, theirs: dict[str, str]) -> dict:
@@ -313,10 +277,10 @@ def test_type_choices_match_llama_quantize_run_here(deep_f32, tmp_path, quant):
     out = tmp_path / f"deep-{quant}.gguf"
     imatrix = None
     if quant in NEEDS_IMATRIX:
-        refusal = _llama_quantize(deep_f32, out, quant)
+        refusal = llama_quantize(deep_f32, out, quant)
         assert isinstance(refusal, str) and "requires an importance matrix" in refusal, refusal
-        imatrix = _uniform_imatrix(deep_f32, tmp_path / "imatrix.dat")
-    theirs = _llama_quantize(deep_f32, None if quant in DRY_RUN else out, quant, imatrix)
+        imatrix = uniform_imatrix(deep_f32, tmp_path / "imatrix.dat")
+    theirs = llama_quantize(deep_f32, None if quant in DRY_RUN else out, quant, imatrix)
     assert isinstance(theirs, dict), theirs
     assert not _mismatches(DEEP_SHAPE, quant, theirs)
 
@@ -330,7 +294,7 @@ def rule_files(tmp_path_factory):
         if name not in made:
             d = tmp_path_factory.mktemp(name)
             synthesize(RULE_SHAPES[name], "f32", d / "f32.gguf", seed=0)
-            made[name] = d / "f32.gguf", _uniform_imatrix(d / "f32.gguf", d / "imatrix.dat")
+            made[name] = d / "f32.gguf", uniform_imatrix(d / "f32.gguf", d / "imatrix.dat")
         return made[name]
     return get
 
@@ -342,6 +306,6 @@ def test_type_choices_match_llama_quantize_dry_run(rule_files, shape, quant):
     """llama-quantize --dry-run on our F32 files of RULE_SHAPES: tied head, fallbacks of rows that do not hold
     whole blocks, MoE rules; tensor by tensor our plan's types."""
     f32, imatrix = rule_files(shape)
-    theirs = _llama_quantize(f32, None, quant, imatrix if quant in NEEDS_IMATRIX else None)
+    theirs = llama_quantize(f32, None, quant, imatrix if quant in NEEDS_IMATRIX else None)
     assert isinstance(theirs, dict), theirs
     assert not _mismatches(RULE_SHAPES[shape], quant, theirs)
