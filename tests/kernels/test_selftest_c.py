@@ -55,6 +55,7 @@ def test_makefile_builds_the_selftest(tmp_path):
     assert r.returncode == 0 and " passed, 0 failed" in r.stdout
 
 
+@pytest.mark.slow   # a whole build of the library (~20 s); the selftest target checks the Makefile in the normal run
 def test_makefile_builds_the_gemm_benchmark_and_it_times_a_product(tmp_path):
     """`make -C native gemm-bench`: the timed prefill-shaped product that the llama.cpp
     comparison quotes runs, reports its rate, and says which path it took."""
@@ -75,6 +76,7 @@ def test_makefile_builds_the_gemm_benchmark_and_it_times_a_product(tmp_path):
     assert r.returncode == 2 and "unsupported" in r.stderr     # 100 is not a multiple of 256
 
 
+@pytest.mark.slow   # a whole build of the library (~20 s); the selftest target checks the Makefile in the normal run
 def test_makefile_builds_the_static_engine_bench_and_it_measures_pp_and_tg(tmp_path):
     """`make -C native engine-bench-static`: the driver carried to machines without Python runs a
     synthetic model through the C API and prints one JSON line per test, finite logits included; an

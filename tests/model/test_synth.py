@@ -242,9 +242,10 @@ def test_llama_cpp_runs_our_synthetic_files(tmp_path, preset, quant):
 # a shape deep and narrow enough for llama-quantize's layer- and GQA-dependent rules: 16 layers (so
 # n_layer / 8 = 2 leading layers), 8 query heads on 2 KV heads (n_gqa = 4), an untied LM head
 DEEP_SHAPE = PRESETS["tiny"].with_(name="deep", n_layer=16, n_head=8, n_head_kv=2, tied=False, vocab_size=2048)
-# their grid search over DEEP_SHAPE takes 6-15 s each on 2 cores, so these run --dry-run here: llama-quantize's own
-# per-tensor choice, printed, nothing quantized (real runs of each made the oracle files of ORACLE_FILE)
-DRY_RUN = {"iq1_s", "iq1_m", "iq2_xs", "iq2_s", "iq3_xxs"}
+# their grid search over DEEP_SHAPE takes 2-15 s each on 2 cores, so these run --dry-run here: llama-quantize's own
+# per-tensor choice, printed, nothing quantized (real runs of iq1_s ... iq3_xxs and iq2_xxs made the oracle files
+# of ORACLE_FILE; iq2_m, iq3_xs and iq3_m run for real in tests/model/test_ftype_files_live.py)
+DRY_RUN = {"iq1_s", "iq1_m", "iq2_xs", "iq2_s", "iq3_xxs", "iq2_m", "iq2_xxs", "iq3_xs", "iq3_m"}
 # shapes for the rules DEEP_SHAPE does not reach: a tied LM head (token_embd takes the head's type); rows that do not
 # hold whole 256-blocks (n_embd 288: every K / IQ type falls back, the head Q8_0; n_ff 304: ffn_down rows of no whole
 # 32-block either, F16); MoE with exactly 8 experts (Mixtral rules; IQ1 / IQ2 count ffn_down tensors, two a layer)
