@@ -2,9 +2,10 @@
  * IQ3_S, TQ1_0, TQ2_0) x Q8_K on AVX2 + FMA, one weight row with one or 4
  * activation rows.
  *
- * The IQ types: per group of 32 values the grid points are gathered into one
+ * The IQ types: per group of 32 values the grid points are loaded into one
  * register of unsigned magnitudes w (4 points of 8 bytes or 8 of 4; IQ1: |8 point +
- * delta|), the group's signs become a register of +-1 bytes, and maddubs(w, qa with
+ * delta|; scalar loads, which beat the gather instructions on Zen 4 except for
+ * IQ3_S's 8 points, ggml_dots.c in reports/types/2026-12-06-iq), the group's signs become a register of +-1 bytes, and maddubs(w, qa with
  * those signs) gives int16 pair sums (w <= 62, |qa| <= 127: no saturation); a madd
  * with the group's two sub-block scales (one per 128-bit lane) adds 8 int32 into the
  * block sum. The TQ types are decoded to their integer values v first (codebooks.h)
@@ -56,45 +57,48 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
     if (type == Q35_TYPE_IQ2_XXS) { /* 4 byte indices, a word of 4 x 7 sign bits and the scale */
         const uint8_t *q = x + 2 + 8 * g;
         const uint32_t aux = q35_le32(q + 4);
-        o.w = _mm256_i32gather_epi64((const long long *)q35_iq2xxs_grid,
-                                     _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)q35_le32(q))), 8);
+        o.w = _mm256_set_epi64x((long long)q35_iq2xxs_grid[q[3]], (long long)q35_iq2xxs_grid[q[2]],
+                                (long long)q35_iq2xxs_grid[q[1]], (long long)q35_iq2xxs_grid[q[0]]);
         o.s = ksign_word_vector(aux);
         ls0 = ls1 = 2 * (int)(aux >> 28) + 1;
     } else if (type == Q35_TYPE_IQ2_XS) { /* 4 words of a 9-bit index and 7 sign bits */
         const uint8_t *q = x + 2 + 8 * g;
-        const __m128i idx = _mm_and_si128(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)q)),
-                                          _mm_set1_epi32(511));
-        o.w = _mm256_i32gather_epi64((const long long *)q35_iq2xs_grid, idx, 8);
+        o.w = _mm256_set_epi64x((long long)q35_iq2xs_grid[q35_le16(q + 6) & 511], (long long)q35_iq2xs_grid[q35_le16(q + 4) & 511],
+                                (long long)q35_iq2xs_grid[q35_le16(q + 2) & 511], (long long)q35_iq2xs_grid[q35_le16(q) & 511]);
         o.s = ksign_vector(q[1] >> 1, q[3] >> 1, q[5] >> 1, q[7] >> 1);
         ls0 = 2 * (x[66 + g] & 0xF) + 1;
         ls1 = 2 * (x[66 + g] >> 4) + 1;
     } else if (type == Q35_TYPE_IQ2_S) { /* 10-bit indices: qs[4g + l] and bits 2l, 2l+1 of qh[g] */
-        const __m128i lo = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)q35_le32(x + 2 + 4 * g)));
-        const __m128i hi = _mm_and_si128(_mm_sllv_epi32(_mm_set1_epi32(x[66 + g]), _mm_setr_epi32(8, 6, 4, 2)),
-                                         _mm_set1_epi32(0x300));
-        o.w = _mm256_i32gather_epi64((const long long *)q35_iq2s_grid, _mm_or_si128(lo, hi), 8);
+        const uint8_t *qs = x + 2 + 4 * g;
+        const int qh = x[66 + g];
+        o.w = _mm256_set_epi64x((long long)q35_iq2s_grid[qs[3] | (qh << 2 & 0x300)], (long long)q35_iq2s_grid[qs[2] | (qh << 4 & 0x300)],
+                                (long long)q35_iq2s_grid[qs[1] | (qh << 6 & 0x300)], (long long)q35_iq2s_grid[qs[0] | (qh << 8 & 0x300)]);
         o.s = sign_bytes(q35_le32(x + 34 + 4 * g));
         ls0 = 2 * (x[74 + g] & 0xF) + 1;
         ls1 = 2 * (x[74 + g] >> 4) + 1;
     } else if (type == Q35_TYPE_IQ3_XXS) { /* 8 byte indices of 4-value points, a sign / scale word */
         const uint32_t aux = q35_le32(x + 66 + 4 * g);
-        o.w = _mm256_i32gather_epi32((const int *)q35_iq3xxs_grid,
-                                     _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + 2 + 8 * g))), 4);
+        const uint8_t *q3 = x + 2 + 8 * g;
+        o.w = _mm256_setr_epi32((int)q35_iq3xxs_grid[q3[0]], (int)q35_iq3xxs_grid[q3[1]], (int)q35_iq3xxs_grid[q3[2]],
+                                (int)q35_iq3xxs_grid[q3[3]], (int)q35_iq3xxs_grid[q3[4]], (int)q35_iq3xxs_grid[q3[5]],
+                                (int)q35_iq3xxs_grid[q3[6]], (int)q35_iq3xxs_grid[q3[7]]);
         o.s = ksign_word_vector(aux);
         ls0 = ls1 = 2 * (int)(aux >> 28) + 1;
     } else if (type == Q35_TYPE_IQ1_S || type == Q35_TYPE_IQ1_M) {
         /* 11-bit indices into points of -1 / 0 / 1 bytes; values 8 point + delta (-9 .. 9, never 0),
          * as magnitudes and +-1 signs */
-        __m128i hi;
+        uint16_t qh;
+        int step; /* index bits of point l at bit step * l of qh */
         __m256i delta;
         if (type == Q35_TYPE_IQ1_S) { /* qh word: 4 x 3 index bits, 3-bit scale, the delta sign */
-            const uint16_t qh = q35_le16(x + 34 + 2 * g);
-            hi = _mm_srlv_epi32(_mm_set1_epi32(qh), _mm_setr_epi32(0, 3, 6, 9));
+            qh = q35_le16(x + 34 + 2 * g);
+            step = 3;
             delta = _mm256_set1_epi8(qh & 0x8000 ? -1 : 1);
             ls0 = ls1 = 2 * ((qh >> 12) & 7) + 1;
         } else { /* two qh bytes: per point 3 index bits and a delta sign; 3-bit scales per 16 */
-            const uint16_t qh = q35_le16(x + 32 + 2 * g), sc = q35_le16(x + 48 + 2 * (g / 2));
-            hi = _mm_srlv_epi32(_mm_set1_epi32(qh), _mm_setr_epi32(0, 4, 8, 12));
+            const uint16_t sc = q35_le16(x + 48 + 2 * (g / 2));
+            qh = q35_le16(x + 32 + 2 * g);
+            step = 4;
             /* point l's delta sign, bit 4l + 3, over its 8 bytes: -1 where set, +1 where clear */
             const __m256i set = _mm256_and_si256(_mm256_set1_epi64x(qh), _mm256_setr_epi64x(1 << 3, 1 << 7, 1 << 11, 1 << 15));
             const __m256i clear = _mm256_cmpeq_epi64(set, _mm256_setzero_si256());
@@ -102,9 +106,10 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
             ls0 = 2 * ((sc >> (6 * (g % 2))) & 7) + 1;
             ls1 = 2 * ((sc >> (6 * (g % 2) + 3)) & 7) + 1;
         }
-        const __m128i idx = _mm_or_si128(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)q35_le32(x + (type == Q35_TYPE_IQ1_S ? 2 : 0) + 4 * g))),
-                                         _mm_slli_epi32(_mm_and_si128(hi, _mm_set1_epi32(7)), 8));
-        const __m256i point = _mm256_i32gather_epi64((const long long *)q35_iq1s_grid, idx, 8);
+        const uint8_t *qs = x + (type == Q35_TYPE_IQ1_S ? 2 : 0) + 4 * g;
+#define P(l) (long long)q35_iq1s_grid[qs[l] | (qh >> (step * (l)) & 7) << 8]
+        const __m256i point = _mm256_set_epi64x(P(3), P(2), P(1), P(0));
+#undef P
         const __m256i v = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), point), delta);
         o.w = _mm256_sign_epi8(v, v);
         o.s = _mm256_sign_epi8(_mm256_set1_epi8(1), v);
@@ -113,7 +118,7 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
         const __m256i hi = _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(x[66 + g]),
                                                               _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1)),
                                             _mm256_set1_epi32(256));
-        o.w = _mm256_i32gather_epi32((const int *)q35_iq3s_grid, _mm256_or_si256(lo, hi), 4);
+        o.w = _mm256_i32gather_epi32((const int *)q35_iq3s_grid, _mm256_or_si256(lo, hi), 4); /* faster here */
         o.s = sign_bytes(q35_le32(x + 74 + 4 * g));
         ls0 = ls1 = 2 * ((x[106 + g / 2] >> (4 * (g % 2))) & 0xF) + 1;
     }
@@ -155,7 +160,7 @@ INLINE __m256 add_block(int type, __m256 acc, float d, __m256i sums) {
 INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, int64_t n, float *out, const int nr) {
     int block_bytes;
     q35_codebook_decoder(type, &block_bytes);
-    const int gathered = type != Q35_TYPE_TQ1_0 && type != Q35_TYPE_TQ2_0;
+    const int gathered = type != Q35_TYPE_TQ1_0 && type != Q35_TYPE_TQ2_0; /* the IQ types: points loaded per group */
     __m256 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
