@@ -340,22 +340,27 @@ typedef struct {
     float d[K_PANEL_TOKENS][K_PANEL_MAX / QK_K];
 } k_act_prepared;
 
+/* block b's scales and mins of a Q4_K / Q5_K row, and its dW, dminW */
+static inline void k_unpack_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, int64_t b, k_row_unpacked *u) {
+    const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(scales));
+    u->mins[b] = _mm256_permute2x128_si256(ms, ms, 0x11);
+    u->dw[b] = h2f(d);
+    u->dmw[b] = h2f(dmin);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+    for (int j = 0; j < 8; j++) u->scale[8 * b + j] = _mm256_shuffle_epi8(sc, BCAST_W(j));
+}
+
 static void unpack_q4_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
     const block_q4_K *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     for (int64_t b = 0; b < nb; b++) {
-        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
-        u->mins[b] = _mm256_permute2x128_si256(ms, ms, 0x11);
-        u->dw[b] = h2f(x[b].d);
-        u->dmw[b] = h2f(x[b].dmin);
-        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        k_unpack_scales(x[b].scales, x[b].d, x[b].dmin, b, u);
         for (int c = 0; c < 4; c++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
             uint8_t *out = u->codes + QK_K * b + 64 * c;
             _mm256_store_si256((__m256i *)out, _mm256_and_si256(bits, m4));
             _mm256_store_si256((__m256i *)(out + 32), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
         }
-        for (int j = 0; j < 8; j++) u->scale[8 * b + j] = _mm256_shuffle_epi8(sc, BCAST_W(j));
     }
 }
 
@@ -466,11 +471,7 @@ static void unpack_q5_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
     const block_q5_K *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; b++) {
-        const __m256i ms = _mm256_cvtepu8_epi16(k_scales_mins(x[b].scales));
-        u->mins[b] = _mm256_permute2x128_si256(ms, ms, 0x11);
-        u->dw[b] = h2f(x[b].d);
-        u->dmw[b] = h2f(x[b].dmin);
-        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        k_unpack_scales(x[b].scales, x[b].d, x[b].dmin, b, u);
         __m256i hb = _mm256_loadu_si256((const __m256i *)x[b].qh);
         for (int c = 0; c < 4; c++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
@@ -481,7 +482,6 @@ static void unpack_q5_K_row(const void *w, int64_t nb, k_row_unpacked *u) {
                                                                       _mm256_and_si256(_mm256_slli_epi16(hb, 3), m16)));
             hb = _mm256_srli_epi16(hb, 2);
         }
-        for (int j = 0; j < 8; j++) u->scale[8 * b + j] = _mm256_shuffle_epi8(sc, BCAST_W(j));
     }
 }
 
