@@ -1,7 +1,7 @@
 """Synthetic Qwen3.5 GGUF files: real shapes, seeded random weights, metadata and tensor
 names exactly as llama.cpp's converter writes them, weight types as llama-quantize
 picks them. Weights are made and quantized in row chunks, so a multi-GB model never
-sits in memory whole; quantization runs in C. The IQ1 / IQ2 / IQ3 and TQ types get random
+sits in memory whole; quantization runs in C. The IQ1 / IQ2 / IQ3 types (no quantizer) get random
 valid codes instead (harness.model.random_codes), and the file says so."""
 from __future__ import annotations
 
