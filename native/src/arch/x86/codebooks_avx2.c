@@ -128,9 +128,36 @@ INLINE group32 iq_group(int type, const uint8_t *x, int g) {
 }
 
 /* a TQ block decoded (codebooks.h), called directly so the decoder is compiled here, for AVX2 */
+/* base-3 digit k of every byte of q, minus 1 (q35_trit: (q 3^k mod 256) * 3 >> 8), in 16-bit lanes: the
+ * byte moved to a lane's high half, multiplied there (the product mod 256 stays in the high half), then
+ * mulhi by 3 leaves (t * 3) >> 8 in the low half */
+INLINE __m256i trits_minus_one(__m256i q, int k) {
+    static const short pow3[5] = {1, 3, 9, 27, 81};
+    const __m256i c = _mm256_set1_epi16(pow3[k]), three = _mm256_set1_epi16(3);
+    const __m256i even = _mm256_mulhi_epu16(_mm256_mullo_epi16(_mm256_slli_epi16(q, 8), c), three);
+    const __m256i odd = _mm256_mulhi_epu16(_mm256_mullo_epi16(_mm256_and_si256(q, _mm256_set1_epi16((short)0xFF00)), c),
+                                           three);
+    return _mm256_sub_epi8(_mm256_or_si256(even, _mm256_slli_epi16(odd, 8)), _mm256_set1_epi8(1));
+}
+
+/* TQ1_0 as q35_decode_tq1_0 gives it: qs[0..31] and qs[32..47] five digits each in registers, qh's
+ * 16 values one by one */
+INLINE void decode_tq1_0_avx2(const uint8_t *x, q35_codebook_block *o) {
+    o->d = h2f(q35_le16(x + 52));
+    for (int s = 0; s < 16; s++) o->ls[s] = 1;
+    const __m256i q32 = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i q16 = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(x + 32)));
+    for (int k = 0; k < 5; k++) {
+        _mm256_storeu_si256((__m256i *)(o->v + 32 * k), trits_minus_one(q32, k));
+        _mm_storeu_si128((__m128i *)(o->v + 160 + 16 * k), _mm256_castsi256_si128(trits_minus_one(q16, k)));
+    }
+    for (int k = 0; k < 4; k++)
+        for (int m = 0; m < 4; m++) o->v[240 + 4 * k + m] = (int8_t)(q35_trit(x[48 + m], k) - 1);
+}
+
 INLINE void decode_tq(int type, const uint8_t *x, q35_codebook_block *cb) {
     if (type == Q35_TYPE_TQ1_0)
-        q35_decode_tq1_0(x, cb);
+        decode_tq1_0_avx2(x, cb);
     else
         q35_decode_tq2_0(x, cb);
 }
