@@ -151,9 +151,24 @@ def gated_delta_rule(q, k, v, g, beta, S):
     return o
 
 
+def q8_0_activation_rounded(x32: np.ndarray) -> np.ndarray:
+    """float32 rows (length a multiple of 32) through Q8_0 as ggml-cpu's x86 converter writes them (a KV
+    cache row, an activation): per 32 values d = max|x| / 127 stored as f16, q = x * (127 / max|x|) rounded
+    half to even; back as q * d. (gguf's quantizer, like llama-quantize's for weights, rounds x / d half
+    away from zero instead.)"""
+    b = x32.reshape(-1, 32)
+    amax = np.abs(b).max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax != 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.rint(b * inv)
+    d = (amax / np.float32(127)).astype(np.float16).astype(np.float32)
+    return (q.astype(np.float32) * d).reshape(x32.shape)
+
+
 def cache_rounded(x: np.ndarray, cache_type: str) -> np.ndarray:
-    """Rows as a KV cache of that type holds them: float32 values rounded by the gguf package's own
-    quantizer ("f32", "f16", "bf16", "q8_0"; blocks run along the last axis), back in float64."""
+    """Rows as a KV cache of that type holds them ("f32", "f16", "bf16", "q8_0"; blocks run along the last
+    axis), back in float64: the float types rounded by the gguf package's converters, q8_0 as ggml-cpu
+    writes a cache row (q8_0_activation_rounded)."""
     if cache_type == "f64":
         return x
     if cache_type not in CACHE_TYPES:
@@ -162,6 +177,8 @@ def cache_rounded(x: np.ndarray, cache_type: str) -> np.ndarray:
     x32 = np.ascontiguousarray(x, dtype=np.float32)
     if t == GGMLQuantizationType.F32:
         return x32.astype(np.float64)
+    if t == GGMLQuantizationType.Q8_0:
+        return q8_0_activation_rounded(x32).astype(np.float64)
     return gguf_quants.dequantize(gguf_quants.quantize(x32, t), t).astype(np.float64).reshape(x.shape)
 
 

@@ -1,7 +1,8 @@
 """KV cache types (-ctk / -ctv: f32, f16, bf16, q8_0) against two oracles.
 
-1. The float64 reference with the same cache rounding: K and V rows go through the gguf package's own
-   quantizer of that type before attention reads them (engine.reference.cache_rounded). The engine
+1. The float64 reference with the same cache rounding: K and V rows go through the gguf package's
+   converter of that type (q8_0: ggml-cpu's x86 converter) before attention reads them
+   (engine.reference.cache_rounded). The engine
    must stay within the F32-file bound, 2e-3, of it, while the rounding itself moves the logits by more
    than that for bf16 and q8_0 (so the check sees the cache type).
 2. llama.cpp decoding token by token, whose KV cache is F16 by default (oracle README): our F16 cache
@@ -13,6 +14,7 @@ from harness import native
 from harness.engine.reference import cache_rounded, reference_logits
 from harness.engine.session import CACHE_TYPES, Session, cache_value_bytes, check_cache_type
 from harness.errors import UsageError
+from harness.ggml_types import GGMLType
 from harness.model.loader import load_model
 
 from support.oracle import run_tokens
@@ -114,9 +116,14 @@ def test_bad_cache_types_are_clear_errors(tiny_f32):
     check_cache_type("v", "f16", 48)     # F16 has no blocks
 
 
-def test_cache_rounding_is_the_gguf_quantizer():
+def test_cache_rounding_is_the_engine_s_own():
+    """f16 as numpy rounds it; q8_0 byte for byte as the engine's converter writes a cache row (ggml-cpu's
+    x86 rule: x * (127 / max|x|) rounded half to even), ties included."""
     x = np.linspace(-3, 3, 64).reshape(2, 32)
     assert np.array_equal(cache_rounded(x, "f16"), x.astype(np.float16).astype(np.float64))
-    q = cache_rounded(x, "q8_0")
-    d = np.abs(x).max(axis=1, keepdims=True) / 127
-    assert np.abs(q - x).max() <= d.max() / 2 + 1e-6
+    ties = (np.arange(-127, 129, dtype=np.float32) / 2).reshape(8, 32)   # x * 127 / max lands on halves
+    ties[:, 0] = 127.0
+    rows = np.concatenate([np.random.default_rng(5).standard_normal((64, 32)).astype(np.float32), ties])
+    for isa in RUNNABLE:
+        stored = native.Kernels(isa).from_float(rows, GGMLType.Q8_0)
+        assert np.array_equal(native.dequantize(stored, GGMLType.Q8_0, 32), cache_rounded(rows, "q8_0")), isa

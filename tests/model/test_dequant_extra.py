@@ -65,8 +65,9 @@ def test_a_file_of_other_types_runs_the_exact_math(oracle_dir, types_logits, fty
     """Each tensor dequantizes as gguf-py does, and the numpy reference engine on the file gives
     llama.cpp's logits on the dequantized F32 twin (the same math, end to end). The native engine runs
     every tensor with its C kernels (activations paired as ggml pairs them: Q8_0, Q8_1 for Q4_1 / Q5_1,
-    Q8_K for the K, IQ and TQ types) and its logits track llama.cpp's on the file itself within
-    llama.cpp's own prefill-vs-decode spread (Q5_1, IQ4_NL, TQ1_0, TQ2_0: see ONE_FLIP_BURST)."""
+    Q8_K for the K, IQ and TQ types; the KV cache in F16, as llama.cpp keeps it) and its logits track
+    llama.cpp's on the file itself within llama.cpp's own prefill-vs-decode spread (Q5_1, TQ1_0, TQ2_0: no
+    further than llama.cpp built on another machine is, see LLAMA_ITSELF_DEPARTS)."""
     from harness.engine.reference import reference_logits
     from harness.engine.session import Session
     from support.oracle import rms, within_llama_spread
@@ -82,7 +83,7 @@ def test_a_file_of_other_types_runs_the_exact_math(oracle_dir, types_logits, fty
                 fallback.add(info.type.name)
         toks = types_logits["tokens_seq64"]
         exact = reference_logits(m, toks)
-        with Session(m, threads=1, ctx=128) as sess:
+        with Session(m, threads=1, ctx=128, type_k="f16", type_v="f16") as sess:
             ours = sess.prefill(toks)
             assert set(sess._nm.as_f32.values()) == fallback
     twin = types_logits[f"llama_deq_{ftype}_prefill_seq64"]
@@ -90,28 +91,24 @@ def test_a_file_of_other_types_runs_the_exact_math(oracle_dir, types_logits, fty
     assert np.abs(exact - twin).max() < 2e-3
     per_pos = np.abs(ours - on_file).max(axis=1)
     assert not fallback    # every type of these files has C kernels
-    if ftype in ONE_FLIP_BURST:
-        # as near the exact math as llama.cpp's own logits on the file
-        ours_off, theirs_off = np.abs(ours - twin).max(axis=1), np.abs(on_file - twin).max(axis=1)
-        assert rms(ours_off) <= 1.05 * rms(theirs_off), (rms(ours_off), rms(theirs_off))
+    if ftype in LLAMA_ITSELF_DEPARTS:
         own = np.abs(on_file - types_logits[f"llama_{ftype}_decode_seq64"]).max(axis=1)
+        llama_rms, llama_worst = LLAMA_ITSELF_DEPARTS[ftype]
         assert np.median(per_pos) <= 1.5 * np.median(own)       # the typical position: as the oracle asks
-        assert rms(per_pos) <= 2 * rms(own) and per_pos.max() <= 6 * own.max(), (rms(per_pos), per_pos.max())
+        assert rms(per_pos) <= 1.05 * llama_rms * rms(own), rms(per_pos) / rms(own)
+        assert per_pos.max() <= 1.05 * llama_worst * own.max(), per_pos.max() / own.max()
     else:
         assert within_llama_spread(per_pos, types_logits, ftype, "seq64")
 
 
-# Files whose every type has C kernels but whose logits leave llama.cpp's own prefill-vs-decode
-# spread at a run of a few positions, where llama.cpp's prefill and decode agree and ours differ: a
-# rounding flip carried by the recurrent state (measured on the 64-token sequence: Q5_1 positions
-# 13-19, worst 4.8x the spread; IQ4_NL positions 24-30, worst 3.8x). IQ4_NL: llama.cpp repacks IQ4_NL
-# weights on AVX2 (repack.cpp iq4_nl_8x8_q8_0), with its own activation layout and summation order;
-# we run ggml's plain vec_dot order. Q5_1: our dot is ggml's x86 vec_dot (order and Q8_1 converter);
-# the flip comes from elsewhere, not found yet. TQ1_0 / TQ2_0 (the same ternary values in both files):
-# positions 23-35 and 50 leave the spread (rms 1.54x, worst 2.0x); our scalar and AVX2 dots give the
-# same logits, exactly as far from the dequantized twin as llama.cpp's (rms 0.351 vs 0.352): a ternary
-# model amplifies one rounding flip more; cause not found.
-ONE_FLIP_BURST = {"q5_1", "iq4_nl", "tq1_0", "tq2_0"}
+# Files on which llama.cpp itself, the same sdist built on another machine, leaves the stored logits'
+# prefill-vs-decode spread: (rms, worst position) of its departure over that spread, measured on a Zen 4
+# (AVX512) build by tests/model/test_types_vs_llama_built_here.py, which also checks our logits against that
+# build within the oracle bound. Where the weights run through ggml's vec_dot our dots and activation
+# converters have ggml's bits (tests/kernels/test_ggml_bit_identity.py); the two llama.cpp builds part at a
+# rounding tie of an activation (Q5_1: position 13, TQ1_0 / TQ2_0: position 3) that our engine meets as
+# llama.cpp built here does, and the recurrent state carries the flip on.
+LLAMA_ITSELF_DEPARTS = {"q5_1": (1.71, 4.48), "tq1_0": (1.54, 2.17), "tq2_0": (1.54, 2.17)}
 
 
 def test_info_shows_an_iq_file_runs_natively(oracle_dir, capsys):

@@ -24,8 +24,10 @@ static float dot_f32_scalar(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-/* Q8_0 activation quantization: per 32 values d = max|x|/127, q = round(x/d)
- * (round half away from zero), d stored as f16. */
+/* Q8_0 activation quantization as ggml-cpu's x86 quantize_row_q8_0 (what llama.cpp runs on
+ * activations and on a Q8_0 KV cache there): per 32 values d = max|x|/127 stored as f16,
+ * q = x * (127 / max|x|) rounded half to even (rintf, the default rounding mode). The weight
+ * quantizer (quant.c) stays gguf-py's: x / d rounded half away from zero. */
 static void quantize_row_q8_0_scalar(const float *x, void *dst, int64_t n) {
     block_q8_0 *y = dst;
     for (int64_t b = 0; b < n / QK8_0; b++) {
@@ -33,9 +35,9 @@ static void quantize_row_q8_0_scalar(const float *x, void *dst, int64_t n) {
         float amax = 0.0f;
         for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = q35_f2h(d);
-        for (int j = 0; j < QK8_0; j++) y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+        for (int j = 0; j < QK8_0; j++) y[b].qs[j] = (int8_t)rintf(xb[j] * id);
     }
 }
 
@@ -161,7 +163,8 @@ static float vec_dot_iq4_nl_q8_0_scalar(const void *w, const void *a, int64_t n)
             q[j] = q35_kvalues_iq4nl[x[b].qs[j] & 0xF];
             q[j + 16] = q35_kvalues_iq4nl[x[b].qs[j] >> 4];
         }
-        s += q35_h2f(x[b].d) * q35_h2f(y[b].d) * (float)dot32(q, y[b].qs);
+        /* llama.cpp runs IQ4_NL repacked (repack.cpp iq4_nl_8x8): one fused multiply-add per block */
+        s = fmaf((float)dot32(q, y[b].qs), q35_h2f(x[b].d) * q35_h2f(y[b].d), s);
     }
     return s;
 }

@@ -203,12 +203,12 @@ static void from_float_q8_0_neon(const float *x, void *dst, int64_t n) {
             v[k] = vld1q_f32(xb + 4 * k);
             m = vmaxq_f32(m, vabsq_f32(v[k]));
         }
-        const float d = vmaxvq_f32(m) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = vmaxvq_f32(m), d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = q35_f2h(d);
-        UNROLL for (int k = 0; k < 8; k += 2) {
-            const int32x4_t q0 = vcvtaq_s32_f32(vmulq_n_f32(v[k], id));
-            const int32x4_t q1 = vcvtaq_s32_f32(vmulq_n_f32(v[k + 1], id));
+        UNROLL for (int k = 0; k < 8; k += 2) { /* rounded half to even (vcvtnq) */
+            const int32x4_t q0 = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
+            const int32x4_t q1 = vcvtnq_s32_f32(vmulq_n_f32(v[k + 1], id));
             vst1_s8(y[b].qs + 4 * k, vqmovn_s16(vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1))));
         }
     }

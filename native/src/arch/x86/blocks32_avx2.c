@@ -12,11 +12,14 @@
  * s = dA sum qa). Both dots come from one always-inlined helper with nr = 1 or
  * 4, so out[r] of the 4-row dot equals the single dot bit for bit.
  *
- * The float order is ggml's x86 dots', which llama.cpp's logits on these files
- * follow (on random weights a different summation order alone moves the logits
- * by more than llama.cpp's own prefill-vs-decode spread): one 8-lane accumulator
- * for Q4_1, Q5_0 and Q5_1, two (even and odd blocks) for IQ4_NL, the min terms
- * in a scalar chain added at the end. */
+ * The float order is the one llama.cpp runs on x86, which its logits on these
+ * files follow (on random weights a different summation order alone moves the
+ * logits by more than llama.cpp's own prefill-vs-decode spread): for Q4_1, Q5_0
+ * and Q5_1 ggml's x86 dots, one 8-lane accumulator and the min terms in a
+ * scalar chain added at the end; for IQ4_NL, which llama.cpp repacks at load
+ * (repack.cpp, iq4_nl_8x8) and never runs through its vec_dot on AVX2, the
+ * repacked kernels' order: per block the integer sum, then
+ * acc = fma(sum, dW dA, acc), block after block. */
 #include "kernels.h"
 
 #if Q35_HAVE_X86
@@ -82,26 +85,43 @@ INLINE void blocks32_rows(const void *w, const int kind, const void *a, int64_t 
     const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1, is_signed = !with_min;
     const int64_t abytes = with_min ? (int64_t)sizeof(block_q8_1) : (int64_t)sizeof(block_q8_0);
     const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256 acc[2][4];
+    __m256 acc[4];
     float accm[4] = {0, 0, 0, 0};
-    for (int r = 0; r < nr; r++) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    __m128 acc_seq = _mm_setzero_ps(); /* IQ4_NL: lane r is row r's block-by-block sum */
+    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 32; b++) {
         float dw, mw = 0.0f;
         const __m256i q = unpack_block(w, kind, b, &dw, &mw);
         const __m256i aq = is_signed ? _mm256_sign_epi8(q, q) : q;
+        __m256i isum[4];
+        float da[4] = {0, 0, 0, 0};
         for (int r = 0; r < nr; r++) {
             /* block_q8_0 and block_q8_1 both start with d; qs follows Q8_1's s */
             const uint8_t *yb = (const uint8_t *)a + r * as + b * abytes;
             const uint16_t *dh = (const uint16_t *)(const void *)yb;
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(yb + (with_min ? 4 : 2)));
             const __m256i p = _mm256_maddubs_epi16(aq, is_signed ? _mm256_sign_epi8(qa, q) : qa);
-            const __m256 d = _mm256_set1_ps(dw * h2f(dh[0]));
-            const int k = 0;
-            acc[k][r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16)), acc[k][r]);
+            isum[r] = _mm256_madd_epi16(p, ones16);
+            da[r] = h2f(dh[0]);
+            if (kind == KIND_IQ4_NL) continue;
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[r]), _mm256_cvtepi32_ps(isum[r]), acc[r]);
             if (with_min) accm[r] = fmaf(mw, h2f(dh[1]), accm[r]); /* one rounding, written out */
         }
+        if (kind == KIND_IQ4_NL) { /* the block's integer sum of each row in lane r */
+            for (int r = nr; r < 4; r++) isum[r] = _mm256_setzero_si256();
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(isum[0], isum[1]), _mm256_hadd_epi32(isum[2], isum[3]));
+            const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            const __m128 d4 = _mm_mul_ps(_mm_set1_ps(dw), _mm_loadu_ps(da));
+            acc_seq = _mm_fmadd_ps(_mm_cvtepi32_ps(s4), d4, acc_seq);
+        }
     }
-    for (int r = 0; r < nr; r++) out[r] = hsum_ps256(_mm256_add_ps(acc[0][r], acc[1][r])) + accm[r];
+    if (kind == KIND_IQ4_NL) {
+        float seq[4];
+        _mm_storeu_ps(seq, acc_seq);
+        for (int r = 0; r < nr; r++) out[r] = seq[r];
+        return;
+    }
+    for (int r = 0; r < nr; r++) out[r] = hsum_ps256(acc[r]) + accm[r];
 }
 
 #define DEFINE_DOTS(name, kind)                                                                          \

@@ -9,8 +9,9 @@
  * those signs) gives int16 pair sums (w <= 62, |qa| <= 127: no saturation); a madd
  * with the group's two sub-block scales (one per 128-bit lane) adds 8 int32 into the
  * block sum. The TQ types are decoded to their integer values v first (codebooks.h)
- * and go the same way with |v| and qa carrying v's sign; both ways give the int32
- * lanes the decoded form would. The float steps are those of ggml's x86 dots: per block
+ * and summed in ggml's x86 lanes: maddubs(v + 1, qa), then lane l less the sum of qa
+ * over values 32 l .. 32 l + 31 (Q8_K's bsums), so that each int32 lane, and so each
+ * float rounding, is ggml's. The float steps are those of ggml's x86 dots: per block
  * acc += (dW dA) * float(sums) (the TQ types: a product, then a sum, as ggml's), one
  * 8-lane accumulator, summed at the end and times the type's c. The 4-row dot decodes
  * a group once for the 4 rows and keeps the single dot's float order, so they agree
@@ -177,6 +178,11 @@ INLINE const block_q8_K *act_block(const void *a, int64_t as, int r, int64_t b) 
     return (const block_q8_K *)(const void *)((const uint8_t *)a + r * as) + b;
 }
 
+/* lane l: bsums[2 l] + bsums[2 l + 1], the sum of qa over values 32 l .. 32 l + 31 */
+INLINE __m256i bsum_pairs(const block_q8_K *y) {
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1));
+}
+
 /* acc += (dW dA) float(sums): a fused multiply-add, or ggml's product then sum for the TQ types */
 INLINE __m256 add_block(int type, __m256 acc, float d, __m256i sums) {
     const __m256 f = _mm256_cvtepi32_ps(sums), dv = _mm256_set1_ps(d);
@@ -209,13 +215,15 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
             q35_codebook_block cb;
             decode_tq(type, x, &cb);
             d = cb.d;
+            /* ggml's lanes: the digits t = v + 1 (0..2) against qa, less the bsums of the lane's 32 values */
             for (int g = 0; g < 8; g++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(cb.v + 32 * g)), av = _mm256_sign_epi8(v, v);
+                const __m256i t = _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(cb.v + 32 * g)), _mm256_set1_epi8(1));
                 for (int r = 0; r < nr; r++) {
                     const __m256i q = _mm256_loadu_si256((const __m256i *)(act_block(a, as, r, b)->qs + 32 * g));
-                    sums[r] = _mm256_add_epi32(sums[r], group_sums(av, _mm256_sign_epi8(q, v), cb.ls[2 * g], cb.ls[2 * g + 1]));
+                    sums[r] = _mm256_add_epi32(sums[r], group_sums(t, q, 1, 1));
                 }
             }
+            for (int r = 0; r < nr; r++) sums[r] = _mm256_sub_epi32(sums[r], bsum_pairs(act_block(a, as, r, b)));
         }
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) acc[r] = add_block(type, acc[r], d * act_block(a, as, r, b)->d, sums[r]);

@@ -5,7 +5,8 @@
  *   d[b]           the block's float scale,
  *   and for Q2_K mins[16 b + s] and dmin[b] (the term - dA dmin sum_s m_s bsum_s),
  * then dotted with the activation rows (Q8_K) 4 at a time: per 32 values
- * maddubs(|v|, qa with v's sign), madd with the two scales, 8 int32 lanes per block;
+ * maddubs(|v|, qa with v's sign) (the TQ types: maddubs(v + 1, qa) less the bsums, ggml's
+ * lanes), madd with the two scales, 8 int32 lanes per block;
  * per block acc += (dW dA) float(lanes) (fused, or a product then a sum where the
  * type's dot does that), after the mins term; at the end c * the sum of the lanes.
  * These are the int32 lanes and float steps of the types' own dots, so a panel value
@@ -29,7 +30,8 @@ typedef struct {
 typedef struct {
     float c;      /* the type's final factor (a power of two) */
     int has_min;  /* Q2_K: the mins term first */
-    int mul_add;  /* acc = acc + d * lanes as a product and a sum (ggml's TQ dots), not fused */
+    int ternary;  /* the TQ types as ggml's x86 dots sum them: lanes of (v + 1) qa less the bsums, and
+                   * acc = acc + d * lanes as a product and a sum, not fused */
 } q35_i8_steps;
 
 static inline __attribute__((always_inline)) void q35_i8_row_dots(const q35_i8_row *row, int64_t nb,
@@ -47,24 +49,29 @@ static inline __attribute__((always_inline)) void q35_i8_row_dots(const q35_i8_r
         }
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) { /* per 32 values: |v|, and the two scales, once for the nr rows */
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(row->v + 256 * b + 32 * g)), w = _mm256_sign_epi8(v, v);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(row->v + 256 * b + 32 * g));
+            /* ternary: the digits v + 1 against qa as they are; otherwise |v| against qa with v's sign */
+            const __m256i w = st.ternary ? _mm256_add_epi8(v, _mm256_set1_epi8(1)) : _mm256_sign_epi8(v, v);
             const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(row->ls[16 * b + 2 * g + 1]),
                                                 _mm_set1_epi16(row->ls[16 * b + 2 * g]));
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(y[r]->qs + 32 * g));
-                sums[r] = _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(w, _mm256_sign_epi8(q, v)), sc));
+                sums[r] = _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(w, st.ternary ? q : _mm256_sign_epi8(q, v)), sc));
             }
         }
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
+            if (st.ternary) /* less the sum of qa over each lane's 32 values (bsums in pairs) */
+                sums[r] = _mm256_sub_epi32(sums[r], _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[r]->bsums),
+                                                                      _mm256_set1_epi16(1)));
             if (st.has_min) {
                 const __m256i mins = _mm256_loadu_si256((const __m256i *)(row->mins + 16 * b));
                 const __m256i prod = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[r]->bsums));
                 acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-y[r]->d * row->dmin[b]), _mm256_cvtepi32_ps(prod), acc[r]);
             }
             const __m256 f = _mm256_cvtepi32_ps(sums[r]), dv = _mm256_set1_ps(row->d[b] * y[r]->d);
-            acc[r] = st.mul_add ? _mm256_add_ps(_mm256_mul_ps(f, dv), acc[r]) : _mm256_fmadd_ps(dv, f, acc[r]);
+            acc[r] = st.ternary ? _mm256_add_ps(_mm256_mul_ps(f, dv), acc[r]) : _mm256_fmadd_ps(dv, f, acc[r]);
         }
     }
     for (int r = 0; r < nr; r++) out[r] = st.c * hsum_ps256(acc[r]);

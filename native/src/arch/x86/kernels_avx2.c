@@ -79,23 +79,16 @@ static void from_float_bf16_avx2(const float *x, void *dst, int64_t n) {
 
 static void quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
     block_q8_0 *y = dst;
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < n / QK8_0; b++) {
         __m256 v[4];
         const float amax = load_absmax32(x + b * QK8_0, v);
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = _cvtss_sh(d, 0);
-        /* round half away from zero, as roundf in the scalar reference */
-        const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
+        const __m256 vid = _mm256_set1_ps(id);
         __m256i q[4];
-        for (int k = 0; k < 4; k++) {
-            __m256 t = _mm256_mul_ps(v[k], vid);
-            __m256 s = _mm256_and_ps(t, sign);
-            t = _mm256_add_ps(_mm256_andnot_ps(sign, t), half);
-            t = _mm256_or_ps(_mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), s);
-            q[k] = _mm256_cvttps_epi32(t);
-        }
+        for (int k = 0; k < 4; k++) /* rounded half to even */
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         store_packed_i8x32(q, y[b].qs);
     }
 }

@@ -376,18 +376,16 @@ static void from_float_bf16_avx512(const float *x, void *dst, int64_t n) {
  * (trunc(|t| + 0.5) with the sign put back), as roundf in the scalar reference */
 static void from_float_q8_0_avx512(const float *x, void *dst, int64_t n) {
     block_q8_0 *y = dst;
-    const __m512 half = _mm512_set1_ps(0.5f);
     for (int64_t b = 0; b < n / QK8_0; b++) {
         const float *xb = x + b * QK8_0;
         const __m512 v[2] = {_mm512_loadu_ps(xb), _mm512_loadu_ps(xb + 16)};
         const float amax = q35_hmax512(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = (uint16_t)_cvtss_sh(d, 0);
-        for (int k = 0; k < 2; k++) {
-            const __m512 t = _mm512_mul_ps(v[k], _mm512_set1_ps(id));
-            __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_abs_ps(t), half));
-            q = _mm512_mask_sub_epi32(q, _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_si512(), q);
+        for (int k = 0; k < 2; k++) { /* rounded half to even */
+            const __m512i q = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v[k], _mm512_set1_ps(id)),
+                                                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             _mm_storeu_si128((__m128i *)(y[b].qs + 16 * k), _mm512_cvtsepi32_epi8(q));
         }
     }
