@@ -94,7 +94,8 @@ INLINE void blocks32_rows(const void *w, const int kind, const void *a, int64_t 
         const __m256i q = unpack_block(w, kind, b, &dw, &mw);
         const __m256i aq = is_signed ? _mm256_sign_epi8(q, q) : q;
         __m256i isum[4];
-        float da[4] = {0, 0, 0, 0};
+        uint64_t dbits = 0; /* the rows' f16 dA, 16 bits each (IQ4_NL) */
+#pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             /* block_q8_0 and block_q8_1 both start with d; qs follows Q8_1's s */
             const uint8_t *yb = (const uint8_t *)a + r * as + b * abytes;
@@ -102,16 +103,18 @@ INLINE void blocks32_rows(const void *w, const int kind, const void *a, int64_t 
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(yb + (with_min ? 4 : 2)));
             const __m256i p = _mm256_maddubs_epi16(aq, is_signed ? _mm256_sign_epi8(qa, q) : qa);
             isum[r] = _mm256_madd_epi16(p, ones16);
-            da[r] = h2f(dh[0]);
-            if (kind == KIND_IQ4_NL) continue;
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[r]), _mm256_cvtepi32_ps(isum[r]), acc[r]);
+            if (kind == KIND_IQ4_NL) {
+                dbits |= (uint64_t)dh[0] << (16 * r);
+                continue;
+            }
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(dh[0])), _mm256_cvtepi32_ps(isum[r]), acc[r]);
             if (with_min) accm[r] = fmaf(mw, h2f(dh[1]), accm[r]); /* one rounding, written out */
         }
         if (kind == KIND_IQ4_NL) { /* the block's integer sum of each row in lane r */
             for (int r = nr; r < 4; r++) isum[r] = _mm256_setzero_si256();
             const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(isum[0], isum[1]), _mm256_hadd_epi32(isum[2], isum[3]));
             const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            const __m128 d4 = _mm_mul_ps(_mm_set1_ps(dw), _mm_loadu_ps(da));
+            const __m128 d4 = _mm_mul_ps(_mm_set1_ps(dw), _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dbits)));
             acc_seq = _mm_fmadd_ps(_mm_cvtepi32_ps(s4), d4, acc_seq);
         }
     }
@@ -124,8 +127,44 @@ INLINE void blocks32_rows(const void *w, const int kind, const void *a, int64_t 
     for (int r = 0; r < nr; r++) out[r] = hsum_ps256(acc[r]) + accm[r];
 }
 
+/* IQ4_NL block b against activation block y[b]: 8 int32 lanes of its integer sum, and dW dA */
+INLINE __m256i iq4_nl_block(const void *w, const block_q8_0 *y, int64_t b, float *d) {
+    float dw, mw;
+    const __m256i q = unpack_block(w, KIND_IQ4_NL, b, &dw, &mw);
+    const __m256i qa = _mm256_loadu_si256((const __m256i *)y[b].qs);
+    *d = dw * h2f(y[b].d);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(qa, q)), _mm256_set1_epi16(1));
+}
+
+/* IQ4_NL against one activation row: the blocks' integer sums reduced 4 at a time (one hadd tree for
+ * 4 blocks), then the same fused multiply-adds, block after block, as blocks32_rows */
+static float iq4_nl_row(const void *w, const void *a, int64_t n) {
+    const block_q8_0 *y = a;
+    const int64_t nb = n / 32;
+    float acc = 0.0f;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        float d[4], s[4];
+        const __m256i i0 = iq4_nl_block(w, y, b, &d[0]), i1 = iq4_nl_block(w, y, b + 1, &d[1]);
+        const __m256i i2 = iq4_nl_block(w, y, b + 2, &d[2]), i3 = iq4_nl_block(w, y, b + 3, &d[3]);
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(i0, i1), _mm256_hadd_epi32(i2, i3));
+        _mm_storeu_ps(s, _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1))));
+        for (int j = 0; j < 4; j++) acc = fmaf(s[j], d[j], acc);
+    }
+    for (; b < nb; b++) {
+        float d;
+        const __m256i i = iq4_nl_block(w, y, b, &d);
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+        acc = fmaf((float)_mm_cvtsi128_si32(t), d, acc);
+    }
+    return acc;
+}
+
 #define DEFINE_DOTS(name, kind)                                                                          \
     float q35_vec_dot_##name##_avx2(const void *w, const void *a, int64_t n) {                           \
+        if (kind == KIND_IQ4_NL) return iq4_nl_row(w, a, n);                                              \
         float o;                                                                                         \
         blocks32_rows(w, kind, a, 0, n, &o, 1);                                                          \
         return o;                                                                                        \
