@@ -11,6 +11,7 @@ from harness.ggml_types import BLOCK_GEOMETRY, NATIVE_TYPES, GGMLType
 from harness.model.dequant import DEQUANTIZERS
 from harness.model.iq_grids import KSIGNS, SHAPES, grid, grids_from_gguf
 from harness.model.loader import load_model
+from support.paths import ORACLE_OTHER_TYPES
 
 gq = pytest.importorskip("gguf.quants")
 from gguf.constants import GGMLQuantizationType as GT  # noqa: E402
@@ -18,8 +19,6 @@ from gguf.constants import GGMLQuantizationType as GT  # noqa: E402
 NEW = ["Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K", "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "IQ2_XXS", "IQ2_XS",
        "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"]
 DEQUANTIZERS_NEW = {GGMLType[n] for n in NEW}
-FILES = ["q4_1", "q5_0", "q5_1", "q2_k", "q3_k_m", "iq4_nl", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
-         "iq1_s", "iq1_m", "tq1_0", "tq2_0", "mxfp4", "nvfp4"]
 
 
 def bits(x: np.ndarray) -> np.ndarray:
@@ -60,7 +59,7 @@ def types_logits(oracle_dir):
     return np.load(oracle_dir / "types" / "tiny-types-logits.npz")
 
 
-@pytest.mark.parametrize("ftype", FILES)
+@pytest.mark.parametrize("ftype", ORACLE_OTHER_TYPES)
 def test_a_file_of_other_types_runs_the_exact_math(oracle_dir, types_logits, ftype):
     """Each tensor dequantizes as gguf-py does, and the numpy reference engine on the file gives
     llama.cpp's logits on the dequantized F32 twin (the same math, end to end). The native engine runs

@@ -154,10 +154,7 @@ static float iq4_nl_row(const void *w, const void *a, int64_t n) {
     for (; b < nb; b++) {
         float d;
         const __m256i i = iq4_nl_block(w, y, b, &d);
-        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-        acc = fmaf((float)_mm_cvtsi128_si32(t), d, acc);
+        acc = fmaf((float)hsum_i32_256(i), d, acc);
     }
     return acc;
 }
@@ -191,11 +188,8 @@ void q35_from_float_q8_1_avx2(const float *x, void *dst, int64_t n) {
         for (int k = 0; k < 4; k++)
             q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
         y[b].d = (uint16_t)_cvtss_sh(d, 0);
-        y[b].s = (uint16_t)_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), 0);
+        y[b].s = (uint16_t)_cvtss_sh(d * (float)hsum_i32_256(s8), 0);
         store_packed_i8x32(q, y[b].qs);
     }
 }

@@ -178,11 +178,6 @@ INLINE const block_q8_K *act_block(const void *a, int64_t as, int r, int64_t b) 
     return (const block_q8_K *)(const void *)((const uint8_t *)a + r * as) + b;
 }
 
-/* lane l: bsums[2 l] + bsums[2 l + 1], the sum of qa over values 32 l .. 32 l + 31 */
-INLINE __m256i bsum_pairs(const block_q8_K *y) {
-    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1));
-}
-
 /* acc += (dW dA) float(sums): a fused multiply-add, or ggml's product then sum for the TQ types */
 INLINE __m256 add_block(int type, __m256 acc, float d, __m256i sums) {
     const __m256 f = _mm256_cvtepi32_ps(sums), dv = _mm256_set1_ps(d);
@@ -223,7 +218,7 @@ INLINE void codebook_rows(int type, const void *w, const void *a, int64_t as, in
                     sums[r] = _mm256_add_epi32(sums[r], group_sums(t, q, 1, 1));
                 }
             }
-            for (int r = 0; r < nr; r++) sums[r] = _mm256_sub_epi32(sums[r], bsum_pairs(act_block(a, as, r, b)));
+            for (int r = 0; r < nr; r++) sums[r] = _mm256_sub_epi32(sums[r], q35_i8_bsum_pairs(act_block(a, as, r, b)));
         }
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) acc[r] = add_block(type, acc[r], d * act_block(a, as, r, b)->d, sums[r]);

@@ -34,6 +34,11 @@ typedef struct {
                    * acc = acc + d * lanes as a product and a sum, not fused */
 } q35_i8_steps;
 
+/* lane l: bsums[2 l] + bsums[2 l + 1], the sum of qa over values 32 l .. 32 l + 31 (the TQ lanes' offset) */
+static inline __attribute__((always_inline)) __m256i q35_i8_bsum_pairs(const block_q8_K *y) {
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1));
+}
+
 static inline __attribute__((always_inline)) void q35_i8_row_dots(const q35_i8_row *row, int64_t nb,
                                                                    q35_i8_steps st, const void *a, int64_t as,
                                                                    float *out, const int nr) {
@@ -62,9 +67,7 @@ static inline __attribute__((always_inline)) void q35_i8_row_dots(const q35_i8_r
         }
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
-            if (st.ternary) /* less the sum of qa over each lane's 32 values (bsums in pairs) */
-                sums[r] = _mm256_sub_epi32(sums[r], _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[r]->bsums),
-                                                                      _mm256_set1_epi16(1)));
+            if (st.ternary) sums[r] = _mm256_sub_epi32(sums[r], q35_i8_bsum_pairs(y[r]));
             if (st.has_min) {
                 const __m256i mins = _mm256_loadu_si256((const __m256i *)(row->mins + 16 * b));
                 const __m256i prod = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[r]->bsums));
