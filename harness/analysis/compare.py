@@ -263,7 +263,7 @@ def noise_records_lookup(frame_base: pd.DataFrame, frame_new: pd.DataFrame):
             return None
         test = r["test"] if "test" in r else (_pick_side(r, "test", "new") or _pick_side(r, "test", "base"))
         rec = noise_records.lookup(machine, model, str(test), threads)
-        if rec is None or rec.layout != "random":
+        if rec is None or rec.layout != "random" or rec.statistic != "median":
             return None
         return rec.sd_log, rec.rounds, f"noise record of this machine ({rec.rounds} A/A rounds, {rec.measured[:10]})"
     return lookup

@@ -5,7 +5,9 @@ One JSON file, <cache>/noise/noise.json, maps "<machine key>|<model file>|<test>
 of ln(second run / first run) over A/A rounds (sd_log), how many rounds it rests on and when it was
 measured. A new measurement of the same key replaces the old one only when it rests on at least as
 many rounds or the old one is more than 30 days old (a noisy day should not be forgotten by a quick
-2-round A/A). Threads 0 means the engine's default.
+2-round A/A). Threads 0 means the engine's default. A record keeps the address layout and the
+statistic of its runs (the median of a run's repetitions, as compare judges, or the fastest, as
+`harness ab` does by default), and only a random-layout median record speaks for compare.
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ class NoiseRecord:
     rounds: int
     measured: str        # ISO time
     layout: str = "random"   # the address layout of the runs: random (ASLR, as sweeps run) or matched
+    statistic: str = "median"   # one run's figure from its repetitions: median or best
 
     @property
     def key(self) -> str:
-        return record_key(self.machine, self.model_file, self.test, self.threads, self.layout)
+        return record_key(self.machine, self.model_file, self.test, self.threads, self.layout, self.statistic)
 
     @property
     def run_spread(self) -> float:
@@ -45,9 +48,12 @@ class NoiseRecord:
         return self.sd_log / math.sqrt(2)
 
 
-def record_key(machine: str, model_file: str, test: str, threads: int, layout: str = "random") -> str:
-    base = f"{machine}|{os.path.basename(model_file)}|{test}|{int(threads or 0)}"
-    return base if layout == "random" else f"{base}|{layout}"
+def record_key(machine: str, model_file: str, test: str, threads: int, layout: str = "random",
+               statistic: str = "median") -> str:
+    key = f"{machine}|{os.path.basename(model_file)}|{test}|{int(threads or 0)}"
+    if layout != "random":
+        key += f"|{layout}"
+    return key if statistic == "median" else f"{key}|{statistic}"
 
 
 def _dir():
@@ -92,7 +98,8 @@ def save(records: list[NoiseRecord]) -> int:
             old = data.get(r.key)
             if isinstance(old, dict) and old.get("rounds", 0) > r.rounds and _age_days(old.get("measured", "")) < STALE_DAYS:
                 continue
-            data[r.key] = {"sd_log": r.sd_log, "rounds": r.rounds, "measured": r.measured, "layout": r.layout}
+            data[r.key] = {"sd_log": r.sd_log, "rounds": r.rounds, "measured": r.measured, "layout": r.layout,
+                           "statistic": r.statistic}
             kept += 1
         atomic_write_text(_path(), json.dumps(data, indent=1, sort_keys=True))
     finally:
@@ -100,15 +107,17 @@ def save(records: list[NoiseRecord]) -> int:
     return kept
 
 
-def lookup(machine: str, model_file: str, test: str, threads: int, layout: str = "random") -> NoiseRecord | None:
-    v = _load().get(record_key(machine, model_file, test, threads, layout))
+def lookup(machine: str, model_file: str, test: str, threads: int, layout: str = "random",
+           statistic: str = "median") -> NoiseRecord | None:
+    v = _load().get(record_key(machine, model_file, test, threads, layout, statistic))
     if not isinstance(v, dict) or not isinstance(v.get("sd_log"), (int, float)):
         return None
     return NoiseRecord(machine, os.path.basename(model_file), test, int(threads or 0), float(v["sd_log"]),
-                       int(v.get("rounds", 0)), str(v.get("measured", "")), str(v.get("layout", "random")))
+                       int(v.get("rounds", 0)), str(v.get("measured", "")), str(v.get("layout", "random")),
+                       str(v.get("statistic", "median")))
 
 
 def record(machine: str, model_file: str, test: str, threads: int, sd_log: float, rounds: int,
-           layout: str = "random") -> NoiseRecord:
+           layout: str = "random", statistic: str = "median") -> NoiseRecord:
     return NoiseRecord(machine, os.path.basename(model_file), test, int(threads or 0), sd_log, rounds, now_iso(),
-                       layout)
+                       layout, statistic)

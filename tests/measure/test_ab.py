@@ -182,10 +182,26 @@ def test_layout_pads_are_per_round_and_reproducible():
     assert Policy().pad(3) is None and Policy(layout="matched").pad(3) == layout_pad(0, 3)
 
 
-def test_figures_read_bench_json():
+def test_figures_read_bench_json_as_the_fastest_or_the_median_repetition():
     out = json.dumps([{"n_prompt": 64, "n_gen": 0, "samples_ts": [10.0, 30.0, 20.0]},
                       {"n_prompt": 0, "n_gen": 16, "avg_ts": 5.0}])
-    assert figures("log line\n" + out.replace("\n", "")) == {"pp64": 20.0, "tg16": 5.0}
+    assert figures("log line\n" + out.replace("\n", "")) == {"pp64": 30.0, "tg16": 5.0}
+    assert figures(out, "median") == {"pp64": 20.0, "tg16": 5.0}
+    with pytest.raises(UsageError, match="statistic"):
+        figures(out, "mean")
+
+
+def test_noise_records_of_the_fastest_repetition_do_not_speak_for_compare(tmp_path, monkeypatch):
+    """compare judges a run's median repetition; a noise record measured on the fastest (ab's default)
+    is kept apart under its own key, and compare's lookup (median, random layout) does not see it."""
+    from harness.store import noise_records
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    noise_records.save([noise_records.record("m", "/x/tiny.gguf", "tg16", 1, 0.004, 20, statistic="best")])
+    assert noise_records.lookup("m", "tiny.gguf", "tg16", 1) is None
+    rec = noise_records.lookup("m", "tiny.gguf", "tg16", 1, statistic="best")
+    assert rec is not None and rec.sd_log == 0.004 and rec.statistic == "best"
+    noise_records.save([noise_records.record("m", "/x/tiny.gguf", "tg16", 1, 0.02, 10)])
+    assert noise_records.lookup("m", "tiny.gguf", "tg16", 1).sd_log == 0.02
 
 
 # ---- builds ---------------------------------------------------------------------------------------
