@@ -20,6 +20,20 @@ the robust spread s (1.4826 * MAD, times sqrt(pi/3) for the rank test's efficien
 
 and nan when n rounds cannot give an interval at that level at all (2 / 2^n > a).
 
+Disturbed rounds. A measurement process on a shared VM now and then runs slow for its whole life
+(on this project's 2-vCPU VM about one tiny-model process in eight decoded at ~1700 t/s instead of
+~2700; milder cases 3-6% slow), and such slowdowns only ever go one way. They hit either side at
+random, but not one round at a time: a mirrored block (A B | B A) puts two processes of one side next
+to each other, so one disturbance a few seconds long slows that side in two rounds at once, which
+the signed-rank test (it assumes independent rounds) reads as evidence. In an A/A sitting judged on
+every round, 2 of 11 runs were called slower (reports/ab-power/2026-12-06-best). So before the
+ratios are judged, a round is left out when either side's figure is an outlier on the slow side of
+its own revision's figures: its modified z-score (x - median) / (1.4826 * MAD), on the log figures,
+below -3.5 (the outlier rule of Iglewicz & Hoaglin, "How to detect and handle outliers", 1993, used
+one-sided). The rule looks at each revision against itself, so a real slowdown of HEAD (which moves
+all its figures) is not left out, and it treats both sides alike, so A/A stays symmetric. The
+verdict says how many rounds were left out.
+
 Pure functions; no randomness.
 """
 from __future__ import annotations
@@ -92,6 +106,33 @@ def log_ratios(base: Sequence[float], head: Sequence[float]) -> list[float]:
             if math.isfinite(b) and math.isfinite(h) and b > 0 and h > 0]
 
 
+OUTLIER_Z = 3.5          # Iglewicz & Hoaglin's cut for the modified z-score
+
+
+def slow_outliers(values: Sequence[float], z: float = OUTLIER_Z) -> list[bool]:
+    """For each figure (tokens/s): is it an outlier on the slow side of these figures? Its modified
+    z-score on the logs, (ln x - median) / (1.4826 * MAD), below -z. None when the MAD is 0 or the
+    figures are fewer than 4 (too few to tell an outlier from the rest)."""
+    logs = [math.log(v) if math.isfinite(v) and v > 0 else math.nan for v in values]
+    good = [x for x in logs if math.isfinite(x)]
+    if len(good) < 4:
+        return [False] * len(values)
+    med, sd = statistics.median(good), robust_sd(good)
+    if not sd > 0:
+        return [False] * len(values)
+    return [math.isfinite(x) and (x - med) / sd < -z for x in logs]
+
+
+def undisturbed(base: Sequence[float], head: Sequence[float]) -> tuple[list[float], list[float], list[int]]:
+    """The rounds where neither side is a slow outlier of its own revision's figures (slow_outliers),
+    as (base, head, indices of the rounds left out)."""
+    if len(base) != len(head):
+        raise UsageError(f"paired rounds need as many figures on each side, got {len(base)} and {len(head)}")
+    out = [i for i, (b, h) in enumerate(zip(slow_outliers(base), slow_outliers(head))) if b or h]
+    keep = [i for i in range(len(base)) if i not in set(out)]
+    return [base[i] for i in keep], [head[i] for i in keep], out
+
+
 @dataclass(frozen=True)
 class PairedEstimate:
     """The mean per-round ratio HEAD/BASE (geometric) and its interval at `level`."""
@@ -101,20 +142,26 @@ class PairedEstimate:
     level: float
     rounds: int
     sd_log: float          # robust spread of the per-round log ratios: 1.4826 * MAD (nan below 2 rounds)
+    left_out: tuple[int, ...] = ()   # the disturbed rounds (indices) the estimate does not use
 
     @property
     def se_log(self) -> float:
         return self.sd_log / math.sqrt(self.rounds) if self.rounds else math.nan
 
 
-def paired_estimate(base: Sequence[float], head: Sequence[float], level: float = LEVEL) -> PairedEstimate:
-    """The Hodges-Lehmann ratio and its signed-rank interval (nan where the rounds are too few)."""
+def paired_estimate(base: Sequence[float], head: Sequence[float], level: float = LEVEL,
+                    leave_out_disturbed: bool = True) -> PairedEstimate:
+    """The Hodges-Lehmann ratio and its signed-rank interval (nan where the rounds are too few), over
+    the undisturbed rounds (module docstring) unless leave_out_disturbed is False."""
+    out: list[int] = []
+    if leave_out_disturbed:
+        base, head, out = undisturbed(base, head)
     d = log_ratios(base, head)
     n = len(d)
     if n == 0:
-        return PairedEstimate(math.nan, math.nan, math.nan, level, 0, math.nan)
+        return PairedEstimate(math.nan, math.nan, math.nan, level, 0, math.nan, tuple(out))
     est, lo, hi = hodges_lehmann(d, level)
-    return PairedEstimate(math.exp(est), math.exp(lo), math.exp(hi), level, n, robust_sd(d))
+    return PairedEstimate(math.exp(est), math.exp(lo), math.exp(hi), level, n, robust_sd(d), tuple(out))
 
 
 def classify(est: PairedEstimate, threshold: float) -> str:
@@ -159,8 +206,9 @@ class PairedVerdict:
 
     test: the llama-bench-style test name (pp512, tg128); model: what was measured (a preset/quant
     label or a file name); base_ts / head_ts: the medians of each side's per-round figures (tokens/s);
-    ratio, lo, hi: the geometric-mean ratio HEAD/BASE and its interval at `level` (the per-test
-    level after the Bonferroni split); mde: the minimal detectable slowdown at these rounds."""
+    ratio, lo, hi: the Hodges-Lehmann ratio HEAD/BASE and its interval at `level` (the per-test
+    level after the Bonferroni split), over `rounds` undisturbed rounds (left_out: the others);
+    mde: the minimal detectable slowdown at these rounds."""
     test: str
     model: str
     threads: int
@@ -178,6 +226,7 @@ class PairedVerdict:
     verdict: str
     base_samples: list[float] = field(default_factory=list)
     head_samples: list[float] = field(default_factory=list)
+    left_out: list[int] = field(default_factory=list)   # disturbed rounds (indices into the samples)
 
     @property
     def name(self) -> str:
@@ -202,7 +251,7 @@ def judge_paired(test: str, model: str, threads: int, base: str, head: str, base
     return PairedVerdict(test, model, threads, base, head, med(list(base_values)), med(list(head_values)),
                          est.ratio, est.lo, est.hi, level, est.rounds, threshold,
                          mde(est.sd_log, est.rounds, level, threshold), classify(est, threshold),
-                         list(base_values), list(head_values))
+                         list(base_values), list(head_values), list(est.left_out))
 
 
 @dataclass(frozen=True)

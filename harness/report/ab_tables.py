@@ -55,8 +55,14 @@ def _drop_head_column(head: list[str], rows: list[list[str]], result: AbResult) 
 def level_note(result: AbResult) -> str:
     k = len(result.verdicts)
     each = family_level(result.policy.level, k)
+    left = [len(v.left_out) for v in result.verdicts]
+    out = ""
+    if any(left):
+        n = str(max(left)) if min(left) == max(left) else f"{min(left)}-{max(left)}"
+        out = (f" less {n} disturbed round(s) per test (a side's figure a slow outlier of its own "
+               "revision's: modified z < -3.5)")
     return (f"intervals: {100 * result.policy.level:g}% for all {k} test(s) together (each {100 * each:.2f}%, "
-            f"Bonferroni), over {result.rounds} paired rounds; slower/faster = interval wholly below/above 1 "
+            f"Bonferroni), over {result.rounds} paired rounds{out}; slower/faster = interval wholly below/above 1 "
             f"and a change beyond {100 * result.policy.threshold:g}%")
 
 

@@ -46,7 +46,7 @@ def test_paired_estimate_is_hodges_lehmann_with_the_signed_rank_interval_and_shr
     base = [100.0] * 8
     head = [100.0 * math.exp(x) for x in d]
     walsh = sorted((a + b) / 2 for a, b in combinations_with_replacement(d, 2))
-    est = paired_estimate(base, head, 0.95)
+    est = paired_estimate(base, head, 0.95, leave_out_disturbed=False)
     assert est.ratio == pytest.approx(math.exp((walsh[17] + walsh[18]) / 2))
     assert (est.lo, est.hi) == (pytest.approx(math.exp(walsh[3])), pytest.approx(math.exp(walsh[32])))
     assert 0.895 < est.ratio < 0.91 and est.hi < 0.93
@@ -55,6 +55,31 @@ def test_paired_estimate_is_hodges_lehmann_with_the_signed_rank_interval_and_shr
     assert v.verdict == SLOWER and v.text == "SLOWER"
     # too few rounds for the level: no interval, no verdict
     assert judge_paired("tg16", "m", 1, "a", "b", base[:5], head[:5], 0.02).verdict == TOO_FEW
+
+
+def test_a_slow_outlier_of_its_own_revision_leaves_its_round_out_and_a_real_slowdown_does_not():
+    """Twelve rounds of ~2700 t/s with 0.5% noise; HEAD's process in rounds 4 and 5 ran 36% and 6% slow
+    (two same-side processes side by side in a mirrored block: one disturbance, two rounds). Those two
+    rounds are left out (their modified z-scores are far below -3.5), the rest are judged: no change.
+    A HEAD 5% slower in every round is not an outlier of itself: nothing is left out, SLOWER."""
+    from harness.analysis.paired import slow_outliers
+    noise = [0.004, -0.003, 0.001, -0.005, 0.002, 0.0, -0.002, 0.005, -0.001, 0.003, -0.004, 0.002]
+    base = [2700 * math.exp(x) for x in noise]
+    head = [2700 * math.exp(-x) for x in noise]
+    head[4], head[5] = head[4] * 0.64, head[5] * 0.94
+    assert [i for i, f in enumerate(slow_outliers(head)) if f] == [4, 5] and not any(slow_outliers(base))
+    est = paired_estimate(base, head)
+    assert est.left_out == (4, 5) and est.rounds == 10
+    assert 0.995 < est.ratio < 1.005 and est.lo < 1 < est.hi
+    assert paired_estimate(base, head, leave_out_disturbed=False).ratio < 0.998      # what the two rounds did
+    v = judge_paired("tg16", "m", 1, "a", "b", base, head, 0.01)
+    assert v.verdict == NO_CHANGE and v.left_out == [4, 5] and v.rounds == 10
+    slower = [2700 * 0.95 * math.exp(-x) for x in noise]
+    v = judge_paired("tg16", "m", 1, "a", "b", base, slower, 0.01)
+    assert v.verdict == SLOWER and v.left_out == [] and v.ratio == pytest.approx(0.95, abs=0.003)
+    # fewer than 4 figures, or no spread at all: nothing can be called an outlier
+    assert slow_outliers([100.0, 50.0, 100.0]) == [False] * 3
+    assert slow_outliers([100.0] * 6) == [False] * 6
 
 
 def test_mde_is_the_effect_caught_nine_times_in_ten():
