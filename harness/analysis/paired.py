@@ -21,18 +21,16 @@ the robust spread s (1.4826 * MAD, times sqrt(pi/3) for the rank test's efficien
 and nan when n rounds cannot give an interval at that level at all (2 / 2^n > a).
 
 Disturbed rounds. A measurement process on a shared VM now and then runs slow for its whole life
-(on this project's 2-vCPU VM about one tiny-model process in eight decoded at ~1700 t/s instead of
-~2700; milder cases 3-6% slow), and such slowdowns only ever go one way. They hit either side at
-random, but not one round at a time: a mirrored block (A B | B A) puts two processes of one side next
-to each other, so one disturbance a few seconds long slows that side in two rounds at once, which
-the signed-rank test (it assumes independent rounds) reads as evidence. In an A/A sitting judged on
-every round, 2 of 11 runs were called slower (reports/ab-power/2026-12-06-best). So before the
-ratios are judged, a round is left out when either side's figure is an outlier on the slow side of
-its own revision's figures: its modified z-score (x - median) / (1.4826 * MAD), on the log figures,
-below -3.5 (the outlier rule of Iglewicz & Hoaglin, "How to detect and handle outliers", 1993, used
-one-sided). The rule looks at each revision against itself, so a real slowdown of HEAD (which moves
-all its figures) is not left out, and it treats both sides alike, so A/A stays symmetric. The
-verdict says how many rounds were left out.
+(on this project's 2-vCPU VM a tiny-model process decoded at ~1700 t/s instead of ~2700 about one
+time in eight, and in bad spells nearly one in two; milder cases 3-6% slow), and such slowdowns only
+ever go one way. They hit either side at random, but not one round at a time: a mirrored block
+(A B | B A) puts two processes of one side next to each other, so one disturbance a few seconds long
+slows that side in two rounds at once, which the signed-rank test (it assumes independent rounds)
+reads as evidence. So before the ratios are judged, a round is left out when either side's figure
+is a slow outlier of its own revision's figures: more than 5 sd below their centre, both read from
+the faster half of the figures (slow_outliers). The rule looks at each revision against itself, so
+a real slowdown of HEAD (which moves all its figures) is not left out, and it treats both sides
+alike, so A/A stays symmetric. The verdict says how many rounds were left out.
 
 Pure functions; no randomness.
 """
@@ -106,21 +104,36 @@ def log_ratios(base: Sequence[float], head: Sequence[float]) -> list[float]:
             if math.isfinite(b) and math.isfinite(h) and b > 0 and h > 0]
 
 
-OUTLIER_Z = 3.5          # Iglewicz & Hoaglin's cut for the modified z-score
+OUTLIER_Z = 5.0          # the cut: a figure 5 sd below its revision's centre is a disturbed process
+
+
+UPPER_HALF_MEAN = 0.7979      # a normal's upper half: its mean lies sqrt(2 / pi) sd above the centre
+UPPER_HALF_SD = 0.6028        # and its standard deviation is sqrt(1 - 2 / pi) sd (the half-normal's)
 
 
 def slow_outliers(values: Sequence[float], z: float = OUTLIER_Z) -> list[bool]:
-    """For each figure (tokens/s): is it an outlier on the slow side of these figures? Its modified
-    z-score on the logs, (ln x - median) / (1.4826 * MAD), below -z. None when the MAD is 0 or the
-    figures are fewer than 4 (too few to tell an outlier from the rest)."""
+    """For each figure (tokens/s): is it an outlier on the slow side of these figures? Its z-score on
+    the logs below -z, with the centre and spread read from the faster half of the figures alone:
+    the slow processes of a bad spell on a VM can be a third or more of them, and then the median
+    and MAD of all figures sit among the slow ones, while the faster half stays clean. For normal
+    figures the faster half is a half-normal distribution, so
+
+        sd = SD(upper half) / 0.6028,  centre = mean(upper half) - 0.7979 sd,  z = (ln x - centre) / sd
+
+    (the mean and SD, not the median and MAD: the upper half of 8-16 rounds is 4-8 values, too few
+    for a MAD). At the cut z = 5 about 1% of an arm's figures are flagged at 8 rounds and 0.2% at 16
+    when nothing is disturbed (normal noise, simulated); z = 3.5 flags 3% and 1%. None are flagged
+    when the figures are fewer than 4 (too few to tell) or all equal."""
     logs = [math.log(v) if math.isfinite(v) and v > 0 else math.nan for v in values]
-    good = [x for x in logs if math.isfinite(x)]
+    good = sorted(x for x in logs if math.isfinite(x))
     if len(good) < 4:
         return [False] * len(values)
-    med, sd = statistics.median(good), robust_sd(good)
+    upper = good[len(good) // 2:]
+    sd = statistics.stdev(upper) / UPPER_HALF_SD
     if not sd > 0:
         return [False] * len(values)
-    return [math.isfinite(x) and (x - med) / sd < -z for x in logs]
+    centre = statistics.fmean(upper) - UPPER_HALF_MEAN * sd
+    return [math.isfinite(x) and (x - centre) / sd < -z for x in logs]
 
 
 def undisturbed(base: Sequence[float], head: Sequence[float]) -> tuple[list[float], list[float], list[int]]:
@@ -135,7 +148,7 @@ def undisturbed(base: Sequence[float], head: Sequence[float]) -> tuple[list[floa
 
 @dataclass(frozen=True)
 class PairedEstimate:
-    """The mean per-round ratio HEAD/BASE (geometric) and its interval at `level`."""
+    """The Hodges-Lehmann ratio HEAD/BASE over the undisturbed rounds and its interval at `level`."""
     ratio: float
     lo: float
     hi: float

@@ -79,7 +79,7 @@ def ratio_chart(result: AbResult, path: Path) -> None:
                label=f"1 - threshold ({100 * threshold:g}%)")
     ax.set_yticks(y, [charts.label(verdict_label(result, v)) for v in vs], fontsize=8)
     ax.set_ylim(-0.7, len(vs) - 0.3)
-    ax.set_xlabel("tokens/s HEAD / BASE: geometric mean of the per-round ratios; whiskers: "
+    ax.set_xlabel("tokens/s HEAD / BASE: Hodges-Lehmann estimate over the undisturbed rounds; whiskers: "
                   f"interval ({100 * family_level(result.policy.level, len(vs)):.2f}% each)", fontsize=8)
     fig.legend(fontsize=7, ncol=3, loc="outside lower center")
     charts._save(fig, path)
@@ -94,13 +94,17 @@ def rounds_chart(result: AbResult, path: Path) -> None:
     for v in result.verdicts:
         r = round_ratios(v)
         width = max(width, len(r))
-        ax.plot(np.arange(1, len(r) + 1), r, marker="o", lw=1, label=charts.label(verdict_label(result, v), 50))
+        line, = ax.plot(np.arange(1, len(r) + 1), r, marker="o", lw=1, label=charts.label(verdict_label(result, v), 50))
+        out = [i for i in v.left_out if i < len(r)]
+        if out:                     # the disturbed rounds the verdict leaves out
+            ax.scatter([i + 1 for i in out], [r[i] for i in out], marker="x", s=80, color=line.get_color(), zorder=3)
     ax.axhline(1, color="black", lw=1)
     ax.axhline(1 - result.policy.threshold, color=charts.COLORS[SLOWER], lw=1, ls="--")
     ax.set_xticks(np.arange(1, width + 1))
     ax.set_xlabel("round (paired: BASE and HEAD measured seconds apart)")
     ax.set_ylabel("tokens/s HEAD / BASE in the round")
-    ax.set_title(f"black: 1 (no change); dashed: 1 - threshold ({100 * result.policy.threshold:g}%)", fontsize=8)
+    ax.set_title(f"black: 1 (no change); dashed: 1 - threshold ({100 * result.policy.threshold:g}%); "
+                 "x: a disturbed round, left out of the verdict", fontsize=8)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     charts._save(fig, path)
 
@@ -166,8 +170,10 @@ def rounds_section(result: AbResult) -> str:
 
     def cell(xs, i, fmt):
         return fmt.format(xs[i]) if i < len(xs) and math.isfinite(xs[i]) else ""
-    rows = [[str(i + 1)] + [c for b, h, r in cols
-                            for c in (cell(b, i, "{:.2f}"), cell(h, i, "{:.2f}"), cell(r, i, "{:.4f}"))]
+    left_out = [set(v.left_out) for v in result.verdicts]
+    rows = [[str(i + 1)] + [c for (b, h, r), out in zip(cols, left_out)
+                            for c in (cell(b, i, "{:.2f}"), cell(h, i, "{:.2f}"),
+                                      cell(r, i, "{:.4f}") + (" (left out: disturbed)" if i in out else ""))]
             for i in range(n)]
     return text + ("<details><summary>figures of every round</summary>" + html_table(_frame(head, rows))
                    + "</details>" if rows else "")

@@ -196,3 +196,23 @@ def test_the_page_loads_both_charts_in_headless_chromium(tmp_path):
     seen = json.loads(html.unescape(m.group(1)))
     assert seen == {"images": [{"src": "ab-ratio.png", "ok": True}, {"src": "ab-rounds.png", "ok": True}],
                     "errors": []}
+
+
+def test_a_disturbed_round_is_marked_in_the_round_table_the_rounds_chart_and_the_text(tmp_path, drawn):
+    """HEAD's process in round 3 ran at half speed: the verdict leaves that round out, and every place
+    that shows the rounds says so."""
+    from harness.analysis.paired import judge_paired
+    from harness.report.ab_tables import format_ab_text
+    result = ab_result()
+    slow = list(TG_HEAD)
+    slow[2] = TG_HEAD[2] / 2
+    tg = judge_paired("tg16", "tiny q4_k_m", 2, result.verdicts[1].base, result.verdicts[1].head, TG_BASE, slow,
+                      0.02, result.verdicts[1].level)
+    assert tg.left_out == [2] and tg.rounds == 7
+    result.verdicts[1] = tg
+    text = Page(ab_html.write_ab_report(result, tmp_path).read_text()).plain
+    assert f"3 99.50 99.10 0.9960 19.80 8.85 {8.85 / 19.8:.4f} (left out: disturbed)" in text
+    marks = [c for c in drawn["ab-rounds.png"].axes[0].collections if c.get_offsets().shape[0]]
+    assert [(float(x), float(y)) for c in marks for x, y in c.get_offsets().tolist()] == \
+        [(3.0, pytest.approx(8.85 / 19.8))]
+    assert "less 0-1 disturbed round(s) per test" in format_ab_text(result)
