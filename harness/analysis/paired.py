@@ -104,9 +104,7 @@ def log_ratios(base: Sequence[float], head: Sequence[float]) -> list[float]:
             if math.isfinite(b) and math.isfinite(h) and b > 0 and h > 0]
 
 
-OUTLIER_Z = 5.0          # the cut: a figure 5 sd below its revision's centre is a disturbed process
-
-
+OUTLIER_Z = 5.0               # the cut: a figure 5 sd below its revision's centre is a disturbed process
 UPPER_HALF_MEAN = 0.7979      # a normal's upper half: its mean lies sqrt(2 / pi) sd above the centre
 UPPER_HALF_SD = 0.6028        # and its standard deviation is sqrt(1 - 2 / pi) sd (the half-normal's)
 
@@ -142,7 +140,8 @@ def undisturbed(base: Sequence[float], head: Sequence[float]) -> tuple[list[floa
     if len(base) != len(head):
         raise UsageError(f"paired rounds need as many figures on each side, got {len(base)} and {len(head)}")
     out = [i for i, (b, h) in enumerate(zip(slow_outliers(base), slow_outliers(head))) if b or h]
-    keep = [i for i in range(len(base)) if i not in set(out)]
+    dropped = set(out)
+    keep = [i for i in range(len(base)) if i not in dropped]
     return [base[i] for i in keep], [head[i] for i in keep], out
 
 
