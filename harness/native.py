@@ -147,6 +147,32 @@ def dequantize(raw: np.ndarray, t: GGMLType, n_cols: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------
+# repacked weights (native/src/repacked.h)
+
+PACK_ROWS = lib.Q35_PACK_ROWS
+
+
+def repack(w_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
+    """Weight rows (uint8 [rows, row_bytes]) in the repacked layout of their type: groups of
+    PACK_ROWS interleaved rows. Types without a repacked layout and shapes that do not fit one
+    (rows a multiple of PACK_ROWS, n of the type's super-block) are a UsageError."""
+    wt = native_type(weight_type, "repacked layout")
+    w = np.ascontiguousarray(w_rows, dtype=np.uint8)
+    elems, bsize = BLOCK_GEOMETRY[wt]
+    if w.ndim != 2 or n % elems or w.shape[1] != n // elems * bsize:
+        raise UsageError(f"weight rows of {n} {wt.name} values are uint8 [rows, {n // elems * bsize}], "
+                         f"got {list(w.shape)}")
+    size = int(lib.q35_packed_bytes(int(wt), w.shape[0], n))
+    if size == 0:
+        raise UsageError(f"no repacked layout for {w.shape[0]} {wt.name} rows of {n} values (rows a multiple "
+                         f"of {PACK_ROWS}, and a type with a layout)")
+    out = np.empty(size, dtype=np.uint8)
+    rc = lib.q35_repack(int(wt), ffi.from_buffer("uint8_t[]", w), w.shape[0], n,
+                        ffi.from_buffer("uint8_t[]", out, require_writable=True))
+    assert rc == 0
+    return out
+
+
 # kernels of one ISA variant
 
 class Kernels:
@@ -241,6 +267,37 @@ class Kernels:
            a.shape[0], n, ffi.from_buffer("float[]", out, require_writable=True), w.shape[0])
         return out
 
+    def has_packed(self, weight_type: GGMLType) -> bool:
+        """Whether this variant has a product of repacked weight_type weights (gemm_packed)."""
+        t = GGMLType(weight_type)
+        return t in NATIVE_TYPES and self._k.gemm_packed[int(t)] != ffi.NULL
+
+    def gemm_packed(self, packed: np.ndarray, a_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
+        """The product of weights repacked by `repack` (uint8, all groups of PACK_ROWS rows) with
+        activation rows in the paired format (uint8 [nt, row_bytes]) -> float32 [nt, rows]."""
+        wt = native_type(weight_type, "repacked product")
+        at = GGMLType(lib.q35_act_type(int(wt)))
+        fn = self._k.gemm_packed[int(wt)]
+        if fn == ffi.NULL:
+            raise UsageError(f"no repacked {wt.name} product in the {self.isa} table")
+        group = int(lib.q35_packed_bytes(int(wt), PACK_ROWS, n))
+        packed = np.ascontiguousarray(packed, dtype=np.uint8).reshape(-1)
+        if group == 0 or packed.size == 0 or packed.size % group:
+            raise UsageError(f"repacked {wt.name} rows of {n} values come in groups of {group} bytes, "
+                             f"got {packed.size}")
+        elems, bsize = BLOCK_GEOMETRY[at]
+        a = np.ascontiguousarray(a_rows, dtype=np.uint8)
+        if a.ndim != 2 or a.shape[1] != n // elems * bsize or a.shape[0] < 1:
+            raise UsageError(f"activation rows of {n} {at.name} values are uint8 [rows, {n // elems * bsize}], "
+                             f"got {list(a.shape)}")
+        groups = packed.size // group
+        out = np.empty((a.shape[0], groups * PACK_ROWS), dtype=np.float32)
+        pp = ffi.from_buffer("uint8_t[]", packed)
+        ap = ffi.from_buffer("uint8_t[]", a)
+        op = ffi.from_buffer("float[]", out, require_writable=True)
+        for g in range(groups):
+            fn(pp + g * group, ap, a.shape[1], a.shape[0], n, op + g * PACK_ROWS, out.shape[1])
+        return out
 
     # elementwise / row float kernels: each returns a new array, the inputs are not modified
 

@@ -30,7 +30,7 @@ def cmd_bench(a) -> int:
     cfg = BenchConfig(n_prompt=n_prompt, n_gen=a.n_gen, repetitions=a.repetitions, threads=a.threads,
                       isa=a.isa, ubatch=a.ubatch, fdn_threshold=a.fdn, n_depth=a.depth,
                       vocab_strategy=a.vocab_strategy, profile=a.profile, cpus=a.pin,
-                      type_k=a.cache_type_k, type_v=a.cache_type_v,
+                      type_k=a.cache_type_k, type_v=a.cache_type_v, repack=a.repack,
                       prompt_ids=tuple(ids or ()), prompt_source=prompt_source(a))
     cfg.refresh_bandwidth = a.refresh_bandwidth
     try:

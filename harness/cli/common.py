@@ -120,6 +120,14 @@ def add_engine_args(s: argparse.ArgumentParser) -> None:
                    help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
     add_strategy_arg(s)
     add_cache_type_args(s)
+    add_repack_arg(s)
+
+
+def add_repack_arg(s: argparse.ArgumentParser) -> None:
+    """--repack: the weights in the repacked layout (row-interleaved panels) for the session."""
+    s.add_argument("--repack", default="auto", choices=("auto", "on", "off"),
+                   help="copy the matrices whose type has a repacked product on this ISA into that layout at "
+                        "session start (auto: on AVX2 and AVX512; default auto)")
 
 
 def add_cache_type_args(s: argparse.ArgumentParser) -> None:
@@ -130,9 +138,12 @@ def add_cache_type_args(s: argparse.ArgumentParser) -> None:
                    help="KV cache type of V (default f32)")
 
 
-def cache_kwargs(a) -> dict:
-    """The Session arguments of -ctk / -ctv."""
-    return {"type_k": a.cache_type_k, "type_v": a.cache_type_v}
+def session_layout_kwargs(a) -> dict:
+    """The Session arguments of -ctk / -ctv and --repack (where the command has it)."""
+    kw = {"type_k": a.cache_type_k, "type_v": a.cache_type_v}
+    if getattr(a, "repack", "auto") != "auto":
+        kw["repack"] = a.repack
+    return kw
 
 
 # ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from harness.cli.common import add_engine_args, cache_kwargs, check_threads, nonneg_int, parse_tokens, positive_int, quant_arg
+from harness.cli.common import add_engine_args, session_layout_kwargs, check_threads, nonneg_int, parse_tokens, positive_int, quant_arg
 from harness.cli.text import add_prompt_args
 from harness.errors import BadArgumentError
 
@@ -58,7 +58,7 @@ def cmd_logits(a) -> int:
         else:
             from harness.engine.session import Session
             with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn,
-                         ctx=max(len(tokens), 1), vocab_strategy=a.vocab_strategy, **cache_kwargs(a)) as s:
+                         ctx=max(len(tokens), 1), vocab_strategy=a.vocab_strategy, **session_layout_kwargs(a)) as s:
                 if a.mode == "prefill":
                     logits = s.prefill(tokens)
                 else:

@@ -88,7 +88,7 @@ def cmd_tokenize(a) -> int:
 def cmd_generate(a) -> int:
     import codecs
 
-    from harness.cli.common import cache_kwargs, check_threads
+    from harness.cli.common import session_layout_kwargs, check_threads
     from harness.engine.generate import generate
     from harness.engine.session import Session
     from harness.model.loader import load_model
@@ -119,7 +119,7 @@ def cmd_generate(a) -> int:
                 out.write(text.decode(tok.piece(token_id)))
                 out.flush()
 
-        kw = dict(isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn, ctx=ctx, **cache_kwargs(a))
+        kw = dict(isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn, ctx=ctx, **session_layout_kwargs(a))
         eog = () if a.ignore_eos else tok.eog_ids
         stats = None
         if a.draft == "mtp":
@@ -154,7 +154,7 @@ def cmd_generate(a) -> int:
 
 
 def cmd_perplexity(a) -> int:
-    from harness.cli.common import cache_kwargs, check_threads
+    from harness.cli.common import session_layout_kwargs, check_threads
     from harness.engine.session import Session
     from harness.measure.perplexity import read_kld_base, run_perplexity
     from harness.model.loader import load_model
@@ -192,7 +192,7 @@ def cmd_perplexity(a) -> int:
                                        f"{path} of {m.config.vocab_size}")
             ids = None if base_file is not None else tok.encode(text, parse_special=False)
             with Session(m, isa=a.isa, threads=a.threads, ubatch=a.ubatch, fdn_threshold=a.fdn,
-                         ctx=n_ctx or 512, **cache_kwargs(a)) as s:
+                         ctx=n_ctx or 512, **session_layout_kwargs(a)) as s:
                 return run_perplexity(s, ids, n_ctx or 512, bos_id=tok.bos_id if tok.add_bos else None,
                                       n_chunks=a.chunks, base=base_file, write_base=write,
                                       progress=log_chunk)

@@ -222,12 +222,24 @@ def _check_int(name: str, value, minimum: int, maximum: int = INT32_MAX) -> None
         raise UsageError(f"{name} must be at most {maximum}, got {value}")
 
 
+REPACK_MODES = ("auto", "on", "off")
+REPACK_AUTO_ISAS = ("avx2", "avx512")  # where the repacked products are SIMD kernels that win
+
+
+def repack_enabled(mode: str, isa: str) -> bool:
+    """Whether a session repacks: "on" and "off" say so; "auto" repacks on the ISAs whose repacked
+    products are SIMD kernels (on the scalar reference and NEON the stored layout is faster). Only
+    the types the ISA has a repacked product for are repacked (q35_kernels.gemm_packed)."""
+    return mode == "on" or (mode == "auto" and isa in REPACK_AUTO_ISAS)
+
+
 class Session:
     """One sequence on the native engine: prefill, decode, reset, state save/restore, profile."""
 
     def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
                  fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
-                 vocab_strategy="full", type_k: str = "f32", type_v: str = "f32", block: str = "trunk"):
+                 vocab_strategy="full", type_k: str = "f32", type_v: str = "f32", block: str = "trunk",
+                 repack: str = "auto"):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
         check_threads(threads)
@@ -236,6 +248,8 @@ class Session:
         _check_int("ctx", ctx, 1)
         if dn_algo not in DN_ALGOS:
             raise UsageError(f"unknown delta-net algorithm {dn_algo!r} (choose from {', '.join(DN_ALGOS)})")
+        if repack not in REPACK_MODES:
+            raise UsageError(f"unknown repack mode {repack!r} (choose from {', '.join(REPACK_MODES)})")
         check_cache_type("k", type_k, model.config.head_dim)
         check_cache_type("v", type_v, model.config.head_dim)
         self.type_k, self.type_v = type_k, type_v
@@ -244,6 +258,7 @@ class Session:
         self.isa = native.resolve_isa(isa)
         self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
         self.dn_algo = dn_algo
+        self.repack = repack_enabled(repack, self.isa)
         self.vocab = model.config.vocab_size
         if block not in BLOCKS:
             raise UsageError(f"unknown block {block!r} (choose from {', '.join(BLOCKS)})")
@@ -252,7 +267,8 @@ class Session:
         p = ffi.new("q35_session_params *", {
             "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
             "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,
-            "profile": int(profile), "type_k": int(CACHE_TYPES[type_k]), "type_v": int(CACHE_TYPES[type_v])})
+            "profile": int(profile), "type_k": int(CACHE_TYPES[type_k]), "type_v": int(CACHE_TYPES[type_v]),
+            "repack": int(self.repack)})
         ptr = lib.q35_session_new(self._nm.ptr, p)
         if ptr == ffi.NULL:
             raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "
@@ -264,6 +280,12 @@ class Session:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def packed_bytes(self) -> int:
+        """Bytes of this session's repacked weight copies (0 when nothing was repacked)."""
+        self._check_open()
+        return int(lib.q35_session_packed_bytes(self._ptr))
 
     # -- running ---------------------------------------------------------------
     def _check_open(self) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from harness.engine.session import Session, check_cache_type, check_threads
+from harness.engine.session import REPACK_MODES, Session, check_cache_type, check_threads
 from harness.errors import UsageError
 from harness.model.loader import Model
 from harness.measure.depth_curve import kv_bytes_read
@@ -48,6 +48,7 @@ class BenchConfig:
     vocab_strategy: str = "full"
     type_k: str = "f32"                   # KV cache types (ggml_types.CACHE_TYPES)
     type_v: str = "f32"
+    repack: str = "auto"                  # Session's repack mode (auto / on / off)
     warmup: int = 1
     profile: bool = False                 # a separate profiled run of each test
     cpus: tuple[int, ...] | None = None   # pin the process (and the engine's threads) to these CPUs
@@ -67,6 +68,8 @@ class BenchConfig:
         check_threads(self.threads)
         check_cache_type("k", self.type_k)
         check_cache_type("v", self.type_v)
+        if self.repack not in REPACK_MODES:
+            raise UsageError(f"unknown repack mode {self.repack!r} (choose from {', '.join(REPACK_MODES)})")
         if self.n_prompt == 0 and self.n_gen == 0:
             raise UsageError("nothing to measure: both the prompt and the generated length are 0")
 
@@ -149,6 +152,10 @@ def session_kwargs(cfg: BenchConfig, ctx: int, profile: bool = False) -> dict:
     if cfg.vocab_strategy != "full":
         check_vocab_strategy_supported(cfg.vocab_strategy)
         kw["vocab_strategy"] = cfg.vocab_strategy
+    if cfg.repack != "auto":
+        if "repack" not in inspect.signature(Session.__init__).parameters:
+            raise UsageError(f"--repack {cfg.repack}: this engine has no repacked weights yet")
+        kw["repack"] = cfg.repack
     return kw
 
 
@@ -269,7 +276,10 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
     with contextlib.ExitStack() as stack:
         stack.enter_context(pinned(cfg.cpus))
         cpus = len(affinity_cpus())
+        t_start = time.perf_counter()
         s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
+        start_ms = (time.perf_counter() - t_start) * 1e3          # repacking, when on, is most of it
+        packed = int(getattr(s, "packed_bytes", 0))
         ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
         state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
         if ready is not None:
@@ -293,7 +303,8 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
             read = bpt + (kv_bytes_read(model, cfg.n_depth, n_gen, cfg.type_k, cfg.type_v) if cfg.n_depth and n_gen and not n_prompt else 0)
             r = BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, read,
                             cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset, "load_before": load,
-                                                     "others_cpu": others, "cpus": cpus, "tg_1thread_ts": speed_1})
+                                                     "others_cpu": others, "cpus": cpus, "tg_1thread_ts": speed_1,
+                                                     "packed_bytes": packed, "session_start_ms": start_ms})
             r.machine_busy, r.busy_note = classify_busy(load, cfg.threads, cpus, r.median_ts, speed_1, others)
             yield r
 

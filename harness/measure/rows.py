@@ -55,7 +55,7 @@ def result_row(ident: ModelIdentity, cfg: BenchConfig, r: BenchResult, commit: t
         "engine": "qwen35-harness", "commit": sha, "dirty": dirty, "version": __version__,
         "test_time": now_iso(), "cpu_info": cpu_model(), "load_avg": load_average(),
         "cpu_affinity": affinity_text(), "machine_busy": bool(r.machine_busy), "busy_note": r.busy_note,
-        "engine_settings": fmt.our_settings_text(cfg.type_k, cfg.type_v, cfg.prompt_source),
+        "engine_settings": fmt.our_settings_text(cfg.type_k, cfg.type_v, cfg.prompt_source, cfg.repack),
     })
     row["config_id"] = config_id(row)
     return row
@@ -87,6 +87,7 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult],
             # build_commit: a short hash, as llama-bench writes its own (the full one is in `commit`)
             "build_commit": commit[:7], "build_number": 0, "cpu_info": cpu_model(),
             **fmt.neutral_fields(cfg.threads, cfg.ubatch), "type_k": cfg.type_k, "type_v": cfg.type_v,
+            "repack": bool(r.extra.get("packed_bytes")),
             "model_filename": model.path,
             "model_type": fmt.model_type(model.config.arch, model.config.n_layer, model.config.n_embd,
                                          model.metadata.get("general.file_type")),
@@ -104,6 +105,10 @@ def records(model: Model, cfg: BenchConfig, results: list[BenchResult],
             "machine_read_end_gbps": r.extra.get("read_gbps_end"),
             "machine_read_cached_gbps": r.extra.get("read_cached_gbps"),
             "others_cpu": r.extra.get("others_cpu"), "tg_1thread_ts": r.extra.get("tg_1thread_ts"),
+            # --repack: the mode asked for, the bytes of the repacked copies and the session's start
+            # (the repacking, when on): the load-time cost of the layout
+            "repack_mode": cfg.repack, "packed_bytes": r.extra.get("packed_bytes"),
+            "session_start_ms": r.extra.get("session_start_ms"),
         }
         for k, v in row.items():
             rec.setdefault(k, v)

@@ -111,7 +111,8 @@ DEFAULTS = {
 
 def neutral_fields(n_threads: int, n_ubatch: int) -> dict:
     """llama-bench fields for our CPU engine: what applies says what our engine does (an F32 KV
-    cache unless the caller sets type_k / type_v, no flash attention, no repacking at load, the
+    cache unless the caller sets type_k / type_v, no flash attention, no repacking at load (the
+    caller sets repack when the session repacked), the
     whole prompt as one logical batch of n_ubatch-token u-batches), what does not apply keeps
     llama-bench's default, so our rows with an F16 cache join a llama-bench run made with
     `-ctk f16 -ctv f16 -fa 0 --repack 0 -ub U`."""
@@ -186,13 +187,16 @@ def settings_text(record: dict) -> str:
     return json.dumps(settings_of(record), separators=(",", ":"))
 
 
-def our_settings_text(type_k: str = "f32", type_v: str = "f32", prompt: str = "") -> str:
+def our_settings_text(type_k: str = "f32", type_v: str = "f32", prompt: str = "", repack: str = "auto") -> str:
     """Our engine's settings beyond the configuration key, in settings_text's form: the KV cache
-    types where they are not our default F32 and the source of a real prompt (`harness bench
-    --prompt/--file`; default: random ids), else '' (so default rows keep their config ids)."""
+    types where they are not our default F32, the source of a real prompt (`harness bench
+    --prompt/--file`; default: random ids) and the repack mode where it is not auto, else '' (so
+    default rows keep their config ids)."""
     extra = {k: v for k, v in (("type_k", type_k), ("type_v", type_v)) if v != "f32"}
     if prompt:
         extra["prompt"] = prompt
+    if repack != "auto":
+        extra["repack"] = repack
     return json.dumps(extra, separators=(",", ":")) if extra else ""
 
 

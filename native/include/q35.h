@@ -128,6 +128,14 @@ typedef void (*q35_vec_dot4_fn)(const void *w, const void *a, int64_t a_stride, 
 typedef void (*q35_gemm_fn)(const void *w, int64_t w_stride, int nr, const void *a, int64_t a_stride, int nt,
                             int64_t n, float *y, int64_t ldy);
 
+/* Repacked weights (native/src/repacked.h): groups of Q35_PACK_ROWS rows interleaved. A
+ * packed product runs one group: y[t*ldy + r] for rows r < Q35_PACK_ROWS of the group at wp
+ * (n values each) by activation rows t < nt (paired format, row t at a + t*a_stride), each
+ * value by the repacked rule, the same bits on every ISA (the scalar entry is the rule). */
+#define Q35_PACK_ROWS 16
+typedef void (*q35_gemm_packed_fn)(const void *wp, const void *a, int64_t a_stride, int nt, int64_t n, float *y,
+                                   int64_t ldy);
+
 /* One value head of the gated delta rule over T tokens (see engine/deltanet.c).
  * q, k: Sk floats per token at stride ldqk (L2-normed, not yet scaled by
  * 1/sqrt(Sk)); v: Sv per token at stride ldv; g (log decay) and beta: one per
@@ -160,6 +168,10 @@ typedef struct {
     /* the same dots for a panel of weight rows and activation rows, register-tiled where a
      * variant has one (NULL: callers loop over vec_dot4 / vec_dot) */
     q35_gemm_fn gemm[Q35_TYPE_COUNT];
+    /* the product of repacked weights, indexed by weight type (NULL: that type is not repacked
+     * on this variant; never filled from another variant, so a session repacks a type only
+     * where its own ISA has the kernel) */
+    q35_gemm_packed_fn gemm_packed[Q35_TYPE_COUNT];
     /* the fused delta rule: S read once and read-written once per token */
     void (*dn_fused)(const q35_dn_head *h);
     /* elementwise: x <- silu(x);  g <- silu(g) * u;  y <- y + a x;  acc <- acc + a * b */
@@ -180,6 +192,15 @@ typedef struct {
     /* x <- x sigmoid(g) */
     void (*sigmoid_mul_f32)(float *x, const float *g, int64_t n);
 } q35_kernels;
+
+/* Bytes of the repacked copy of a rows x cols tensor of a type, or 0 when the type has no
+ * repacked layout or the shape does not fit one (rows a multiple of Q35_PACK_ROWS, cols of
+ * the type's super-block). */
+int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols);
+/* Repack w (rows x cols of type, rows contiguous) into out (q35_packed_bytes of it): group g
+ * of rows [16 g, 16 g + 16) at out + g * q35_packed_bytes(type, 16, cols). 0, or -1 when
+ * the type or shape has no repacked layout. */
+int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out);
 
 /* The table for an ISA, or NULL when it is not supported on this CPU. */
 const q35_kernels *q35_kernels_for(int isa);
@@ -266,9 +287,13 @@ typedef struct {
     int32_t type_k, type_v; /* KV cache types: Q35_TYPE_F32 (0), F16, BF16 or Q8_0 (see
                              * q35_kv_type_ok); rows are written by the ISA's from_float */
     int32_t profile;        /* 1 = record per-op time */
+    int32_t repack;         /* 1 = copy each matrix whose type this ISA has a repacked product for
+                             * (gemm_packed) into that layout at session start, and run it there */
 } q35_session_params;
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */
+/* bytes of the session's repacked weight copies (0 when it repacked nothing) */
+int64_t q35_session_packed_bytes(const q35_session *s);
 /* 1 when type can hold the KV cache of heads of head_dim values (a cache type whose block
  * divides head_dim) */
 int q35_kv_type_ok(int type, int32_t head_dim);

@@ -3,8 +3,10 @@
  * tokens through the table's gemm entry (or its 4-token and single dots where a variant
  * has no panel kernel). Best of 10. The same shape as llama.cpp's product in
  * reports/comparisons/2026-11-23-session3-final-llama.cpp-0.8b/ggml_mul_mat.c:
- *   make -C native gemm-bench && $(BUILD)/gemm_bench TYPE K ROWS TOKENS [ISA]
- * TYPE is the ggml type number (8 Q8_0, 12 Q4_K, 14 Q6_K, 16 IQ2_XXS, 30 BF16, ...). */
+ *   make -C native gemm-bench && $(BUILD)/gemm_bench TYPE K ROWS TOKENS [ISA] [packed]
+ * TYPE is the ggml type number (8 Q8_0, 12 Q4_K, 14 Q6_K, 16 IQ2_XXS, 30 BF16, ...).
+ * "packed": the weights repacked once (not timed), then the ISA's repacked product
+ * (gemm_packed) over the same panels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gemm_bench: cannot quantize type %d\n", type);
         return 2;
     }
+    const int packed = argc > 6 && !strcmp(argv[6], "packed");
+    uint8_t *wp = NULL;
+    if (packed) {
+        const int64_t pb = q35_packed_bytes(type, rows, k);
+        if (!pb || !kt->gemm_packed[type] || !(wp = aligned_alloc(64, (size_t)(pb + 63) / 64 * 64)) ||
+            q35_repack(type, w, rows, k, wp)) {
+            fprintf(stderr, "gemm_bench: no repacked product of type %d on %s for these sizes\n", type, q35_isa_name(isa));
+            return 2;
+        }
+    }
+    const int64_t group_bytes = packed ? q35_packed_bytes(type, ROW_PANEL, k) : 0;
     double best = 1e30;
     for (int rep = 0; rep < 10; rep++) {
         const double t0 = now();
@@ -58,7 +71,9 @@ int main(int argc, char **argv) {
             const int nr = rows - r0 < ROW_PANEL ? (int)(rows - r0) : ROW_PANEL;
             for (int64_t t0p = 0; t0p < tokens; t0p += TOK_PANEL) {
                 const int nt = tokens - t0p < TOK_PANEL ? (int)(tokens - t0p) : TOK_PANEL;
-                if (kt->gemm[type])
+                if (packed)
+                    kt->gemm_packed[type](wp + r0 / ROW_PANEL * group_bytes, a + t0p * arb, arb, nt, k, v, ROW_PANEL);
+                else if (kt->gemm[type])
                     kt->gemm[type](w + r0 * wrb, wrb, nr, a + t0p * arb, arb, nt, k, v, ROW_PANEL);
                 else
                     q35_panel_by_dots(kt->vec_dot[type], kt->vec_dot4[type], w + r0 * wrb, wrb, nr, a + t0p * arb, arb, nt,
@@ -70,7 +85,7 @@ int main(int argc, char **argv) {
     }
     printf("ours %s type %d, k %lld, rows %lld, tokens %lld, 1 thread: %.2f ms, %.1f GMAC/s (%s; y[0] %g)\n",
            q35_isa_name(isa), type, (long long)k, (long long)rows, (long long)tokens, best * 1e3,
-           (double)k * rows * tokens / best / 1e9, kt->gemm[type] ? "panel kernel" : "4-token dots", y[0]);
-    free(wf); free(x); free(y); free(w); free(a);
+           (double)k * rows * tokens / best / 1e9, packed ? "repacked" : kt->gemm[type] ? "panel kernel" : "4-token dots", y[0]);
+    free(wp); free(wf); free(x); free(y); free(w); free(a);
     return 0;
 }

@@ -108,6 +108,8 @@ static int make_weight_row(int wt, float *a, uint8_t *wq, int64_t n) {
     return q35_dequantize(wt, wq, a, 1, n);
 }
 
+static void check_packed(const char *name, const q35_kernels *k, const q35_kernels *ref);
+
 static void check_dots(const char *name, const q35_kernels *k, const q35_kernels *ref) {
     float *a = xmalloc(N * sizeof *a), *b = xmalloc(4 * N * sizeof *b);
     uint8_t *wq = xmalloc(N * 4), *act = xmalloc(4 * (size_t)N * 4);
@@ -173,6 +175,43 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
         if (k->gemm[wt]) report(name, what, worstg, 1e-5);
     }
     free(a); free(b); free(wq); free(act);
+    check_packed(name, k, ref);
+}
+
+/* the repacked products: 16 weight rows repacked, by 1, 4 and 9 activation rows (decode, a
+ * partial tile, a tile and one more); every value bit for bit the scalar rule's */
+static void check_packed(const char *name, const q35_kernels *k, const q35_kernels *ref) {
+    enum { NT = 9, NB = 5 };
+    const int64_t n = NB * 256;
+    float *a = xmalloc(n * sizeof *a), *b = xmalloc(n * sizeof *b);
+    for (int wt = 0; wt < Q35_TYPE_COUNT; wt++) {
+        if (!k->gemm_packed[wt] || !ref->gemm_packed[wt]) continue;
+        const int at = q35_act_type(wt);
+        const int64_t wrb = row_bytes(wt, n), arb = row_bytes(at, n), pb = q35_packed_bytes(wt, Q35_PACK_ROWS, n);
+        uint8_t *wq = xmalloc((size_t)(wrb * Q35_PACK_ROWS)), *act = xmalloc((size_t)(arb * NT));
+        uint8_t *wp = aligned_alloc(64, (size_t)(pb + 63) / 64 * 64);
+        float got[NT * Q35_PACK_ROWS], want[NT * Q35_PACK_ROWS];
+        double worst = 0;
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            fill_case(a, n, r, 0.1f);
+            if (make_weight_row(wt, a, wq + r * wrb, n)) worst = INFINITY;
+        }
+        for (int t = 0; t < NT; t++) {
+            fill_case(b, n, t + 1, 2.0f);
+            ref->from_float[at](b, act + t * arb, n);
+        }
+        if (!wp || q35_repack(wt, wq, Q35_PACK_ROWS, n, wp)) worst = INFINITY;
+        for (int nt = 1; nt <= NT && worst == 0; nt += nt == 1 ? 3 : 5) {
+            k->gemm_packed[wt](wp, act, arb, nt, n, got, Q35_PACK_ROWS);
+            ref->gemm_packed[wt](wp, act, arb, nt, n, want, Q35_PACK_ROWS);
+            if (memcmp(got, want, sizeof(float) * (size_t)(nt * Q35_PACK_ROWS))) worst = INFINITY;
+        }
+        char what[80];
+        snprintf(what, sizeof what, "gemm_packed type %d (the scalar rule)", wt);
+        report(name, what, worst, 1e-5);
+        free(wq); free(act); free(wp);
+    }
+    free(a); free(b);
 }
 
 static void check_converters(const char *name, const q35_kernels *k, const q35_kernels *ref) {
@@ -445,9 +484,9 @@ enum { FWD_PREFILL = 16, FWD_DECODE = 6 };
 
 /* logits [FWD_PREFILL + FWD_DECODE][vocab]: a prefill in u-batches of 8 (the
  * larger than fdn_threshold = 4, so the chunked delta-net), then decodes (fused) */
-static int forward(const model_file *mf, int isa, float *logits) {
+static int forward(const model_file *mf, int isa, int repack, float *logits) {
     const q35_session_params p = {.isa = isa, .n_threads = 1, .ubatch = 8, .fdn_threshold = 4,
-                                  .dn_algo = Q35_DN_AUTO, .n_ctx = 64, .profile = 0};
+                                  .dn_algo = Q35_DN_AUTO, .n_ctx = 64, .profile = 0, .repack = repack};
     q35_session *s = q35_session_new(mf->m, &p);
     if (!s) return -1;
     int32_t tokens[FWD_PREFILL + FWD_DECODE];
@@ -460,18 +499,19 @@ static int forward(const model_file *mf, int isa, float *logits) {
     return rc;
 }
 
-static void check_forward(const model_file *mf, int isa, const char *name, const float *ref) {
+static void check_forward(const model_file *mf, int isa, int repack, const char *name, const float *ref) {
     const int64_t n = (int64_t)(FWD_PREFILL + FWD_DECODE) * mf->vocab;
     float *got = xmalloc(sizeof(float) * (size_t)n);
     double err = INFINITY;
-    if (forward(mf, isa, got) == 0) {
+    if (forward(mf, isa, repack, got) == 0) {
         double ss = 0, e = 0;
         for (int64_t i = 0; i < n; i++) { ss += (double)ref[i] * ref[i]; e = fmax(e, fabs((double)got[i] - ref[i])); }
         err = e / (sqrt(ss / n) + 1e-30); /* NaN stays NaN and fails */
         for (int64_t i = 0; i < n; i++) if (!isfinite(got[i])) err = INFINITY;
     }
     char what[80];
-    snprintf(what, sizeof what, "forward %d prefill + %d decode logits", FWD_PREFILL, FWD_DECODE);
+    snprintf(what, sizeof what, "forward %d prefill + %d decode logits%s", FWD_PREFILL, FWD_DECODE,
+             repack ? ", repacked" : "");
     report(name, what, err, 0.3);
     free(got);
 }
@@ -545,8 +585,9 @@ static void check_variant(int isa, const model_file *mf, const float *ref_logits
         if (isa == Q35_ISA_SCALAR) { /* prefill and decode of the same tokens agree */
             printf("%-12s forward logits are the reference of the other variants\n", name);
         } else {
-            check_forward(mf, isa, name, ref_logits);
+            check_forward(mf, isa, 0, name, ref_logits);
         }
+        if (q35_kernels_for(isa)->gemm_packed[Q35_TYPE_Q4_K]) check_forward(mf, isa, 1, name, ref_logits);
     }
 }
 
@@ -578,7 +619,7 @@ int main(int argc, char **argv) {
         ref_logits = xmalloc(sizeof(float) * (size_t)n);
         double err_pd = INFINITY;
         /* the scalar reference run; decode rows vs a prefill of the same tokens: same math, other u-batching */
-        if (forward(&mf, Q35_ISA_SCALAR, ref_logits) == 0) {
+        if (forward(&mf, Q35_ISA_SCALAR, 0, ref_logits) == 0) {
             err_pd = 0;
             for (int64_t i = 0; i < n; i++) if (!isfinite(ref_logits[i])) err_pd = INFINITY;
         }

@@ -80,3 +80,19 @@ def test_sweep_depth_takes_the_cache_types(synth_dir, capsys):
                  "-ctk", "f16", "-ctv", "f16", "--format", "jsonl"]) == 0
     pts = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(pts) == 2 and all(p.get("settings") == '{"type_k":"f16","type_v":"f16"}' for p in pts)
+
+
+def test_bench_records_say_whether_the_weights_were_repacked(synth_dir, capsys):
+    """--repack: llama-bench's `repack` field says whether the session repacked anything, and a mode other
+    than auto is kept in engine_settings (so its rows never merge with default ones)."""
+    assert main(["bench", "--preset", "tiny", "-p", "8", "-n", "0", "-r", "1", "--repack", "off", "-o", "json"]) == 0
+    rec = json.loads(capsys.readouterr().out)[0]
+    assert (rec["repack"], rec["repack_mode"], rec["packed_bytes"], rec["engine_settings"]) == \
+        (False, "off", 0, '{"repack":"off"}')
+    assert main(["bench", "--preset", "tiny", "-p", "8", "-n", "0", "-r", "1", "--repack", "on", "--isa", "scalar",
+                 "-o", "json"]) == 0
+    rec = json.loads(capsys.readouterr().out)[0]
+    assert rec["repack"] is True and rec["packed_bytes"] > 0 and rec["session_start_ms"] > 0
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--preset", "tiny", "--repack", "maybe"])
+    assert e.value.code == 2

@@ -141,6 +141,9 @@ void q35_session_free(q35_session *s) {
     free(s->x); free(s->xn); free(s->proj); free(s->o); free(s->g); free(s->beta);
     free(s->att_ws); free(s->conv_tmp); free(s->act); free(s->rope_cs); free(s->prof);
     q35_moe_free(s);
+    for (int il = 0; il < Q35_MAX_LAYERS; il++)
+        for (int slot = 0; slot < Q35_W_COUNT; slot++) free(s->packed[il][slot]);
+    free(s->packed_lm);
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
             free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
@@ -174,6 +177,51 @@ int q35_kv_type_ok(int type, int32_t head_dim) {
     default: return 0;
     }
 }
+
+/* the dense matrices of a layer that go through q35_matmul (stacked experts do not) */
+static const int packable_slots[] = {
+    Q35_W_FFN_GATE, Q35_W_FFN_UP, Q35_W_FFN_DOWN, Q35_W_ATTN_Q, Q35_W_ATTN_K, Q35_W_ATTN_V, Q35_W_ATTN_QKV,
+    Q35_W_ATTN_OUTPUT, Q35_W_SSM_QKV, Q35_W_SSM_GATE, Q35_W_SSM_BETA, Q35_W_SSM_ALPHA, Q35_W_SSM_OUT,
+    Q35_W_FFN_GATE_INP, Q35_W_FFN_GATE_INP_SHEXP, Q35_W_FFN_GATE_SHEXP, Q35_W_FFN_UP_SHEXP, Q35_W_FFN_DOWN_SHEXP,
+};
+
+/* a repacked copy of t, or NULL when its type has no repacked product on this ISA, the shape
+ * does not fit the layout, or memory runs out (*failed set then) */
+static uint8_t *repacked_copy(q35_session *s, const q35_tensor *t, int *failed) {
+    if (!t->data || !s->k->gemm_packed[t->type]) return NULL;
+    const int64_t bytes = q35_packed_bytes(t->type, t->rows, t->cols);
+    if (!bytes) return NULL;
+    uint8_t *buf = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+    if (!buf || q35_repack(t->type, t->data, t->rows, t->cols, buf)) {
+        free(buf);
+        *failed = 1;
+        return NULL;
+    }
+    s->packed_bytes += bytes;
+    return buf;
+}
+
+static int repack_weights(q35_session *s) {
+    const q35_model *m = s->m;
+    int failed = 0;
+    for (int il = 0; il < m->c.n_layer && !failed; il++)
+        for (size_t i = 0; i < sizeof packable_slots / sizeof packable_slots[0] && !failed; i++)
+            s->packed[il][packable_slots[i]] = repacked_copy(s, &m->layer[il][packable_slots[i]], &failed);
+    if (!failed) s->packed_lm = repacked_copy(s, q35_lm_head(m), &failed);
+    return failed ? -1 : 0;
+}
+
+const uint8_t *q35_packed_of(const q35_session *s, const q35_tensor *w) {
+    const q35_model *m = s->m;
+    const uintptr_t first = (uintptr_t)&m->layer[0][0], at = (uintptr_t)w;
+    if (at >= first && at < (uintptr_t)(&m->layer[0][0] + Q35_MAX_LAYERS * Q35_W_COUNT)) {
+        const int64_t i = (int64_t)((at - first) / sizeof(q35_tensor));
+        return s->packed[i / Q35_W_COUNT][i % Q35_W_COUNT];
+    }
+    return w == q35_lm_head(m) ? s->packed_lm : NULL;
+}
+
+int64_t q35_session_packed_bytes(const q35_session *s) { return s->packed_bytes; }
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     if (q35_model_check(m) || p->n_threads < 1 || p->n_threads > 1024 || p->ubatch < 1 || p->n_ctx < 1 ||
@@ -240,6 +288,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     }
     if (ok) ok &= q35_moe_alloc(s) == 0;
     if (ok) ok &= (s->pool = q35_pool_new(p->n_threads)) != NULL;
+    if (ok && p->repack) ok &= repack_weights(s) == 0;
     if (!ok) { q35_session_free(s); return NULL; }
     /* RoPE table: angle pos * theta^(-2i/R) (frequency rounded to float, angle in double) */
     const int half = c->rope_dims / 2;

@@ -68,6 +68,11 @@ struct q35_session {
 
     struct q35_moe_scratch *moe;  /* MoE models only (moe.c) */
 
+    /* repacked copies (p.repack): of m->layer[il][slot], and of the LM head */
+    uint8_t *packed[Q35_MAX_LAYERS][Q35_W_COUNT];
+    uint8_t *packed_lm;
+    int64_t packed_bytes;
+
     /* profile */
     q35_op_stats *prof;           /* [(n_layer+1) * Q35_OP_COUNT] */
     int64_t t_mark;
@@ -120,6 +125,8 @@ typedef struct {
 } q35_mm_job;
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op);
+/* the session's repacked copy of a model matrix, or NULL (engine.c) */
+const uint8_t *q35_packed_of(const q35_session *s, const q35_tensor *w);
 /* v[t * ldv + r] = W[r] . act[t] for nr weight rows (wrb bytes apart) and nt activation rows (arb
  * bytes apart) of n values: the variant's panel kernel where it has one, else its 4-token and
  * single dots. Either way each value is the variant's vec_dot bit for bit. */

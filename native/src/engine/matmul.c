@@ -1,12 +1,16 @@
 /* Quantized matrix products: y[t][r] (+)= W[r] . x[t].
  *
  * The activations are converted once per u-batch to the format ggml pairs with
- * each weight type (Q8_0, Q8_K, F16, BF16 or F32), never the weights: every
- * dot product runs on the weight blocks as stored. Several weights that read
- * the same input (q/k/v, gate/up, ...) run in one parallel region, their rows
- * split evenly over the threads. */
+ * each weight type (Q8_0, Q8_K, F16, BF16 or F32). The weights run as stored
+ * (dots and panels), or, where the session repacked them (q35_session_params.
+ * repack), as groups of 16 interleaved rows through the ISA's gemm_packed, for
+ * prefill and decode alike. Several weights that read the same input (q/k/v,
+ * gate/up, ...) run in one parallel region, their rows split evenly over the
+ * threads in blocks of 16. */
 #include "engine_impl.h"
 #include "kernels.h"
+
+_Static_assert(Q35_PACK_ROWS == Q35_ROW_BLOCK, "a repacked group is one row block");
 
 #define MAX_ACT_TYPES 5
 
@@ -34,31 +38,38 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, layer, Q35_OP_ACT_QUANT, 0);
 
-    /* 2. rows of all jobs, concatenated, split over threads */
-    int64_t total = 0, bytes = 0;
+    /* 2. rows of all jobs, concatenated, split over threads in blocks of Q35_ROW_BLOCK rows (the
+     * size of a repacked group), so a thread's share of a job starts at a block */
+    int64_t blocks = 0, bytes = 0;
     for (int j = 0; j < njobs; j++) {
-        total += jobs[j].w->rows;
+        blocks += (jobs[j].w->rows + Q35_ROW_BLOCK - 1) / Q35_ROW_BLOCK;
         bytes += q35_row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
     }
-    q35_split(total, ith, nth, &lo, &hi);
-    int64_t base = 0;
+    q35_split(blocks, ith, nth, &lo, &hi);
+    int64_t base = 0; /* first block of job j */
     for (int j = 0; j < njobs && lo < hi; j++) {
         const q35_tensor *w = jobs[j].w;
-        const int64_t r0 = lo > base ? lo - base : 0;
-        const int64_t r1 = hi - base < w->rows ? hi - base : w->rows;
-        base += w->rows;
-        if (r0 >= r1) continue;
+        const int64_t nblk = (w->rows + Q35_ROW_BLOCK - 1) / Q35_ROW_BLOCK;
+        const int64_t b0 = lo > base ? lo - base : 0, b1 = hi - base < nblk ? hi - base : nblk;
+        base += nblk;
+        if (b0 >= b1) continue;
+        const int64_t r0 = b0 * Q35_ROW_BLOCK, r1 = b1 * Q35_ROW_BLOCK < w->rows ? b1 * Q35_ROW_BLOCK : w->rows;
         const int at = acts[act_of_job[j]];
         const int64_t wrb = q35_row_bytes(w->type, in), arb = q35_row_bytes(at, in);
         const q35_vec_dot_fn dot = k->vec_dot[w->type];
         const uint8_t *act = s->act + act_of_job[j] * seg;
         const uint8_t *wd = w->data;
+        const uint8_t *packed = q35_packed_of(s, w);
+        const int64_t group_bytes = packed ? q35_packed_bytes(w->type, Q35_PACK_ROWS, in) : 0;
         for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
             const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
             for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
                 const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
-                if (T < 4) { /* decode-sized, memory-bound: row by row, the prefetch spread along; each
+                if (packed) { /* one repacked group (Q35_PACK_ROWS == Q35_ROW_BLOCK), any number of tokens */
+                    k->gemm_packed[w->type](packed + rb / Q35_PACK_ROWS * group_bytes, act + tb * arb, arb, te - tb,
+                                            in, v, Q35_ROW_BLOCK);
+                } else if (T < 4) { /* decode-sized, memory-bound: row by row, the prefetch spread along; each
                               * value the row's vec_dot (a panel's, bit for bit, without its calls) */
                     for (int64_t r = rb; r < re; r++) {
                         const int64_t ahead = r + Q35_PREFETCH_ROWS;

@@ -78,6 +78,9 @@ static inline __m512i q35s_cvtepu8_epi16(__m256i v) {
 static inline __m512i q35s_cvtepi8_epi32(__m128i v) {
     return q35s_join_si(_mm256_cvtepi8_epi32(v), _mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)));
 }
+static inline __m512i q35s_cvtepu8_epi32(__m128i v) {
+    return q35s_join_si(_mm256_cvtepu8_epi32(v), _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
+}
 static inline __m512d q35s_cvtps_pd(__m256 v) {
     return _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_cvtps_pd(_mm256_castps256_ps128(v))),
                               _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), 1);
@@ -128,6 +131,7 @@ Q35S_MASK_STORE(q35s_mm256_mask_storeu_epi16, __m256i, int16_t, 16)
 #define _mm512_cvtps_ph q35s_cvtps_ph
 #define _mm512_cvtepu8_epi16 q35s_cvtepu8_epi16
 #define _mm512_cvtepi8_epi32 q35s_cvtepi8_epi32
+#define _mm512_cvtepu8_epi32 q35s_cvtepu8_epi32
 #define _mm512_cvtps_pd q35s_cvtps_pd
 #define _mm512_cvtepi32_epi16 q35s_cvtepi32_epi16
 #define _mm512_maskz_loadu_ps q35s_maskz_loadu_ps
@@ -199,6 +203,10 @@ void q35_gemm_q6_K_avx512vnni(Q35_GEMM_ARGS);
 void q35_gemm_iq4_xs_avx512vnni(Q35_GEMM_ARGS);
 void q35_gemm_q8_0_avx512vnni(Q35_GEMM_ARGS);
 #undef Q35_GEMM_ARGS
+/* the repacked products (repacked_avx512.c) */
+void q35_gemm_packed_q4_K_avx512(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_gemm_packed_q4_K_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                     int64_t ldy);
 
 /* name_avx512, or name_avx512vnni in the VNNI build of a file; and that build's own table */
 #if defined(Q35_AVX512_VNNI)

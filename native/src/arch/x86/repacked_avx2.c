@@ -1,0 +1,111 @@
+/* The repacked products on AVX2 (gemm_packed entries of q35_kernels_avx2; repacked.h gives
+ * the layout and the rule). A 64-byte code vector of the layout is two registers here:
+ * rows 0-7 and rows 8-15, run one after the other. vpmaddubsw gives each row's position
+ * pairs as int16; a sub-block's 8 pair sums stay in int16 (at most 8 * 2 * 15 * 128 = 30720)
+ * until one vpmaddwd by ones makes them a row's int32 sum. Up to TN activation rows share
+ * each loaded code vector. */
+#include "kernels.h"
+
+#if Q35_HAVE_X86
+#include <string.h>
+
+#include "repacked.h"
+#include "arch/x86/avx2.h" /* opens the target region */
+
+#define TN 4 /* activation rows per tile */
+#define INLINE static inline __attribute__((always_inline))
+
+/* 4 activation bytes in every lane */
+static inline __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* the 8 rows [8h, 8h + 8) of a group by RN activation rows */
+INLINE void q4_K_r16_half(const block_q4_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN,
+                          float *y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+    __m256 acc[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i isum[TN];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+        for (int sj = 0; sj < 8; sj++) {
+            __m256i s16[TN];
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) s16[j] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs[4 * sj + k] + 32 * h));
+                const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+#pragma GCC unroll 4
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
+                    s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(lo, bcast4(p)));
+                    s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(hi, bcast4(p + 4)));
+                }
+            }
+            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[sj] + 8 * h)));
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++)
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_madd_epi16(s16[j], ones), sc));
+        }
+        /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
+        __m256i mp[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            mp[k] = _mm256_or_si256(
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].m[2 * k] + 8 * h))),
+                _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].m[2 * k + 1] + 8 * h))), 16));
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].dmin + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) {
+            const int16_t *bs = q[j][b].bsums;
+            __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const int32_t s0 = bs[4 * k] + bs[4 * k + 1], s1 = bs[4 * k + 2] + bs[4 * k + 3];
+                const __m256i pair = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)s1 << 16));
+                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[k], pair));
+            }
+            const __m256 da = _mm256_set1_ps(q[j][b].d);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(da, dw), _mm256_cvtepi32_ps(isum[j]), acc[j]);
+            /* fma(-(da dmin), msum, acc) as the rule writes it (not fnmadd: the same value, but an
+             * emulator may give the other sign of zero) */
+            const __m256 ndm = _mm256_xor_ps(_mm256_mul_ps(da, dmw), _mm256_set1_ps(-0.0f));
+            acc[j] = _mm256_fmadd_ps(ndm, _mm256_cvtepi32_ps(msum), acc[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
+}
+
+INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const block_q8_K *q[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    q4_K_r16_half(x, nb, 0, q, RN, y, ldy);
+    q4_K_r16_half(x, nb, 1, q, RN, y, ldy);
+}
+
+void q35_gemm_packed_q4_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    const block_q4_K_r16 *x = wp;
+    const int64_t nb = n / QK_K;
+    const uint8_t *at = a;
+    int t = 0;
+    for (; t + TN <= nt; t += TN) q4_K_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
+    switch (nt - t) {
+    case 3: q4_K_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
+    case 2: q4_K_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
+    case 1: q4_K_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+Q35_AVX2_END
+#endif /* Q35_HAVE_X86 */

@@ -1,0 +1,110 @@
+/* The repacked products on AVX512 (gemm_packed entries; repacked.h gives the layout and
+ * the rule). Compiled twice, like kquants_avx512.c: as itself for q35_kernels_avx512 and
+ * from repacked_avx512vnni.c with vpdpbusd / vpdpwssd for q35_kernels_avx512vnni.
+ *
+ * One register holds 4 positions of all 16 rows; the 4 activation bytes they meet are
+ * broadcast, so a multiply-add sums each row in its own lane. Per sub-block of 32
+ * positions, two chains (low and high nibbles) per activation row, then one integer
+ * multiply by the 16 rows' scales; per super-block, the two float steps of the rule for
+ * 16 rows at once. Up to TN activation rows share each loaded code vector. */
+#include "kernels.h"
+
+#if Q35_HAVE_X86
+#include <string.h>
+
+#include "repacked.h"
+#include "arch/x86/avx512.h" /* opens the target region */
+
+#define TN 8 /* activation rows per tile */
+#define INLINE static inline __attribute__((always_inline))
+
+/* 4 activation bytes in every lane */
+static inline __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const block_q8_K *q[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    __m512 acc[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i isum[TN];
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
+        for (int sj = 0; sj < 8; sj++) {
+            __m512i sa[TN], sb[TN];
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) sa[j] = sb[j] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m512i raw = _mm512_loadu_si512((const void *)x[b].qs[4 * sj + k]);
+                const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+#pragma GCC unroll 8
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
+                    sa[j] = dpbusd(sa[j], lo, bcast4(p));
+                    sb[j] = dpbusd(sb[j], hi, bcast4(p + 4));
+                }
+            }
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[b].sc[sj]));
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(sa[j], sb[j]), sc));
+        }
+        /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
+        __m512i mp[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            mp[k] = _mm512_or_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[b].m[2 * k])),
+                                    _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[b].m[2 * k + 1])), 16));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].dmin));
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) {
+            const int16_t *bs = q[j][b].bsums;
+            __m512i msum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const int32_t s0 = bs[4 * k] + bs[4 * k + 1], s1 = bs[4 * k + 2] + bs[4 * k + 3];
+                msum = dpwssd(msum, mp[k], _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)s1 << 16)));
+            }
+            const __m512 da = _mm512_set1_ps(q[j][b].d);
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(da, dw), _mm512_cvtepi32_ps(isum[j]), acc[j]);
+            /* fma(-(da dmin), msum, acc) as the rule writes it (not fnmadd: the same value, but an
+             * emulator may give the other sign of zero) */
+            const __m512 ndm = _mm512_castsi512_ps(
+                _mm512_xor_si512(_mm512_castps_si512(_mm512_mul_ps(da, dmw)), _mm512_set1_epi32(INT32_MIN)));
+            acc[j] = _mm512_fmadd_ps(ndm, _mm512_cvtepi32_ps(msum), acc[j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+void Q35_AVX512_OWN(q35_gemm_packed_q4_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                          int64_t ldy) {
+    const block_q4_K_r16 *x = wp;
+    const int64_t nb = n / QK_K;
+    const uint8_t *at = a;
+    int t = 0;
+    for (; t + TN <= nt; t += TN) q4_K_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
+    switch (nt - t) {
+    case 7: q4_K_r16_tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;
+    case 6: q4_K_r16_tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;
+    case 5: q4_K_r16_tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;
+    case 4: q4_K_r16_tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;
+    case 3: q4_K_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
+    case 2: q4_K_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
+    case 1: q4_K_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+Q35_AVX512_END
+#endif /* Q35_HAVE_X86 */

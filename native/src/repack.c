@@ -1,0 +1,58 @@
+/* Weights into the repacked layouts of repacked.h (done once, when a session starts). */
+#include <string.h>
+
+#include "repacked.h"
+
+/* sub-block j's 6-bit scale and min of a Q4_K block (docs/qwen35.md §4.1: 12 bytes, 8 pairs) */
+static void q4_K_scale_min(const uint8_t *q, int j, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* the code of position l (0..255) of a Q4_K block: chunk l/64, low nibble for l%64 < 32 */
+static uint8_t q4_K_code(const block_q4_K *x, int l) {
+    const uint8_t byte = x->qs[32 * (l / 64) + l % 32];
+    return (l % 64) < 32 ? byte & 0xF : byte >> 4;
+}
+
+static void repack_q4_K_group(const block_q4_K *rows[Q35_PACK_ROWS], int64_t nb, block_q4_K_r16 *out) {
+    for (int64_t b = 0; b < nb; b++) {
+        block_q4_K_r16 *o = out + b;
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            const block_q4_K *x = rows[r] + b;
+            o->d[r] = x->d;
+            o->dmin[r] = x->dmin;
+            for (int j = 0; j < 8; j++) q4_K_scale_min(x->scales, j, &o->sc[j][r], &o->m[j][r]);
+            for (int j = 0; j < 8; j++)
+                for (int k = 0; k < 4; k++)
+                    for (int i = 0; i < 4; i++) {
+                        const int l = 32 * j + 8 * k + i;
+                        o->qs[4 * j + k][4 * r + i] = (uint8_t)(q4_K_code(x, l) | q4_K_code(x, l + 4) << 4);
+                    }
+        }
+    }
+}
+
+int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0 || rows % Q35_PACK_ROWS || cols % QK_K) return 0;
+    switch (type) {
+    case Q35_TYPE_Q4_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q4_K_r16);
+    default: return 0;
+    }
+}
+
+int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out) {
+    if (!q35_packed_bytes(type, rows, cols)) return -1;
+    const int64_t nb = cols / QK_K;
+    for (int64_t g = 0; g < rows / Q35_PACK_ROWS; g++) {
+        const block_q4_K *r16[Q35_PACK_ROWS];
+        for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q4_K *)w + (g * Q35_PACK_ROWS + r) * nb;
+        repack_q4_K_group(r16, nb, (block_q4_K_r16 *)out + g * nb);
+    }
+    return 0;
+}

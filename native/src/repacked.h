@@ -1,0 +1,38 @@
+/* Repacked weight layouts: 16 rows of a tensor interleaved so that one vector
+ * register holds the same 4 positions of all 16 rows (one 32-bit lane per row).
+ * A panel then streams one contiguous buffer, broadcasts 4 activation bytes per
+ * multiply-add and sums each row inside its own lane: no horizontal sums, no
+ * per-panel unpacking, and the scales come one row per lane.
+ *
+ * The rule of a repacked product (every ISA, the scalar reference included, gives
+ * the same bits): per row r and super-block b, with the integer sums exact,
+ *
+ *     isum = sum_j sc_j,r * sum_{l in sub-block j} q_l,r * qa_l
+ *     msum = sum_j  m_j,r * (bsum_2j + bsum_2j+1)
+ *     acc  = fma(da_b * d_b,r, float(isum), acc)
+ *     acc  = fma(-(da_b * dmin_b,r), float(msum), acc)          (Q4_K)
+ *
+ * starting from acc = 0, super-blocks in order. This differs from the table's
+ * vec_dot (which sums lanes at the end) by float rounding only, so a session runs
+ * prefill and decode of a repacked tensor through this one product: logits still
+ * never depend on batching. */
+#ifndef Q35_REPACKED_H
+#define Q35_REPACKED_H
+
+#include <stdint.h>
+
+#include "blocks.h"
+#include "q35.h" /* Q35_PACK_ROWS */
+
+/* Q4_K, 16 rows, one super-block (2368 bytes, a multiple of 64). */
+typedef struct {
+    uint16_t d[Q35_PACK_ROWS], dmin[Q35_PACK_ROWS]; /* f16, row r at r */
+    uint8_t sc[8][Q35_PACK_ROWS];                    /* 6-bit scale of sub-block j, row r */
+    uint8_t m[8][Q35_PACK_ROWS];                     /* 6-bit min of sub-block j, row r */
+    /* codes: vector 4j + k holds sub-block j's positions 8k..8k+3 in its low nibbles and
+     * 8k+4..8k+7 in its high nibbles, byte 4r + i = row r, position +i */
+    uint8_t qs[32][64];
+} block_q4_K_r16;
+_Static_assert(sizeof(block_q4_K_r16) == 2368 && sizeof(block_q4_K_r16) % 64 == 0, "q4_K_r16 size");
+
+#endif
