@@ -38,10 +38,38 @@ static void repack_q4_K_group(const block_q4_K *rows[Q35_PACK_ROWS], int64_t nb,
     }
 }
 
+/* the code (0..63) of position p of a Q6_K block: half p/128, quarter g of it (docs/qwen35.md §4.1) */
+static uint8_t q6_K_code(const block_q6_K *x, int p) {
+    const int h = p / 128, g = (p % 128) / 32, l = p % 32;
+    const uint8_t lb = x->ql[64 * h + l + 32 * (g & 1)];
+    const uint8_t low = g < 2 ? lb & 0xF : lb >> 4;
+    return (uint8_t)(low | ((x->qh[32 * h + l] >> (2 * g)) & 3) << 4);
+}
+
+static void repack_q6_K_group(const block_q6_K *rows[Q35_PACK_ROWS], int64_t nb, block_q6_K_r16 *out) {
+    for (int64_t b = 0; b < nb; b++) {
+        block_q6_K_r16 *o = out + b;
+        memset(o->sub, 0, sizeof o->sub);
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            const block_q6_K *x = rows[r] + b;
+            o->d[r] = x->d;
+            for (int j = 0; j < 16; j++) o->sc[j][r] = x->scales[j];
+            for (int j = 0; j < 16; j++)
+                for (int e = 0; e < 4; e++)   /* positions 16j + 4e + i */
+                    for (int i = 0; i < 4; i++) {
+                        const uint8_t q = q6_K_code(x, 16 * j + 4 * e + i);
+                        o->sub[j].ql[e / 2][4 * r + i] |= (uint8_t)((q & 0xF) << (4 * (e % 2)));
+                        o->sub[j].qh[4 * r + i] |= (uint8_t)((q >> 4) << (2 * e));
+                    }
+        }
+    }
+}
+
 int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0 || rows % Q35_PACK_ROWS || cols % QK_K) return 0;
     switch (type) {
     case Q35_TYPE_Q4_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q4_K_r16);
+    case Q35_TYPE_Q6_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q6_K_r16);
     default: return 0;
     }
 }
@@ -50,9 +78,15 @@ int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out) {
     if (!q35_packed_bytes(type, rows, cols)) return -1;
     const int64_t nb = cols / QK_K;
     for (int64_t g = 0; g < rows / Q35_PACK_ROWS; g++) {
-        const block_q4_K *r16[Q35_PACK_ROWS];
-        for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q4_K *)w + (g * Q35_PACK_ROWS + r) * nb;
-        repack_q4_K_group(r16, nb, (block_q4_K_r16 *)out + g * nb);
+        if (type == Q35_TYPE_Q4_K) {
+            const block_q4_K *r16[Q35_PACK_ROWS];
+            for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q4_K *)w + (g * Q35_PACK_ROWS + r) * nb;
+            repack_q4_K_group(r16, nb, (block_q4_K_r16 *)out + g * nb);
+        } else {
+            const block_q6_K *r16[Q35_PACK_ROWS];
+            for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q6_K *)w + (g * Q35_PACK_ROWS + r) * nb;
+            repack_q6_K_group(r16, nb, (block_q6_K_r16 *)out + g * nb);
+        }
     }
     return 0;
 }

@@ -35,4 +35,22 @@ typedef struct {
 } block_q4_K_r16;
 _Static_assert(sizeof(block_q4_K_r16) == 2368 && sizeof(block_q4_K_r16) % 64 == 0, "q4_K_r16 size");
 
+/* Q6_K, 16 rows, one super-block (3360 bytes: 16 stored blocks). Rule, per row and super-block,
+ * with the codes q in 0..63 and the 16 sub-blocks j of 16 positions:
+ *     isum = sum_j sc_j,r * (sum_{l in j} q_l,r qa_l  -  32 (bsum_j))
+ *     acc  = fma(da_b * d_b,r, float(isum), acc) */
+typedef struct {
+    uint16_t d[Q35_PACK_ROWS];    /* f16 */
+    int8_t sc[16][Q35_PACK_ROWS]; /* scale of sub-block j, row r */
+    /* sub-block j (positions 16j..16j+15), its bytes in the order they are read: two vectors of
+     * low 4 bits, ql[0] holding positions +0..3 (low nibbles) and +4..7 (high nibbles), ql[1]
+     * +8..11 and +12..15, byte 4r + i = row r, position +i; then the high 2 bits, qh byte b
+     * holding in bits 2e..2e+1 those of position +4e + (b % 4) of row b / 4 */
+    struct {
+        uint8_t ql[2][64];
+        uint8_t qh[64];
+    } sub[16];
+} block_q6_K_r16;
+_Static_assert(sizeof(block_q6_K_r16) == 3360, "q6_K_r16 size");
+
 #endif

@@ -1,5 +1,5 @@
-"""Sessions with repacked weights (Session(repack=...), native/src/repacked.h): every Q4_K matrix of the
-oracle's tiny Q4_K_M file is copied into the interleaved layout, the logits stay as close to llama.cpp's
+"""Sessions with repacked weights (Session(repack=...), native/src/repacked.h): every Q4_K and Q6_K matrix
+of the oracle's tiny Q4_K_M file is copied into the interleaved layout, the logits stay as close to llama.cpp's
 as the stored layout's, and they do not depend on the thread count."""
 import numpy as np
 import pytest
@@ -17,32 +17,37 @@ RUNNABLE = native.cpu_features()["supported"]
 QUANT_BOUND, QUANT_MEDIAN_BOUND = 0.15, 0.06   # as test_engine.py
 
 
-def _q4_k_packed_bytes(m) -> int:
-    """What repacking every Q4_K matrix the matrix products read takes: each with rows a multiple of 16
-    (the 8-row ssm_alpha / ssm_beta stay as stored), the token embedding only when it is the LM head."""
+PACKED_TYPES = (GGMLType.Q4_K, GGMLType.Q6_K)     # the types with a repacked layout
+
+
+def _packed_bytes(m) -> int:
+    """What repacking every Q4_K and Q6_K matrix the matrix products read takes: each with rows a multiple
+    of 16 (the 8-row ssm_alpha / ssm_beta stay as stored), the token embedding only when it is the LM
+    head."""
     total = 0
     for name, ti in m.gguf.tensors.items():
         if name == "token_embd.weight" and "output.weight" in m.gguf.tensors:
             continue
-        if ti.type == GGMLType.Q4_K and len(ti.ne) == 2:
-            total += int(lib.q35_packed_bytes(int(GGMLType.Q4_K), ti.ne[1], ti.ne[0]))
+        if ti.type in PACKED_TYPES and len(ti.ne) == 2:
+            total += int(lib.q35_packed_bytes(int(ti.type), ti.ne[1], ti.ne[0]))
     return total
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
-def test_repacked_q4_k_m_matches_llama_cpp_on_every_isa(oracle_dir, oracle_logits, isa):
-    with load_model(oracle_dir / "tiny-q4_k_m.gguf") as m:
-        want = _q4_k_packed_bytes(m)
+@pytest.mark.parametrize("qtype", ["q4_k_m", "q6_k"])
+def test_repacked_files_match_llama_cpp_on_every_isa(oracle_dir, oracle_logits, qtype, isa):
+    with load_model(oracle_dir / f"tiny-{qtype}.gguf") as m:
+        want = _packed_bytes(m)
         assert want > 0
         with Session(m, isa=isa, repack="on") as s:
             assert s.packed_bytes == want
         for mode in ("prefill", "decode"):
             tokens = oracle_logits["tokens_seq64"]
             ours = run_tokens(m, tokens, mode, threads=2, ubatch=64, isa=isa, repack="on")
-            per_pos = np.abs(ours - oracle_logits[f"llama_q4_k_m_{mode}_seq64"]).max(axis=1)
+            per_pos = np.abs(ours - oracle_logits[f"llama_{qtype}_{mode}_seq64"]).max(axis=1)
             err, med = float(per_pos.max()), float(np.median(per_pos))
-            print(f"{isa} repacked q4_k_m {mode} seq64: max abs err {err:.3e}, per-position median {med:.3f}")
-            assert err < QUANT_BOUND or within_llama_spread(per_pos, oracle_logits, "q4_k_m", "seq64")
+            print(f"{isa} repacked {qtype} {mode} seq64: max abs err {err:.3e}, per-position median {med:.3f}")
+            assert err < QUANT_BOUND or within_llama_spread(per_pos, oracle_logits, qtype, "seq64")
             assert med < QUANT_MEDIAN_BOUND
 
 
@@ -60,10 +65,10 @@ def test_repack_modes(oracle_dir):
         with Session(m, isa="scalar") as s:            # auto: only where the product is a SIMD kernel
             assert (s.repack, s.packed_bytes) == (False, 0)
         with Session(m, isa="scalar", repack="on") as s:
-            assert s.packed_bytes == _q4_k_packed_bytes(m)
+            assert s.packed_bytes == _packed_bytes(m)
         for isa in set(RUNNABLE) & {"avx2", "avx512"}:
             with Session(m, isa=isa) as s:
-                assert s.repack and s.packed_bytes == _q4_k_packed_bytes(m)
+                assert s.repack and s.packed_bytes == _packed_bytes(m)
             with Session(m, isa=isa, repack="off") as s:
                 assert (s.repack, s.packed_bytes) == (False, 0)
         with pytest.raises(UsageError, match="unknown repack mode 'yes'"):

@@ -33,3 +33,35 @@ void q35_gemm_packed_q4_K_scalar(const void *wp, const void *a, int64_t as, int 
         }
     }
 }
+
+/* the code (0..63) of position 16j + 4e + i of row r */
+static int q6_K_r16_code(const block_q6_K_r16 *x, int j, int e, int r, int i) {
+    const uint8_t lb = x->sub[j].ql[e / 2][4 * r + i];
+    const int low = e % 2 ? lb >> 4 : lb & 0xF;
+    return low | ((x->sub[j].qh[4 * r + i] >> (2 * e)) & 3) << 4;
+}
+
+void q35_gemm_packed_q6_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                 int64_t ldy) {
+    const block_q6_K_r16 *x = wp;
+    const int64_t nb = n / QK_K;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_K *q = (const block_q8_K *)(const void *)((const uint8_t *)a + t * as);
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t isum = 0;
+                for (int j = 0; j < 16; j++) {
+                    int32_t s = 0;
+                    for (int e = 0; e < 4; e++) {
+                        const int8_t *qa = q[b].qs + 16 * j + 4 * e;
+                        for (int i = 0; i < 4; i++) s += q6_K_r16_code(&x[b], j, e, r, i) * qa[i];
+                    }
+                    isum += x[b].sc[j][r] * (s - 32 * q[b].bsums[j]);
+                }
+                acc = fmaf(q[b].d * q35_h2f(x[b].d[r]), (float)isum, acc);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}

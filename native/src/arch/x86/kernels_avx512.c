@@ -521,7 +521,7 @@ const q35_kernels q35_kernels_avx512 = {
         [Q35_TYPE_Q6_K] = q35_gemm_q6_K_avx512,
         [Q35_TYPE_IQ4_XS] = q35_gemm_iq4_xs_avx512,
     },
-    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512},
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512, [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx512},
 };
 #else /* Q35_AVX512_VNNI: only the integer dots differ; dispatch fills the rest from q35_kernels_avx512 */
 const q35_kernels q35_kernels_avx512vnni = {
@@ -549,7 +549,8 @@ const q35_kernels q35_kernels_avx512vnni = {
         [Q35_TYPE_Q6_K] = q35_gemm_q6_K_avx512vnni,
         [Q35_TYPE_IQ4_XS] = q35_gemm_iq4_xs_avx512vnni,
     },
-    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512vnni},
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512vnni,
+                    [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx512vnni},
 };
 #endif /* Q35_AVX512_VNNI */
 

@@ -93,6 +93,93 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
     q4_K_r16_half(x, nb, 1, q, RN, y, ldy);
 }
 
+/* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
+INLINE void q6_K_r16_codes(const block_q6_K_r16 *x, int j, int h, __m256i c[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[0] + 32 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[1] + 32 * h));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->sub[j].qh + 32 * h));
+    c[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
+    c[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2));
+    c[2] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xC0)), 2));
+}
+
+/* Q6_K, rows [8h, 8h + 8): two pairs of vpmaddubsw sums (at most 2 * 2 * 63 * 128 = 32256) meet the
+ * row's scale, repeated in both int16 of its lane, in one vpmaddwd each; the -32 offsets as
+ * sum_j sc_j bsum_j, by pairs of sub-blocks */
+INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN,
+                          float *y, int64_t ldy) {
+    __m256 acc[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i isum[TN];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+        for (int sj = 0; sj < 16; sj++) {
+            __m256i c[4];
+            q6_K_r16_codes(&x[b], sj, h, c);
+            const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[sj] + 8 * h)));
+            const __m256i sc16 = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)),
+                                                 _mm256_slli_epi32(sc32, 16)); /* (sc, sc) as int16 in each lane */
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) {
+                const int8_t *p = q[j][b].qs + 16 * sj;
+                const __m256i m0 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast4(p)), _mm256_maddubs_epi16(c[1], bcast4(p + 4)));
+                const __m256i m1 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast4(p + 8)), _mm256_maddubs_epi16(c[3], bcast4(p + 12)));
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(m0, sc16), _mm256_madd_epi16(m1, sc16)));
+            }
+        }
+        /* - 32 sum_j sc_j bsum_j: (sc_2k, sc_2k+1) pairs against (bsum_2k, bsum_2k+1) */
+        __m256i sp[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i s0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k] + 8 * h)));
+            const __m256i s1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k + 1] + 8 * h)));
+            sp[k] = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(s1, 16));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) {
+            __m256i osum = _mm256_setzero_si256();
+            int32_t pairs[8];
+            memcpy(pairs, q[j][b].bsums, sizeof pairs);  /* (bsum_2k, bsum_2k+1) as one int32 each */
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) osum = _mm256_add_epi32(osum, _mm256_madd_epi16(sp[k], _mm256_set1_epi32(pairs[k])));
+            const __m256i tot = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(osum, 5));
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw), _mm256_cvtepi32_ps(tot), acc[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
+}
+
+INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const block_q8_K *q[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    q6_K_r16_half(x, nb, 0, q, RN, y, ldy);
+    q6_K_r16_half(x, nb, 1, q, RN, y, ldy);
+}
+
+void q35_gemm_packed_q6_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    const block_q6_K_r16 *x = wp;
+    const int64_t nb = n / QK_K;
+    const uint8_t *at = a;
+    int t = 0;
+    for (; t + TN <= nt; t += TN) q6_K_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
+    switch (nt - t) {
+    case 3: q6_K_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
+    case 2: q6_K_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
+    case 1: q6_K_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
 void q35_gemm_packed_q4_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
     const block_q4_K_r16 *x = wp;
     const int64_t nb = n / QK_K;

@@ -87,23 +87,79 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
     for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
 }
 
+/* the 4 code vectors (0..63) of sub-block j: positions 16j + 4e .. 16j + 4e + 3 for e = 0..3 */
+INLINE void q6_K_r16_codes(const block_q6_K_r16 *x, int j, __m512i c[4]) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i l0 = _mm512_loadu_si512((const void *)x->sub[j].ql[0]), l1 = _mm512_loadu_si512((const void *)x->sub[j].ql[1]);
+    const __m512i h = _mm512_loadu_si512((const void *)x->sub[j].qh);
+    c[0] = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_slli_epi16(_mm512_and_si512(h, _mm512_set1_epi8(0x03)), 4));
+    c[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
+                           _mm512_slli_epi16(_mm512_and_si512(h, _mm512_set1_epi8(0x0C)), 2));
+    c[2] = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(h, _mm512_set1_epi8(0x30)));
+    c[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4),
+                           _mm512_srli_epi16(_mm512_and_si512(h, _mm512_set1_epi8((char)0xC0)), 2));
+}
+
+INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const block_q8_K *q[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    __m512 acc[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i isum[TN];
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
+        for (int sj = 0; sj < 16; sj++) {
+            __m512i c[4];
+            q6_K_r16_codes(&x[b], sj, c);
+            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[b].sc[sj]));
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) {
+                const int8_t *p = q[j][b].qs + 16 * sj;
+                __m512i s = _mm512_set1_epi32(-32 * q[j][b].bsums[sj]); /* the -32 offset, exact */
+#pragma GCC unroll 4
+                for (int e = 0; e < 4; e++) s = dpbusd(s, c[e], bcast4(p + 4 * e));
+                isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(s, sc));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++)
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(q[j][b].d), dw), _mm512_cvtepi32_ps(isum[j]), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+/* the tiles of TN activation rows, then the rest, of one repacked group */
+#define PACKED_DRIVER(tile, block_type)                                                                   \
+    const block_type *x = wp;                                                                         \
+    const int64_t nb = n / QK_K;                                                                      \
+    const uint8_t *at = a;                                                                            \
+    int t = 0;                                                                                        \
+    for (; t + TN <= nt; t += TN) tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);                 \
+    switch (nt - t) {                                                                                 \
+    case 7: tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;                                 \
+    case 6: tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;                                 \
+    case 5: tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;                                 \
+    case 4: tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;                                 \
+    case 3: tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;                                 \
+    case 2: tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;                                 \
+    case 1: tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;                                 \
+    default: break;                                                                                   \
+    }
+
+void Q35_AVX512_OWN(q35_gemm_packed_q6_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                          int64_t ldy) {
+    PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16)
+}
+
 void Q35_AVX512_OWN(q35_gemm_packed_q4_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
-    const block_q4_K_r16 *x = wp;
-    const int64_t nb = n / QK_K;
-    const uint8_t *at = a;
-    int t = 0;
-    for (; t + TN <= nt; t += TN) q4_K_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
-    switch (nt - t) {
-    case 7: q4_K_r16_tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;
-    case 6: q4_K_r16_tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;
-    case 5: q4_K_r16_tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;
-    case 4: q4_K_r16_tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;
-    case 3: q4_K_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
-    case 2: q4_K_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
-    case 1: q4_K_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
-    default: break;
-    }
+    PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16)
 }
 
 Q35_AVX512_END
