@@ -65,8 +65,19 @@ static void repack_q6_K_group(const block_q6_K *rows[Q35_PACK_ROWS], int64_t nb,
     }
 }
 
+static void repack_q8_0_group(const block_q8_0 *rows[Q35_PACK_ROWS], int64_t nb, block_q8_0_r16 *out) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            out[b].d[r] = rows[r][b].d;
+            for (int l = 0; l < QK8_0; l++) out[b].qs[l / 4][4 * r + l % 4] = rows[r][b].qs[l];
+        }
+}
+
 int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
-    if (rows <= 0 || cols <= 0 || rows % Q35_PACK_ROWS || cols % QK_K) return 0;
+    if (rows <= 0 || cols <= 0 || rows % Q35_PACK_ROWS) return 0;
+    if (type == Q35_TYPE_Q8_0)
+        return cols % QK8_0 ? 0 : rows / Q35_PACK_ROWS * (cols / QK8_0) * (int64_t)sizeof(block_q8_0_r16);
+    if (cols % QK_K) return 0;
     switch (type) {
     case Q35_TYPE_Q4_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q4_K_r16);
     case Q35_TYPE_Q6_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q6_K_r16);
@@ -76,9 +87,13 @@ int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
 
 int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out) {
     if (!q35_packed_bytes(type, rows, cols)) return -1;
-    const int64_t nb = cols / QK_K;
+    const int64_t nb = cols / (type == Q35_TYPE_Q8_0 ? QK8_0 : QK_K);
     for (int64_t g = 0; g < rows / Q35_PACK_ROWS; g++) {
-        if (type == Q35_TYPE_Q4_K) {
+        if (type == Q35_TYPE_Q8_0) {
+            const block_q8_0 *r16[Q35_PACK_ROWS];
+            for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q8_0 *)w + (g * Q35_PACK_ROWS + r) * nb;
+            repack_q8_0_group(r16, nb, (block_q8_0_r16 *)out + g * nb);
+        } else if (type == Q35_TYPE_Q4_K) {
             const block_q4_K *r16[Q35_PACK_ROWS];
             for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q4_K *)w + (g * Q35_PACK_ROWS + r) * nb;
             repack_q4_K_group(r16, nb, (block_q4_K_r16 *)out + g * nb);

@@ -53,4 +53,12 @@ typedef struct {
 } block_q6_K_r16;
 _Static_assert(sizeof(block_q6_K_r16) == 3360, "q6_K_r16 size");
 
+/* Q8_0, 16 rows, one block of 32 positions (544 bytes: 16 stored blocks). Rule, per row and block:
+ *     acc = fma(da_b * d_b,r, float(sum_l q_l,r qa_l), acc) */
+typedef struct {
+    uint16_t d[Q35_PACK_ROWS]; /* f16 */
+    int8_t qs[8][64];          /* vector k: positions 4k..4k+3, byte 4r + i = row r, position 4k + i */
+} block_q8_0_r16;
+_Static_assert(sizeof(block_q8_0_r16) == 544, "q8_0_r16 size");
+
 #endif

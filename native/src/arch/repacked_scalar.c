@@ -65,3 +65,21 @@ void q35_gemm_packed_q6_K_scalar(const void *wp, const void *a, int64_t as, int 
         }
     }
 }
+
+void q35_gemm_packed_q8_0_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                 int64_t ldy) {
+    const block_q8_0_r16 *x = wp;
+    const int64_t nb = n / QK8_0;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *q = (const block_q8_0 *)(const void *)((const uint8_t *)a + t * as);
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t sumi = 0;
+                for (int l = 0; l < QK8_0; l++) sumi += x[b].qs[l / 4][4 * r + l % 4] * q[b].qs[l];
+                acc = fmaf(q35_h2f(q[b].d) * q35_h2f(x[b].d[r]), (float)sumi, acc);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}

@@ -12,6 +12,7 @@
 #if Q35_HAVE_X86
 #include <string.h>
 
+#include "fp16.h"
 #include "repacked.h"
 #include "arch/x86/avx512.h" /* opens the target region */
 
@@ -152,10 +153,74 @@ INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a,
     default: break;                                                                                   \
     }
 
+#if defined(Q35_AVX512_VNNI)
+/* Q8_0 with vpdpbusd, whose first operand is unsigned: the activations go in as qa + 128 (qa ^ 0x80,
+ * exact), and 128 sum_l q_l,r comes off again, both sums exact integers. (The plain table has no
+ * Q8_0 product: vpmaddubsw would saturate on qa + 128 up to 255.) */
+INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const block_q8_0 *q[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_0 *)(const void *)(a + j * as);
+    __m512 acc[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi8(1);
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i w[8], wsum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            w[k] = _mm512_loadu_si512((const void *)x[b].qs[k]);
+            wsum = _mm512_dpbusd_epi32(wsum, ones, w[k]);
+        }
+        const __m512i corr = _mm512_slli_epi32(wsum, 7);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) {
+            uint8_t yu[QK8_0]; /* qa + 128 */
+            _mm256_storeu_si256((__m256i *)yu, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[j][b].qs), flip));
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 8; k += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, bcast4((const int8_t *)yu + 4 * k), w[k]);
+                s1 = _mm512_dpbusd_epi32(s1, bcast4((const int8_t *)yu + 4 * k + 4), w[k + 1]);
+            }
+            const __m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), corr);
+            const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(q35_h2f(q[j][b].d)), dw);
+            acc[j] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi), acc[j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+#endif
+
 void Q35_AVX512_OWN(q35_gemm_packed_q6_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
     PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16)
 }
+
+#if defined(Q35_AVX512_VNNI)
+void q35_gemm_packed_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                     int64_t ldy) {
+    const block_q8_0_r16 *x = wp;
+    const int64_t nb = n / QK8_0;
+    const uint8_t *at = a;
+    int t = 0;
+    for (; t + TN <= nt; t += TN) q8_0_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
+    switch (nt - t) {
+    case 7: q8_0_r16_tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;
+    case 6: q8_0_r16_tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;
+    case 5: q8_0_r16_tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;
+    case 4: q8_0_r16_tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;
+    case 3: q8_0_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
+    case 2: q8_0_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
+    case 1: q8_0_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+#endif
 
 void Q35_AVX512_OWN(q35_gemm_packed_q4_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
