@@ -1,6 +1,7 @@
 """The hot kernels, per weight type and ISA variant: vec_dot (one weight row with one activation
-row) and vec_dot4 (one weight row with four activation rows), on rows of N values, and the gemm
-panel (16 weight rows by 32 tokens of 1024 values) where a variant has one.
+row) and vec_dot4 (one weight row with four activation rows), on rows of N values, the gemm
+panel (16 weight rows by 32 tokens of 1024 values) where a variant has one, and the repacked panel
+(one group of 16 interleaved rows by 32 tokens, gemm_packed) where a variant has one.
 
 The timed call is the dispatch-table entry on prepared buffers (harness.measure.kernel_bench), checked
 once against harness.native.Kernels in setup."""
@@ -12,6 +13,7 @@ from .common import ISAS, WEIGHT_TYPES, kernel_bench, require_isa
 
 prepare_dot = kernel_bench.prepare_dot
 prepare_panel = getattr(kernel_bench, "prepare_panel", None)    # None: commits before the panel kernels
+prepare_packed_panel = getattr(kernel_bench, "prepare_packed_panel", None)  # None: before repacked weights
 
 N = 16384                        # a multiple of every block size; the rows stay in L2
 
@@ -55,4 +57,21 @@ class Panel:
             raise NotImplementedError(str(e)) from None
 
     def time_panel(self, wtype, isa):
+        self.panel()
+
+
+class PackedPanel:
+    params = (WEIGHT_TYPES, ISAS)
+    param_names = ["type", "isa"]
+
+    def setup(self, wtype, isa):
+        require_isa(isa)
+        if prepare_packed_panel is None:
+            raise NotImplementedError("no repacked weights in this commit")
+        try:
+            self.panel = prepare_packed_panel(isa, wtype)
+        except UsageError as e:                 # no repacked product for this type here
+            raise NotImplementedError(str(e)) from None
+
+    def time_packed_panel(self, wtype, isa):
         self.panel()

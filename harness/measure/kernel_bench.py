@@ -142,3 +142,29 @@ def prepare_panel(isa: str, wtype: str, n: int = 1024, weight_rows: int = 16, to
     if not np.array_equal(out, expected):
         raise AssertionError(f"prepared {wt.name} panel ({k.isa}) differs from Kernels.gemm")
     return PreparedPanel(k.isa, wt, n, weight_rows, tokens, call)
+
+
+def prepare_packed_panel(isa: str, wtype: str, n: int = 1024, tokens: int = 32, seed: int = 0) -> PreparedPanel:
+    """One repacked group (native.PACK_ROWS interleaved weight rows) by `tokens` activation rows,
+    through the variant's gemm_packed, for the types it has one for; checked once against
+    Kernels.gemm_packed. The prefill product of a session with repacked weights."""
+    k = native.Kernels(isa)
+    wt = weight_type(wtype)
+    if not hasattr(k, "has_packed") or not k.has_packed(wt):
+        raise UsageError(f"no repacked {wt.name} product in the {k.isa} table")
+    at = GGMLType(native.lib.q35_act_type(int(wt)))
+    rows = native.PACK_ROWS
+    rng = np.random.default_rng(seed)
+    w = native.repack(_weight_rows(wt, rows, n, rng), wt, n)
+    a = np.stack([k.from_float(rng.standard_normal(n).astype(np.float32), at) for _ in range(tokens)])
+    fn = native.lib.q35_kernels_for(native.ISAS[k.isa]).gemm_packed[int(wt)]
+    out = np.empty((tokens, rows), dtype=np.float32)
+    wp, ap = native.ffi.from_buffer("uint8_t[]", w), native.ffi.from_buffer("uint8_t[]", a)
+    outp = native.ffi.from_buffer("float[]", out, require_writable=True)
+
+    def call():
+        fn(wp, ap, a.shape[1], tokens, n, outp, rows)
+    call()
+    if not np.array_equal(out, k.gemm_packed(w, a, wt, n)):
+        raise AssertionError(f"prepared repacked {wt.name} panel ({k.isa}) differs from Kernels.gemm_packed")
+    return PreparedPanel(k.isa, wt, n, rows, tokens, call)

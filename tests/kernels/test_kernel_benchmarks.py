@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import native
-from harness.measure.kernel_bench import DOT_TYPES, prepare_dot, prepare_panel, weight_type
+from harness.measure.kernel_bench import DOT_TYPES, prepare_dot, prepare_packed_panel, prepare_panel, weight_type
 
 RUNNABLE = native.cpu_features()["supported"]
 N = 16384
@@ -44,6 +44,20 @@ def test_panel_speed(benchmark, isa, wtype):
     """The prefill panel of the engine: 16 weight rows by 32 tokens of 1024 values."""
     panel = prepare_panel(isa, wtype)           # checks the timed call against Kernels.gemm
     benchmark.group = "gemm panel 16x32 n=1024"
+    benchmark.extra_info.update(isa=isa, weight_type=wtype, n=panel.n, rows=panel.weight_rows, tokens=panel.tokens)
+    benchmark(panel)
+    if benchmark.stats:
+        benchmark.extra_info["gmacs"] = panel.macs / benchmark.stats.stats.median / 1e9
+
+
+PACKED = [(isa, t) for isa in RUNNABLE for t in DOT_TYPES if native.Kernels(isa).has_packed(weight_type(t))]
+
+
+@pytest.mark.parametrize("isa,wtype", PACKED or [pytest.param(None, None, marks=pytest.mark.skip("no repacked product"))])
+def test_packed_panel_speed(benchmark, isa, wtype):
+    """The prefill product of repacked weights: one group of 16 interleaved rows by 32 tokens of 1024 values."""
+    panel = prepare_packed_panel(isa, wtype)    # checks the timed call against Kernels.gemm_packed
+    benchmark.group = "repacked panel 16x32 n=1024"
     benchmark.extra_info.update(isa=isa, weight_type=wtype, n=panel.n, rows=panel.weight_rows, tokens=panel.tokens)
     benchmark(panel)
     if benchmark.stats:

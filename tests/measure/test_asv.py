@@ -22,7 +22,7 @@ from benchmarks.common import FDN_THRESHOLDS, ISAS, QUANTS, VOCAB_STRATEGIES, WE
 
 BENCHMARKS = ["bench_engine.PromptProcessing.time_pp64", "bench_engine.TokenGeneration.time_tg16",
               "bench_kernels.VecDot.time_vec_dot", "bench_kernels.VecDot4.time_vec_dot4",
-              "bench_kernels.Panel.time_panel"]
+              "bench_kernels.Panel.time_panel", "bench_kernels.PackedPanel.time_packed_panel"]
 
 
 def _need_asv():
@@ -72,12 +72,14 @@ def test_asv_quick_run_of_the_whole_suite_in_this_environment(tmp_path):
     for name in BENCHMARKS:
         assert re.search(rf"{re.escape(name)}\s+ok\b", out), f"{name} did not run:\n{out}"
     assert "failed" not in out, out
-    # one timing per runnable combination; the other ISA variants, and types without a panel kernel, are n/a
+    # one timing per runnable combination; the other ISA variants, and types without a panel kernel or a
+    # repacked product, are n/a
     runnable = [i for i in ISAS if i in native.cpu_features()["supported"]]
     engine = len(QUANTS) * len(FDN_THRESHOLDS) * len(VOCAB_STRATEGIES)
     panels = sum(native.Kernels(i).has_gemm(weight_type(t)) for i in runnable for t in WEIGHT_TYPES)
+    packed = sum(native.Kernels(i).has_packed(weight_type(t)) for i in runnable for t in WEIGHT_TYPES)
     timings = re.findall(r"\d[\d.]*±[\d.]+(?:ms|μs|us|ns|s)\b", out)
-    assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES)) + panels, out
+    assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES)) + panels + packed, out
     if len(runnable) < len(ISAS):
         assert "n/a" in out and "NotImplementedError('this CPU or build cannot run" in out
 
