@@ -44,6 +44,8 @@ void q35_panel_by_dots(q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, 
 void q35_gemm_packed_q4_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q6_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q8_0_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                   int64_t ldy);
 
 /* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */
 int q35_avx512_vnni_usable(void);

@@ -65,6 +65,27 @@ static void repack_q6_K_group(const block_q6_K *rows[Q35_PACK_ROWS], int64_t nb,
     }
 }
 
+static void repack_iq4_xs_group(const block_iq4_xs *rows[Q35_PACK_ROWS], int64_t nb, block_iq4_xs_r16 *out) {
+    for (int64_t b = 0; b < nb; b++) {
+        block_iq4_xs_r16 *o = out + b;
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            const block_iq4_xs *x = rows[r] + b;
+            o->d[r] = x->d;
+            for (int j = 0; j < 8; j++)
+                o->ls[j][r] = (int8_t)((((x->scales_l[j / 2] >> (4 * (j % 2))) & 0xF) |
+                                        (((x->scales_h >> (2 * j)) & 3) << 4)) - 32);
+            for (int v = 0; v < 32; v++)     /* vector v = 4j + k: positions 32j + 8k + i and + 4 */
+                for (int i = 0; i < 4; i++) {
+                    const int p = 32 * (v / 4) + 8 * (v % 4) + i, q = p + 4;
+                    /* position 32j + l: byte 16j + l % 16 of qs, low nibble for l < 16 */
+                    const uint8_t lo = (x->qs[16 * (p / 32) + p % 16] >> (4 * ((p % 32) / 16))) & 0xF;
+                    const uint8_t hi = (x->qs[16 * (q / 32) + q % 16] >> (4 * ((q % 32) / 16))) & 0xF;
+                    o->qs[v][4 * r + i] = (uint8_t)(lo | hi << 4);
+                }
+        }
+    }
+}
+
 static void repack_q8_0_group(const block_q8_0 *rows[Q35_PACK_ROWS], int64_t nb, block_q8_0_r16 *out) {
     for (int64_t b = 0; b < nb; b++)
         for (int r = 0; r < Q35_PACK_ROWS; r++) {
@@ -81,6 +102,7 @@ int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
     switch (type) {
     case Q35_TYPE_Q4_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q4_K_r16);
     case Q35_TYPE_Q6_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q6_K_r16);
+    case Q35_TYPE_IQ4_XS: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_iq4_xs_r16);
     default: return 0;
     }
 }
@@ -93,6 +115,10 @@ int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out) {
             const block_q8_0 *r16[Q35_PACK_ROWS];
             for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q8_0 *)w + (g * Q35_PACK_ROWS + r) * nb;
             repack_q8_0_group(r16, nb, (block_q8_0_r16 *)out + g * nb);
+        } else if (type == Q35_TYPE_IQ4_XS) {
+            const block_iq4_xs *r16[Q35_PACK_ROWS];
+            for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_iq4_xs *)w + (g * Q35_PACK_ROWS + r) * nb;
+            repack_iq4_xs_group(r16, nb, (block_iq4_xs_r16 *)out + g * nb);
         } else if (type == Q35_TYPE_Q4_K) {
             const block_q4_K *r16[Q35_PACK_ROWS];
             for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q4_K *)w + (g * Q35_PACK_ROWS + r) * nb;

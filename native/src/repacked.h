@@ -61,4 +61,15 @@ typedef struct {
 } block_q8_0_r16;
 _Static_assert(sizeof(block_q8_0_r16) == 544, "q8_0_r16 size");
 
+/* IQ4_XS, 16 rows, one super-block (2208 bytes). Rule, per row and super-block, with k the grid
+ * values (q35_kvalues_iq4nl) of the codes and ls the sub-block scales (-32..31):
+ *     isum = sum_j ls_j,r * sum_{l in sub-block j} k_l,r qa_l
+ *     acc  = fma(da_b * d_b,r, float(isum), acc) */
+typedef struct {
+    uint16_t d[Q35_PACK_ROWS];   /* f16 */
+    int8_t ls[8][Q35_PACK_ROWS]; /* scale of sub-block j (32 positions), row r */
+    uint8_t qs[32][64];          /* the 4-bit codes, laid out as block_q4_K_r16's qs */
+} block_iq4_xs_r16;
+_Static_assert(sizeof(block_iq4_xs_r16) == 2208, "iq4_xs_r16 size");
+
 #endif

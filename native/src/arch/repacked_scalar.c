@@ -83,3 +83,30 @@ void q35_gemm_packed_q8_0_scalar(const void *wp, const void *a, int64_t as, int 
         }
     }
 }
+
+void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                   int64_t ldy) {
+    const block_iq4_xs_r16 *x = wp;
+    const int64_t nb = n / QK_K;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_K *q = (const block_q8_K *)(const void *)((const uint8_t *)a + t * as);
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t isum = 0;
+                for (int j = 0; j < 8; j++) {
+                    int32_t s = 0;
+                    for (int k = 0; k < 4; k++) {
+                        const uint8_t *c = x[b].qs[4 * j + k] + 4 * r;
+                        const int8_t *qa = q[b].qs + 32 * j + 8 * k;
+                        for (int i = 0; i < 4; i++)
+                            s += q35_kvalues_iq4nl[c[i] & 0xF] * qa[i] + q35_kvalues_iq4nl[c[i] >> 4] * qa[4 + i];
+                    }
+                    isum += x[b].ls[j][r] * s;
+                }
+                acc = fmaf(q[b].d * q35_h2f(x[b].d[r]), (float)isum, acc);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}

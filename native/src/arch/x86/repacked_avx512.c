@@ -196,6 +196,63 @@ INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a,
 }
 #endif
 
+#if defined(Q35_AVX512_VNNI)
+/* IQ4_XS with vpdpbusd: the codes looked up as grid value + 128 (unsigned, vpshufb), and 128 times
+ * the sub-block's activation sum (from the Q8_K bsums) taken off again, both exact. (The plain
+ * table has none: vpmaddubsw would saturate on values up to 241.) */
+INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN,
+                            float *y, int64_t ldy) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i grid = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q35_kvalues_iq4nl)),
+                                         _mm512_set1_epi8((char)0x80)); /* k + 128 as unsigned bytes */
+    const block_q8_K *q[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    __m512 acc[TN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i isum[TN];
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
+        for (int sj = 0; sj < 8; sj++) {
+            __m512i sa[TN], sb[TN];
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) {
+                sa[j] = _mm512_set1_epi32(-128 * (q[j][b].bsums[2 * sj] + q[j][b].bsums[2 * sj + 1]));
+                sb[j] = _mm512_setzero_si512();
+            }
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m512i raw = _mm512_loadu_si512((const void *)x[b].qs[4 * sj + k]);
+                const __m512i lo = _mm512_shuffle_epi8(grid, _mm512_and_si512(raw, m4));
+                const __m512i hi = _mm512_shuffle_epi8(grid, _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4));
+#pragma GCC unroll 8
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
+                    sa[j] = _mm512_dpbusd_epi32(sa[j], lo, bcast4(p));
+                    sb[j] = _mm512_dpbusd_epi32(sb[j], hi, bcast4(p + 4));
+                }
+            }
+            const __m512i ls = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[b].ls[sj]));
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(sa[j], sb[j]), ls));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++)
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(q[j][b].d), dw), _mm512_cvtepi32_ps(isum[j]), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+void q35_gemm_packed_iq4_xs_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                       int64_t ldy) {
+    PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16)
+}
+#endif
+
 void Q35_AVX512_OWN(q35_gemm_packed_q6_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
     PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16)
