@@ -168,6 +168,7 @@ class NativeModel:
         self._buffers = []  # keep the cffi views (and so the map, and any F32 copies) alive
         self.as_f32: dict[str, str] = {}   # tensors of types without C kernels, run as F32: name -> type
         self._copies = []                  # their F32 buffers
+        self.bindings = bindings
         for name, layer, slot in bindings:
             self._set(name, layer, slot)
         if lib.q35_model_check(self.ptr) != 0:
@@ -274,6 +275,10 @@ class Session:
             raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "
                              f"ctx {ctx}): out of memory?")
         self._ptr = ptr
+        if self.repack:  # the repacked copies replace the mapped bytes: leave them to the page cache
+            for name, layer, slot in self._nm.bindings:
+                if name not in self._nm.as_f32 and lib.q35_session_is_packed(ptr, layer, slot):
+                    model.gguf.release_pages(name)
         self._scratch = None  # logits rows behind prefill_top1 for strategies that need them
         try:
             self._vocab_keep = bind(ptr, model, self.vocab_strategy, threads)

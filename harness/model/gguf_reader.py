@@ -80,6 +80,18 @@ class GGUFFile:
         t = self.tensors[name]
         return self._buf[t.offset:t.offset + t.nbytes]
 
+    def release_pages(self, name: str) -> None:
+        """Drop this process's pages of a tensor's bytes (the whole pages inside them) from its resident
+        set, as after a copy of the tensor has replaced it (repacked weights): the map is a read-only
+        view of the file, so a later read faults them back in from the page cache, unchanged."""
+        if self._mmap is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        t = self.tensors[name]
+        start = -(-t.offset // mmap.PAGESIZE) * mmap.PAGESIZE
+        end = (t.offset + t.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > start:
+            self._mmap.madvise(mmap.MADV_DONTNEED, start, end - start)
+
     def close(self) -> None:
         self._buf = None
         if self._mmap is not None:

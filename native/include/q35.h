@@ -294,6 +294,9 @@ typedef struct {
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */
 /* bytes of the session's repacked weight copies (0 when it repacked nothing) */
 int64_t q35_session_packed_bytes(const q35_session *s);
+/* 1 when the session runs the model's tensor (layer, slot; layer -1 for a global one) from a
+ * repacked copy, else 0 */
+int q35_session_is_packed(const q35_session *s, int layer, int slot);
 /* 1 when type can hold the KV cache of heads of head_dim values (a cache type whose block
  * divides head_dim) */
 int q35_kv_type_ok(int type, int32_t head_dim);

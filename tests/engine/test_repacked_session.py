@@ -17,13 +17,13 @@ QUANT_BOUND, QUANT_MEDIAN_BOUND = 0.15, 0.06   # as test_engine.py
 
 
 def _packed_bytes(m, isa: str) -> int:
-    """What repacking every matrix the matrix products read takes, of the types this ISA has a repacked
-    product for: each with rows a multiple of 16 (the 8-row ssm_alpha / ssm_beta stay as stored), the
-    token embedding only when it is the LM head."""
+    """What repacking every matrix of the layers takes, of the types this ISA has a repacked product for:
+    each with rows a multiple of 16 (the 8-row ssm_alpha / ssm_beta stay as stored). The LM head and the
+    token embedding stay as stored."""
     k = native.Kernels(isa)
     total = 0
     for name, ti in m.gguf.tensors.items():
-        if name == "token_embd.weight" and "output.weight" in m.gguf.tensors:
+        if not name.startswith("blk."):
             continue
         if k.has_packed(ti.type) and len(ti.ne) == 2:
             total += int(lib.q35_packed_bytes(int(ti.type), ti.ne[1], ti.ne[0]))
@@ -73,3 +73,32 @@ def test_repack_modes(oracle_dir):
             Session(m, repack="yes")
     with load_model(oracle_dir / "tiny-bf16.gguf") as m, Session(m, repack="on") as s:
         assert s.packed_bytes == 0                     # no repacked layout for BF16 (yet)
+
+
+def _resident_kib(path: str) -> int:
+    """Resident KiB of this process's mappings of one file (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if "-" in line.split(" ", 1)[0]:
+                inside = line.rstrip().endswith(path)
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_repacked_tensors_leave_the_mapped_bytes_to_the_page_cache(oracle_dir, oracle_logits):
+    """A repacking session drops its resident pages of the tensors it copied (the RSS holds the copies, not
+    both); the bytes read back unchanged, and a session without repacking still runs them."""
+    path = str(oracle_dir / "tiny-q4_k_m.gguf")
+    tokens = oracle_logits["tokens_seq7"]
+    with load_model(path) as m:
+        name = "blk.0.ffn_gate.weight"
+        before = m.raw(name).copy()
+        plain = run_tokens(m, tokens, "prefill", repack="off")
+        touched = _resident_kib(path)
+        with Session(m, isa="scalar", repack="on"):
+            released = _resident_kib(path)
+        assert released < touched
+        assert np.array_equal(m.raw(name), before)
+        assert np.array_equal(run_tokens(m, tokens, "prefill", repack="off"), plain)

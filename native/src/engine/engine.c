@@ -143,7 +143,6 @@ void q35_session_free(q35_session *s) {
     q35_moe_free(s);
     for (int il = 0; il < Q35_MAX_LAYERS; il++)
         for (int slot = 0; slot < Q35_W_COUNT; slot++) free(s->packed[il][slot]);
-    free(s->packed_lm);
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
             free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
@@ -207,7 +206,8 @@ static int repack_weights(q35_session *s) {
     for (int il = 0; il < m->c.n_layer && !failed; il++)
         for (size_t i = 0; i < sizeof packable_slots / sizeof packable_slots[0] && !failed; i++)
             s->packed[il][packable_slots[i]] = repacked_copy(s, &m->layer[il][packable_slots[i]], &failed);
-    if (!failed) s->packed_lm = repacked_copy(s, q35_lm_head(m), &failed);
+    /* the LM head stays as stored: the vocab strategies (vocab.c) read it so, and their logits equal
+     * the full head's bit for bit */
     return failed ? -1 : 0;
 }
 
@@ -218,10 +218,16 @@ const uint8_t *q35_packed_of(const q35_session *s, const q35_tensor *w) {
         const int64_t i = (int64_t)((at - first) / sizeof(q35_tensor));
         return s->packed[i / Q35_W_COUNT][i % Q35_W_COUNT];
     }
-    return w == q35_lm_head(m) ? s->packed_lm : NULL;
+    return NULL;
 }
 
 int64_t q35_session_packed_bytes(const q35_session *s) { return s->packed_bytes; }
+
+int q35_session_is_packed(const q35_session *s, int layer, int slot) {
+    if (slot < 0 || slot >= Q35_W_COUNT || layer < -1 || layer >= s->m->c.n_layer) return 0;
+    const q35_tensor *t = layer < 0 ? &s->m->global[slot] : &s->m->layer[layer][slot];
+    return q35_packed_of(s, t) != NULL;
+}
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     if (q35_model_check(m) || p->n_threads < 1 || p->n_threads > 1024 || p->ubatch < 1 || p->n_ctx < 1 ||

@@ -68,9 +68,8 @@ struct q35_session {
 
     struct q35_moe_scratch *moe;  /* MoE models only (moe.c) */
 
-    /* repacked copies (p.repack): of m->layer[il][slot], and of the LM head */
+    /* repacked copies (p.repack) of m->layer[il][slot] */
     uint8_t *packed[Q35_MAX_LAYERS][Q35_W_COUNT];
-    uint8_t *packed_lm;
     int64_t packed_bytes;
 
     /* profile */
