@@ -279,7 +279,7 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
         t_start = time.perf_counter()
         s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
         start_ms = (time.perf_counter() - t_start) * 1e3          # repacking, when on, is most of it
-        packed = int(getattr(s, "packed_bytes", 0))
+        packed = s.packed_bytes
         ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
         state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
         if ready is not None:

@@ -150,7 +150,7 @@ def prepare_packed_panel(isa: str, wtype: str, n: int = 1024, tokens: int = 32, 
     Kernels.gemm_packed. The prefill product of a session with repacked weights."""
     k = native.Kernels(isa)
     wt = weight_type(wtype)
-    if not hasattr(k, "has_packed") or not k.has_packed(wt):
+    if not k.has_packed(wt):
         raise UsageError(f"no repacked {wt.name} product in the {k.isa} table")
     at = GGMLType(native.lib.q35_act_type(int(wt)))
     rows = native.PACK_ROWS

@@ -101,6 +101,12 @@ _Static_assert(sizeof(block_q6_K) == 210, "q6_K size");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K size");
 _Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs size");
 
+/* the 6-bit scale (0..63; the scale is the value - 32) of sub-block ib (0..7) of an IQ4_XS block:
+ * 4 low bits in scales_l, 2 high bits in scales_h */
+static inline int q35_iq4_xs_scale(const block_iq4_xs *x, int ib) {
+    return ((x->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x->scales_h >> (2 * ib)) & 3) << 4);
+}
+
 /* The packed 6-bit scales of the K-quants as four little-endian words of 4 bytes
  * (ggml's kmask1 / kmask2 unpacking), from the 12 bytes read as 3 words u[0..2]:
  *   Q4_K / Q5_K: sc0-3, sc4-7, m0-3, m4-7;

@@ -787,7 +787,7 @@ static void dequantize_iq4_xs(const void *vx, float *y, int64_t nb) {
     for (int64_t b = 0; b < nb; b++) {
         float d = q35_h2f(x[b].d);
         for (int j = 0; j < 8; j++, y += 32) {
-            int ls = ((x[b].scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((x[b].scales_h >> (2 * j)) & 3) << 4);
+            int ls = q35_iq4_xs_scale(&x[b], j);
             float dl = d * (float)(ls - 32);
             const uint8_t *qs = x[b].qs + 16 * j;
             for (int i = 0; i < 16; i++) {

@@ -3,17 +3,6 @@
 
 #include "repacked.h"
 
-/* sub-block j's 6-bit scale and min of a Q4_K block (docs/qwen35.md §4.1: 12 bytes, 8 pairs) */
-static void q4_K_scale_min(const uint8_t *q, int j, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 /* the code of position l (0..255) of a Q4_K block: chunk l/64, low nibble for l%64 < 32 */
 static uint8_t q4_K_code(const block_q4_K *x, int l) {
     const uint8_t byte = x->qs[32 * (l / 64) + l % 32];
@@ -27,7 +16,13 @@ static void repack_q4_K_group(const block_q4_K *rows[Q35_PACK_ROWS], int64_t nb,
             const block_q4_K *x = rows[r] + b;
             o->d[r] = x->d;
             o->dmin[r] = x->dmin;
-            for (int j = 0; j < 8; j++) q4_K_scale_min(x->scales, j, &o->sc[j][r], &o->m[j][r]);
+            uint32_t u[3], w[4]; /* bytes: the 8 scales, then the 8 mins */
+            memcpy(u, x->scales, sizeof u);
+            q35_k45_scale_words(u, w);
+            for (int j = 0; j < 8; j++) {
+                o->sc[j][r] = (uint8_t)(w[j / 4] >> (8 * (j % 4)));
+                o->m[j][r] = (uint8_t)(w[2 + j / 4] >> (8 * (j % 4)));
+            }
             for (int j = 0; j < 8; j++)
                 for (int k = 0; k < 4; k++)
                     for (int i = 0; i < 4; i++) {
@@ -72,8 +67,7 @@ static void repack_iq4_xs_group(const block_iq4_xs *rows[Q35_PACK_ROWS], int64_t
             const block_iq4_xs *x = rows[r] + b;
             o->d[r] = x->d;
             for (int j = 0; j < 8; j++)
-                o->ls[j][r] = (int8_t)((((x->scales_l[j / 2] >> (4 * (j % 2))) & 0xF) |
-                                        (((x->scales_h >> (2 * j)) & 3) << 4)) - 32);
+                o->ls[j][r] = (int8_t)(q35_iq4_xs_scale(x, j) - 32);
             for (int v = 0; v < 32; v++)     /* vector v = 4j + k: positions 32j + 8k + i and + 4 */
                 for (int i = 0; i < 4; i++) {
                     const int p = 32 * (v / 4) + 8 * (v % 4) + i, q = p + 4;

@@ -427,7 +427,7 @@ static float vec_dot_iq4_xs_q8_K_scalar(const void *w, const void *a, int64_t n)
     for (int64_t b = 0; b < n / QK_K; b++) {
         int32_t sumq = 0;
         for (int ib = 0; ib < QK_K / 32; ib++) {
-            const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+            const int ls = q35_iq4_xs_scale(&x[b], ib);
             const uint8_t *qs = x[b].qs + 16 * ib;
             const int8_t *qa = y[b].qs + 32 * ib;
             int32_t acc = 0;

@@ -180,7 +180,7 @@ static inline Q35_NEON_INLINE void NEON_FN(iq4_xs_rows)(const void *w, const voi
         int32x4_t sumi[4];
         FOR_ROWS(r, R) sumi[r] = vdupq_n_s32(0);
         for (int ib = 0; ib < QK_K / 32; ib++) {
-            const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+            const int ls = q35_iq4_xs_scale(&x[b], ib);
             uint8x16_t lo, hi;
             nibbles16(x[b].qs + 16 * ib, &lo, &hi);
             const int8x16_t k0 = vqtbl1q_s8(grid, lo), k1 = vqtbl1q_s8(grid, hi);

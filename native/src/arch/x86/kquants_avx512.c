@@ -197,7 +197,7 @@ static void unpack_iq4_xs(const uint8_t *row, int64_t b0, int nbs, krow *u) {
     for (int b = 0; b < nbs; b++) {
         int ls[8];
         for (int ib = 0; ib < 8; ib++)
-            ls[ib] = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            ls[ib] = q35_iq4_xs_scale(&x[b], ib) - 32;
         for (int c = 0; c < 4; c++) {
             const uint8_t *qs = x[b].qs + 32 * c;
             const __m512i k = _mm512_shuffle_epi8(grid, nibbles_2x32(_mm_loadu_si128((const __m128i *)qs),
