@@ -272,6 +272,18 @@ class Kernels:
         t = GGMLType(weight_type)
         return t in NATIVE_TYPES and self._k.gemm_packed[int(t)] != ffi.NULL
 
+    def prepare_packed(self, a: np.ndarray, weight_type: GGMLType, n: int):
+        """A cffi buffer of a copy of activation rows a (uint8 [nt, row_bytes], checked by the
+        caller) as this variant's repacked product of weight_type takes them (prepare_packed,
+        once per u-batch in a session; the rows unchanged where the variant has none)."""
+        prep = self._k.prepare_packed[int(weight_type)]
+        if prep == ffi.NULL:
+            return ffi.from_buffer("uint8_t[]", a)
+        copy = np.array(a, dtype=np.uint8, order="C", copy=True)
+        buf = ffi.from_buffer("uint8_t[]", copy, require_writable=True)
+        prep(buf, copy.shape[1], copy.shape[0], n)
+        return buf
+
     def gemm_packed(self, packed: np.ndarray, a_rows: np.ndarray, weight_type: GGMLType, n: int) -> np.ndarray:
         """The product of weights repacked by `repack` (uint8, all groups of PACK_ROWS rows) with
         activation rows in the paired format (uint8 [nt, row_bytes]) -> float32 [nt, rows]."""
@@ -293,7 +305,7 @@ class Kernels:
         groups = packed.size // group
         out = np.empty((a.shape[0], groups * PACK_ROWS), dtype=np.float32)
         pp = ffi.from_buffer("uint8_t[]", packed)
-        ap = ffi.from_buffer("uint8_t[]", a)
+        ap = self.prepare_packed(a, wt, n)
         op = ffi.from_buffer("float[]", out, require_writable=True)
         for g in range(groups):
             fn(pp + g * group, ap, a.shape[1], a.shape[0], n, op + g * PACK_ROWS, out.shape[1])

@@ -159,7 +159,7 @@ def prepare_packed_panel(isa: str, wtype: str, n: int = 1024, tokens: int = 32, 
     a = np.stack([k.from_float(rng.standard_normal(n).astype(np.float32), at) for _ in range(tokens)])
     fn = native.lib.q35_kernels_for(native.ISAS[k.isa]).gemm_packed[int(wt)]
     out = np.empty((tokens, rows), dtype=np.float32)
-    wp, ap = native.ffi.from_buffer("uint8_t[]", w), native.ffi.from_buffer("uint8_t[]", a)
+    wp, ap = native.ffi.from_buffer("uint8_t[]", w), k.prepare_packed(a, wt, n)  # prepared once, as per u-batch
     outp = native.ffi.from_buffer("float[]", out, require_writable=True)
 
     def call():

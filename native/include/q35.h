@@ -135,6 +135,10 @@ typedef void (*q35_gemm_fn)(const void *w, int64_t w_stride, int nr, const void 
 #define Q35_PACK_ROWS 16
 typedef void (*q35_gemm_packed_fn)(const void *wp, const void *a, int64_t a_stride, int nt, int64_t n, float *y,
                                    int64_t ldy);
+/* A variant's packed product may take its activation rows prepared once per u-batch, in place
+ * (the same size): e.g. the Q8_0 codes as qa + 128 for vpdpbusd. Callers run the table's own
+ * prepare_packed (where not NULL) on rows from from_float before its gemm_packed. */
+typedef void (*q35_prepare_packed_fn)(void *a, int64_t a_stride, int nt, int64_t n);
 
 /* One value head of the gated delta rule over T tokens (see engine/deltanet.c).
  * q, k: Sk floats per token at stride ldqk (L2-normed, not yet scaled by
@@ -172,6 +176,9 @@ typedef struct {
      * on this variant; never filled from another variant, so a session repacks a type only
      * where its own ISA has the kernel) */
     q35_gemm_packed_fn gemm_packed[Q35_TYPE_COUNT];
+    /* the activation rows' preparation for this variant's gemm_packed (NULL: none; never filled
+     * from another variant, like gemm_packed) */
+    q35_prepare_packed_fn prepare_packed[Q35_TYPE_COUNT];
     /* the fused delta rule: S read once and read-written once per token */
     void (*dn_fused)(const q35_dn_head *h);
     /* elementwise: x <- silu(x);  g <- silu(g) * u;  y <- y + a x;  acc <- acc + a * b */

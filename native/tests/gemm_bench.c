@@ -67,6 +67,7 @@ int main(int argc, char **argv) {
     for (int rep = 0; rep < 10; rep++) {
         const double t0 = now();
         for (int64_t t = 0; t < tokens; t++) kt->from_float[at](x + t * k, a + t * arb, k);
+        if (packed && kt->prepare_packed[type]) kt->prepare_packed[type](a, arb, (int)tokens, k);
         for (int64_t r0 = 0; r0 < rows; r0 += ROW_PANEL) {
             const int nr = rows - r0 < ROW_PANEL ? (int)(rows - r0) : ROW_PANEL;
             for (int64_t t0p = 0; t0p < tokens; t0p += TOK_PANEL) {

@@ -201,15 +201,20 @@ static void check_packed(const char *name, const q35_kernels *k, const q35_kerne
             ref->from_float[at](b, act + t * arb, n);
         }
         if (!wp || q35_repack(wt, wq, Q35_PACK_ROWS, n, wp)) worst = INFINITY;
+        /* each table's product takes the rows its own prepare_packed made */
+        uint8_t *kact = xmalloc((size_t)(arb * NT));
+        memcpy(kact, act, (size_t)(arb * NT));
+        if (k->prepare_packed[wt]) k->prepare_packed[wt](kact, arb, NT, n);
+        if (ref->prepare_packed[wt]) ref->prepare_packed[wt](act, arb, NT, n);
         for (int nt = 1; nt <= NT && worst == 0; nt += nt == 1 ? 3 : 5) {
-            k->gemm_packed[wt](wp, act, arb, nt, n, got, Q35_PACK_ROWS);
+            k->gemm_packed[wt](wp, kact, arb, nt, n, got, Q35_PACK_ROWS);
             ref->gemm_packed[wt](wp, act, arb, nt, n, want, Q35_PACK_ROWS);
             if (memcmp(got, want, sizeof(float) * (size_t)(nt * Q35_PACK_ROWS))) worst = INFINITY;
         }
         char what[80];
         snprintf(what, sizeof what, "gemm_packed type %d (the scalar rule)", wt);
         report(name, what, worst, 1e-5);
-        free(wq); free(act); free(wp);
+        free(wq); free(act); free(kact); free(wp);
     }
     free(a); free(b);
 }

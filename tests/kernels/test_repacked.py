@@ -48,6 +48,31 @@ def test_every_isa_gives_the_scalar_rule_bit_for_bit(wt):
         assert (np.abs(want - ad @ wd.T) <= 1e-5 * mag + 1e-6).all()
 
 
+def test_prepared_activations_are_a_copy_and_the_product_takes_them():
+    """A variant may prepare the activation rows for its repacked product (Q8_0 on AVX512-VNNI:
+    the codes as qa + 128 for vpdpbusd). Kernels.gemm_packed prepares a copy, so the caller's
+    rows stay as from_float made them and the product is the rule's."""
+    wt, n = GGMLType.Q8_0, 1024
+    ref = native.Kernels("scalar")
+    assert ref._k.prepare_packed[int(wt)] == native.ffi.NULL   # the rule takes the rows as they are
+    w, xs = _case(wt, 16, n, 8, seed=7)
+    a = np.stack([ref.from_float(x, act_type(wt)) for x in xs])
+    before = a.copy()
+    packed = native.repack(w, wt, n)
+    want = ref.gemm_packed(packed, a, wt, n)
+    for isa in RUNNABLE:
+        k = native.Kernels(isa)
+        if not k.has_packed(wt):
+            continue
+        assert np.array_equal(k.gemm_packed(packed, a, wt, n), want), isa
+        assert np.array_equal(a, before), isa
+        if k._k.prepare_packed[int(wt)] != native.ffi.NULL:   # in place, on the copy: codes ^ 0x80
+            prepared = np.frombuffer(native.ffi.buffer(k.prepare_packed(a, wt, n)), np.uint8).reshape(a.shape)
+            blocks = prepared.reshape(8, -1, 34)
+            assert np.array_equal(blocks[:, :, 2:], a.reshape(8, -1, 34)[:, :, 2:] ^ 0x80)
+            assert np.array_equal(blocks[:, :, :2], a.reshape(8, -1, 34)[:, :, :2])
+
+
 def test_the_layout_holds_every_row_and_position_once():
     """Repacking is a permutation of the codes plus the unpacked scales: a weight row changed in
     one position changes one product row only, by the exact amount."""

@@ -112,6 +112,7 @@ static inline void q35_prefetch_rows(const void *base, int64_t wrb, int64_t from
 }
 
 /* the blocking of the matrix products (matmul.c, moe.c, vocab.c) */
+#define Q35_ACT_SEGMENTS 6 /* activation formats at once: 5 paired types, and one prepared for a repacked product */
 #define Q35_ROW_BLOCK 16  /* weight rows kept hot while ...           */
 #define Q35_TOK_BLOCK 32  /* ... this many activation rows stream by  */
 

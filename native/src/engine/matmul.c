@@ -12,20 +12,23 @@
 
 _Static_assert(Q35_PACK_ROWS == Q35_ROW_BLOCK, "a repacked group is one row block");
 
-#define MAX_ACT_TYPES 5
+#define MAX_ACT_TYPES Q35_ACT_SEGMENTS
 
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op) {
     const q35_kernels *k = s->k;
     const int64_t in = jobs[0].w->cols;
 
-    /* 1. activation rows in each distinct paired format */
+    /* 1. activation rows in each distinct paired format, and prepared for a repacked product
+     * where its variant asks (prepare_packed) */
     int acts[MAX_ACT_TYPES], nacts = 0, act_of_job[8];
+    q35_prepare_packed_fn preps[MAX_ACT_TYPES];
     for (int j = 0; j < njobs; j++) {
         const int a = q35_act_type(jobs[j].w->type);
+        const q35_prepare_packed_fn prep = q35_packed_of(s, jobs[j].w) ? k->prepare_packed[jobs[j].w->type] : NULL;
         int idx = 0;
-        while (idx < nacts && acts[idx] != a) idx++;
-        if (idx == nacts) acts[nacts++] = a;
+        while (idx < nacts && !(acts[idx] == a && preps[idx] == prep)) idx++;
+        if (idx == nacts) acts[nacts] = a, preps[nacts++] = prep;
         act_of_job[j] = idx;
     }
     const int64_t seg = s->act_row_cap * s->p.ubatch; /* bytes per activation segment */
@@ -33,7 +36,10 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     q35_split((int64_t)nacts * T, ith, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; it++) {
         const int a = (int)(it / T), t = (int)(it % T);
-        k->from_float[acts[a]](x + t * ldx, s->act + a * seg + t * q35_row_bytes(acts[a], in), in);
+        const int64_t arb = q35_row_bytes(acts[a], in);
+        uint8_t *row = s->act + a * seg + t * arb;
+        k->from_float[acts[a]](x + t * ldx, row, in);
+        if (preps[a]) preps[a](row, arb, 1, in);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, layer, Q35_OP_ACT_QUANT, 0);

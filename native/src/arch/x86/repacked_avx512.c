@@ -155,18 +155,27 @@ INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a,
 
 #if defined(Q35_AVX512_VNNI)
 /* Q8_0 with vpdpbusd, whose first operand is unsigned: the activations go in as qa + 128 (qa ^ 0x80,
- * exact), and 128 sum_l q_l,r comes off again, both sums exact integers. (The plain table has no
- * Q8_0 product: vpmaddubsw would saturate on qa + 128 up to 255.) */
+ * exact; prepared once per u-batch by q35_prepare_packed_q8_0_avx512vnni), and 128 sum_l q_l,r
+ * comes off again, both sums exact integers. (The plain table has no Q8_0 product: vpmaddubsw
+ * would saturate on qa + 128 up to 255.) */
+void q35_prepare_packed_q8_0_avx512vnni(void *a, int64_t as, int nt, int64_t n) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < nt; t++) {
+        block_q8_0 *q = (block_q8_0 *)(void *)((uint8_t *)a + t * as);
+        for (int64_t b = 0; b < n / QK8_0; b++)
+            _mm256_storeu_si256((__m256i *)q[b].qs, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[b].qs), flip));
+    }
+}
+
 INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
                           int64_t ldy) {
-    const block_q8_0 *q[TN];
+    const block_q8_0 *q[TN]; /* prepared: codes qa + 128 */
 #pragma GCC unroll 8
     for (int j = 0; j < RN; j++) q[j] = (const block_q8_0 *)(const void *)(a + j * as);
     __m512 acc[TN];
 #pragma GCC unroll 8
     for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
     const __m512i ones = _mm512_set1_epi8(1);
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int64_t b = 0; b < nb; b++) {
         __m512i w[8], wsum = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -178,16 +187,15 @@ INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a,
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) {
-            uint8_t yu[QK8_0]; /* qa + 128 */
-            _mm256_storeu_si256((__m256i *)yu, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[j][b].qs), flip));
+            const int8_t *p = q[j][b].qs;
             __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int k = 0; k < 8; k += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, bcast4((const int8_t *)yu + 4 * k), w[k]);
-                s1 = _mm512_dpbusd_epi32(s1, bcast4((const int8_t *)yu + 4 * k + 4), w[k + 1]);
+                s0 = _mm512_dpbusd_epi32(s0, bcast4(p + 4 * k), w[k]);
+                s1 = _mm512_dpbusd_epi32(s1, bcast4(p + 4 * k + 4), w[k + 1]);
             }
             const __m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), corr);
-            const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(q35_h2f(q[j][b].d)), dw);
+            const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(q[j][b].d)), dw); /* exact, as q35_h2f */
             acc[j] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi), acc[j]);
         }
     }
