@@ -291,9 +291,10 @@ static void dn_fused_neon(const q35_dn_head *h) {
 /* ------------------------------------------------------------------------- */
 /* The two tables: identical but for the integer dot products (SFX mull / sdot). */
 
-#define NEON_TABLE(label, SFX)                                                                     \
+#define NEON_TABLE(label, SFX, ...)                                                                \
     {                                                                                              \
         .name = label,                                                                             \
+        __VA_ARGS__                                                                                \
         Q35_VECOPS_ENTRIES(neon),                                                                  \
         .dn_fused = dn_fused_neon,                                                                 \
         .dot_f32 = dot_f32_neon,                                                                   \
@@ -329,7 +330,11 @@ static void dn_fused_neon(const q35_dn_head *h) {
     }
 
 const q35_kernels q35_kernels_neon = NEON_TABLE("neon", mull);
-const q35_kernels q35_kernels_neon_dotprod = NEON_TABLE("neon+dotprod", sdot);
+/* with the repacked products (repacked_neon.c), which are built on sdot by lane */
+const q35_kernels q35_kernels_neon_dotprod = NEON_TABLE(
+    "neon+dotprod", sdot,
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_neon_dotprod, [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_neon_dotprod,
+                    [Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_neon_dotprod, [Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_neon_dotprod},);
 #undef NEON_TABLE
 
 const q35_kernels *q35_neon_table(void) {
