@@ -209,7 +209,10 @@ def _first_duplicate(tokens: list[str]) -> str:
 
 
 def has_tokenizer(metadata: dict) -> bool:
-    return metadata.get("tokenizer.ggml.model", "none") not in ("none", None)
+    """Whether the file names a tokenizer model (a value of the wrong type counts, so that reading
+    it gives the clear error of tokenizer_from_metadata)."""
+    model = metadata.get("tokenizer.ggml.model")
+    return model is not None and not (isinstance(model, str) and model == "none")
 
 
 def tokenizer_from_metadata(metadata: dict, path: str = "model") -> GGUFTokenizer:

@@ -170,3 +170,14 @@ def test_text_errors_name_the_byte_offset():
     from harness.model.tokenizer import decode_utf8
     with pytest.raises(TextError, match="invalid byte 0xe6 at byte offset 2"):
         decode_utf8("ab我".encode()[:3] + b"z")
+
+
+def test_a_tokenizer_model_of_the_wrong_type_is_a_clear_file_error():
+    """tokenizer.ggml.model given as an (empty) array instead of a string: the file counts as
+    naming a tokenizer, and reading it names the key (found by the GGUF fuzzer)."""
+    from harness.model.tokenizer import has_tokenizer
+    md = {"tokenizer.ggml.model": np.array([], dtype=np.uint8)}
+    assert has_tokenizer(md)
+    assert not has_tokenizer({}) and not has_tokenizer({"tokenizer.ggml.model": "none"})
+    with pytest.raises(ModelFileError, match="'tokenizer.ggml.model' has the wrong type"):
+        tokenizer_from_metadata(md)
