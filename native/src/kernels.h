@@ -28,13 +28,13 @@ extern const q35_kernels q35_kernels_avx512vnni; /* the integer dots only, with 
 extern const q35_kernels q35_kernels_neon, q35_kernels_neon_dotprod;
 const q35_kernels *q35_neon_table(void); /* the dotprod one where the CPU has it */
 /* the repacked products with sdot by lane (arch/arm/repacked_neon.c) */
-void q35_gemm_packed_q4_K_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_q4_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy);
-void q35_gemm_packed_q6_K_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_q6_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy);
-void q35_gemm_packed_q8_0_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_q8_0_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy);
-void q35_gemm_packed_iq4_xs_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_iq4_xs_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                          int64_t ldy);
 #endif
 

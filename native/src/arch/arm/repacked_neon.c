@@ -202,22 +202,22 @@ INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a,
     default: break;                                                                                   \
     }
 
-void q35_gemm_packed_q4_K_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_q4_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
     PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K)
 }
 
-void q35_gemm_packed_q6_K_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_q6_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
     PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K)
 }
 
-void q35_gemm_packed_q8_0_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_q8_0_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
     PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0)
 }
 
-void q35_gemm_packed_iq4_xs_neon_dotprod(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+void q35_gemm_packed_iq4_xs_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                          int64_t ldy) {
     PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16, QK_K)
 }
