@@ -198,6 +198,13 @@ typedef struct {
     void (*softmax_f32)(float *x, int64_t n);
     /* x <- x sigmoid(g) */
     void (*sigmoid_mul_f32)(float *x, const float *g, int64_t n);
+    /* Y_r <- Y_r + sum_j A_r[j] X_j for rows r < ny (Y_r at Y + r*ldy, A_r at A + r*lda, X_j at
+     * X + j*ldx, j < m, n values): bit for bit, per row, m calls of axpy_f32 in order; register-
+     * tiled, each X_j loaded once for several rows (attention's probabilities times values) */
+    void (*axpy_panel_f32)(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X, int64_t ldx,
+                           int64_t m, int64_t n);
+    /* x <- exp(x - m), elementwise; returns the sum of the new x (summed in double) */
+    float (*exp_sum_f32)(float *x, int64_t n, float m);
 } q35_kernels;
 
 /* Bytes of the repacked copy of a rows x cols tensor of a type, or 0 when the type has no

@@ -280,8 +280,8 @@ static void check_vecops(const char *name, const q35_kernels *k, const q35_kerne
     enum { V = 2048 + 13 };
     float *x = xmalloc(V * sizeof *x), *u = xmalloc(V * sizeof *u), *w = xmalloc(V * sizeof *w);
     float *g = xmalloc(V * sizeof *g), *r = xmalloc(V * sizeof *r);
-    double e[10] = {0};
-    enum { SILU, SWIGLU, AXPY, FMADD, SCALE, RMS, L2, ROPE, SOFTMAX, SIGMUL };
+    double e[12] = {0};
+    enum { SILU, SWIGLU, AXPY, FMADD, SCALE, RMS, L2, ROPE, SOFTMAX, SIGMUL, EXPSUM, PANEL };
     for (int rep = 0; rep < 30; rep++) {
         const int64_t n = rand_len(V);
         /* activations over the range where exp matters: up to +-90 on the large-magnitude rep */
@@ -336,11 +336,33 @@ static void check_vecops(const char *name, const q35_kernels *k, const q35_kerne
         for (int64_t i = 0; i < n; i++) { g[i] *= 20.0f; r[i] *= 20.0f; } /* attention-like score spread */
         k->softmax_f32(g, n); ref->softmax_f32(r, n);
         e[SOFTMAX] = fmax(e[SOFTMAX], rel_err(g, r, n));
+
+        /* exp_sum: exp(x - m) and its sum, against the reference */
+        memcpy(g, x, (size_t)n * sizeof *g); memcpy(r, x, (size_t)n * sizeof *r);
+        for (int64_t i = 0; i < n; i++) { g[i] *= 20.0f; r[i] *= 20.0f; }
+        float mx = g[0]; /* the row's max, as attention passes it: the largest term is 1 */
+        for (int64_t i = 1; i < n; i++) mx = g[i] > mx ? g[i] : mx;
+        const float sg = k->exp_sum_f32(g, n, mx), sr = ref->exp_sum_f32(r, n, mx);
+        e[EXPSUM] = fmax(fmax(e[EXPSUM], rel_err(g, r, n)), fabs((double)sg - sr) / (fabs((double)sr) + 1e-30));
+
+        /* axpy_panel: ny rows of y against m rows of x, bit for bit the table's own axpy calls */
+        enum { NY = 6, M = 5 };
+        const int64_t pn = n / NY; /* columns: up to 343, odd lengths too */
+        float *yg = g, *yw = r;      /* NY rows of pn, row stride pn + 3 */
+        const int64_t ld = pn + 3;
+        if (NY * ld <= n) {
+            for (int64_t i = 0; i < NY * ld; i++) yg[i] = yw[i] = u[i];
+            for (int rr = 0; rr < NY; rr++)
+                for (int j = 0; j < M; j++) k->axpy_f32(yw + rr * ld, w[rr * M + j], x + j * pn, pn);
+            k->axpy_panel_f32(yg, ld, NY, w, M, x, pn, M, pn);
+            for (int64_t i = 0; i < NY * ld; i++) e[PANEL] = fmax(e[PANEL], memcmp(&yg[i], &yw[i], sizeof(float)) != 0);
+        }
     }
-    static const char *names[10] = {"silu", "swiglu", "axpy", "fmadd", "scale (bits differing)",
-                                    "rmsnorm", "l2norm", "rope", "softmax", "sigmoid_mul"};
-    static const double tols[10] = {1e-5, 1e-5, 1e-6, 1e-6, 0, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5};
-    for (int i = 0; i < 10; i++) report(name, names[i], e[i], tols[i]);
+    static const char *names[12] = {"silu", "swiglu", "axpy", "fmadd", "scale (bits differing)",
+                                    "rmsnorm", "l2norm", "rope", "softmax", "sigmoid_mul",
+                                    "exp_sum", "axpy_panel = its axpy calls (bits differing)"};
+    static const double tols[12] = {1e-5, 1e-5, 1e-6, 1e-6, 0, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5, 1e-5, 0};
+    for (int i = 0; i < 12; i++) report(name, names[i], e[i], tols[i]);
     free(x); free(u); free(w); free(g); free(r);
 }
 

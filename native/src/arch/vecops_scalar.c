@@ -71,3 +71,18 @@ void q35_softmax_scalar(float *x, int64_t n) {
 void q35_sigmoid_mul_scalar(float *x, const float *g, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
 }
+
+void q35_axpy_panel_scalar(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X, int64_t ldx,
+                           int64_t m, int64_t n) {
+    for (int r = 0; r < ny; r++)
+        for (int64_t j = 0; j < m; j++) q35_axpy_scalar(Y + r * ldy, A[r * lda + j], X + j * ldx, n);
+}
+
+float q35_exp_sum_scalar(float *x, int64_t n, float m) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    return (float)sum;
+}

@@ -71,8 +71,11 @@ static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int n
         const float *V = kv_rows(s, s->vc[il], type_v, s->kv_row_v, g, j0, jblk, vbuf, &ldv);
         for (int t = t0; t < t1; t++) {
             const int jn = min_int(Q35_ATT_KB, s->pos0 + t + 1 - j0);
-            if (jn <= 0) continue;
             float *st = sc + (int64_t)(t - t0) * nh * Q35_ATT_KB;   /* [nh][KB] */
+            if (jn <= 0) { /* no key of this block is visible to token t: weights 0 */
+                memset(st, 0, sizeof(float) * (size_t)nh * Q35_ATT_KB);
+                continue;
+            }
             q35_dot_panel(s->k, Q35_TYPE_F32, (const uint8_t *)K, ldk * (int64_t)sizeof(float), jn,
                           (const uint8_t *)(s->proj + t * pw + (int64_t)h0 * 2 * D), 2 * D * (int64_t)sizeof(float),
                           nh, D, st, Q35_ATT_KB);
@@ -85,18 +88,15 @@ static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int n
                     m_blk = fmaxf(m_blk, p[j]);
                 }
                 const float m_new = fmaxf(mx[r], m_blk), corr = expf(mx[r] - m_new);
-                float *a = acc + (int64_t)r * D;
-                float sum = 0.0f;
-                if (corr != 1.0f) s->k->scale_f32(a, corr, D);
-                for (int j = 0; j < jn; j++) {
-                    const float e = expf(p[j] - m_new);
-                    sum += e;
-                    s->k->axpy_f32(a, e, V + (int64_t)j * ldv, D);
-                }
-                l[r] = l[r] * corr + sum;
+                if (corr != 1.0f) s->k->scale_f32(acc + (int64_t)r * D, corr, D);
+                l[r] = l[r] * corr + s->k->exp_sum_f32(p, jn, m_new);   /* p_j <- exp(s_j - m') */
                 mx[r] = m_new;
+                for (int j = jn; j < jblk; j++) p[j] = 0.0f;   /* causal: the block's later keys */
             }
         }
+        /* acc_r += sum_j p_r,j v_j for all rows at once: per row the axpy of each key in order (a
+         * weight 0 adds exactly nothing: the values are finite and acc is never -0) */
+        s->k->axpy_panel_f32(acc, D, R, sc, Q35_ATT_KB, V, ldv, jblk, D);
     }
     for (int t = t0; t < t1; t++)
         for (int hh = 0; hh < nh; hh++) {

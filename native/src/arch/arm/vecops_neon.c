@@ -137,4 +137,66 @@ void q35_sigmoid_mul_neon(float *x, const float *g, int64_t n) {
     for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), sigmoid4(vld1q_f32(g + i))));
     for (; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
 }
+
+/* tiles of up to 4 rows by 4 registers of columns, each running through the m rows of X: per
+ * element the fmas of m axpy calls, in order; the columns past the last full register as axpy's
+ * tail */
+#define AXPY_TILE_ROWS 4
+#define AXPY_TILE_VECS 4
+static inline __attribute__((always_inline)) void axpy_tile_neon(float *Y, int64_t ldy, const int nr, const int nv,
+                                                                 const float *A, int64_t lda, const float *X,
+                                                                 int64_t ldx, int64_t m, int64_t i) {
+    float32x4_t acc[AXPY_TILE_ROWS][AXPY_TILE_VECS] = {{vdupq_n_f32(0)}}, x[AXPY_TILE_VECS] = {vdupq_n_f32(0)};
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nv; c++) acc[r][c] = vld1q_f32(Y + r * ldy + i + 4 * c);
+    for (int64_t j = 0; j < m; j++) {
+#pragma GCC unroll 4
+        for (int c = 0; c < nv; c++) x[c] = vld1q_f32(X + j * ldx + i + 4 * c);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const float a = A[r * lda + j];
+#pragma GCC unroll 4
+            for (int c = 0; c < nv; c++) acc[r][c] = vfmaq_n_f32(acc[r][c], x[c], a);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nv; c++) vst1q_f32(Y + r * ldy + i + 4 * c, acc[r][c]);
+}
+
+void q35_axpy_panel_neon(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X, int64_t ldx,
+                         int64_t m, int64_t n) {
+    const int64_t full = n / 4 * 4;
+    for (int r0 = 0; r0 < ny; r0 += AXPY_TILE_ROWS) {
+        const int nr = ny - r0 < AXPY_TILE_ROWS ? ny - r0 : AXPY_TILE_ROWS;
+        for (int64_t i = 0; i < full; i += 4 * AXPY_TILE_VECS) {
+            const int nv = (full - i) / 4 < AXPY_TILE_VECS ? (int)((full - i) / 4) : AXPY_TILE_VECS;
+            float *y = Y + r0 * ldy;
+            const float *a = A + r0 * lda;
+            if (nr == AXPY_TILE_ROWS && nv == AXPY_TILE_VECS) axpy_tile_neon(y, ldy, AXPY_TILE_ROWS, AXPY_TILE_VECS, a, lda, X, ldx, m, i);
+            else axpy_tile_neon(y, ldy, nr, nv, a, lda, X, ldx, m, i);
+        }
+    }
+    for (int r = 0; r < ny; r++)
+        for (int64_t j = 0; j < m; j++)
+            for (int64_t t = full; t < n; t++) Y[r * ldy + t] += A[r * lda + j] * X[j * ldx + t];
+}
+
+float q35_exp_sum_neon(float *x, int64_t n, float m) {
+    const float32x4_t vm = vdupq_n_f32(m);
+    float64x2_t s0 = vdupq_n_f64(0.0), s1 = vdupq_n_f64(0.0);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), vm));
+        vst1q_f32(x + i, e);
+        s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(e)));
+        s1 = vaddq_f64(s1, vcvt_high_f64_f32(e));
+    }
+    double sum = vaddvq_f64(vaddq_f64(s0, s1));
+    for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    return (float)sum;
+}
 #endif /* Q35_HAVE_NEON */

@@ -148,5 +148,78 @@ void q35_sigmoid_mul_avx2(float *x, const float *g, int64_t n) {
     for (; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-g[i]));
 }
 
+/* tiles of up to 4 rows by 3 registers of columns, each running through the m rows of X: per
+ * element the fmas of m axpy calls, in order; the columns past the last full register as axpy's
+ * tail */
+#define AXPY_TILE_ROWS 4
+#define AXPY_TILE_VECS 3
+static inline __attribute__((always_inline)) void axpy_tile256(float *Y, int64_t ldy, const int nr, const int nv,
+                                                               const float *A, int64_t lda, const float *X,
+                                                               int64_t ldx, int64_t m, int64_t i) {
+    __m256 acc[AXPY_TILE_ROWS][AXPY_TILE_VECS] = {{_mm256_setzero_ps()}}, x[AXPY_TILE_VECS] = {_mm256_setzero_ps()};
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < nv; c++) acc[r][c] = _mm256_loadu_ps(Y + r * ldy + i + 8 * c);
+    for (int64_t j = 0; j < m; j++) {
+#pragma GCC unroll 3
+        for (int c = 0; c < nv; c++) x[c] = _mm256_loadu_ps(X + j * ldx + i + 8 * c);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const __m256 a = _mm256_set1_ps(A[r * lda + j]);
+#pragma GCC unroll 3
+            for (int c = 0; c < nv; c++) acc[r][c] = _mm256_fmadd_ps(a, x[c], acc[r][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < nv; c++) _mm256_storeu_ps(Y + r * ldy + i + 8 * c, acc[r][c]);
+}
+
+#define AXPY_TILE256_ROWS(nv)                                                                            \
+    switch (ny - r0 < AXPY_TILE_ROWS ? ny - r0 : AXPY_TILE_ROWS) {                                    \
+    case 1: axpy_tile256(y, ldy, 1, nv, a, lda, X, ldx, m, i); break;                                 \
+    case 2: axpy_tile256(y, ldy, 2, nv, a, lda, X, ldx, m, i); break;                                 \
+    case 3: axpy_tile256(y, ldy, 3, nv, a, lda, X, ldx, m, i); break;                                 \
+    default: axpy_tile256(y, ldy, 4, nv, a, lda, X, ldx, m, i); break;                                \
+    }
+
+void q35_axpy_panel_avx2(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X, int64_t ldx,
+                         int64_t m, int64_t n) {
+    const int64_t full = n / 8 * 8;
+    for (int r0 = 0; r0 < ny; r0 += AXPY_TILE_ROWS) {
+        float *y = Y + r0 * ldy;
+        const float *a = A + r0 * lda;
+        for (int64_t i = 0; i < full; i += 8 * AXPY_TILE_VECS) {
+            switch ((full - i) / 8 < AXPY_TILE_VECS ? (int)((full - i) / 8) : AXPY_TILE_VECS) {
+            case 1: AXPY_TILE256_ROWS(1) break;
+            case 2: AXPY_TILE256_ROWS(2) break;
+            default: AXPY_TILE256_ROWS(3) break;
+            }
+        }
+    }
+    for (int r = 0; r < ny; r++)
+        for (int64_t j = 0; j < m; j++)
+            for (int64_t t = full; t < n; t++) Y[r * ldy + t] += A[r * lda + j] * X[j * ldx + t];
+}
+
+float q35_exp_sum_avx2(float *x, int64_t n, float m) {
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double d[4];
+    _mm256_storeu_pd(d, _mm256_add_pd(s0, s1));
+    double sum = (d[0] + d[1]) + (d[2] + d[3]);
+    for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    return (float)sum;
+}
+
 Q35_AVX2_END
 #endif /* Q35_HAVE_X86 */

@@ -142,5 +142,65 @@ void q35_sigmoid_mul_avx512(float *x, const float *g, int64_t n) {
     }
 }
 
+/* tiles of up to 4 rows by 4 registers of columns (the last masked), each running through the m
+ * rows of X: per element the fmas of m axpy calls, in order */
+#define AXPY_TILE_ROWS 4
+#define AXPY_TILE_VECS 4
+static inline __attribute__((always_inline)) void axpy_tile512(float *Y, int64_t ldy, const int nr, const float *A,
+                                                               int64_t lda, const float *X, int64_t ldx, int64_t m,
+                                                               int64_t i, int64_t n) {
+    __mmask16 mk[AXPY_TILE_VECS];
+    __m512 acc[AXPY_TILE_ROWS][AXPY_TILE_VECS];
+#pragma GCC unroll 4
+    for (int c = 0; c < AXPY_TILE_VECS; c++) mk[c] = i + 16 * c < n ? q35_mask16(n - i - 16 * c) : 0;
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < AXPY_TILE_VECS; c++) acc[r][c] = _mm512_maskz_loadu_ps(mk[c], Y + r * ldy + i + 16 * c);
+    for (int64_t j = 0; j < m; j++) {
+        __m512 x[AXPY_TILE_VECS];
+#pragma GCC unroll 4
+        for (int c = 0; c < AXPY_TILE_VECS; c++) x[c] = _mm512_maskz_loadu_ps(mk[c], X + j * ldx + i + 16 * c);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const __m512 a = _mm512_set1_ps(A[r * lda + j]);
+#pragma GCC unroll 4
+            for (int c = 0; c < AXPY_TILE_VECS; c++) acc[r][c] = _mm512_fmadd_ps(a, x[c], acc[r][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < AXPY_TILE_VECS; c++) _mm512_mask_storeu_ps(Y + r * ldy + i + 16 * c, mk[c], acc[r][c]);
+}
+
+void q35_axpy_panel_avx512(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X, int64_t ldx,
+                           int64_t m, int64_t n) {
+    for (int r0 = 0; r0 < ny; r0 += AXPY_TILE_ROWS)
+        for (int64_t i = 0; i < n; i += 16 * AXPY_TILE_VECS) {
+            float *y = Y + r0 * ldy;
+            const float *a = A + r0 * lda;
+            switch (ny - r0 < AXPY_TILE_ROWS ? ny - r0 : AXPY_TILE_ROWS) {
+            case 1: axpy_tile512(y, ldy, 1, a, lda, X, ldx, m, i, n); break;
+            case 2: axpy_tile512(y, ldy, 2, a, lda, X, ldx, m, i, n); break;
+            case 3: axpy_tile512(y, ldy, 3, a, lda, X, ldx, m, i, n); break;
+            default: axpy_tile512(y, ldy, 4, a, lda, X, ldx, m, i, n); break;
+            }
+        }
+}
+
+float q35_exp_sum_avx512(float *x, int64_t n, float m) {
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = q35_mask16(n - i);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return (float)q35_hsum512d(_mm512_add_pd(s0, s1));
+}
+
 Q35_AVX512_END
 #endif /* Q35_HAVE_X86 */
