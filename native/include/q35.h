@@ -205,6 +205,11 @@ typedef struct {
                            int64_t m, int64_t n);
     /* x <- exp(x - m), elementwise; returns the sum of the new x (summed in double) */
     float (*exp_sum_f32)(float *x, int64_t n, float m);
+    /* out[q*ldo + k] = K_k . Q_q for rows k < nk (K + k*ldk) and q < nq (Q + q*ldq), n values: each
+     * dot one accumulator over vector-width steps, then the variant's horizontal sum (the tail
+     * added last), so every dot has the same bits however the panel is tiled (attention scores) */
+    void (*dot_panel_f32)(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq, int64_t n,
+                          float *out, int64_t ldo);
 } q35_kernels;
 
 /* Bytes of the repacked copy of a rows x cols tensor of a type, or 0 when the type has no

@@ -33,7 +33,7 @@ void q35_kernels_fill(q35_kernels *k, const q35_kernels *base) {
     INHERIT(dot_f32); INHERIT(dn_fused);
     INHERIT(silu_f32); INHERIT(swiglu_f32); INHERIT(axpy_f32); INHERIT(fmadd_f32);
     INHERIT(scale_f32); INHERIT(rmsnorm_f32); INHERIT(l2norm_f32); INHERIT(rope_f32);
-    INHERIT(softmax_f32); INHERIT(sigmoid_mul_f32); INHERIT(axpy_panel_f32); INHERIT(exp_sum_f32);
+    INHERIT(softmax_f32); INHERIT(sigmoid_mul_f32); INHERIT(axpy_panel_f32); INHERIT(exp_sum_f32); INHERIT(dot_panel_f32);
 #undef INHERIT
     for (int t = 0; t < Q35_TYPE_COUNT; t++) {
         if (!k->from_float[t]) k->from_float[t] = base->from_float[t];

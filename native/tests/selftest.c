@@ -280,8 +280,8 @@ static void check_vecops(const char *name, const q35_kernels *k, const q35_kerne
     enum { V = 2048 + 13 };
     float *x = xmalloc(V * sizeof *x), *u = xmalloc(V * sizeof *u), *w = xmalloc(V * sizeof *w);
     float *g = xmalloc(V * sizeof *g), *r = xmalloc(V * sizeof *r);
-    double e[12] = {0};
-    enum { SILU, SWIGLU, AXPY, FMADD, SCALE, RMS, L2, ROPE, SOFTMAX, SIGMUL, EXPSUM, PANEL };
+    double e[14] = {0};
+    enum { SILU, SWIGLU, AXPY, FMADD, SCALE, RMS, L2, ROPE, SOFTMAX, SIGMUL, EXPSUM, PANEL, DOTS, DOTS_TILED };
     for (int rep = 0; rep < 30; rep++) {
         const int64_t n = rand_len(V);
         /* activations over the range where exp matters: up to +-90 on the large-magnitude rep */
@@ -347,22 +347,41 @@ static void check_vecops(const char *name, const q35_kernels *k, const q35_kerne
 
         /* axpy_panel: ny rows of y against m rows of x, bit for bit the table's own axpy calls */
         enum { NY = 6, M = 5 };
-        const int64_t pn = n / NY; /* columns: up to 343, odd lengths too */
-        float *yg = g, *yw = r;      /* NY rows of pn, row stride pn + 3 */
+        const int64_t pn = n / NY - 3; /* columns: up to 340, odd lengths too */
+        float *yg = g, *yw = r;          /* NY rows of pn, row stride pn + 3 */
         const int64_t ld = pn + 3;
-        if (NY * ld <= n) {
+        if (pn >= 1) {
             for (int64_t i = 0; i < NY * ld; i++) yg[i] = yw[i] = u[i];
             for (int rr = 0; rr < NY; rr++)
                 for (int j = 0; j < M; j++) k->axpy_f32(yw + rr * ld, w[rr * M + j], x + j * pn, pn);
             k->axpy_panel_f32(yg, ld, NY, w, M, x, pn, M, pn);
             for (int64_t i = 0; i < NY * ld; i++) e[PANEL] = fmax(e[PANEL], memcmp(&yg[i], &yw[i], sizeof(float)) != 0);
         }
+
+        /* dot_panel: NY query rows (x) by NK key rows (u), rows of dn values, stride dn + 3: against
+         * the reference, and each dot the same bits as that dot alone (a 1 x 1 panel) */
+        enum { NK = 11 };
+        const int64_t dn = n / NK - 3, dld = dn + 3;
+        if (dn >= 1) {
+            float dg[NY * NK], dr[NY * NK], one;
+            k->dot_panel_f32(u, dld, NK, x, dld, NY, dn, dg, NK);
+            ref->dot_panel_f32(u, dld, NK, x, dld, NY, dn, dr, NK);
+            for (int q = 0; q < NY; q++)
+                for (int kk = 0; kk < NK; kk++) {
+                    double mag = 0;
+                    for (int64_t i = 0; i < dn; i++) mag += fabs((double)u[kk * dld + i] * x[q * dld + i]);
+                    e[DOTS] = fmax(e[DOTS], fabs((double)dg[q * NK + kk] - dr[q * NK + kk]) / (mag + 1e-30));
+                    k->dot_panel_f32(u + kk * dld, dld, 1, x + q * dld, dld, 1, dn, &one, 1);
+                    e[DOTS_TILED] = fmax(e[DOTS_TILED], memcmp(&one, &dg[q * NK + kk], sizeof one) != 0);
+                }
+        }
     }
-    static const char *names[12] = {"silu", "swiglu", "axpy", "fmadd", "scale (bits differing)",
+    static const char *names[14] = {"silu", "swiglu", "axpy", "fmadd", "scale (bits differing)",
                                     "rmsnorm", "l2norm", "rope", "softmax", "sigmoid_mul",
-                                    "exp_sum", "axpy_panel = its axpy calls (bits differing)"};
-    static const double tols[12] = {1e-5, 1e-5, 1e-6, 1e-6, 0, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5, 1e-5, 0};
-    for (int i = 0; i < 12; i++) report(name, names[i], e[i], tols[i]);
+                                    "exp_sum", "axpy_panel = its axpy calls (bits differing)",
+                                    "dot_panel", "dot_panel = each dot alone (bits differing)"};
+    static const double tols[14] = {1e-5, 1e-5, 1e-6, 1e-6, 0, 1e-6, 1e-6, 1e-6, 1e-5, 1e-5, 1e-5, 0, 1e-6, 0};
+    for (int i = 0; i < 14; i++) report(name, names[i], e[i], tols[i]);
     free(x); free(u); free(w); free(g); free(r);
 }
 

@@ -19,7 +19,9 @@
     void q35_sigmoid_mul_##isa(float *x, const float *g, int64_t n);                         \
     void q35_axpy_panel_##isa(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X,   \
                               int64_t ldx, int64_t m, int64_t n);                                            \
-    float q35_exp_sum_##isa(float *x, int64_t n, float m);
+    float q35_exp_sum_##isa(float *x, int64_t n, float m);                                   \
+    void q35_dot_panel_f32_##isa(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq,   \
+                                 int64_t n, float *out, int64_t ldo);
 
 /* the table entries, in q35_kernels field order */
 #define Q35_VECOPS_ENTRIES(isa)                                                              \
@@ -28,7 +30,7 @@
     .rmsnorm_f32 = q35_rmsnorm_##isa, .l2norm_f32 = q35_l2norm_##isa,                       \
     .rope_f32 = q35_rope_##isa, .softmax_f32 = q35_softmax_##isa,                           \
     .sigmoid_mul_f32 = q35_sigmoid_mul_##isa, .axpy_panel_f32 = q35_axpy_panel_##isa,          \
-    .exp_sum_f32 = q35_exp_sum_##isa
+    .exp_sum_f32 = q35_exp_sum_##isa, .dot_panel_f32 = q35_dot_panel_f32_##isa
 
 Q35_DECLARE_VECOPS(scalar)
 Q35_DECLARE_VECOPS(avx2)

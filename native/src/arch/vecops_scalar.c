@@ -86,3 +86,13 @@ float q35_exp_sum_scalar(float *x, int64_t n, float m) {
     }
     return (float)sum;
 }
+
+void q35_dot_panel_f32_scalar(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq, int64_t n,
+                              float *out, int64_t ldo) {
+    for (int q = 0; q < nq; q++)
+        for (int k = 0; k < nk; k++) {
+            float s = 0.0f;
+            for (int64_t i = 0; i < n; i++) s += K[k * ldk + i] * Q[q * ldq + i];
+            out[q * ldo + k] = s;
+        }
+}

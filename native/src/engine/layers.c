@@ -76,9 +76,7 @@ static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int n
                 memset(st, 0, sizeof(float) * (size_t)nh * Q35_ATT_KB);
                 continue;
             }
-            q35_dot_panel(s->k, Q35_TYPE_F32, (const uint8_t *)K, ldk * (int64_t)sizeof(float), jn,
-                          (const uint8_t *)(s->proj + t * pw + (int64_t)h0 * 2 * D), 2 * D * (int64_t)sizeof(float),
-                          nh, D, st, Q35_ATT_KB);
+            s->k->dot_panel_f32(K, ldk, jn, s->proj + t * pw + (int64_t)h0 * 2 * D, 2 * D, nh, D, st, Q35_ATT_KB);
             for (int hh = 0; hh < nh; hh++) {
                 const int r = (t - t0) * nh + hh;
                 float *p = st + (int64_t)hh * Q35_ATT_KB;

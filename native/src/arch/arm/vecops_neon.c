@@ -199,4 +199,44 @@ float q35_exp_sum_neon(float *x, int64_t n, float m) {
     for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
     return (float)sum;
 }
+
+/* tiles of up to 4 keys by 4 query rows, one accumulator per dot over steps of 4, each summed by
+ * vaddvq_f32, then the tail (n % 4) added in order */
+#define DOT_TILE 4
+static inline __attribute__((always_inline)) void dot_tile_neon(const float *K, int64_t ldk, const int nk,
+                                                                const float *Q, int64_t ldq, const int nq, int64_t n,
+                                                                float *out, int64_t ldo) {
+    float32x4_t acc[DOT_TILE][DOT_TILE] = {{vdupq_n_f32(0)}}, kv[DOT_TILE] = {vdupq_n_f32(0)};
+    const int64_t full = n / 4 * 4;
+    for (int64_t i = 0; i < full; i += 4) {
+#pragma GCC unroll 4
+        for (int k = 0; k < nk; k++) kv[k] = vld1q_f32(K + k * ldk + i);
+#pragma GCC unroll 4
+        for (int q = 0; q < nq; q++) {
+            const float32x4_t qv = vld1q_f32(Q + q * ldq + i);
+#pragma GCC unroll 4
+            for (int k = 0; k < nk; k++) acc[q][k] = vfmaq_f32(acc[q][k], kv[k], qv);
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < nq; q++)
+#pragma GCC unroll 4
+        for (int k = 0; k < nk; k++) {
+            float s = vaddvq_f32(acc[q][k]);
+            for (int64_t i = full; i < n; i++) s += K[k * ldk + i] * Q[q * ldq + i];
+            out[q * ldo + k] = s;
+        }
+}
+
+void q35_dot_panel_f32_neon(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq, int64_t n,
+                            float *out, int64_t ldo) {
+    for (int q0 = 0; q0 < nq; q0 += DOT_TILE)
+        for (int k0 = 0; k0 < nk; k0 += DOT_TILE) {
+            const int tq = nq - q0 < DOT_TILE ? nq - q0 : DOT_TILE, tk = nk - k0 < DOT_TILE ? nk - k0 : DOT_TILE;
+            const float *Kt = K + k0 * ldk, *Qt = Q + q0 * ldq;
+            float *o = out + q0 * ldo + k0;
+            if (tq == DOT_TILE && tk == DOT_TILE) dot_tile_neon(Kt, ldk, DOT_TILE, Qt, ldq, DOT_TILE, n, o, ldo);
+            else dot_tile_neon(Kt, ldk, tk, Qt, ldq, tq, n, o, ldo);
+        }
+}
 #endif /* Q35_HAVE_NEON */

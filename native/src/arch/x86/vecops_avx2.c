@@ -221,5 +221,51 @@ float q35_exp_sum_avx2(float *x, int64_t n, float m) {
     return (float)sum;
 }
 
+/* tiles of up to 2 keys by 4 query rows, one accumulator per dot over steps of 8, each summed by
+ * hsum_ps256, then the tail (n % 8) added in order */
+#define DOT_TILE_K 2
+#define DOT_TILE_Q 4
+static inline __attribute__((always_inline)) void dot_tile256(const float *K, int64_t ldk, const int nk,
+                                                              const float *Q, int64_t ldq, const int nq, int64_t n,
+                                                              float *out, int64_t ldo) {
+    __m256 acc[DOT_TILE_Q][DOT_TILE_K] = {{_mm256_setzero_ps()}}, kv[DOT_TILE_K] = {_mm256_setzero_ps()};
+    const int64_t full = n / 8 * 8;
+    for (int64_t i = 0; i < full; i += 8) {
+#pragma GCC unroll 2
+        for (int k = 0; k < nk; k++) kv[k] = _mm256_loadu_ps(K + k * ldk + i);
+#pragma GCC unroll 4
+        for (int q = 0; q < nq; q++) {
+            const __m256 qv = _mm256_loadu_ps(Q + q * ldq + i);
+#pragma GCC unroll 2
+            for (int k = 0; k < nk; k++) acc[q][k] = _mm256_fmadd_ps(kv[k], qv, acc[q][k]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < nq; q++)
+#pragma GCC unroll 2
+        for (int k = 0; k < nk; k++) {
+            float s = hsum_ps256(acc[q][k]);
+            for (int64_t i = full; i < n; i++) s += K[k * ldk + i] * Q[q * ldq + i];
+            out[q * ldo + k] = s;
+        }
+}
+
+#define DOT_TILE256_KEYS(nq)                                                                              \
+    if (nk - k0 >= DOT_TILE_K) dot_tile256(K + k0 * ldk, ldk, 2, Q + q0 * ldq, ldq, nq, n, out + q0 * ldo + k0, ldo); \
+    else dot_tile256(K + k0 * ldk, ldk, 1, Q + q0 * ldq, ldq, nq, n, out + q0 * ldo + k0, ldo);
+
+void q35_dot_panel_f32_avx2(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq, int64_t n,
+                            float *out, int64_t ldo) {
+    for (int q0 = 0; q0 < nq; q0 += DOT_TILE_Q)
+        for (int k0 = 0; k0 < nk; k0 += DOT_TILE_K) {
+            switch (nq - q0 < DOT_TILE_Q ? nq - q0 : DOT_TILE_Q) {
+            case 1: DOT_TILE256_KEYS(1) break;
+            case 2: DOT_TILE256_KEYS(2) break;
+            case 3: DOT_TILE256_KEYS(3) break;
+            default: DOT_TILE256_KEYS(4) break;
+            }
+        }
+}
+
 Q35_AVX2_END
 #endif /* Q35_HAVE_X86 */

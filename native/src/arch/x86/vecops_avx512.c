@@ -202,5 +202,55 @@ float q35_exp_sum_avx512(float *x, int64_t n, float m) {
     return (float)q35_hsum512d(_mm512_add_pd(s0, s1));
 }
 
+/* tiles of up to 4 keys by 4 query rows, one accumulator per dot over steps of 16 (the last
+ * masked), each summed by q35_hsum512 */
+#define DOT_TILE 4
+static inline __attribute__((always_inline)) void dot_tile512(const float *K, int64_t ldk, const int nk,
+                                                              const float *Q, int64_t ldq, const int nq, int64_t n,
+                                                              float *out, int64_t ldo) {
+    __m512 acc[DOT_TILE][DOT_TILE];
+#pragma GCC unroll 4
+    for (int q = 0; q < nq; q++)
+#pragma GCC unroll 4
+        for (int k = 0; k < nk; k++) acc[q][k] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = q35_mask16(n - i);
+        __m512 kv[DOT_TILE];
+#pragma GCC unroll 4
+        for (int k = 0; k < nk; k++) kv[k] = _mm512_maskz_loadu_ps(m, K + k * ldk + i);
+#pragma GCC unroll 4
+        for (int q = 0; q < nq; q++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, Q + q * ldq + i);
+#pragma GCC unroll 4
+            for (int k = 0; k < nk; k++) acc[q][k] = _mm512_fmadd_ps(kv[k], qv, acc[q][k]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < nq; q++)
+#pragma GCC unroll 4
+        for (int k = 0; k < nk; k++) out[q * ldo + k] = q35_hsum512(acc[q][k]);
+}
+
+#define DOT_TILE_KEYS(nq)                                                                                 \
+    switch (nk - k0 < DOT_TILE ? nk - k0 : DOT_TILE) {                                                 \
+    case 1: dot_tile512(K + k0 * ldk, ldk, 1, Q + q0 * ldq, ldq, nq, n, out + q0 * ldo + k0, ldo); break; \
+    case 2: dot_tile512(K + k0 * ldk, ldk, 2, Q + q0 * ldq, ldq, nq, n, out + q0 * ldo + k0, ldo); break; \
+    case 3: dot_tile512(K + k0 * ldk, ldk, 3, Q + q0 * ldq, ldq, nq, n, out + q0 * ldo + k0, ldo); break; \
+    default: dot_tile512(K + k0 * ldk, ldk, 4, Q + q0 * ldq, ldq, nq, n, out + q0 * ldo + k0, ldo); break; \
+    }
+
+void q35_dot_panel_f32_avx512(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq, int64_t n,
+                              float *out, int64_t ldo) {
+    for (int q0 = 0; q0 < nq; q0 += DOT_TILE)
+        for (int k0 = 0; k0 < nk; k0 += DOT_TILE) {
+            switch (nq - q0 < DOT_TILE ? nq - q0 : DOT_TILE) {
+            case 1: DOT_TILE_KEYS(1) break;
+            case 2: DOT_TILE_KEYS(2) break;
+            case 3: DOT_TILE_KEYS(3) break;
+            default: DOT_TILE_KEYS(4) break;
+            }
+        }
+}
+
 Q35_AVX512_END
 #endif /* Q35_HAVE_X86 */
