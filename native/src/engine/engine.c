@@ -184,20 +184,42 @@ static const int packable_slots[] = {
     Q35_W_FFN_GATE_INP, Q35_W_FFN_GATE_INP_SHEXP, Q35_W_FFN_GATE_SHEXP, Q35_W_FFN_UP_SHEXP, Q35_W_FFN_DOWN_SHEXP,
 };
 
-/* a repacked copy of t, or NULL when its type has no repacked product on this ISA, the shape
- * does not fit the layout, or memory runs out (*failed set then) */
-static uint8_t *repacked_copy(q35_session *s, const q35_tensor *t, int *failed) {
+/* a buffer for the repacked copy of t, or NULL when its type has no repacked product on this
+ * ISA or the shape does not fit the layout; *failed set when memory runs out */
+static uint8_t *packed_buffer(q35_session *s, const q35_tensor *t, int *failed) {
     if (!t->data || !s->k->gemm_packed[t->type]) return NULL;
     const int64_t bytes = q35_packed_bytes(t->type, t->rows, t->cols);
     if (!bytes) return NULL;
     uint8_t *buf = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
-    if (!buf || q35_repack(t->type, t->data, t->rows, t->cols, buf)) {
-        free(buf);
-        *failed = 1;
-        return NULL;
-    }
-    s->packed_bytes += bytes;
+    if (!buf) *failed = 1;
+    else s->packed_bytes += bytes;
     return buf;
+}
+
+/* every thread repacks its share of the groups of 16 rows of each tensor (q35_repack of whole
+ * groups: a range of groups is the same bytes as in the repacking of the whole tensor) */
+typedef struct {
+    q35_session *s;
+    int failed; /* set by any thread; the pool's join orders it before the caller reads it */
+} repack_job;
+
+static void repack_task(void *arg, int ith, int nth) {
+    repack_job *job = arg;
+    const q35_session *s = job->s;
+    const q35_model *m = s->m;
+    for (int il = 0; il < m->c.n_layer; il++)
+        for (size_t i = 0; i < sizeof packable_slots / sizeof packable_slots[0]; i++) {
+            const int slot = packable_slots[i];
+            const q35_tensor *t = &m->layer[il][slot];
+            uint8_t *out = s->packed[il][slot];
+            if (!out) continue;
+            const int64_t wrb = q35_row_bytes(t->type, t->cols), gb = q35_packed_bytes(t->type, Q35_PACK_ROWS, t->cols);
+            int64_t lo, hi;
+            q35_split(t->rows / Q35_PACK_ROWS, ith, nth, &lo, &hi);
+            if (lo < hi && q35_repack(t->type, (const uint8_t *)t->data + lo * Q35_PACK_ROWS * wrb, (hi - lo) * Q35_PACK_ROWS, t->cols,
+                                      out + lo * gb))
+                __atomic_store_n(&job->failed, 1, __ATOMIC_RELAXED);
+        }
 }
 
 static int repack_weights(q35_session *s) {
@@ -205,10 +227,13 @@ static int repack_weights(q35_session *s) {
     int failed = 0;
     for (int il = 0; il < m->c.n_layer && !failed; il++)
         for (size_t i = 0; i < sizeof packable_slots / sizeof packable_slots[0] && !failed; i++)
-            s->packed[il][packable_slots[i]] = repacked_copy(s, &m->layer[il][packable_slots[i]], &failed);
+            s->packed[il][packable_slots[i]] = packed_buffer(s, &m->layer[il][packable_slots[i]], &failed);
+    if (failed) return -1;
+    repack_job job = {s, 0};
+    q35_pool_run(s->pool, repack_task, &job);
     /* the LM head stays as stored: the vocab strategies (vocab.c) read it so, and their logits equal
      * the full head's bit for bit */
-    return failed ? -1 : 0;
+    return __atomic_load_n(&job.failed, __ATOMIC_RELAXED) ? -1 : 0;
 }
 
 const uint8_t *q35_packed_of(const q35_session *s, const q35_tensor *w) {
