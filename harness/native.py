@@ -27,7 +27,8 @@ def cpu_features() -> dict:
     f = ffi.new("q35_cpu_features *")
     lib.q35_cpu_detect(f)
     flags = {name: bool(getattr(f, name)) for name in
-             ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "neon", "dotprod")}
+             ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "neon",
+              "dotprod")}
     return {
         "flags": flags,
         "compiled": [n for n, i in ISAS.items() if lib.q35_isa_compiled(i)],

@@ -26,6 +26,7 @@ void q35_cpu_detect(q35_cpu_features *f) {
     f->avx512bw = !!__builtin_cpu_supports("avx512bw");
     f->avx512vl = !!__builtin_cpu_supports("avx512vl");
     f->avx512vnni = !!__builtin_cpu_supports("avx512vnni");
+    f->avx512bf16 = !!__builtin_cpu_supports("avx512bf16");
 #elif defined(__aarch64__)
     f->neon = 1; /* Advanced SIMD is mandatory on AArch64 */
 #if defined(__linux__)

@@ -61,6 +61,16 @@ void q35_panel_by_dots(q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, 
     }
 }
 
+int q35_avx512_bf16_usable(void) {
+#if Q35_HAVE_X86 && !defined(Q35_AVX512_SIMDE)
+    q35_cpu_features f;
+    q35_cpu_detect(&f);
+    return f.avx512bf16;
+#else
+    return 0; /* the SIMDe build has no BF16 product */
+#endif
+}
+
 int q35_avx512_vnni_usable(void) {
 #if Q35_HAVE_X86 && !defined(Q35_AVX512_SIMDE)
     q35_cpu_features f;
@@ -87,6 +97,10 @@ static void fill_tables(void) {
             k = q35_kernels_avx512vnni;
             q35_kernels_fill(&k, own);
         }
+#if !defined(Q35_AVX512_SIMDE)
+        if (isa == Q35_ISA_AVX512 && q35_avx512_bf16_usable()) /* the repacked BF16 product (vdpbf16ps) */
+            k.gemm_packed[Q35_TYPE_BF16] = q35_gemm_packed_bf16_avx512bf16;
+#endif
 #endif
         int fb = fallback_of(isa);
         if (fb >= 0 && q35_compiled_table(fb)) q35_kernels_fill(&k, &filled[fb]);

@@ -55,8 +55,17 @@ void q35_gemm_packed_q6_K_scalar(const void *wp, const void *a, int64_t as, int 
 void q35_gemm_packed_q8_0_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                    int64_t ldy);
+void q35_gemm_packed_bf16_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+#if Q35_HAVE_X86
+/* with vdpbf16ps (arch/x86/repacked_avx512bf16.c); dispatch puts it in the AVX512 table where the CPU
+ * has AVX512-BF16 */
+void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                     int64_t ldy);
+#endif
 
 /* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */
 int q35_avx512_vnni_usable(void);
+/* whether dispatch puts the vdpbf16ps product of BF16 in the AVX512 table on this CPU */
+int q35_avx512_bf16_usable(void);
 
 #endif

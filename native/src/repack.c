@@ -88,8 +88,17 @@ static void repack_q8_0_group(const block_q8_0 *rows[Q35_PACK_ROWS], int64_t nb,
         }
 }
 
+static void repack_bf16_group(const uint16_t *rows[Q35_PACK_ROWS], int64_t nb, block_bf16_r16 *out) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int p = 0; p < 16; p++)
+            for (int r = 0; r < Q35_PACK_ROWS; r++)
+                for (int e = 0; e < 2; e++) out[b].w[p][2 * r + e] = rows[r][b * Q35_BF16_R16_ELEMS + 2 * p + e];
+}
+
 int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0 || rows % Q35_PACK_ROWS) return 0;
+    if (type == Q35_TYPE_BF16)
+        return cols % Q35_BF16_R16_ELEMS ? 0 : rows / Q35_PACK_ROWS * (cols / Q35_BF16_R16_ELEMS) * (int64_t)sizeof(block_bf16_r16);
     if (type == Q35_TYPE_Q8_0)
         return cols % QK8_0 ? 0 : rows / Q35_PACK_ROWS * (cols / QK8_0) * (int64_t)sizeof(block_q8_0_r16);
     if (cols % QK_K) return 0;
@@ -103,6 +112,15 @@ int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
 
 int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out) {
     if (!q35_packed_bytes(type, rows, cols)) return -1;
+    if (type == Q35_TYPE_BF16) {
+        const int64_t nb = cols / Q35_BF16_R16_ELEMS;
+        for (int64_t g = 0; g < rows / Q35_PACK_ROWS; g++) {
+            const uint16_t *r16[Q35_PACK_ROWS];
+            for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const uint16_t *)w + (g * Q35_PACK_ROWS + r) * cols;
+            repack_bf16_group(r16, nb, (block_bf16_r16 *)out + g * nb);
+        }
+        return 0;
+    }
     const int64_t nb = cols / (type == Q35_TYPE_Q8_0 ? QK8_0 : QK_K);
     for (int64_t g = 0; g < rows / Q35_PACK_ROWS; g++) {
         if (type == Q35_TYPE_Q8_0) {

@@ -72,4 +72,15 @@ typedef struct {
 } block_iq4_xs_r16;
 _Static_assert(sizeof(block_iq4_xs_r16) == 2208, "iq4_xs_r16 size");
 
+/* BF16, 16 rows, one block of 32 positions (1024 bytes). Rule, per row, the pairs of positions in
+ * order, each pair its odd position first (VDPBF16PS as the Intel SDM writes it: DAZ on the inputs,
+ * each sum rounded to nearest even, FTZ on the results):
+ *     acc = ftz(acc + daz(w_2p+1,r) daz(qa_2p+1));  acc = ftz(acc + daz(w_2p,r) daz(qa_2p))
+ * (a product of two bf16 values is exact in float). */
+typedef struct {
+    uint16_t w[16][2 * Q35_PACK_ROWS]; /* vector p: element 2r + e = row r, position 2p + e */
+} block_bf16_r16;
+_Static_assert(sizeof(block_bf16_r16) == 1024, "bf16_r16 size");
+#define Q35_BF16_R16_ELEMS 32
+
 #endif

@@ -31,7 +31,7 @@ def _packed_bytes(m, isa: str) -> int:
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
-@pytest.mark.parametrize("qtype", ["q4_k_m", "q6_k", "q8_0", "iq4_xs"])
+@pytest.mark.parametrize("qtype", ["q4_k_m", "q6_k", "q8_0", "iq4_xs", "bf16"])
 def test_repacked_files_match_llama_cpp_on_every_isa(oracle_dir, oracle_logits, qtype, isa):
     with load_model(oracle_dir / f"tiny-{qtype}.gguf") as m:
         want = _packed_bytes(m, isa)
@@ -71,8 +71,12 @@ def test_repack_modes(oracle_dir):
                 assert (s.repack, s.packed_bytes) == (False, 0)
         with pytest.raises(UsageError, match="unknown repack mode 'yes'"):
             Session(m, repack="yes")
+    with load_model(oracle_dir / "tiny-f16.gguf") as m, Session(m, repack="on") as s:
+        assert s.packed_bytes == 0                     # no repacked layout for F16 (yet)
     with load_model(oracle_dir / "tiny-bf16.gguf") as m, Session(m, repack="on") as s:
-        assert s.packed_bytes == 0                     # no repacked layout for BF16 (yet)
+        # BF16 only where the CPU has AVX512-BF16 (vdpbf16ps): dispatch adds the product then
+        assert s.packed_bytes == _packed_bytes(m, s.isa)
+        assert (s.packed_bytes > 0) == (s.isa == "avx512" and native.cpu_features()["flags"]["avx512bf16"])
 
 
 def _resident_kib(path: str) -> int:

@@ -13,7 +13,7 @@ from harness.model.dequant import DEQUANTIZERS
 from support.kernel_rows import act_type, activation_row, dequant_act, quantized_row
 
 RUNNABLE = native.cpu_features()["supported"]
-PACKED_TYPES = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.Q8_0, GGMLType.IQ4_XS]
+PACKED_TYPES = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.Q8_0, GGMLType.IQ4_XS, GGMLType.BF16]
 TOKENS = (1, 3, 8, 9, 17, 32)   # one row (decode), tile edges of 8, a full engine token block
 
 

@@ -1,5 +1,6 @@
 /* The repacked products, scalar: the rule of repacked.h written out, row by row.
  * Every other variant's packed product gives these bits. */
+#include <float.h>
 #include <math.h>
 
 #include "fp16.h"
@@ -106,6 +107,30 @@ void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, in
                 }
                 acc = fmaf(q[b].d * q35_h2f(x[b].d[r]), (float)isum, acc);
             }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
+/* VDPBF16PS's number handling: bf16 subnormal inputs read as zero (DAZ), float subnormal results
+ * written as zero (FTZ), both keeping the sign */
+static float bf16_daz(uint16_t h) { return (h & 0x7F80) ? q35_bits_f32((uint32_t)h << 16) : q35_bits_f32((uint32_t)(h & 0x8000) << 16); }
+static float ftz(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+
+void q35_gemm_packed_bf16_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                 int64_t ldy) {
+    const block_bf16_r16 *x = wp;
+    const int64_t nb = n / Q35_BF16_R16_ELEMS;
+    for (int t = 0; t < nt; t++) {
+        const uint16_t *qa = (const uint16_t *)(const void *)((const uint8_t *)a + t * as);
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++)
+                for (int p = 0; p < 16; p++)
+                    for (int e = 1; e >= 0; e--) { /* the odd position first */
+                        const float prod = ftz(bf16_daz(x[b].w[p][2 * r + e]) * bf16_daz(qa[b * Q35_BF16_R16_ELEMS + 2 * p + e]));
+                        acc = ftz(acc + prod);
+                    }
             y[t * ldy + r] = acc;
         }
     }

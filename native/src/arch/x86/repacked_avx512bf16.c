@@ -1,0 +1,81 @@
+/* The repacked BF16 product with vdpbf16ps (AVX512-BF16): the gemm_packed entry of BF16 that
+ * dispatch puts in the AVX512 table where the CPU has the extension (repacked.h gives the layout
+ * and the rule, which is this instruction's arithmetic).
+ *
+ * One register holds the same 2 positions of all 16 rows; the 2 activation values they meet are
+ * broadcast, and vdpbf16ps adds both products into each row's lane, the odd position first. Up to
+ * TN activation rows share each loaded weight vector; each row is one chain of vdpbf16ps (the rule
+ * has one accumulator per row), so the tile's rows are what hides the instruction's latency. Not in
+ * the SIMDe build (its emulation does not flush subnormals). */
+#include "kernels.h"
+
+#if Q35_HAVE_X86 && !defined(Q35_AVX512_SIMDE)
+#include <immintrin.h>
+#include <string.h>
+
+#include "repacked.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
+#endif
+
+#define TN 16 /* activation rows per tile: 16 chains of vdpbf16ps hide its latency */
+
+/* the 2 bf16 values at p in every lane */
+static inline __m512bh bcast_pair(const uint16_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return (__m512bh)_mm512_set1_epi32(v);
+}
+
+static inline __attribute__((always_inline)) void bf16_r16_tile(const block_bf16_r16 *x, int64_t nb, const uint8_t *a,
+                                                                int64_t as, const int RN, float *y, int64_t ldy) {
+    const uint16_t *q[TN];
+#pragma GCC unroll 16
+    for (int j = 0; j < RN; j++) q[j] = (const uint16_t *)(const void *)(a + j * as);
+    __m512 acc[TN];
+#pragma GCC unroll 16
+    for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++)
+#pragma GCC unroll 4
+        for (int p = 0; p < 16; p++) {
+            const __m512bh w = (__m512bh)_mm512_loadu_si512((const void *)x[b].w[p]);
+#pragma GCC unroll 16
+            for (int j = 0; j < RN; j++) acc[j] = _mm512_dpbf16_ps(acc[j], w, bcast_pair(q[j] + b * Q35_BF16_R16_ELEMS + 2 * p));
+        }
+#pragma GCC unroll 16
+    for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                     int64_t ldy) {
+    const block_bf16_r16 *x = wp;
+    const int64_t nb = n / Q35_BF16_R16_ELEMS;
+    const uint8_t *at = a;
+    int t = 0;
+    for (; t + TN <= nt; t += TN) bf16_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
+    if (nt - t >= 8) {
+        bf16_r16_tile(x, nb, at + t * as, as, 8, y + t * ldy, ldy);
+        t += 8;
+    }
+    switch (nt - t) {
+    case 7: bf16_r16_tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;
+    case 6: bf16_r16_tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;
+    case 5: bf16_r16_tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;
+    case 4: bf16_r16_tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;
+    case 3: bf16_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
+    case 2: bf16_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
+    case 1: bf16_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* Q35_HAVE_X86 && !Q35_AVX512_SIMDE */
