@@ -14,7 +14,7 @@
 #   HARNESS: the harness command (default: harness on PATH)
 #
 # Files written: <engine>-<cache>-d<depth>-<round>.json / .err, load.txt (the load average before each
-# run), command.txt, and table.txt (medians over the rounds).
+# run), command.txt (each call appended), and table.txt (medians over the rounds of every cell there).
 set -euo pipefail
 
 usage() {
@@ -25,6 +25,7 @@ usage() {
     exit 2
 }
 
+command=$(printf '%q ' "$0" "$@")
 out="" lb="" rounds=1 caches="f16" both="-p 512 -n 128 -r 1 -t 2"
 while getopts "o:l:r:c:a:" opt; do
     case $opt in
@@ -44,8 +45,10 @@ shift
 [[ -f $model ]] || { echo "$(basename "$0"): no model file $model" >&2; exit 1; }
 harness=${HARNESS:-harness}
 mkdir -p "$out"
-printf '%q ' "$0" "$@" > "$out/command.txt"
-echo "# model $model, rounds $rounds, caches $caches, args $both, depths $*" >> "$out/command.txt"
+{ # appended: several calls may fill one folder
+    echo "$command"
+    echo "# $(date -u +%FT%TZ) model $model, rounds $rounds, caches $caches, args $both, depths $*"
+} >> "$out/command.txt"
 
 run() { # engine cache depth round
     local f="$out/$1-$2-d$3-$4"
