@@ -203,8 +203,9 @@ typedef struct {
      * tiled, each X_j loaded once for several rows (attention's probabilities times values) */
     void (*axpy_panel_f32)(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X, int64_t ldx,
                            int64_t m, int64_t n);
-    /* x <- exp(x - m), elementwise; returns the sum of the new x (summed in double) */
-    float (*exp_sum_f32)(float *x, int64_t n, float m);
+    /* x <- exp(x - m), elementwise; returns the sum of the new x, summed in double (softmax_f32 is
+     * this with m = max x, then x scaled by 1 / sum) */
+    double (*exp_sum_f32)(float *x, int64_t n, float m);
     /* out[q*ldo + k] = K_k . Q_q for rows k < nk (K + k*ldk) and q < nq (Q + q*ldq), n values: each
      * dot one accumulator over vector-width steps, then the variant's horizontal sum (the tail
      * added last), so every dot has the same bits however the panel is tiled (attention scores) */

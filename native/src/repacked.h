@@ -83,4 +83,29 @@ typedef struct {
 _Static_assert(sizeof(block_bf16_r16) == 1024, "bf16_r16 size");
 #define Q35_BF16_R16_ELEMS 32
 
+/* The body of a gemm_packed entry (parameters wp, a, as, nt, n, y, ldy): tiles of tn activation
+ * rows, then one of 8 where tn > 8 and 8 are left, then the rest (1-7) in one tile.
+ * tile(x, nb, a, as, RN, y, ldy) runs RN rows against the group's nb blocks; RN is a constant at
+ * every call, so the tile unrolls (and a case of more rows than tn is never instantiated). */
+#define Q35_PACKED_DRIVER(tile, block_type, block_elems, tn)                                         \
+    const block_type *x = wp;                                                                     \
+    const int64_t nb = n / (block_elems);                                                         \
+    const uint8_t *at = a;                                                                        \
+    int t = 0;                                                                                    \
+    for (; t + (tn) <= nt; t += (tn)) tile(x, nb, at + t * as, as, (tn), y + t * ldy, ldy);       \
+    if ((tn) > 8 && nt - t >= 8) {                                                                \
+        tile(x, nb, at + t * as, as, (tn) > 8 ? 8 : 1, y + t * ldy, ldy);                         \
+        t += 8;                                                                                   \
+    }                                                                                             \
+    switch (nt - t) {                                                                             \
+    case 7: if (7 < (tn)) tile(x, nb, at + t * as, as, 7 < (tn) ? 7 : 1, y + t * ldy, ldy); break; \
+    case 6: if (6 < (tn)) tile(x, nb, at + t * as, as, 6 < (tn) ? 6 : 1, y + t * ldy, ldy); break; \
+    case 5: if (5 < (tn)) tile(x, nb, at + t * as, as, 5 < (tn) ? 5 : 1, y + t * ldy, ldy); break; \
+    case 4: if (4 < (tn)) tile(x, nb, at + t * as, as, 4 < (tn) ? 4 : 1, y + t * ldy, ldy); break; \
+    case 3: tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;                             \
+    case 2: tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;                             \
+    case 1: tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;                             \
+    default: break;                                                                               \
+    }
+
 #endif

@@ -342,8 +342,8 @@ static void check_vecops(const char *name, const q35_kernels *k, const q35_kerne
         for (int64_t i = 0; i < n; i++) { g[i] *= 20.0f; r[i] *= 20.0f; }
         float mx = g[0]; /* the row's max, as attention passes it: the largest term is 1 */
         for (int64_t i = 1; i < n; i++) mx = g[i] > mx ? g[i] : mx;
-        const float sg = k->exp_sum_f32(g, n, mx), sr = ref->exp_sum_f32(r, n, mx);
-        e[EXPSUM] = fmax(fmax(e[EXPSUM], rel_err(g, r, n)), fabs((double)sg - sr) / (fabs((double)sr) + 1e-30));
+        const double sg = k->exp_sum_f32(g, n, mx), sr = ref->exp_sum_f32(r, n, mx);
+        e[EXPSUM] = fmax(fmax(e[EXPSUM], rel_err(g, r, n)), fabs(sg - sr) / (fabs(sr) + 1e-30));
 
         /* axpy_panel: ny rows of y against m rows of x, bit for bit the table's own axpy calls */
         enum { NY = 6, M = 5 };

@@ -19,7 +19,7 @@
     void q35_sigmoid_mul_##isa(float *x, const float *g, int64_t n);                         \
     void q35_axpy_panel_##isa(float *Y, int64_t ldy, int ny, const float *A, int64_t lda, const float *X,   \
                               int64_t ldx, int64_t m, int64_t n);                                            \
-    float q35_exp_sum_##isa(float *x, int64_t n, float m);                                   \
+    double q35_exp_sum_##isa(float *x, int64_t n, float m);                                   \
     void q35_dot_panel_f32_##isa(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq,   \
                                  int64_t n, float *out, int64_t ldo);
 

@@ -61,9 +61,7 @@ void q35_rope_scalar(float *x, const float *cs, int n_rot) {
 void q35_softmax_scalar(float *x, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
-    const float inv = (float)(1.0 / sum);
+    const float inv = (float)(1.0 / q35_exp_sum_scalar(x, n, mx));
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
@@ -78,13 +76,13 @@ void q35_axpy_panel_scalar(float *Y, int64_t ldy, int ny, const float *A, int64_
         for (int64_t j = 0; j < m; j++) q35_axpy_scalar(Y + r * ldy, A[r * lda + j], X + j * ldx, n);
 }
 
-float q35_exp_sum_scalar(float *x, int64_t n, float m) {
+double q35_exp_sum_scalar(float *x, int64_t n, float m) {
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
         x[i] = expf(x[i] - m);
         sum += x[i];
     }
-    return (float)sum;
+    return sum;
 }
 
 void q35_dot_panel_f32_scalar(const float *K, int64_t ldk, int nk, const float *Q, int64_t ldq, int nq, int64_t n,

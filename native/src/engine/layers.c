@@ -87,7 +87,7 @@ static void attention_item(q35_session *s, int il, int t0, int t1, int h0, int n
                 }
                 const float m_new = fmaxf(mx[r], m_blk), corr = expf(mx[r] - m_new);
                 if (corr != 1.0f) s->k->scale_f32(acc + (int64_t)r * D, corr, D);
-                l[r] = l[r] * corr + s->k->exp_sum_f32(p, jn, m_new);   /* p_j <- exp(s_j - m') */
+                l[r] = l[r] * corr + (float)s->k->exp_sum_f32(p, jn, m_new);   /* p_j <- exp(s_j - m') */
                 mx[r] = m_new;
                 for (int j = jn; j < jblk; j++) p[j] = 0.0f;   /* causal: the block's later keys */
             }

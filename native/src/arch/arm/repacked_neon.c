@@ -188,38 +188,24 @@ INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a,
     UNROLL for (int j = 0; j < RN; j++) UNROLL for (int g = 0; g < QUADS; g++) vst1q_f32(y + j * ldy + 4 * g, acc[j][g]);
 }
 
-/* the tiles of TN activation rows, then the rest, of one repacked group */
-#define PACKED_DRIVER(tile, block_type, block_elems)                                                       \
-    const block_type *x = wp;                                                                         \
-    const int64_t nb = n / (block_elems);                                                             \
-    const uint8_t *at = a;                                                                            \
-    int t = 0;                                                                                        \
-    for (; t + TN <= nt; t += TN) tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);                 \
-    switch (nt - t) {                                                                                 \
-    case 3: tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;                                 \
-    case 2: tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;                                 \
-    case 1: tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;                                 \
-    default: break;                                                                                   \
-    }
-
 void q35_gemm_packed_q4_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
-    PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K)
+    Q35_PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K, TN)
 }
 
 void q35_gemm_packed_q6_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
-    PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K)
+    Q35_PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K, TN)
 }
 
 void q35_gemm_packed_q8_0_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
-    PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0)
+    Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
 }
 
 void q35_gemm_packed_iq4_xs_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                          int64_t ldy) {
-    PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16, QK_K)
+    Q35_PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16, QK_K, TN)
 }
 
 #if defined(__clang__)

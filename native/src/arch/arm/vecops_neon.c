@@ -119,17 +119,7 @@ void q35_softmax_neon(float *x, int64_t n) {
     for (; i + 4 <= n; i += 4) vmx = vmaxq_f32(vmx, vld1q_f32(x + i));
     float mx = vmaxvq_f32(vmx);
     for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    const float32x4_t m = vdupq_n_f32(mx);
-    float64x2_t s0 = vdupq_n_f64(0.0), s1 = vdupq_n_f64(0.0);
-    for (i = 0; i + 4 <= n; i += 4) {
-        const float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), m));
-        vst1q_f32(x + i, e);
-        s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(e)));
-        s1 = vaddq_f64(s1, vcvt_high_f64_f32(e));
-    }
-    double sum = vaddvq_f64(vaddq_f64(s0, s1));
-    for (; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
-    q35_scale_neon(x, (float)(1.0 / sum), n);
+    q35_scale_neon(x, (float)(1.0 / q35_exp_sum_neon(x, n, mx)), n);
 }
 
 void q35_sigmoid_mul_neon(float *x, const float *g, int64_t n) {
@@ -185,7 +175,7 @@ void q35_axpy_panel_neon(float *Y, int64_t ldy, int ny, const float *A, int64_t 
             for (int64_t t = full; t < n; t++) Y[r * ldy + t] += A[r * lda + j] * X[j * ldx + t];
 }
 
-float q35_exp_sum_neon(float *x, int64_t n, float m) {
+double q35_exp_sum_neon(float *x, int64_t n, float m) {
     const float32x4_t vm = vdupq_n_f32(m);
     float64x2_t s0 = vdupq_n_f64(0.0), s1 = vdupq_n_f64(0.0);
     int64_t i = 0;
@@ -197,7 +187,7 @@ float q35_exp_sum_neon(float *x, int64_t n, float m) {
     }
     double sum = vaddvq_f64(vaddq_f64(s0, s1));
     for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
-    return (float)sum;
+    return sum;
 }
 
 /* tiles of up to 4 keys by 4 query rows, one accumulator per dot over steps of 4, each summed by

@@ -166,26 +166,12 @@ INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a,
     q6_K_r16_half(x, nb, 1, q, RN, y, ldy);
 }
 
-/* the tiles of TN activation rows, then the rest, of one repacked group */
-#define PACKED_DRIVER(tile, block_type)                                                                   \
-    const block_type *x = wp;                                                                         \
-    const int64_t nb = n / QK_K;                                                                      \
-    const uint8_t *at = a;                                                                            \
-    int t = 0;                                                                                        \
-    for (; t + TN <= nt; t += TN) tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);                 \
-    switch (nt - t) {                                                                                 \
-    case 3: tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;                                 \
-    case 2: tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;                                 \
-    case 1: tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;                                 \
-    default: break;                                                                                   \
-    }
-
 void q35_gemm_packed_q6_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
-    PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16)
+    Q35_PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K, TN)
 }
 
 void q35_gemm_packed_q4_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
-    PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16)
+    Q35_PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K, TN)
 }
 
 Q35_AVX2_END

@@ -135,24 +135,6 @@ INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a,
     for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
 }
 
-/* the tiles of TN activation rows, then the rest, of one repacked group */
-#define PACKED_DRIVER(tile, block_type, block_elems)                                                       \
-    const block_type *x = wp;                                                                         \
-    const int64_t nb = n / (block_elems);                                                             \
-    const uint8_t *at = a;                                                                            \
-    int t = 0;                                                                                        \
-    for (; t + TN <= nt; t += TN) tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);                 \
-    switch (nt - t) {                                                                                 \
-    case 7: tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;                                 \
-    case 6: tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;                                 \
-    case 5: tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;                                 \
-    case 4: tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;                                 \
-    case 3: tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;                                 \
-    case 2: tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;                                 \
-    case 1: tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;                                 \
-    default: break;                                                                                   \
-    }
-
 #if defined(Q35_AVX512_VNNI)
 /* Q8_0 with vpdpbusd, whose first operand is unsigned: the activations go in as qa + 128 (qa ^ 0x80,
  * exact; prepared once per u-batch by q35_prepare_packed_q8_0_avx512vnni), and 128 sum_l q_l,r
@@ -257,25 +239,25 @@ INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t
 
 void q35_gemm_packed_iq4_xs_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
-    PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16, QK_K)
+    Q35_PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16, QK_K, TN)
 }
 #endif
 
 void Q35_AVX512_OWN(q35_gemm_packed_q6_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
-    PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K)
+    Q35_PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K, TN)
 }
 
 #if defined(Q35_AVX512_VNNI)
 void q35_gemm_packed_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                      int64_t ldy) {
-    PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0)
+    Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
 }
 #endif
 
 void Q35_AVX512_OWN(q35_gemm_packed_q4_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
-    PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K)
+    Q35_PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K, TN)
 }
 
 Q35_AVX512_END

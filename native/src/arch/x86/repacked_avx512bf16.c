@@ -52,25 +52,7 @@ static inline __attribute__((always_inline)) void bf16_r16_tile(const block_bf16
 
 void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                      int64_t ldy) {
-    const block_bf16_r16 *x = wp;
-    const int64_t nb = n / Q35_BF16_R16_ELEMS;
-    const uint8_t *at = a;
-    int t = 0;
-    for (; t + TN <= nt; t += TN) bf16_r16_tile(x, nb, at + t * as, as, TN, y + t * ldy, ldy);
-    if (nt - t >= 8) {
-        bf16_r16_tile(x, nb, at + t * as, as, 8, y + t * ldy, ldy);
-        t += 8;
-    }
-    switch (nt - t) {
-    case 7: bf16_r16_tile(x, nb, at + t * as, as, 7, y + t * ldy, ldy); break;
-    case 6: bf16_r16_tile(x, nb, at + t * as, as, 6, y + t * ldy, ldy); break;
-    case 5: bf16_r16_tile(x, nb, at + t * as, as, 5, y + t * ldy, ldy); break;
-    case 4: bf16_r16_tile(x, nb, at + t * as, as, 4, y + t * ldy, ldy); break;
-    case 3: bf16_r16_tile(x, nb, at + t * as, as, 3, y + t * ldy, ldy); break;
-    case 2: bf16_r16_tile(x, nb, at + t * as, as, 2, y + t * ldy, ldy); break;
-    case 1: bf16_r16_tile(x, nb, at + t * as, as, 1, y + t * ldy, ldy); break;
-    default: break;
-    }
+    Q35_PACKED_DRIVER(bf16_r16_tile, block_bf16_r16, Q35_BF16_R16_ELEMS, TN)
 }
 
 #if defined(__clang__)

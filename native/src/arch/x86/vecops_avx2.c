@@ -123,19 +123,7 @@ void q35_softmax_avx2(float *x, int64_t n) {
     float mx = t[0];
     for (int j = 1; j < 8; j++) mx = t[j] > mx ? t[j] : mx;
     for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    const __m256 m = _mm256_set1_ps(mx);
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
-        _mm256_storeu_ps(x + i, e);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    double d[4];
-    _mm256_storeu_pd(d, _mm256_add_pd(s0, s1));
-    double sum = (d[0] + d[1]) + (d[2] + d[3]);
-    for (; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
-    q35_scale_avx2(x, (float)(1.0 / sum), n);
+    q35_scale_avx2(x, (float)(1.0 / q35_exp_sum_avx2(x, n, mx)), n);
 }
 
 void q35_sigmoid_mul_avx2(float *x, const float *g, int64_t n) {
@@ -204,7 +192,7 @@ void q35_axpy_panel_avx2(float *Y, int64_t ldy, int ny, const float *A, int64_t 
             for (int64_t t = full; t < n; t++) Y[r * ldy + t] += A[r * lda + j] * X[j * ldx + t];
 }
 
-float q35_exp_sum_avx2(float *x, int64_t n, float m) {
+double q35_exp_sum_avx2(float *x, int64_t n, float m) {
     const __m256 vm = _mm256_set1_ps(m);
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
     int64_t i = 0;
@@ -218,7 +206,7 @@ float q35_exp_sum_avx2(float *x, int64_t n, float m) {
     _mm256_storeu_pd(d, _mm256_add_pd(s0, s1));
     double sum = (d[0] + d[1]) + (d[2] + d[3]);
     for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
-    return (float)sum;
+    return sum;
 }
 
 /* tiles of up to 2 keys by 4 query rows, one accumulator per dot over steps of 8, each summed by

@@ -121,17 +121,7 @@ void q35_softmax_avx512(float *x, int64_t n) {
         const __mmask16 m = q35_mask16(n - i);
         vmx = _mm512_mask_max_ps(vmx, m, vmx, _mm512_maskz_loadu_ps(m, x + i));
     }
-    const __m512 mx = _mm512_set1_ps(q35_hmax512(vmx));
-    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-    for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = q35_mask16(n - i);
-        /* masked-off lanes: exp of 0 - max is stored nowhere and zeroed before the sum */
-        const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx)));
-        _mm512_mask_storeu_ps(x + i, m, e);
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    q35_scale_avx512(x, (float)(1.0 / q35_hsum512d(_mm512_add_pd(s0, s1))), n);
+    q35_scale_avx512(x, (float)(1.0 / q35_exp_sum_avx512(x, n, q35_hmax512(vmx))), n);
 }
 
 void q35_sigmoid_mul_avx512(float *x, const float *g, int64_t n) {
@@ -189,17 +179,18 @@ void q35_axpy_panel_avx512(float *Y, int64_t ldy, int ny, const float *A, int64_
         }
 }
 
-float q35_exp_sum_avx512(float *x, int64_t n, float m) {
+double q35_exp_sum_avx512(float *x, int64_t n, float m) {
     const __m512 vm = _mm512_set1_ps(m);
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 k = q35_mask16(n - i);
+        /* masked-off lanes: exp of 0 - m is stored nowhere and zeroed before the sum */
         const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
         _mm512_mask_storeu_ps(x + i, k, e);
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
     }
-    return (float)q35_hsum512d(_mm512_add_pd(s0, s1));
+    return q35_hsum512d(_mm512_add_pd(s0, s1));
 }
 
 /* tiles of up to 4 keys by 4 query rows, one accumulator per dot over steps of 16 (the last
