@@ -114,8 +114,8 @@ void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, in
 
 /* VDPBF16PS's number handling: bf16 subnormal inputs read as zero (DAZ), float subnormal results
  * written as zero (FTZ), both keeping the sign */
-static float bf16_daz(uint16_t h) { return (h & 0x7F80) ? q35_bits_f32((uint32_t)h << 16) : q35_bits_f32((uint32_t)(h & 0x8000) << 16); }
 static float ftz(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+static float bf16_daz(uint16_t h) { return ftz(q35_bits_f32((uint32_t)h << 16)); } /* a bf16 subnormal is a float one */
 
 void q35_gemm_packed_bf16_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                  int64_t ldy) {
