@@ -31,7 +31,12 @@ def cmd_synth(a) -> int:
             print(f"\r  {done / 2**20:9.1f} / {total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
 
     from harness.model.presets import get_preset
-    shape = get_preset(a.preset).with_(n_mtp=1) if a.mtp else a.preset
+    shape = get_preset(a.preset)
+    if a.mtp:
+        shape = shape.with_(n_mtp=1)
+    if a.layers is not None:
+        # every layer keeps the preset's shapes; the full-attention layers stay every Ith one
+        shape = shape.with_(n_layer=a.layers)
     r = synthesize(shape, a.quant, a.output, seed=a.seed, threads=a.threads,
                    progress=progress if sys.stderr.isatty() else None, tensor_types=tuple(a.tensor_type or ()),
                    tokenizer=a.tokenizer, tokenizer_pre=a.tokenizer_pre)
@@ -86,6 +91,9 @@ def add_parsers(sub) -> None:
                    help="as llama-quantize's --tensor-type: tensors whose name matches REGEX get TYPE; repeatable, "
                         "applied after --quant, e.g. 'attn_qkv|attn_gate|ssm_out=bf16'")
     s.add_argument("--seed", type=nonneg_int, default=0)
+    s.add_argument("--layers", type=positive_int, default=None, metavar="N",
+                   help="only the first N layers of the preset, each of its real shape (the full-attention "
+                        "layer stays every 4th); for big shapes on small machines")
     s.add_argument("--mtp", action="store_true",
                    help="add the MTP block real checkpoints carry (blk.N.nextn.*; for generate --draft mtp)")
     s.add_argument("--tokenizer", metavar="TOKENIZER_JSON", default=None,

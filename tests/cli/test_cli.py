@@ -52,6 +52,25 @@ def test_synth_then_info(tmp_path, capsys):
     assert "LM head Q6_K" in text and "IQ4_XS" in text
 
 
+def test_synth_layers_keeps_every_layer_shape_of_the_preset(tmp_path, capsys):
+    """--layers N: the first N layers of the 35B-A3B shape (a full-attention layer every 4th), each as
+    the preset makes it, so a big shape's per-layer speed can be measured on a small machine."""
+    from harness.model.loader import load_model
+    out = tmp_path / "m.gguf"
+    assert main(["synth", "--preset", "tinymoe", "--layers", "6", "--quant", "q8_0", "-o", str(out)]) == 0
+    with load_model(out) as m:
+        assert m.config.n_layer == 6
+        assert [n for n in m.gguf.tensors if n.startswith("blk.3.attn_q.")] and \
+            not [n for n in m.gguf.tensors if n.startswith("blk.2.attn_q.")]
+    full = tmp_path / "full.gguf"
+    assert main(["synth", "--preset", "tinymoe", "--quant", "q8_0", "-o", str(full)]) == 0
+    with load_model(full) as f, load_model(out) as m:
+        for name, ti in f.gguf.tensors.items():   # the 4 preset layers: same shapes and types
+            if name in m.gguf.tensors:
+                assert (m.gguf.tensors[name].ne, m.gguf.tensors[name].type) == (ti.ne, ti.type), name
+        assert "blk.5.ffn_down_exps.weight" in m.gguf.tensors and "blk.4.ffn_down_exps.weight" not in f.gguf.tensors
+
+
 def test_logits_reference_writes_float32_array(oracle_dir, oracle_logits, tmp_path):
     out = tmp_path / "l.npy"
     assert main(["logits", str(oracle_dir / "tiny-f32.gguf"), "--tokens", "1,2,3",

@@ -74,6 +74,7 @@ SWEEP = ["sweep", "--preset", "tiny", "--quant", "q8_0", "--pp", "4", "--tg", "0
     (["demo", "--quant", "q8_0,q9", "-o", "{tmp}/d"], ["--quant", "'q9'"]),
     (["synth", "--preset", "tiny", "--quant", "q8_0", "-o", "{tmp}/x.gguf", "-t", "0"], ["-t/--threads"]),
     (["synth", "--preset", "tiny", "--quant", "q8_0", "-o", "{tmp}/x.gguf", "--seed", "-1"], ["--seed"]),
+    (["synth", "--preset", "tiny", "--quant", "q8_0", "-o", "{tmp}/x.gguf", "--layers", "0"], ["--layers"]),
     (["compare", LLAMA_JSON, LLAMA_JSON, "--threshold", "x%"], ["threshold"]),
     (["compare", LLAMA_JSON, LLAMA_JSON, "--seed", "-1"], ["--seed"]),
     (["report", LLAMA_JSON, "-o", "{tmp}/rep", "--threshold", "200%"], ["threshold"]),

@@ -177,17 +177,27 @@ int q35_kv_type_ok(int type, int32_t head_dim) {
     }
 }
 
-/* the dense matrices of a layer that go through q35_matmul (stacked experts do not) */
+/* the matrices of a layer that can be repacked: the dense ones (q35_matmul) and the expert
+ * stacks (moe.c), whose experts must each start a group of 16 rows */
 static const int packable_slots[] = {
     Q35_W_FFN_GATE, Q35_W_FFN_UP, Q35_W_FFN_DOWN, Q35_W_ATTN_Q, Q35_W_ATTN_K, Q35_W_ATTN_V, Q35_W_ATTN_QKV,
     Q35_W_ATTN_OUTPUT, Q35_W_SSM_QKV, Q35_W_SSM_GATE, Q35_W_SSM_BETA, Q35_W_SSM_ALPHA, Q35_W_SSM_OUT,
     Q35_W_FFN_GATE_INP, Q35_W_FFN_GATE_INP_SHEXP, Q35_W_FFN_GATE_SHEXP, Q35_W_FFN_UP_SHEXP, Q35_W_FFN_DOWN_SHEXP,
+    Q35_W_FFN_GATE_EXPS, Q35_W_FFN_UP_EXPS, Q35_W_FFN_GATE_UP_EXPS, Q35_W_FFN_DOWN_EXPS,
 };
 
-/* a buffer for the repacked copy of t, or NULL when its type has no repacked product on this
- * ISA or the shape does not fit the layout; *failed set when memory runs out */
-static uint8_t *packed_buffer(q35_session *s, const q35_tensor *t, int *failed) {
+static int is_expert_stack(int slot) {
+    return slot == Q35_W_FFN_GATE_EXPS || slot == Q35_W_FFN_UP_EXPS || slot == Q35_W_FFN_GATE_UP_EXPS ||
+           slot == Q35_W_FFN_DOWN_EXPS;
+}
+
+/* a buffer for the repacked copy of t (in slot), or NULL when its type has no repacked product
+ * on this ISA or the shape does not fit the layout; *failed set when memory runs out */
+static uint8_t *packed_buffer(q35_session *s, const q35_tensor *t, int slot, int *failed) {
     if (!t->data || !s->k->gemm_packed[t->type]) return NULL;
+    /* an expert's rows (gate, up: Fe each; down: E) must be whole groups */
+    const q35_config *c = &s->m->c;
+    if (is_expert_stack(slot) && (c->n_ff_expert % Q35_PACK_ROWS || c->n_embd % Q35_PACK_ROWS)) return NULL;
     const int64_t bytes = q35_packed_bytes(t->type, t->rows, t->cols);
     if (!bytes) return NULL;
     uint8_t *buf = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
@@ -227,7 +237,7 @@ static int repack_weights(q35_session *s) {
     int failed = 0;
     for (int il = 0; il < m->c.n_layer && !failed; il++)
         for (size_t i = 0; i < sizeof packable_slots / sizeof packable_slots[0] && !failed; i++)
-            s->packed[il][packable_slots[i]] = packed_buffer(s, &m->layer[il][packable_slots[i]], &failed);
+            s->packed[il][packable_slots[i]] = packed_buffer(s, &m->layer[il][packable_slots[i]], packable_slots[i], &failed);
     if (failed) return -1;
     repack_job job = {s, 0};
     q35_pool_run(s->pool, repack_task, &job);

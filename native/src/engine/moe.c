@@ -7,8 +7,9 @@
  *
  * Prefill groups the u-batch's (token, expert) pairs by expert, so that each selected
  * expert's weights are streamed once per u-batch for all of its tokens; experts no token
- * picked are never read (decode reads exactly k experts). The expert stacks are used in
- * place: expert e of a stack with R rows per expert is rows [e R, (e+1) R).
+ * picked are never read (decode reads exactly k experts). Expert e of a stack with R rows
+ * per expert is rows [e R, (e+1) R), as stored or, where the session repacked the stack
+ * (R a multiple of 16), groups [e R / 16, (e+1) R / 16) of the repacked copy.
  *
  * Work split: gate/up rows of all active experts form one list, cut into equal shares of
  * dot products (a row of an expert with n tokens costs n), so threads split across experts
@@ -79,10 +80,10 @@ void q35_moe_free(q35_session *s) {
 }
 
 /* the widest activation row the experts of any layer need: gate / up inputs (E values), and
- * down inputs (Fe values); *split: some layer's gate and up pair with different formats */
-static void act_row_sizes(const q35_model *m, int64_t *in_gu, int64_t *in_d, int *split) {
+ * down inputs (Fe values) */
+static void act_row_sizes(const q35_model *m, int64_t *in_gu, int64_t *in_d) {
     const q35_config *c = &m->c;
-    *in_gu = *in_d = 0; *split = 0;
+    *in_gu = *in_d = 0;
     for (int il = 0; il < c->n_layer; il++) {
         const q35_tensor *L = m->layer[il];
         const int fused = L[Q35_W_FFN_GATE_UP_EXPS].data != NULL;
@@ -94,7 +95,6 @@ static void act_row_sizes(const q35_model *m, int64_t *in_gu, int64_t *in_d, int
         *in_gu = g > *in_gu ? g : *in_gu;
         *in_gu = u > *in_gu ? u : *in_gu;
         *in_d = d > *in_d ? d : *in_d;
-        *split |= ag != au;
     }
 }
 
@@ -117,10 +117,9 @@ int q35_moe_alloc(q35_session *s) {
     ok &= (ms->ptok = alloc64(sizeof(int32_t) * U * K)) != NULL;
     ok &= (ms->pw = alloc64(sizeof(float) * U * K)) != NULL;
     int64_t in_gu, in_d;
-    int split;
-    act_row_sizes(s->m, &in_gu, &in_d, &split);
+    act_row_sizes(s->m, &in_gu, &in_d);
     ok &= (ms->xa[0] = alloc64((size_t)in_gu * U * K)) != NULL;
-    if (split) ok &= (ms->xa[1] = alloc64((size_t)in_gu * U * K)) != NULL;
+    ok &= (ms->xa[1] = alloc64((size_t)in_gu * U * K)) != NULL;   /* up's own rows: another format, or prepared */
     ok &= (ms->h = alloc64(sizeof(float) * U * K * 2 * Fe)) != NULL;
     ok &= (ms->ha = alloc64((size_t)in_d * U * K)) != NULL;
     ok &= (ms->y = alloc64(sizeof(float) * U * E)) != NULL;
@@ -182,39 +181,66 @@ static void group_by_expert(q35_moe_scratch *ms, int T, int NE, int K) {
 /* ------------------------------------------------------------------------- */
 /* expert rows                                                               */
 
-/* Weight rows [r0, r1) (row r at w + r * wrb, `in` values) against n activation rows
- * (act + i * arb). Without dst: out[i * ldo + (r - r0)] = dot. With dst:
+/* one expert stack: row r of expert e at base + (e * stride + r) * rb as stored, or, where the
+ * session repacked the stack, in the group of 16 rows packed + (e * stride + r) / 16 * gb */
+typedef struct {
+    const uint8_t *base, *packed;
+    int type;
+    int64_t rb, stride, gb;
+    q35_prepare_packed_fn prep;    /* what the repacked product asks of its activation rows, or NULL */
+} stack_view;
+
+static stack_view stack_at(const q35_session *s, const q35_tensor *t, int64_t in, int64_t stride, int64_t first) {
+    const uint8_t *packed = q35_packed_of(s, t);
+    stack_view v = {t->data, packed, t->type, q35_row_bytes(t->type, in), stride, 0, NULL};
+    v.base += first * v.rb;
+    if (packed) {
+        v.gb = q35_packed_bytes(t->type, Q35_PACK_ROWS, in);
+        v.packed += first / Q35_PACK_ROWS * v.gb;
+        v.prep = s->k->prepare_packed[t->type];
+    }
+    return v;
+}
+
+/* Rows [r0, r1) of expert e (`in` values each; for a repacked stack r0 a multiple of 16) against
+ * n activation rows (act + i * arb). Without dst: out[i * ldo + (r - r0)] = dot. With dst:
  * out[dst[i] * ldo + (r - r0)] += scale[i] * dot. */
-static void rows_dot(const q35_kernels *k, int wtype, const uint8_t *w, int64_t wrb, int64_t r0, int64_t r1,
-                     int64_t in, const uint8_t *act, int64_t arb, int n, float *out, int64_t ldo,
-                     const int32_t *dst, const float *scale) {
+static void rows_dot(const q35_kernels *k, const stack_view *sv, int e, int64_t r0, int64_t r1, int64_t in,
+                     const uint8_t *act, int64_t arb, int n, float *out, int64_t ldo, const int32_t *dst,
+                     const float *scale) {
+    const uint8_t *w = sv->base + (int64_t)e * sv->stride * sv->rb;
     for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
         const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
-        q35_prefetch_rows(w, wrb, re, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
+        if (!sv->packed)
+            q35_prefetch_rows(w, sv->rb, re, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
+        else if (re < r1)   /* the next group: an expert's few tokens leave the product waiting on memory */
+            q35_prefetch_rows(sv->packed + ((int64_t)e * sv->stride + re) / Q35_PACK_ROWS * sv->gb, sv->gb, 0, 1);
         for (int tb = 0; tb < n; tb += Q35_TOK_BLOCK) {
             const int te = tb + Q35_TOK_BLOCK < n ? tb + Q35_TOK_BLOCK : n;
             float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
-            q35_dot_panel(k, wtype, w + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
-                          Q35_ROW_BLOCK);
-            for (int64_t r = rb; r < re; r++)
-                for (int t = tb; t < te; t++) {
-                    const float d = v[(t - tb) * Q35_ROW_BLOCK + (r - rb)];
-                    if (!dst) out[t * ldo + (r - r0)] = d;
-                    else out[dst[t] * ldo + (r - r0)] += scale[t] * d;
+            if (sv->packed)   /* one whole group: re - rb == 16 */
+                k->gemm_packed[sv->type](sv->packed + ((int64_t)e * sv->stride + rb) / Q35_PACK_ROWS * sv->gb,
+                                         act + tb * arb, arb, te - tb, in, v, Q35_ROW_BLOCK);
+            else
+                q35_dot_panel(k, sv->type, w + rb * sv->rb, sv->rb, (int)(re - rb), act + tb * arb, arb, te - tb,
+                              in, v, Q35_ROW_BLOCK);
+            for (int t = tb; t < te; t++) {
+                const float *vt = v + (t - tb) * Q35_ROW_BLOCK;
+                if (!dst) {
+                    float *o = out + t * ldo + (rb - r0);
+                    for (int64_t r = 0; r < re - rb; r++) o[r] = vt[r];
+                } else {
+                    float *o = out + dst[t] * ldo + (rb - r0);
+                    for (int64_t r = 0; r < re - rb; r++) o[r] += scale[t] * vt[r];
                 }
+            }
         }
     }
 }
 
-/* one expert stack as rows: row r of expert e at base + (e * stride + r) * rb */
-typedef struct {
-    const uint8_t *base;
-    int type;
-    int64_t rb, stride;
-} stack_view;
-
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : a / b; }
 static int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
+static int64_t round_up(int64_t x, int64_t b) { return (x + b - 1) / b * b; }
 
 /* ------------------------------------------------------------------------- */
 /* the layer                                                                 */
@@ -248,53 +274,54 @@ void q35_layer_moe(q35_session *s, int ith, int nth, int il) {
     /* the stacks: gate and up (separate or fused), down */
     stack_view g, u, d;
     if (L[Q35_W_FFN_GATE_UP_EXPS].data) {
-        const q35_tensor *gu = &L[Q35_W_FFN_GATE_UP_EXPS];
-        const int64_t rb = q35_row_bytes(gu->type, E);
-        g = (stack_view){gu->data, gu->type, rb, 2 * Fe};
-        u = (stack_view){(const uint8_t *)gu->data + Fe * rb, gu->type, rb, 2 * Fe};
+        g = stack_at(s, &L[Q35_W_FFN_GATE_UP_EXPS], E, 2 * Fe, 0);
+        u = stack_at(s, &L[Q35_W_FFN_GATE_UP_EXPS], E, 2 * Fe, Fe);
     } else {
-        const q35_tensor *tg = &L[Q35_W_FFN_GATE_EXPS], *tu = &L[Q35_W_FFN_UP_EXPS];
-        g = (stack_view){tg->data, tg->type, q35_row_bytes(tg->type, E), Fe};
-        u = (stack_view){tu->data, tu->type, q35_row_bytes(tu->type, E), Fe};
+        g = stack_at(s, &L[Q35_W_FFN_GATE_EXPS], E, Fe, 0);
+        u = stack_at(s, &L[Q35_W_FFN_UP_EXPS], E, Fe, 0);
     }
-    const q35_tensor *td = &L[Q35_W_FFN_DOWN_EXPS];
-    d = (stack_view){td->data, td->type, q35_row_bytes(td->type, Fe), E};
+    d = stack_at(s, &L[Q35_W_FFN_DOWN_EXPS], Fe, E, 0);
 
-    /* expert inputs, one row per grouped position, in the formats the gate / up weights pair with */
+    /* expert inputs, one row per grouped position, in the formats the gate / up weights pair
+     * with (and prepared for a repacked product where it asks); up shares gate's rows when the same */
     const int at_g = q35_act_type(g.type), at_u = q35_act_type(u.type), at_d = q35_act_type(d.type);
     const int64_t arb_g = q35_row_bytes(at_g, E), arb_u = q35_row_bytes(at_u, E), arb_d = q35_row_bytes(at_d, Fe);
-    const uint8_t *xu = at_u == at_g ? ms->xa[0] : ms->xa[1];
+    const int own_u = at_u != at_g || u.prep != g.prep;
+    const uint8_t *xu = own_u ? ms->xa[1] : ms->xa[0];
     const int P = T * K;
     q35_split(P, ith, nth, &lo, &hi);
     for (int64_t p = lo; p < hi; p++) {
         const float *x = s->xn + (int64_t)ms->ptok[p] * E;
         k->from_float[at_g](x, ms->xa[0] + p * arb_g, E);
-        if (at_u != at_g) k->from_float[at_u](x, ms->xa[1] + p * arb_u, E);
+        if (g.prep) g.prep(ms->xa[0] + p * arb_g, arb_g, 1, E);
+        if (own_u) {
+            k->from_float[at_u](x, ms->xa[1] + p * arb_u, E);
+            if (u.prep) u.prep(ms->xa[1] + p * arb_u, arb_u, 1, E);
+        }
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_ACT_QUANT, 0);
 
     /* gate | up: the rows (2 Fe per expert) of all active experts, split in equal shares of
-     * dot products; h row p = [gate (Fe) | up (Fe)] of grouped position p */
+     * dot products, cut at whole blocks of 16 rows (a repacked group); h row p = [gate (Fe) |
+     * up (Fe)] of grouped position p */
     int64_t total = 0;
     for (int a = 0; a < ms->n_active; a++) total += 2 * Fe * ms->count[ms->active[a]];
     const int64_t c_lo = total * ith / nth, c_hi = total * (ith + 1) / nth;
     int64_t base = 0;
     for (int a = 0; a < ms->n_active; a++) {
         const int e = ms->active[a], n = ms->count[e], p0 = ms->start[e];
-        const int64_t r0 = clamp64(ceil_div(c_lo - base, n), 0, 2 * Fe);
-        const int64_t r1 = clamp64(ceil_div(c_hi - base, n), 0, 2 * Fe);
+        const int64_t r0 = clamp64(round_up(ceil_div(c_lo - base, n), Q35_ROW_BLOCK), 0, 2 * Fe);
+        const int64_t r1 = clamp64(round_up(ceil_div(c_hi - base, n), Q35_ROW_BLOCK), 0, 2 * Fe);
         base += 2 * Fe * n;
         float *h = ms->h + (int64_t)p0 * 2 * Fe;
         if (r0 < Fe && r0 < r1) {          /* gate rows */
             const int64_t e1 = r1 < Fe ? r1 : Fe;
-            rows_dot(k, g.type, g.base + (int64_t)e * g.stride * g.rb, g.rb, r0, e1, E,
-                     ms->xa[0] + (int64_t)p0 * arb_g, arb_g, n, h + r0, 2 * Fe, NULL, NULL);
+            rows_dot(k, &g, e, r0, e1, E, ms->xa[0] + (int64_t)p0 * arb_g, arb_g, n, h + r0, 2 * Fe, NULL, NULL);
         }
         if (r1 > Fe && r0 < r1) {          /* up rows */
             const int64_t b0 = (r0 > Fe ? r0 : Fe) - Fe, b1 = r1 - Fe;
-            rows_dot(k, u.type, u.base + (int64_t)e * u.stride * u.rb, u.rb, b0, b1, E,
-                     xu + (int64_t)p0 * arb_u, arb_u, n, h + Fe + b0, 2 * Fe, NULL, NULL);
+            rows_dot(k, &u, e, b0, b1, E, xu + (int64_t)p0 * arb_u, arb_u, n, h + Fe + b0, 2 * Fe, NULL, NULL);
         }
     }
     q35_pool_barrier(s->pool);
@@ -307,17 +334,20 @@ void q35_layer_moe(q35_session *s, int ith, int nth, int il) {
         float *h = ms->h + p * 2 * Fe;
         k->swiglu_f32(h, h + Fe, Fe);
         k->from_float[at_d](h, ms->ha + p * arb_d, Fe);
+        if (d.prep) d.prep(ms->ha + p * arb_d, arb_d, 1, Fe);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_SWIGLU, 0);
 
-    /* down: this thread's output rows of every active expert, added in ascending expert id */
-    q35_split(E, ith, nth, &lo, &hi);
+    /* down: this thread's output rows (whole blocks of 16) of every active expert, added in
+     * ascending expert id */
+    q35_split((E + Q35_ROW_BLOCK - 1) / Q35_ROW_BLOCK, ith, nth, &lo, &hi);
+    lo *= Q35_ROW_BLOCK;
+    hi = hi * Q35_ROW_BLOCK < E ? hi * Q35_ROW_BLOCK : E;
     for (int t = 0; t < T; t++) memset(ms->y + t * E + lo, 0, sizeof(float) * (size_t)(hi - lo));
     for (int a = 0; a < ms->n_active && lo < hi; a++) {
         const int e = ms->active[a], n = ms->count[e], p0 = ms->start[e];
-        rows_dot(k, d.type, d.base + (int64_t)e * d.stride * d.rb, d.rb, lo, hi, Fe,
-                 ms->ha + (int64_t)p0 * arb_d, arb_d, n, ms->y + lo, E, ms->ptok + p0, ms->pw + p0);
+        rows_dot(k, &d, e, lo, hi, Fe, ms->ha + (int64_t)p0 * arb_d, arb_d, n, ms->y + lo, E, ms->ptok + p0, ms->pw + p0);
     }
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_MM_EXP_DOWN, (int64_t)ms->n_active * E * d.rb);
