@@ -19,10 +19,12 @@ from support.project_repo import commit, copy_working_tree, git, plant_sleep, pr
 sys.path.insert(0, str(ROOT))
 from harness.measure.kernel_bench import weight_type  # noqa: E402
 from benchmarks.common import FDN_THRESHOLDS, ISAS, QUANTS, VOCAB_STRATEGIES, WEIGHT_TYPES  # noqa: E402
+from benchmarks.bench_moe import REPACK  # noqa: E402
 
 BENCHMARKS = ["bench_engine.PromptProcessing.time_pp64", "bench_engine.TokenGeneration.time_tg16",
               "bench_kernels.VecDot.time_vec_dot", "bench_kernels.VecDot4.time_vec_dot4",
-              "bench_kernels.Panel.time_panel", "bench_kernels.PackedPanel.time_packed_panel"]
+              "bench_kernels.Panel.time_panel", "bench_kernels.PackedPanel.time_packed_panel",
+              "bench_moe.MoEPromptProcessing.time_pp64", "bench_moe.MoETokenGeneration.time_tg16"]
 
 
 def _need_asv():
@@ -79,7 +81,8 @@ def test_asv_quick_run_of_the_whole_suite_in_this_environment(tmp_path):
     panels = sum(native.Kernels(i).has_gemm(weight_type(t)) for i in runnable for t in WEIGHT_TYPES)
     packed = sum(native.Kernels(i).has_packed(weight_type(t)) for i in runnable for t in WEIGHT_TYPES)
     timings = re.findall(r"\d[\d.]*±[\d.]+(?:ms|μs|us|ns|s)\b", out)
-    assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES)) + panels + packed, out
+    moe = 2 * len(REPACK)              # pp and tg, expert stacks as stored and repacked
+    assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES) + moe) + panels + packed, out
     if len(runnable) < len(ISAS):
         assert "n/a" in out and "NotImplementedError('this CPU or build cannot run" in out
 
