@@ -74,12 +74,15 @@ void q35_dn_fused(const q35_dn_head *h) {
  *   A  = lower_incl_diag((q_r.k_c) Gamma)             (q scaled by s)
  *   Vn = U - W S;   O = diag(e^G) Q S + A Vn;   S <- e^{G_last} S + (diag(e^{G_last - G}) K)^T Vn
  * A final partial chunk is run at its own length (no padding). Like the recurrent
- * form it runs on the vector primitives of the kernel table k. */
+ * form it runs on the vector primitives of the kernel table k; the products with S and Vn
+ * are register-tiled panels (axpy_panel_f32, per row the same bits as its axpy calls). The
+ * chunk keeps -L and -W (negation is exact), so every product is a sum. */
+#define DN_ROWS 8     /* rows of a triangular product per panel call */
 void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) {
     const int Sk = h->Sk, Sv = h->Sv;
     const float scale = 1.0f / sqrtf((float)Sk);
     float *S = h->S;
-    float *G = ws->G, *L = ws->L, *A = ws->A, *U = ws->U, *W = ws->W, *Vn = ws->Vn;
+    float *G = ws->G, *NL = ws->L, *A = ws->A, *U = ws->U, *NW = ws->W, *Vn = ws->Vn, *P = ws->P;
     for (int c0 = 0; c0 < h->T; c0 += Q35_DN_CHUNK) {
         const int C = h->T - c0 < Q35_DN_CHUNK ? h->T - c0 : Q35_DN_CHUNK;
 #define QR(r) (h->q + (int64_t)(c0 + (r)) * h->ldqk)
@@ -88,52 +91,58 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
 #define BETA(r) (h->beta[(int64_t)(c0 + (r)) * h->ldgb])
         float acc = 0.0f;
         for (int r = 0; r < C; r++) { acc += h->g[(int64_t)(c0 + r) * h->ldgb]; G[r] = acc; }
-        /* L and A (row r, columns c <= r) */
+        /* -L and A (row r, columns c <= r; zero beyond, so whole rows can enter a panel) */
         for (int r = 0; r < C; r++) {
             for (int c = 0; c <= r; c++) {
                 const float gam = expf(G[r] - G[c]);
-                L[r * C + c] = c < r ? BETA(r) * k->dot_f32(KR(r), KR(c), Sk) * gam : 0.0f;
+                NL[r * C + c] = c < r ? -(BETA(r) * k->dot_f32(KR(r), KR(c), Sk) * gam) : 0.0f;
                 A[r * C + c] = scale * k->dot_f32(QR(r), KR(c), Sk) * gam;
             }
+            for (int c = r + 1; c < C; c++) NL[r * C + c] = A[r * C + c] = 0.0f;
         }
-        /* forward substitution: U_r = beta_r v_r - sum_{c<r} L[r][c] U_c; W likewise */
-        for (int r = 0; r < C; r++) {
-            float *ur = U + (int64_t)r * Sv, *wr = W + (int64_t)r * Sk;
-            const float *vr = VR(r), *kr = KR(r);
-            const float b = BETA(r), eg = expf(G[r]);
-            for (int j = 0; j < Sv; j++) ur[j] = b * vr[j];
-            for (int i = 0; i < Sk; i++) wr[i] = b * eg * kr[i];
-            for (int c = 0; c < r; c++) {
-                const float l = L[r * C + c];
-                k->axpy_f32(ur, -l, U + (int64_t)c * Sv, Sv);
-                k->axpy_f32(wr, -l, W + (int64_t)c * Sk, Sk);
+        /* forward substitution: U_r = beta_r v_r - sum_{c<r} L[r][c] U_c; -W likewise. The rows
+         * before a block of DN_ROWS enter as one panel, the block's own rows one by one after,
+         * so each row still adds its c in ascending order */
+        for (int r0 = 0; r0 < C; r0 += DN_ROWS) {
+            const int nr = C - r0 < DN_ROWS ? C - r0 : DN_ROWS;
+            for (int r = r0; r < r0 + nr; r++) {
+                float *ur = U + (int64_t)r * Sv, *wr = NW + (int64_t)r * Sk;
+                const float *vr = VR(r), *kr = KR(r);
+                const float b = BETA(r), eg = expf(G[r]);
+                for (int j = 0; j < Sv; j++) ur[j] = b * vr[j];
+                for (int i = 0; i < Sk; i++) wr[i] = -(b * eg * kr[i]);
             }
+            k->axpy_panel_f32(U + (int64_t)r0 * Sv, Sv, nr, NL + r0 * C, C, U, Sv, r0, Sv);
+            k->axpy_panel_f32(NW + (int64_t)r0 * Sk, Sk, nr, NL + r0 * C, C, NW, Sk, r0, Sk);
+            for (int r = r0 + 1; r < r0 + nr; r++)
+                for (int c = r0; c < r; c++) {
+                    k->axpy_f32(U + (int64_t)r * Sv, NL[r * C + c], U + (int64_t)c * Sv, Sv);
+                    k->axpy_f32(NW + (int64_t)r * Sk, NL[r * C + c], NW + (int64_t)c * Sk, Sk);
+                }
         }
-        /* Vn = U - W S;  O = e^G (Q S) scaled + A Vn */
+        /* Vn = U - W S;  O = (s e^G Q) S + A Vn */
+        memcpy(Vn, U, sizeof(float) * (size_t)C * Sv);
+        k->axpy_panel_f32(Vn, Sv, C, NW, Sk, S, Sv, Sk, Sv);
         for (int r = 0; r < C; r++) {
-            float *vn = Vn + (int64_t)r * Sv, *o = h->o + (int64_t)(c0 + r) * h->ldo;
-            const float *wr = W + (int64_t)r * Sk, *qr = QR(r);
+            const float *qr = QR(r);
             const float eg = expf(G[r]);
-            memcpy(vn, U + (int64_t)r * Sv, sizeof(float) * Sv);
-            memset(o, 0, sizeof(float) * Sv);
-            for (int i = 0; i < Sk; i++) {
-                const float *row = S + (int64_t)i * Sv;
-                k->axpy_f32(vn, -wr[i], row, Sv);
-                k->axpy_f32(o, scale * eg * qr[i], row, Sv);
-            }
+            for (int i = 0; i < Sk; i++) P[r * Sk + i] = scale * eg * qr[i];
+            memset(h->o + (int64_t)(c0 + r) * h->ldo, 0, sizeof(float) * Sv);
         }
-        for (int r = 0; r < C; r++) {
-            float *o = h->o + (int64_t)(c0 + r) * h->ldo;
-            for (int c = 0; c <= r; c++) k->axpy_f32(o, A[r * C + c], Vn + (int64_t)c * Sv, Sv);
+        k->axpy_panel_f32(h->o + (int64_t)c0 * h->ldo, h->ldo, C, P, Sk, S, Sv, Sk, Sv);
+        for (int r0 = 0; r0 < C; r0 += DN_ROWS) {      /* A is lower triangular: columns up to the block's last row */
+            const int nr = C - r0 < DN_ROWS ? C - r0 : DN_ROWS;
+            k->axpy_panel_f32(h->o + (int64_t)(c0 + r0) * h->ldo, h->ldo, nr, A + r0 * C, C, Vn, Sv, r0 + nr, Sv);
         }
-        /* S <- e^{G_last} S + sum_c (e^{G_last - G_c} k_c) Vn_c^T */
+        /* S <- e^{G_last} S + sum_c (e^{G_last - G_c} k_c) Vn_c^T: row i of S adds P[i][c] Vn_c */
         const float glast = G[C - 1];
         k->scale_f32(S, expf(glast), (int64_t)Sk * Sv);
         for (int c = 0; c < C; c++) {
-            const float *kc = KR(c), *vn = Vn + (int64_t)c * Sv;
+            const float *kc = KR(c);
             const float w = expf(glast - G[c]);
-            for (int i = 0; i < Sk; i++) k->axpy_f32(S + (int64_t)i * Sv, w * kc[i], vn, Sv);
+            for (int i = 0; i < Sk; i++) P[i * C + c] = w * kc[i];
         }
+        k->axpy_panel_f32(S, Sv, Sk, P, C, Vn, Sv, C, Sv);
 #undef QR
 #undef KR
 #undef VR
@@ -148,10 +157,11 @@ int q35_deltanet_head(int isa, int algo, const q35_dn_head *h) {
     if (algo == Q35_DN_FUSED) { k->dn_fused(h); return 0; }
     if (algo != Q35_DN_CHUNKED) return -1;
     const int64_t C = Q35_DN_CHUNK, Smax = h->Sk > h->Sv ? h->Sk : h->Sv;
-    float *buf = malloc(sizeof(float) * (size_t)(C + 2 * C * C + 3 * C * Smax));
+    float *buf = malloc(sizeof(float) * (size_t)(C + 2 * C * C + 4 * C * Smax));
     if (!buf) return -1;
     dn_scratch ws = {.G = buf, .L = buf + C, .A = buf + C + C * C, .U = buf + C + 2 * C * C,
-                     .W = buf + C + 2 * C * C + C * Smax, .Vn = buf + C + 2 * C * C + 2 * C * Smax};
+                     .W = buf + C + 2 * C * C + C * Smax, .Vn = buf + C + 2 * C * C + 2 * C * Smax,
+                     .P = buf + C + 2 * C * C + 3 * C * Smax};
     q35_dn_chunked(h, &ws, k);
     free(buf);
     return 0;

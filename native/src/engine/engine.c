@@ -146,7 +146,7 @@ void q35_session_free(q35_session *s) {
     if (s->dns) {
         for (int i = 0; i < s->p.n_threads; i++) {
             free(s->dns[i].G); free(s->dns[i].L); free(s->dns[i].A); free(s->dns[i].U);
-            free(s->dns[i].W); free(s->dns[i].Vn);
+            free(s->dns[i].W); free(s->dns[i].Vn); free(s->dns[i].P);
         }
         free(s->dns);
     }
@@ -325,6 +325,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
             ok &= (d->U = zalloc(sizeof(float) * C * Sk)) != NULL;
             ok &= (d->W = zalloc(sizeof(float) * C * Sk)) != NULL;
             ok &= (d->Vn = zalloc(sizeof(float) * C * Sk)) != NULL;
+            ok &= (d->P = zalloc(sizeof(float) * C * Sk)) != NULL;
         }
     }
     if (ok) ok &= q35_moe_alloc(s) == 0;
