@@ -11,6 +11,7 @@ import sys
 
 from harness.errors import BadArgumentError, UsageError
 from harness.ggml_types import CACHE_TYPES
+from harness.settings import DEFAULT_FDN_THRESHOLD
 
 ISAS = ["auto", "scalar", "avx2", "avx512", "neon"]
 DEFAULT_THREADS = 2
@@ -116,8 +117,9 @@ def add_engine_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--isa", default="auto", choices=ISAS)
     add_threads_arg(s)
     s.add_argument("--ubatch", type=positive_int, default=512)
-    s.add_argument("--fdn", type=nonneg_int, default=512,
-                   help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked")
+    s.add_argument("--fdn", type=nonneg_int, default=DEFAULT_FDN_THRESHOLD,
+                   help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked "
+                        f"(one token: fused; default {DEFAULT_FDN_THRESHOLD})")
     add_strategy_arg(s)
     add_cache_type_args(s)
     add_repack_arg(s)

@@ -8,6 +8,7 @@ import sys
 
 from harness.cli.common import add_strict_arg, machine_warning, threads_beyond_cpus
 from harness.errors import UsageError
+from harness.settings import DEFAULT_FDN_THRESHOLD
 
 SWEEP_KEYS = ("preset", "quant", "model", "isa", "threads", "ubatch", "fdn", "vocab_strategy", "type_k", "type_v",
               "depth", "pp", "tg", "repetitions", "warmup", "seed", "pin", "spread_limit", "quality")
@@ -139,7 +140,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--force", action="store_true",
                    help="run even with more threads than CPUs available (a warning instead of exit status 2)")
     s.add_argument("--ubatch", help="default 512")
-    s.add_argument("--fdn", help="fused delta-net threshold(s), default 512")
+    s.add_argument("--fdn", help=f"fused delta-net threshold(s), default {DEFAULT_FDN_THRESHOLD}")
     s.add_argument("--vocab-strategy", dest="vocab_strategy", help="full (default), requant:q8_0, screened:K, "
                                                                    "subset:N, argmax (when the engine has them)")
     s.add_argument("-ctk", "--cache-type-k", dest="type_k", help="KV cache type(s) of K: f32 (default), f16, bf16, q8_0")

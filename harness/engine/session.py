@@ -1,7 +1,7 @@
 """The native engine: a Session runs the C forward pass over a Model's weights,
 borrowed zero-copy from the memory-mapped GGUF.
 
-    with Session(model, isa="auto", threads=2, ubatch=512, fdn_threshold=512, ctx=4096, type_k="f16") as s:
+    with Session(model, isa="auto", threads=2, ubatch=512, fdn_threshold=0, ctx=4096, type_k="f16") as s:
         logits = s.prefill(tokens)          # [n, V]; all_logits=False gives [V]
         nxt = s.decode(int(logits[-1].argmax()))
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import native
+from harness.settings import DEFAULT_FDN_THRESHOLD
 from harness.errors import ModelFileError, UnsupportedModelError, UsageError
 from harness.ggml_types import CACHE_TYPES, NATIVE_TYPES, GGMLType
 from harness.model.loader import Model
@@ -238,7 +239,7 @@ class Session:
     """One sequence on the native engine: prefill, decode, reset, state save/restore, profile."""
 
     def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
-                 fdn_threshold: int = 512, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
+                 fdn_threshold: int = DEFAULT_FDN_THRESHOLD, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
                  vocab_strategy="full", type_k: str = "f32", type_v: str = "f32", block: str = "trunk",
                  repack: str = "auto"):
         if model.closed:

@@ -27,6 +27,7 @@ import numpy as np
 
 from harness.engine.session import REPACK_MODES, Session, check_cache_type, check_threads
 from harness.errors import UsageError
+from harness.settings import DEFAULT_FDN_THRESHOLD
 from harness.model.loader import Model
 from harness.measure.depth_curve import kv_bytes_read
 from harness.measure.machine import affinity_cpus, classify_busy, cpu_sample, others_cpu_since, start_run_bandwidth
@@ -42,7 +43,7 @@ class BenchConfig:
     threads: int = 2
     isa: str = "auto"
     ubatch: int = 512
-    fdn_threshold: int = 512
+    fdn_threshold: int = DEFAULT_FDN_THRESHOLD
     seed: int = 0
     n_depth: int = 0
     vocab_strategy: str = "full"

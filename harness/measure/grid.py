@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 
 from harness.measure.bench import SPREAD_LIMIT, BenchConfig
+from harness.settings import DEFAULT_FDN_THRESHOLD
 from harness.errors import UsageError
 from harness.ggml_types import CACHE_TYPES
 
@@ -136,7 +137,7 @@ class SweepGrid:
     isa: list[str] = field(default_factory=lambda: ["auto"])
     threads: list[int] = field(default_factory=lambda: [2])
     ubatch: list[int] = field(default_factory=lambda: [512])
-    fdn: list[int] = field(default_factory=lambda: [512])
+    fdn: list[int] = field(default_factory=lambda: [DEFAULT_FDN_THRESHOLD])
     vocab_strategy: list[str] = field(default_factory=lambda: ["full"])
     type_k: list[str] = field(default_factory=lambda: ["f32"])    # KV cache types
     type_v: list[str] = field(default_factory=lambda: ["f32"])

@@ -112,7 +112,9 @@ def test_f32_every_threshold_ubatch_and_thread_count(oracle_dir, moe_logits, fdn
 
 def test_quantized_prefill_equals_decode_and_state_round_trips(oracle_dir, moe_logits):
     tokens = moe_logits["tokens_seq64"]
-    with load_model(oracle_dir / "tinymoe-q4_k_m.gguf") as m, Session(m, ctx=128, ubatch=16, threads=2) as s:
+    # fused delta rule for every u-batch (as decode): what is compared is the expert grouping
+    with load_model(oracle_dir / "tinymoe-q4_k_m.gguf") as m, \
+            Session(m, ctx=128, ubatch=16, threads=2, fdn_threshold=16) as s:
         whole = s.prefill(tokens[:40])
         s.reset()
         s.prefill(tokens[:30])
@@ -275,7 +277,7 @@ def test_gate_and_up_stacks_of_different_types(tmp_path):
     with load_model(p) as m:
         assert m.info("blk.1.ffn_up_exps.weight").type == GGMLType.BF16
         ref = reference_logits(m, tokens)
-        one = _run(m, tokens, "prefill", threads=1, ubatch=8)
+        one = _run(m, tokens, "prefill", threads=1, ubatch=8, fdn_threshold=8)   # fused, as decode
         two = _run(m, tokens, "decode", threads=2)
     err = float(np.abs(one - ref).max())
     print(f"F16 gate / BF16 up experts: max abs err vs float64 reference {err:.3f}")

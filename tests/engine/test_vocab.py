@@ -120,13 +120,15 @@ def test_exact_strategies_match_full_on_oracle(oracle_dir, oracle_logits, qtype,
 
 
 def test_exact_strategies_match_full_in_decode_any_threads_and_ubatch(oracle_dir, oracle_logits):
+    """The fused delta rule for every u-batch (fdn 64), so that the hidden states, and with them the
+    strategies' outputs, do not depend on how the tokens are batched."""
     tokens = oracle_logits["tokens_seq64"][:16]
     with load_model(oracle_dir / "tiny-q4_k_m.gguf") as m:
         full, _ = _run(m, tokens, threads=2)
         for strategy in ("screened:5:q8_0", "argmax"):
-            ref, _ = _run(m, tokens, strategy, threads=1, ubatch=64)
+            ref, _ = _run(m, tokens, strategy, threads=1, ubatch=64, fdn_threshold=64)
             for kw in ({"threads": 2, "ubatch": 7}, {"threads": 3, "ubatch": 64}):
-                out, _ = _run(m, tokens, strategy, **kw)
+                out, _ = _run(m, tokens, strategy, fdn_threshold=64, **kw)
                 assert np.array_equal(out, ref), (strategy, kw)
             dec, _ = _run(m, tokens, strategy, mode="decode", threads=2)
             assert np.array_equal(dec, ref)

@@ -91,12 +91,18 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
 #define BETA(r) (h->beta[(int64_t)(c0 + (r)) * h->ldgb])
         float acc = 0.0f;
         for (int r = 0; r < C; r++) { acc += h->g[(int64_t)(c0 + r) * h->ldgb]; G[r] = acc; }
-        /* -L and A (row r, columns c <= r; zero beyond, so whole rows can enter a panel) */
+        /* -L and A (row r, columns c <= r; zero beyond, so whole rows can enter a panel): the
+         * dots k_r.k_c and q_r.k_c as panels, a block of DN_ROWS rows against the keys up to its last */
+        for (int r0 = 0; r0 < C; r0 += DN_ROWS) {
+            const int nr = C - r0 < DN_ROWS ? C - r0 : DN_ROWS;
+            k->dot_panel_f32(KR(0), h->ldqk, r0 + nr, KR(r0), h->ldqk, nr, Sk, NL + r0 * C, C);
+            k->dot_panel_f32(KR(0), h->ldqk, r0 + nr, QR(r0), h->ldqk, nr, Sk, A + r0 * C, C);
+        }
         for (int r = 0; r < C; r++) {
             for (int c = 0; c <= r; c++) {
                 const float gam = expf(G[r] - G[c]);
-                NL[r * C + c] = c < r ? -(BETA(r) * k->dot_f32(KR(r), KR(c), Sk) * gam) : 0.0f;
-                A[r * C + c] = scale * k->dot_f32(QR(r), KR(c), Sk) * gam;
+                NL[r * C + c] = c < r ? -(BETA(r) * NL[r * C + c] * gam) : 0.0f;
+                A[r * C + c] = scale * A[r * C + c] * gam;
             }
             for (int c = r + 1; c < C; c++) NL[r * C + c] = A[r * C + c] = 0.0f;
         }

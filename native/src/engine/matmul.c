@@ -72,9 +72,13 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
             for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
                 const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
-                if (packed) { /* one repacked group (Q35_PACK_ROWS == Q35_ROW_BLOCK), any number of tokens */
+                if (packed) { /* one repacked group (Q35_PACK_ROWS == Q35_ROW_BLOCK, rows a multiple of it),
+                               * any number of tokens; straight into y unless it adds to y */
+                    const int direct = !jobs[j].accumulate;
                     k->gemm_packed[w->type](packed + rb / Q35_PACK_ROWS * group_bytes, act + tb * arb, arb, te - tb,
-                                            in, v, Q35_ROW_BLOCK);
+                                            in, direct ? jobs[j].y + tb * jobs[j].ldy + rb : v,
+                                            direct ? jobs[j].ldy : Q35_ROW_BLOCK);
+                    if (direct) continue;
                 } else if (T < 4) { /* decode-sized, memory-bound: row by row, the prefetch spread along; each
                               * value the row's vec_dot (a panel's, bit for bit, without its calls) */
                     for (int64_t r = rb; r < re; r++) {

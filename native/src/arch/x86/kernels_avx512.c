@@ -424,8 +424,9 @@ static void from_float_q8_K_avx512(const float *x, void *dst, int64_t n) {
 /* ------------------------------------------------------------------------- */
 /* The fused delta rule (engine/deltanet.c has the math): per token one pass  */
 /* over S for vp = S^T k and op = S^T q, then S = d S + k vn^T. Columns go in */
-/* blocks of up to 64 (4 registers, the last ones masked), so any Sv works.  */
-
+/* blocks of up to 128 (8 registers, the last ones masked), so any Sv works; */
+/* at Sv = 128 a pass reads S as one contiguous stream.                       */
+#define DN_VECS 8
 static void dn_fused_avx512(const q35_dn_head *h) {
     const int Sk = h->Sk, Sv = h->Sv;
     const float scale = 1.0f / sqrtf((float)Sk);
@@ -438,21 +439,22 @@ static void dn_fused_avx512(const q35_dn_head *h) {
         const float kq = dot_f32_avx512(k, q, Sk);
         const __m512 vd = _mm512_set1_ps(d), vbeta = _mm512_set1_ps(beta);
         const __m512 vscale = _mm512_set1_ps(scale), vkq = _mm512_set1_ps(kq);
-        for (int cb = 0; cb < Sv; cb += 64) {
-            __mmask16 m[4];
-            for (int c = 0; c < 4; c++) m[c] = cb + 16 * c < Sv ? q35_mask16(Sv - cb - 16 * c) : 0;
-            __m512 P[4], Q[4]; /* S^T k and S^T q of these columns */
-            for (int c = 0; c < 4; c++) P[c] = Q[c] = _mm512_setzero_ps();
+        for (int cb = 0; cb < Sv; cb += 16 * DN_VECS) {
+            __mmask16 m[DN_VECS];
+            for (int c = 0; c < DN_VECS; c++) m[c] = cb + 16 * c < Sv ? q35_mask16(Sv - cb - 16 * c) : 0;
+            __m512 P[DN_VECS], Q[DN_VECS]; /* S^T k and S^T q of these columns */
+            for (int c = 0; c < DN_VECS; c++) P[c] = Q[c] = _mm512_setzero_ps();
             for (int i = 0; i < Sk; i++) {
                 const float *row = S + (int64_t)i * Sv + cb;
                 const __m512 ki = _mm512_set1_ps(k[i]), qi = _mm512_set1_ps(q[i]);
-                for (int c = 0; c < 4; c++) {
+#pragma GCC unroll 8
+                for (int c = 0; c < DN_VECS; c++) {
                     const __m512 s = _mm512_maskz_loadu_ps(m[c], row + 16 * c);
                     P[c] = _mm512_fmadd_ps(s, ki, P[c]);
                     Q[c] = _mm512_fmadd_ps(s, qi, Q[c]);
                 }
             }
-            for (int c = 0; c < 4; c++) {
+            for (int c = 0; c < DN_VECS; c++) {
                 const int j = cb + 16 * c;
                 if (!m[c]) break;
                 /* vn = beta (v - d vp);  o = scale (d op + kq vn) */
