@@ -10,7 +10,7 @@ import pytest
 from support.paths import ROOT
 
 PACKAGE = ROOT / "harness"
-FOUNDATION = {"errors", "ggml_types", "native", "_native", "cache", "atomic", "provenance", "version"}
+FOUNDATION = {"errors", "ggml_types", "native", "_native", "cache", "atomic", "provenance", "version", "settings"}
 # what each room may import (besides itself); the public facade harness/__init__ re-exports the rooms
 # below the measurements
 MAY_IMPORT = {
