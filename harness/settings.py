@@ -3,5 +3,5 @@ foundation module: it imports nothing, so the command line can name them without
 
 # u-batches of at most this many tokens run the fused delta rule, larger ones the chunked one (one token:
 # always fused). 0: chunked from two tokens up, where its panels beat the fused rule at every u-batch size
-# measured (README, "Delta-net algorithms")
+# measured (README, "Delta-net algorithms (`--fdn`)")
 DEFAULT_FDN_THRESHOLD = 0

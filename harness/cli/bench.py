@@ -46,6 +46,8 @@ def cmd_bench(a) -> int:
             machine_warning(f"no C kernels yet for {', '.join(no_kernel_types(m))}: those tensors run dequantized "
                             f"to F32, so these figures are not the speed of the file's types")
         res = run_bench(m, cfg, ready=lambda: warn_reasons(reasons, machine_warning))
+        for note in dict.fromkeys(r.extra.get("repack_note") for r in res if r.extra.get("repack_note")):
+            machine_warning(note)
         end = system_state(cpus=a.pin)
         for reason in throttled_between(start, end):
             machine_warning(reason)

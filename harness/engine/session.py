@@ -228,11 +228,45 @@ REPACK_MODES = ("auto", "on", "off")
 REPACK_AUTO_ISAS = ("avx2", "avx512")  # where the repacked products are SIMD kernels that win
 
 
+REPACK_MEMORY_SHARE = 0.75  # auto repacks only while the copies take at most this share of the available memory
+
+
 def repack_enabled(mode: str, isa: str) -> bool:
     """Whether a session repacks: "on" and "off" say so; "auto" repacks on the ISAs whose repacked
     products are SIMD kernels (on the scalar reference and NEON the stored layout is faster). Only
     the types the ISA has a repacked product for are repacked (q35_kernels.gemm_packed)."""
     return mode == "on" or (mode == "auto" and isa in REPACK_AUTO_ISAS)
+
+
+def packed_bytes_needed(model: Model, isa: str) -> int:
+    """Bytes of the repacked copies a session on this ISA would make (engine.c's rule): the layer
+    matrices whose type has a repacked product, of rows a multiple of 16; an expert stack only when
+    each expert's rows are (n_ff_expert and n_embd multiples of 16)."""
+    k = native.Kernels(isa)
+    c = model.config
+    experts_fit = c.n_ff_expert % 16 == 0 and c.n_embd % 16 == 0
+    total = 0
+    for name, ti in model.gguf.tensors.items():
+        if not name.startswith("blk.") or not k.has_packed(ti.type) or len(ti.ne) < 2:
+            continue
+        if name.endswith("_exps.weight") and not experts_fit:
+            continue
+        rows = int(np.prod(ti.ne[1:]))
+        total += int(lib.q35_packed_bytes(int(ti.type), rows, ti.ne[0]))
+    return total
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (the kernel's estimate of what can be allocated without
+    swapping, page cache included), or None where there is none."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 class Session:
@@ -261,6 +295,15 @@ class Session:
         self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
         self.dn_algo = dn_algo
         self.repack = repack_enabled(repack, self.isa)
+        self.repack_note = ""      # why auto did not repack, when memory decided it
+        if self.repack:
+            need, avail = packed_bytes_needed(model, self.isa), available_memory()
+            if avail is not None and need > REPACK_MEMORY_SHARE * avail:
+                msg = (f"repacking these weights takes {need / 2**30:.1f} GiB, more than "
+                       f"{REPACK_MEMORY_SHARE:.0%} of the {avail / 2**30:.1f} GiB available")
+                if repack == "on":
+                    raise UsageError(f"{msg}: run with repack off (--repack off)")
+                self.repack, self.repack_note = False, f"{msg}: the weights run as stored"
         self.vocab = model.config.vocab_size
         if block not in BLOCKS:
             raise UsageError(f"unknown block {block!r} (choose from {', '.join(BLOCKS)})")

@@ -281,7 +281,10 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
         s = stack.enter_context(Session(model, **session_kwargs(cfg, ctx)))
         start_ms = (time.perf_counter() - t_start) * 1e3          # repacking, when on, is most of it
         packed = s.packed_bytes
-        ps = stack.enter_context(Session(model, **session_kwargs(cfg, ctx, profile=True))) if cfg.profile else None
+        # the profiled and one-thread sessions run the main session's layout (a second copy of the repacked
+        # weights: where it does not fit, the profile is refused and the one-thread check left out)
+        same_layout = replace(cfg, repack="on" if packed else "off")
+        ps = stack.enter_context(Session(model, **session_kwargs(same_layout, ctx, profile=True))) if cfg.profile else None
         state = _depth_state(s, cfg.n_depth, cfg.seed, vocab)
         if ready is not None:
             ready()
@@ -297,15 +300,20 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
             rss = peak_rss_bytes()
             speed_1 = None
             if n_gen and not n_prompt and cfg.threads > 1:     # after the RSS reading: its buffers do not count
-                with Session(model, **session_kwargs(replace(cfg, threads=1), ctx)) as s1:
-                    speed_1 = _one_thread_tg(s1, state, int(np.random.default_rng([cfg.seed, 2]).integers(0, vocab)))
+                try:
+                    with Session(model, **session_kwargs(replace(same_layout, threads=1), ctx)) as s1:
+                        speed_1 = _one_thread_tg(s1, state, int(np.random.default_rng([cfg.seed, 2]).integers(0, vocab)))
+                except UsageError as e:
+                    if "repacking" not in str(e):
+                        raise
             prof = _profile(ps, run, state) if ps is not None else None
             # at a depth a generated token reads the KV cache too (depth_curve.kv_bytes_read)
             read = bpt + (kv_bytes_read(model, cfg.n_depth, n_gen, cfg.type_k, cfg.type_v) if cfg.n_depth and n_gen and not n_prompt else 0)
             r = BenchResult(test_name(n_prompt, n_gen, cfg.n_depth), n_prompt, n_gen, samples, read,
                             cfg.n_depth, rss, prof, {"isa": s.isa, "rss_reset": rss_reset, "load_before": load,
                                                      "others_cpu": others, "cpus": cpus, "tg_1thread_ts": speed_1,
-                                                     "packed_bytes": packed, "session_start_ms": start_ms})
+                                                     "packed_bytes": packed, "session_start_ms": start_ms,
+                                                     "repack_note": getattr(s, "repack_note", "")})
             r.machine_busy, r.busy_note = classify_busy(load, cfg.threads, cpus, r.median_ts, speed_1, others)
             yield r
 

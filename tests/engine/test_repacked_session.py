@@ -146,3 +146,30 @@ def test_repacked_expert_stacks_match_llama_cpp_whatever_the_batching(oracle_dir
     print(f"{isa} repacked tinymoe-{qtype}: max abs err {err:.3e}, per-position median {med:.3f}")
     assert err < QUANT_BOUND or within_llama_spread(per_pos, moe, qtype, "seq64")
     assert med < QUANT_MEDIAN_BOUND
+
+
+def test_auto_repacks_only_what_memory_holds_and_on_refuses(oracle_dir, monkeypatch):
+    """packed_bytes_needed is what a session then copies; auto leaves the weights as stored (saying why)
+    when the copies would take more than 3/4 of the available memory, and repack="on" refuses in one
+    line instead of running out of memory (a 35B-A3B Q4_K_M on a 24 GB machine needs 19.4 GiB)."""
+    from harness.engine import session as session_module
+    isa = next((i for i in ("avx512", "avx2") if i in RUNNABLE), None)
+    if isa is None:
+        pytest.skip("no SIMD ISA with repacked products on this CPU")
+    for name in ("tiny-q4_k_m", "tinymoe-q4_k_m"):
+        with load_model(oracle_dir / f"{name}.gguf") as m, Session(m, isa=isa, repack="on") as s:
+            assert session_module.packed_bytes_needed(m, isa) == s.packed_bytes > 0
+    with load_model(oracle_dir / "tinymoe-q4_k_m.gguf") as m:
+        need = session_module.packed_bytes_needed(m, isa)
+        monkeypatch.setattr(session_module, "available_memory", lambda: int(need / 0.75) + 1)
+        with Session(m, isa=isa) as s:
+            assert s.repack and s.packed_bytes == need and s.repack_note == ""
+        monkeypatch.setattr(session_module, "available_memory", lambda: int(need / 0.75) - 1)
+        with Session(m, isa=isa) as s:
+            assert (s.repack, s.packed_bytes) == (False, 0)
+            assert "more than 75% of the" in s.repack_note and "run as stored" in s.repack_note
+        with pytest.raises(UsageError, match=r"repacking these weights takes .* GiB.*--repack off"):
+            Session(m, isa=isa, repack="on")
+        monkeypatch.setattr(session_module, "available_memory", lambda: None)   # no /proc/meminfo: no check
+        with Session(m, isa=isa, repack="on") as s:
+            assert s.packed_bytes == need
