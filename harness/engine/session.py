@@ -228,7 +228,8 @@ REPACK_MODES = ("auto", "on", "off")
 REPACK_AUTO_ISAS = ("avx2", "avx512")  # where the repacked products are SIMD kernels that win
 
 
-REPACK_MEMORY_SHARE = 0.75  # auto repacks only while the copies take at most this share of the available memory
+REPACK_MEMORY_SHARE = 0.75        # auto repacks only while the copies take at most this share of the available memory
+REPACK_MEMORY_HEADROOM = 2 ** 30  # repack="on" leaves at least this much of it
 
 
 def repack_enabled(mode: str, isa: str) -> bool:
@@ -296,14 +297,17 @@ class Session:
         self.dn_algo = dn_algo
         self.repack = repack_enabled(repack, self.isa)
         self.repack_note = ""      # why auto did not repack, when memory decided it
-        if self.repack:
+        if self.repack:   # auto keeps a margin; on, asked for, may take all but REPACK_MEMORY_HEADROOM
             need, avail = packed_bytes_needed(model, self.isa), available_memory()
-            if avail is not None and need > REPACK_MEMORY_SHARE * avail:
-                msg = (f"repacking these weights takes {need / 2**30:.1f} GiB, more than "
-                       f"{REPACK_MEMORY_SHARE:.0%} of the {avail / 2**30:.1f} GiB available")
-                if repack == "on":
-                    raise UsageError(f"{msg}: run with repack off (--repack off)")
-                self.repack, self.repack_note = False, f"{msg}: the weights run as stored"
+            if avail is not None and repack == "on" and need > avail - REPACK_MEMORY_HEADROOM:
+                raise UsageError(f"repacking these weights takes {need / 2**30:.1f} GiB of the "
+                                 f"{avail / 2**30:.1f} GiB available, which leaves less than 1 GiB: run with "
+                                 f"repack off (--repack off)")
+            if avail is not None and repack == "auto" and need > REPACK_MEMORY_SHARE * avail:
+                self.repack = False
+                self.repack_note = (f"repacking these weights takes {need / 2**30:.1f} GiB, more than "
+                                    f"{REPACK_MEMORY_SHARE:.0%} of the {avail / 2**30:.1f} GiB available: the "
+                                    f"weights run as stored (--repack on takes all but 1 GiB)")
         self.vocab = model.config.vocab_size
         if block not in BLOCKS:
             raise UsageError(f"unknown block {block!r} (choose from {', '.join(BLOCKS)})")

@@ -151,7 +151,8 @@ def test_repacked_expert_stacks_match_llama_cpp_whatever_the_batching(oracle_dir
 def test_auto_repacks_only_what_memory_holds_and_on_refuses(oracle_dir, monkeypatch):
     """packed_bytes_needed is what a session then copies; auto leaves the weights as stored (saying why)
     when the copies would take more than 3/4 of the available memory, and repack="on" refuses in one
-    line instead of running out of memory (a 35B-A3B Q4_K_M on a 24 GB machine needs 19.4 GiB)."""
+    line when they would leave less than 1 GiB, instead of running out of memory (a 35B-A3B Q4_K_M on a
+    24 GB machine needs 19.4 GiB)."""
     from harness.engine import session as session_module
     isa = next((i for i in ("avx512", "avx2") if i in RUNNABLE), None)
     if isa is None:
@@ -159,16 +160,22 @@ def test_auto_repacks_only_what_memory_holds_and_on_refuses(oracle_dir, monkeypa
     for name in ("tiny-q4_k_m", "tinymoe-q4_k_m"):
         with load_model(oracle_dir / f"{name}.gguf") as m, Session(m, isa=isa, repack="on") as s:
             assert session_module.packed_bytes_needed(m, isa) == s.packed_bytes > 0
+    GiB = 2 ** 30
     with load_model(oracle_dir / "tinymoe-q4_k_m.gguf") as m:
         need = session_module.packed_bytes_needed(m, isa)
-        monkeypatch.setattr(session_module, "available_memory", lambda: int(need / 0.75) + 1)
+        # the rule on the numbers of a big file: 4 GiB of copies, 5 GiB available (the copies are this file's)
+        monkeypatch.setattr(session_module, "packed_bytes_needed", lambda model, isa: 4 * GiB)
+        monkeypatch.setattr(session_module, "available_memory", lambda: int(4 * GiB / 0.75) + 1)
         with Session(m, isa=isa) as s:
             assert s.repack and s.packed_bytes == need and s.repack_note == ""
-        monkeypatch.setattr(session_module, "available_memory", lambda: int(need / 0.75) - 1)
+        monkeypatch.setattr(session_module, "available_memory", lambda: 5 * GiB)
         with Session(m, isa=isa) as s:
             assert (s.repack, s.packed_bytes) == (False, 0)
-            assert "more than 75% of the" in s.repack_note and "run as stored" in s.repack_note
-        with pytest.raises(UsageError, match=r"repacking these weights takes .* GiB.*--repack off"):
+            assert "more than 75% of the 5.0 GiB" in s.repack_note and "run as stored" in s.repack_note
+        with Session(m, isa=isa, repack="on") as s:          # asked for: it fits with 1 GiB left
+            assert s.packed_bytes == need
+        monkeypatch.setattr(session_module, "available_memory", lambda: 5 * GiB - 1)
+        with pytest.raises(UsageError, match=r"repacking these weights takes 4.0 GiB.*less than 1 GiB.*--repack off"):
             Session(m, isa=isa, repack="on")
         monkeypatch.setattr(session_module, "available_memory", lambda: None)   # no /proc/meminfo: no check
         with Session(m, isa=isa, repack="on") as s:
