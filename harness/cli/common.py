@@ -129,7 +129,8 @@ def add_repack_arg(s: argparse.ArgumentParser) -> None:
     """--repack: the weights in the repacked layout (row-interleaved panels) for the session."""
     s.add_argument("--repack", default="auto", choices=("auto", "on", "off"),
                    help="copy the matrices whose type has a repacked product on this ISA into that layout at "
-                        "session start (auto: on AVX2 and AVX512; default auto)")
+                        "session start (auto: on AVX2 and AVX512 while the copies take at most 3/4 of the "
+                        "available memory; on: all but 1 GiB of it; default auto)")
 
 
 def add_cache_type_args(s: argparse.ArgumentParser) -> None:
