@@ -51,6 +51,7 @@ void q35_panel_by_dots(q35_vec_dot_fn dot, q35_vec_dot4_fn dot4, const void *w, 
 
 /* the repacked products' rule (arch/repacked_scalar.c) */
 void q35_gemm_packed_q4_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_gemm_packed_q5_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q6_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q8_0_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,

@@ -9,25 +9,58 @@ static uint8_t q4_K_code(const block_q4_K *x, int l) {
     return (l % 64) < 32 ? byte & 0xF : byte >> 4;
 }
 
+/* row r of a Q4_K_r16 group from one stored row's d, dmin, packed scales and its 256 codes (the low
+ * 4 bits of each go to the codes vectors) */
+static void k45_row_into(block_q4_K_r16 *o, int r, uint16_t d, uint16_t dmin, const uint8_t scales[12],
+                         const uint8_t codes[QK_K]) {
+    o->d[r] = d;
+    o->dmin[r] = dmin;
+    uint32_t u[3], w[4]; /* bytes: the 8 scales, then the 8 mins */
+    memcpy(u, scales, sizeof u);
+    q35_k45_scale_words(u, w);
+    for (int j = 0; j < 8; j++) {
+        o->sc[j][r] = (uint8_t)(w[j / 4] >> (8 * (j % 4)));
+        o->m[j][r] = (uint8_t)(w[2 + j / 4] >> (8 * (j % 4)));
+    }
+    for (int j = 0; j < 8; j++)
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < 4; i++) {
+                const int l = 32 * j + 8 * k + i;
+                o->qs[4 * j + k][4 * r + i] = (uint8_t)((codes[l] & 0xF) | (codes[l + 4] & 0xF) << 4);
+            }
+}
+
 static void repack_q4_K_group(const block_q4_K *rows[Q35_PACK_ROWS], int64_t nb, block_q4_K_r16 *out) {
-    for (int64_t b = 0; b < nb; b++) {
-        block_q4_K_r16 *o = out + b;
+    uint8_t codes[QK_K];
+    for (int64_t b = 0; b < nb; b++)
         for (int r = 0; r < Q35_PACK_ROWS; r++) {
             const block_q4_K *x = rows[r] + b;
-            o->d[r] = x->d;
-            o->dmin[r] = x->dmin;
-            uint32_t u[3], w[4]; /* bytes: the 8 scales, then the 8 mins */
-            memcpy(u, x->scales, sizeof u);
-            q35_k45_scale_words(u, w);
-            for (int j = 0; j < 8; j++) {
-                o->sc[j][r] = (uint8_t)(w[j / 4] >> (8 * (j % 4)));
-                o->m[j][r] = (uint8_t)(w[2 + j / 4] >> (8 * (j % 4)));
-            }
+            for (int l = 0; l < QK_K; l++) codes[l] = q4_K_code(x, l);
+            k45_row_into(out + b, r, x->d, x->dmin, x->scales, codes);
+        }
+}
+
+/* the code (0..31) of position l of a Q5_K block: Q4_K's nibble, the fifth bit in qh[l % 32] bit l / 32 */
+static uint8_t q5_K_code(const block_q5_K *x, int l) {
+    const uint8_t byte = x->qs[32 * (l / 64) + l % 32];
+    const uint8_t low = (l % 64) < 32 ? byte & 0xF : byte >> 4;
+    return (uint8_t)(low | ((x->qh[l % 32] >> (l / 32)) & 1) << 4);
+}
+
+static void repack_q5_K_group(const block_q5_K *rows[Q35_PACK_ROWS], int64_t nb, block_q5_K_r16 *out) {
+    uint8_t codes[QK_K];
+    for (int64_t b = 0; b < nb; b++) {
+        block_q5_K_r16 *o = out + b;
+        memset(o->qh, 0, sizeof o->qh);
+        for (int r = 0; r < Q35_PACK_ROWS; r++) {
+            const block_q5_K *x = rows[r] + b;
+            for (int l = 0; l < QK_K; l++) codes[l] = q5_K_code(x, l);
+            k45_row_into(&o->lo, r, x->d, x->dmin, x->scales, codes);
             for (int j = 0; j < 8; j++)
                 for (int k = 0; k < 4; k++)
                     for (int i = 0; i < 4; i++) {
                         const int l = 32 * j + 8 * k + i;
-                        o->qs[4 * j + k][4 * r + i] = (uint8_t)(q4_K_code(x, l) | q4_K_code(x, l + 4) << 4);
+                        o->qh[j][4 * r + i] |= (uint8_t)((codes[l] >> 4) << (2 * k) | (codes[l + 4] >> 4) << (2 * k + 1));
                     }
         }
     }
@@ -104,6 +137,7 @@ int64_t q35_packed_bytes(int type, int64_t rows, int64_t cols) {
     if (cols % QK_K) return 0;
     switch (type) {
     case Q35_TYPE_Q4_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q4_K_r16);
+    case Q35_TYPE_Q5_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q5_K_r16);
     case Q35_TYPE_Q6_K: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_q6_K_r16);
     case Q35_TYPE_IQ4_XS: return rows / Q35_PACK_ROWS * (cols / QK_K) * (int64_t)sizeof(block_iq4_xs_r16);
     default: return 0;
@@ -131,6 +165,10 @@ int q35_repack(int type, const void *w, int64_t rows, int64_t cols, void *out) {
             const block_iq4_xs *r16[Q35_PACK_ROWS];
             for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_iq4_xs *)w + (g * Q35_PACK_ROWS + r) * nb;
             repack_iq4_xs_group(r16, nb, (block_iq4_xs_r16 *)out + g * nb);
+        } else if (type == Q35_TYPE_Q5_K) {
+            const block_q5_K *r16[Q35_PACK_ROWS];
+            for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q5_K *)w + (g * Q35_PACK_ROWS + r) * nb;
+            repack_q5_K_group(r16, nb, (block_q5_K_r16 *)out + g * nb);
         } else if (type == Q35_TYPE_Q4_K) {
             const block_q4_K *r16[Q35_PACK_ROWS];
             for (int r = 0; r < Q35_PACK_ROWS; r++) r16[r] = (const block_q4_K *)w + (g * Q35_PACK_ROWS + r) * nb;

@@ -35,6 +35,16 @@ typedef struct {
 } block_q4_K_r16;
 _Static_assert(sizeof(block_q4_K_r16) == 2368 && sizeof(block_q4_K_r16) % 64 == 0, "q4_K_r16 size");
 
+/* Q5_K, 16 rows, one super-block (2880 bytes): Q4_K's layout for the low 4 bits, then the fifth
+ * bits. qh vector j serves sub-block j: byte 4r + i holds in bit 2k the fifth bit of position
+ * 32j + 8k + i (the low nibble of codes vector 4j + k), in bit 2k + 1 that of 32j + 8k + 4 + i (its
+ * high nibble). The rule is Q4_K's with the codes 0..31. */
+typedef struct {
+    block_q4_K_r16 lo;   /* d, dmin, sc, m and the low 4 bits, as Q4_K */
+    uint8_t qh[8][64];
+} block_q5_K_r16;
+_Static_assert(sizeof(block_q5_K_r16) == 2880 && sizeof(block_q5_K_r16) % 64 == 0, "q5_K_r16 size");
+
 /* Q6_K, 16 rows, one super-block (3360 bytes: 16 stored blocks). Rule, per row and super-block,
  * with the codes q in 0..63 and the 16 sub-blocks j of 16 positions:
  *     isum = sum_j sc_j,r * (sum_{l in j} q_l,r qa_l  -  32 (bsum_j))

@@ -1,5 +1,5 @@
 """Sessions with repacked weights (Session(repack=...), native/src/repacked.h): every matrix of a type
-with a repacked product (Q4_K, Q6_K, Q8_0, IQ4_XS) in the oracle's tiny files is copied into the interleaved layout, the logits stay as close to llama.cpp's
+with a repacked product (Q4_K, Q5_K, Q6_K, Q8_0, IQ4_XS, BF16) in the oracle's tiny files is copied into the interleaved layout, the logits stay as close to llama.cpp's
 as the stored layout's, and they do not depend on the thread count."""
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ def _packed_bytes(m, isa: str) -> int:
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
-@pytest.mark.parametrize("qtype", ["q4_k_m", "q6_k", "q8_0", "iq4_xs", "bf16"])
+@pytest.mark.parametrize("qtype", ["q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_xs", "bf16"])
 def test_repacked_files_match_llama_cpp_on_every_isa(oracle_dir, oracle_logits, qtype, isa):
     with load_model(oracle_dir / f"tiny-{qtype}.gguf") as m:
         want = _packed_bytes(m, isa)

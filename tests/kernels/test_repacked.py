@@ -13,7 +13,7 @@ from harness.model.dequant import DEQUANTIZERS
 from support.kernel_rows import act_type, activation_row, dequant_act, quantized_row
 
 RUNNABLE = native.cpu_features()["supported"]
-PACKED_TYPES = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.Q8_0, GGMLType.IQ4_XS, GGMLType.BF16]
+PACKED_TYPES = [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.Q8_0, GGMLType.IQ4_XS, GGMLType.BF16]
 TOKENS = (1, 3, 8, 9, 17, 32)   # one row (decode), tile edges of 8, a full engine token block
 
 
@@ -95,13 +95,13 @@ def test_shapes_and_types_without_a_layout_are_refused():
     w = np.stack([quantized_row(rng, 256, GGMLType.Q4_K) for _ in range(17)])
     with pytest.raises(UsageError, match="no repacked layout for 17 Q4_K rows"):
         native.repack(w, GGMLType.Q4_K, 256)
-    q5 = np.stack([quantized_row(rng, 256, GGMLType.Q5_K) for _ in range(16)])
-    with pytest.raises(UsageError, match="no repacked layout for 16 Q5_K rows"):
-        native.repack(q5, GGMLType.Q5_K, 256)
+    q3 = np.stack([quantized_row(rng, 256, GGMLType.Q3_K) for _ in range(16)])
+    with pytest.raises(UsageError, match="no repacked layout for 16 Q3_K rows"):
+        native.repack(q3, GGMLType.Q3_K, 256)
     with pytest.raises(UsageError, match="uint8 \\[rows, 144\\]"):
         native.repack(w[:, :100], GGMLType.Q4_K, 256)
     packed = native.repack(w[:16], GGMLType.Q4_K, 256)
     with pytest.raises(UsageError, match="groups of 2368 bytes"):
         native.Kernels("scalar").gemm_packed(packed[:-1], np.zeros((1, 292), np.uint8), GGMLType.Q4_K, 256)
-    with pytest.raises(UsageError, match="no repacked Q5_K product"):
-        native.Kernels("scalar").gemm_packed(packed, np.zeros((1, 292), np.uint8), GGMLType.Q5_K, 256)
+    with pytest.raises(UsageError, match="no repacked Q3_K product"):
+        native.Kernels("scalar").gemm_packed(packed, np.zeros((1, 292), np.uint8), GGMLType.Q3_K, 256)

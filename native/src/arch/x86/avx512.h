@@ -207,6 +207,9 @@ void q35_gemm_q8_0_avx512vnni(Q35_GEMM_ARGS);
 void q35_gemm_packed_q4_K_avx512(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q4_K_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                      int64_t ldy);
+void q35_gemm_packed_q5_K_avx512(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_gemm_packed_q5_K_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                     int64_t ldy);
 void q35_gemm_packed_iq4_xs_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy);
 void q35_gemm_packed_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,

@@ -523,7 +523,8 @@ const q35_kernels q35_kernels_avx512 = {
         [Q35_TYPE_Q6_K] = q35_gemm_q6_K_avx512,
         [Q35_TYPE_IQ4_XS] = q35_gemm_iq4_xs_avx512,
     },
-    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512, [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx512},
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512, [Q35_TYPE_Q5_K] = q35_gemm_packed_q5_K_avx512,
+                    [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx512},
 };
 #else /* Q35_AVX512_VNNI: only the integer dots differ; dispatch fills the rest from q35_kernels_avx512 */
 const q35_kernels q35_kernels_avx512vnni = {
@@ -551,7 +552,7 @@ const q35_kernels q35_kernels_avx512vnni = {
         [Q35_TYPE_Q6_K] = q35_gemm_q6_K_avx512vnni,
         [Q35_TYPE_IQ4_XS] = q35_gemm_iq4_xs_avx512vnni,
     },
-    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512vnni,
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx512vnni, [Q35_TYPE_Q5_K] = q35_gemm_packed_q5_K_avx512vnni,
                     [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx512vnni,
                     [Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_avx512vnni,
                     [Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_avx512vnni},

@@ -26,8 +26,16 @@ static inline __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
-                          int64_t ldy) {
+/* bit s of every byte (s = 0..7) moved to bit 4, the other bits cleared */
+INLINE __m512i bit_to_4(__m512i h, const int s) {
+    const __m512i v = s <= 4 ? _mm512_slli_epi16(h, (unsigned)(4 - s)) : _mm512_srli_epi16(h, (unsigned)(s - 4));
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x10));
+}
+
+/* Q4_K (five = 0) and Q5_K (five = 1: the fifth bits from the group's qh, bit 2k and 2k + 1 of
+ * qh vector sj for codes vector 4 sj + k); groups bstride bytes apart, Q4_K's layout first */
+INLINE void k45_r16_tile(const uint8_t *xp, int64_t bstride, const int five, int64_t nb, const uint8_t *a, int64_t as,
+                         const int RN, float *y, int64_t ldy) {
     const __m512i m4 = _mm512_set1_epi8(0xF);
     const block_q8_K *q[TN];
 #pragma GCC unroll 8
@@ -36,6 +44,8 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
 #pragma GCC unroll 8
     for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const block_q4_K_r16 *x = (const block_q4_K_r16 *)(const void *)(xp + b * bstride);
+        const uint8_t(*qh)[64] = five ? ((const block_q5_K_r16 *)(const void *)x)->qh : NULL;
         __m512i isum[TN];
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
@@ -43,10 +53,15 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
             __m512i sa[TN], sb[TN];
 #pragma GCC unroll 8
             for (int j = 0; j < RN; j++) sa[j] = sb[j] = _mm512_setzero_si512();
+            const __m512i h = five ? _mm512_loadu_si512((const void *)qh[sj]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                const __m512i raw = _mm512_loadu_si512((const void *)x[b].qs[4 * sj + k]);
-                const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                const __m512i raw = _mm512_loadu_si512((const void *)x->qs[4 * sj + k]);
+                __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                if (five) {
+                    lo = _mm512_or_si512(lo, bit_to_4(h, 2 * k));
+                    hi = _mm512_or_si512(hi, bit_to_4(h, 2 * k + 1));
+                }
 #pragma GCC unroll 8
                 for (int j = 0; j < RN; j++) {
                     const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
@@ -54,7 +69,7 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
                     sb[j] = dpbusd(sb[j], hi, bcast4(p + 4));
                 }
             }
-            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[b].sc[sj]));
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x->sc[sj]));
 #pragma GCC unroll 8
             for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(sa[j], sb[j]), sc));
         }
@@ -62,10 +77,10 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
         __m512i mp[4];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
-            mp[k] = _mm512_or_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[b].m[2 * k])),
-                                    _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[b].m[2 * k + 1])), 16));
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
-        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].dmin));
+            mp[k] = _mm512_or_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x->m[2 * k])),
+                                    _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x->m[2 * k + 1])), 16));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x->d));
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x->dmin));
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) {
             const int16_t *bs = q[j][b].bsums;
@@ -86,6 +101,16 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
     }
 #pragma GCC unroll 8
     for (int j = 0; j < RN; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    k45_r16_tile((const uint8_t *)x, (int64_t)sizeof *x, 0, nb, a, as, RN, y, ldy);
+}
+
+INLINE void q5_K_r16_tile(const block_q5_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    k45_r16_tile((const uint8_t *)x, (int64_t)sizeof *x, 1, nb, a, as, RN, y, ldy);
 }
 
 /* the 4 code vectors (0..63) of sub-block j: positions 16j + 4e .. 16j + 4e + 3 for e = 0..3 */
@@ -258,6 +283,11 @@ void q35_gemm_packed_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, 
 void Q35_AVX512_OWN(q35_gemm_packed_q4_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                           int64_t ldy) {
     Q35_PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K, TN)
+}
+
+void Q35_AVX512_OWN(q35_gemm_packed_q5_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                          int64_t ldy) {
+    Q35_PACKED_DRIVER(q5_K_r16_tile, block_q5_K_r16, QK_K, TN)
 }
 
 Q35_AVX512_END
