@@ -6,27 +6,34 @@
 #include "fp16.h"
 #include "repacked.h"
 
-void q35_gemm_packed_q4_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
-                                 int64_t ldy) {
-    const block_q4_K_r16 *x = wp;
+/* Q4_K (five = 0) and Q5_K (five = 1: the fifth bits from qh, bit 2k and 2k + 1 of qh[j] for codes
+ * vector 4j + k); groups bstride bytes apart, Q4_K's layout first */
+static void k45_packed(const uint8_t *wp, int64_t bstride, int five, const void *a, int64_t as, int nt, int64_t n,
+                       float *y, int64_t ldy) {
     const int64_t nb = n / QK_K;
     for (int t = 0; t < nt; t++) {
         const block_q8_K *q = (const block_q8_K *)(const void *)((const uint8_t *)a + t * as);
         for (int r = 0; r < Q35_PACK_ROWS; r++) {
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
+                const block_q4_K_r16 *x = (const block_q4_K_r16 *)(const void *)(wp + b * bstride);
+                const block_q5_K_r16 *x5 = five ? (const block_q5_K_r16 *)(const void *)x : NULL;
                 int32_t isum = 0, msum = 0;
                 for (int j = 0; j < 8; j++) {
                     int32_t s = 0;
                     for (int k = 0; k < 4; k++) {
-                        const uint8_t *c = x[b].qs[4 * j + k] + 4 * r;
+                        const uint8_t *c = x->qs[4 * j + k] + 4 * r;
                         const int8_t *qa = q[b].qs + 32 * j + 8 * k;
-                        for (int i = 0; i < 4; i++) s += (c[i] & 0xF) * qa[i] + (c[i] >> 4) * qa[4 + i];
+                        for (int i = 0; i < 4; i++) {
+                            const int h = x5 ? x5->qh[j][4 * r + i] : 0;
+                            s += ((c[i] & 0xF) | ((h >> (2 * k)) & 1) << 4) * qa[i] +
+                                 ((c[i] >> 4) | ((h >> (2 * k + 1)) & 1) << 4) * qa[4 + i];
+                        }
                     }
-                    isum += x[b].sc[j][r] * s;
-                    msum += x[b].m[j][r] * (q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
+                    isum += x->sc[j][r] * s;
+                    msum += x->m[j][r] * (q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
                 }
-                const float dd = q[b].d * q35_h2f(x[b].d[r]), dm = q[b].d * q35_h2f(x[b].dmin[r]);
+                const float dd = q[b].d * q35_h2f(x->d[r]), dm = q[b].d * q35_h2f(x->dmin[r]);
                 acc = fmaf(dd, (float)isum, acc);
                 acc = fmaf(-dm, (float)msum, acc);
             }
@@ -35,37 +42,15 @@ void q35_gemm_packed_q4_K_scalar(const void *wp, const void *a, int64_t as, int 
     }
 }
 
+void q35_gemm_packed_q4_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                 int64_t ldy) {
+    k45_packed(wp, (int64_t)sizeof(block_q4_K_r16), 0, a, as, nt, n, y, ldy);
+}
+
 /* Q4_K's rule with the fifth bits (repacked.h) */
 void q35_gemm_packed_q5_K_scalar(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                  int64_t ldy) {
-    const block_q5_K_r16 *x = wp;
-    const int64_t nb = n / QK_K;
-    for (int t = 0; t < nt; t++) {
-        const block_q8_K *q = (const block_q8_K *)(const void *)((const uint8_t *)a + t * as);
-        for (int r = 0; r < Q35_PACK_ROWS; r++) {
-            float acc = 0.0f;
-            for (int64_t b = 0; b < nb; b++) {
-                const block_q4_K_r16 *lo = &x[b].lo;
-                int32_t isum = 0, msum = 0;
-                for (int j = 0; j < 8; j++) {
-                    int32_t s = 0;
-                    for (int k = 0; k < 4; k++) {
-                        const uint8_t *c = lo->qs[4 * j + k] + 4 * r, *h = x[b].qh[j] + 4 * r;
-                        const int8_t *qa = q[b].qs + 32 * j + 8 * k;
-                        for (int i = 0; i < 4; i++)
-                            s += ((c[i] & 0xF) | ((h[i] >> (2 * k)) & 1) << 4) * qa[i] +
-                                 ((c[i] >> 4) | ((h[i] >> (2 * k + 1)) & 1) << 4) * qa[4 + i];
-                    }
-                    isum += lo->sc[j][r] * s;
-                    msum += lo->m[j][r] * (q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
-                }
-                const float dd = q[b].d * q35_h2f(lo->d[r]), dm = q[b].d * q35_h2f(lo->dmin[r]);
-                acc = fmaf(dd, (float)isum, acc);
-                acc = fmaf(-dm, (float)msum, acc);
-            }
-            y[t * ldy + r] = acc;
-        }
-    }
+    k45_packed(wp, (int64_t)sizeof(block_q5_K_r16), 1, a, as, nt, n, y, ldy);
 }
 
 /* the code (0..63) of position 16j + 4e + i of row r */
