@@ -143,6 +143,13 @@ class BenchResult:
 # ----------------------------------------------------------------------------
 # running
 
+def session_takes(name: str) -> bool:
+    """Whether this engine's Session takes the argument (by name, or through **kwargs, as a wrapper
+    around it does)."""
+    params = inspect.signature(Session.__init__).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def session_kwargs(cfg: BenchConfig, ctx: int, profile: bool = False) -> dict:
     """Session arguments; vocab_strategy and the cache types are passed only when they are not the
     defaults ('full', f32), so this works with engines that do not know the arguments yet."""
@@ -154,14 +161,14 @@ def session_kwargs(cfg: BenchConfig, ctx: int, profile: bool = False) -> dict:
         check_vocab_strategy_supported(cfg.vocab_strategy)
         kw["vocab_strategy"] = cfg.vocab_strategy
     if cfg.repack != "auto":
-        if "repack" not in inspect.signature(Session.__init__).parameters:
+        if not session_takes("repack"):
             raise UsageError(f"--repack {cfg.repack}: this engine has no repacked weights yet")
         kw["repack"] = cfg.repack
     return kw
 
 
 def check_vocab_strategy_supported(strategy: str) -> None:
-    if strategy != "full" and "vocab_strategy" not in inspect.signature(Session.__init__).parameters:
+    if strategy != "full" and not session_takes("vocab_strategy"):
         raise UsageError(f"vocab strategy {strategy!r}: this engine has no vocab strategies yet "
                          f"(only 'full', the whole LM head, is available)")
 
