@@ -466,7 +466,10 @@ static void dn_fused_avx512(const q35_dn_head *h) {
         for (int i = 0; i < Sk; i++) {
             float *row = S + (int64_t)i * Sv;
             const __m512 ki = _mm512_set1_ps(k[i]);
-            for (int j = 0; j < Sv; j += 16) {
+            int j = 0;
+            for (; j + 16 <= Sv; j += 16)
+                _mm512_storeu_ps(row + j, _mm512_fmadd_ps(ki, _mm512_loadu_ps(vn + j), _mm512_mul_ps(vd, _mm512_loadu_ps(row + j))));
+            if (j < Sv) {
                 const __mmask16 mj = q35_mask16(Sv - j);
                 const __m512 s = _mm512_maskz_loadu_ps(mj, row + j);
                 _mm512_mask_storeu_ps(row + j, mj, _mm512_fmadd_ps(ki, _mm512_maskz_loadu_ps(mj, vn + j), _mm512_mul_ps(vd, s)));
