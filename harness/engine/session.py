@@ -239,22 +239,10 @@ def repack_enabled(mode: str, isa: str) -> bool:
     return mode == "on" or (mode == "auto" and isa in REPACK_AUTO_ISAS)
 
 
-def packed_bytes_needed(model: Model, isa: str) -> int:
-    """Bytes of the repacked copies a session on this ISA would make (engine.c's rule): the layer
-    matrices whose type has a repacked product, of rows a multiple of 16; an expert stack only when
-    each expert's rows are (n_ff_expert and n_embd multiples of 16)."""
-    k = native.Kernels(isa)
-    c = model.config
-    experts_fit = c.n_ff_expert % 16 == 0 and c.n_embd % 16 == 0
-    total = 0
-    for name, ti in model.gguf.tensors.items():
-        if not name.startswith("blk.") or not k.has_packed(ti.type) or len(ti.ne) < 2:
-            continue
-        if name.endswith("_exps.weight") and not experts_fit:
-            continue
-        rows = int(np.prod(ti.ne[1:]))
-        total += int(lib.q35_packed_bytes(int(ti.type), rows, ti.ne[0]))
-    return total
+def packed_bytes_needed(nm: NativeModel, isa: str) -> int:
+    """Bytes of the repacked copies a session on this ISA would make of the model (the engine's rule,
+    q35_model_packed_bytes)."""
+    return int(lib.q35_model_packed_bytes(nm.ptr, native.ISAS[isa]))
 
 
 def available_memory() -> int | None:
@@ -296,9 +284,14 @@ class Session:
         self.threads, self.ubatch, self.fdn_threshold, self.ctx = threads, ubatch, fdn_threshold, ctx
         self.dn_algo = dn_algo
         self.repack = repack_enabled(repack, self.isa)
+        self.vocab = model.config.vocab_size
+        if block not in BLOCKS:
+            raise UsageError(f"unknown block {block!r} (choose from {', '.join(BLOCKS)})")
+        self.block = block
+        self._nm = NativeModel(model, block)
         self.repack_note = ""      # why auto did not repack, when memory decided it
         if self.repack:   # auto keeps a margin; on, asked for, may take all but REPACK_MEMORY_HEADROOM
-            need, avail = packed_bytes_needed(model, self.isa), available_memory()
+            need, avail = packed_bytes_needed(self._nm, self.isa), available_memory()
             if avail is not None and repack == "on" and need > avail - REPACK_MEMORY_HEADROOM:
                 raise UsageError(f"repacking these weights takes {need / 2**30:.1f} GiB of the "
                                  f"{avail / 2**30:.1f} GiB available, which leaves less than 1 GiB: run with "
@@ -308,11 +301,6 @@ class Session:
                 self.repack_note = (f"repacking these weights takes {need / 2**30:.1f} GiB, more than "
                                     f"{REPACK_MEMORY_SHARE:.0%} of the {avail / 2**30:.1f} GiB available: the "
                                     f"weights run as stored (--repack on takes all but 1 GiB)")
-        self.vocab = model.config.vocab_size
-        if block not in BLOCKS:
-            raise UsageError(f"unknown block {block!r} (choose from {', '.join(BLOCKS)})")
-        self.block = block
-        self._nm = NativeModel(model, block)
         p = ffi.new("q35_session_params *", {
             "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
             "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,

@@ -312,6 +312,8 @@ typedef struct {
 } q35_session_params;
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */
+/* bytes of the repacked weight copies a session on isa with repack = 1 makes (-1: no such ISA) */
+int64_t q35_model_packed_bytes(const q35_model *m, int isa);
 /* bytes of the session's repacked weight copies (0 when it repacked nothing) */
 int64_t q35_session_packed_bytes(const q35_session *s);
 /* 1 when the session runs the model's tensor (layer, slot; layer -1 for a global one) from a

@@ -159,10 +159,10 @@ def test_auto_repacks_only_what_memory_holds_and_on_refuses(oracle_dir, monkeypa
         pytest.skip("no SIMD ISA with repacked products on this CPU")
     for name in ("tiny-q4_k_m", "tinymoe-q4_k_m"):
         with load_model(oracle_dir / f"{name}.gguf") as m, Session(m, isa=isa, repack="on") as s:
-            assert session_module.packed_bytes_needed(m, isa) == s.packed_bytes > 0
+            assert session_module.packed_bytes_needed(session_module.NativeModel(m), isa) == s.packed_bytes > 0
     GiB = 2 ** 30
     with load_model(oracle_dir / "tinymoe-q4_k_m.gguf") as m:
-        need = session_module.packed_bytes_needed(m, isa)
+        need = session_module.packed_bytes_needed(session_module.NativeModel(m), isa)
         # the rule on the numbers of a big file: 4 GiB of copies, 5 GiB available (the copies are this file's)
         monkeypatch.setattr(session_module, "packed_bytes_needed", lambda model, isa: 4 * GiB)
         monkeypatch.setattr(session_module, "available_memory", lambda: int(4 * GiB / 0.75) + 1)

@@ -191,14 +191,29 @@ static int is_expert_stack(int slot) {
            slot == Q35_W_FFN_DOWN_EXPS;
 }
 
-/* a buffer for the repacked copy of t (in slot), or NULL when its type has no repacked product
- * on this ISA or the shape does not fit the layout; *failed set when memory runs out */
-static uint8_t *packed_buffer(q35_session *s, const q35_tensor *t, int slot, int *failed) {
-    if (!t->data || !s->k->gemm_packed[t->type]) return NULL;
+/* bytes of the repacked copy of t (in slot) under table k, or 0 when its type has no repacked
+ * product there or the shape does not fit the layout */
+static int64_t packed_size(const q35_model *m, const q35_kernels *k, const q35_tensor *t, int slot) {
+    if (!t->data || !k->gemm_packed[t->type]) return 0;
     /* an expert's rows (gate, up: Fe each; down: E) must be whole groups */
-    const q35_config *c = &s->m->c;
-    if (is_expert_stack(slot) && (c->n_ff_expert % Q35_PACK_ROWS || c->n_embd % Q35_PACK_ROWS)) return NULL;
-    const int64_t bytes = q35_packed_bytes(t->type, t->rows, t->cols);
+    if (is_expert_stack(slot) && (m->c.n_ff_expert % Q35_PACK_ROWS || m->c.n_embd % Q35_PACK_ROWS)) return 0;
+    return q35_packed_bytes(t->type, t->rows, t->cols);
+}
+
+int64_t q35_model_packed_bytes(const q35_model *m, int isa) {
+    const q35_kernels *k = q35_kernels_for(isa);
+    if (!k) return -1;
+    int64_t total = 0;
+    for (int il = 0; il < m->c.n_layer; il++)
+        for (size_t i = 0; i < sizeof packable_slots / sizeof packable_slots[0]; i++)
+            total += packed_size(m, k, &m->layer[il][packable_slots[i]], packable_slots[i]);
+    return total;
+}
+
+/* a buffer for the repacked copy of t (in slot), or NULL when it has none (packed_size); *failed
+ * set when memory runs out */
+static uint8_t *packed_buffer(q35_session *s, const q35_tensor *t, int slot, int *failed) {
+    const int64_t bytes = packed_size(s->m, s->k, t, slot);
     if (!bytes) return NULL;
     uint8_t *buf = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
     if (!buf) *failed = 1;
