@@ -30,6 +30,9 @@ const q35_kernels *q35_neon_table(void); /* the dotprod one where the CPU has it
 /* the repacked products with sdot by lane (arch/arm/repacked_neon.c) */
 void q35_gemm_packed_q4_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy);
+void q35_gemm_packed_q5_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                               int64_t ldy);
+void q35_gemm_packed_bf16_neon(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q6_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy);
 void q35_gemm_packed_q8_0_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,

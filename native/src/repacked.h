@@ -83,10 +83,12 @@ typedef struct {
 _Static_assert(sizeof(block_iq4_xs_r16) == 2208, "iq4_xs_r16 size");
 
 /* BF16, 16 rows, one block of 32 positions (1024 bytes). Rule, per row, the pairs of positions in
- * order, each pair its odd position first (VDPBF16PS as the Intel SDM writes it: DAZ on the inputs,
- * each sum rounded to nearest even, FTZ on the results):
- *     acc = ftz(acc + daz(w_2p+1,r) daz(qa_2p+1));  acc = ftz(acc + daz(w_2p,r) daz(qa_2p))
- * (a product of two bf16 values is exact in float). */
+ * order, each pair its odd position first (VDPBF16PS: DAZ on the inputs, each sum rounded to
+ * nearest even, FTZ on the results):
+ *     acc = ftz(fma(daz(w_2p+1,r), daz(qa_2p+1), acc));  acc = ftz(fma(daz(w_2p,r), daz(qa_2p), acc))
+ * The product is exact and is neither rounded nor flushed on its own, even below FLT_MIN: Zen 4's
+ * vdpbf16ps does so (the self-test's case of subnormals and flushes, which a rule flushing the
+ * products fails). */
 typedef struct {
     uint16_t w[16][2 * Q35_PACK_ROWS]; /* vector p: element 2r + e = row r, position 2p + e */
 } block_bf16_r16;

@@ -42,6 +42,7 @@
 
 #include "q35.h"
 #include "kernels.h" /* the raw per-variant tables, for the AVX512 VNNI check */
+#include "repacked.h" /* Q35_BF16_R16_ELEMS */
 
 static int failures = 0, checks = 0;
 
@@ -109,6 +110,7 @@ static int make_weight_row(int wt, float *a, uint8_t *wq, int64_t n) {
 }
 
 static void check_packed(const char *name, const q35_kernels *k, const q35_kernels *ref);
+static void check_packed_bf16_edges(const char *name, const q35_kernels *k, const q35_kernels *ref);
 
 static void check_dots(const char *name, const q35_kernels *k, const q35_kernels *ref) {
     float *a = xmalloc(N * sizeof *a), *b = xmalloc(4 * N * sizeof *b);
@@ -176,6 +178,7 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
     }
     free(a); free(b); free(wq); free(act);
     check_packed(name, k, ref);
+    check_packed_bf16_edges(name, k, ref);
 }
 
 /* the repacked products: 16 weight rows repacked, by 1, 4 and 9 activation rows (decode, a
@@ -217,6 +220,41 @@ static void check_packed(const char *name, const q35_kernels *k, const q35_kerne
         free(wq); free(act); free(kact); free(wp);
     }
     free(a); free(b);
+}
+
+/* The repacked BF16 rule's number handling, which random values near 1 never reach. The values'
+ * exponents are 2^-87..2^-57, so the products (2^-174..2^-114) straddle FLT_MIN and the ones the
+ * rule flushes would still move the sums' last bits; one weight in 8 is subnormal and, in every
+ * other activation row, one value in 8 is near 2^75, so a subnormal weight read as itself (no DAZ)
+ * would swamp the sum. Bit for bit the scalar rule's, by 1, 4 and 9 rows. */
+static uint16_t bf16_case(int field_lo, int field_span) {
+    const uint32_t sign = frand() < 0 ? 0x8000u : 0, mant = (uint32_t)((frand() + 1.0f) * 64.0f) & 0x7F;
+    const uint32_t field = (uint32_t)field_lo + ((uint32_t)((frand() + 1.0f) * 0.5f * (float)field_span) % field_span);
+    return (uint16_t)(sign | field << 7 | mant);
+}
+
+static void check_packed_bf16_edges(const char *name, const q35_kernels *k, const q35_kernels *ref) {
+    enum { NT = 9, N = 4 * Q35_BF16_R16_ELEMS };
+    const int wt = Q35_TYPE_BF16;
+    if (!k->gemm_packed[wt] || !ref->gemm_packed[wt]) return;
+    const int64_t n = N;
+    uint16_t w[Q35_PACK_ROWS * N], act[NT * N];
+    for (int i = 0; i < Q35_PACK_ROWS * N; i++) w[i] = i % 8 == 3 ? bf16_case(0, 1) : bf16_case(40, 31);
+    for (int i = 0; i < NT * N; i++) act[i] = (i / N) % 2 && i % 8 == 3 ? bf16_case(200, 4) : bf16_case(40, 31);
+    const int64_t pb = q35_packed_bytes(wt, Q35_PACK_ROWS, n), arb = n * 2;
+    uint8_t *wp = aligned_alloc(64, (size_t)(pb + 63) / 64 * 64);
+    float got[NT * Q35_PACK_ROWS], want[NT * Q35_PACK_ROWS];
+    double worst = !wp || q35_repack(wt, w, Q35_PACK_ROWS, n, wp) ? INFINITY : 0;
+    int nonzero = 0;
+    for (int nt = 1; nt <= NT && worst == 0; nt += nt == 1 ? 3 : 5) {
+        k->gemm_packed[wt](wp, act, arb, nt, n, got, Q35_PACK_ROWS);
+        ref->gemm_packed[wt](wp, act, arb, nt, n, want, Q35_PACK_ROWS);
+        if (memcmp(got, want, sizeof(float) * (size_t)(nt * Q35_PACK_ROWS))) worst = INFINITY;
+        for (int i = 0; i < nt * Q35_PACK_ROWS; i++) nonzero += want[i] != 0;
+    }
+    if (nonzero == 0) worst = INFINITY; /* the case would not test the sums */
+    report(name, "gemm_packed BF16, subnormals and flushes", worst, 1e-5);
+    free(wp);
 }
 
 static void check_converters(const char *name, const q35_kernels *k, const q35_kernels *ref) {

@@ -131,7 +131,7 @@ void q35_gemm_packed_iq4_xs_scalar(const void *wp, const void *a, int64_t as, in
 }
 
 /* VDPBF16PS's number handling: bf16 subnormal inputs read as zero (DAZ), float subnormal results
- * written as zero (FTZ), both keeping the sign */
+ * written as zero (FTZ), both keeping the sign; the product inside the fused step is not flushed */
 static float ftz(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
 static float bf16_daz(uint16_t h) { return ftz(q35_bits_f32((uint32_t)h << 16)); } /* a bf16 subnormal is a float one */
 
@@ -146,8 +146,7 @@ void q35_gemm_packed_bf16_scalar(const void *wp, const void *a, int64_t as, int 
             for (int64_t b = 0; b < nb; b++)
                 for (int p = 0; p < 16; p++)
                     for (int e = 1; e >= 0; e--) { /* the odd position first */
-                        const float prod = ftz(bf16_daz(x[b].w[p][2 * r + e]) * bf16_daz(qa[b * Q35_BF16_R16_ELEMS + 2 * p + e]));
-                        acc = ftz(acc + prod);
+                        acc = ftz(fmaf(bf16_daz(x[b].w[p][2 * r + e]), bf16_daz(qa[b * Q35_BF16_R16_ELEMS + 2 * p + e]), acc));
                     }
             y[t * ldy + r] = acc;
         }

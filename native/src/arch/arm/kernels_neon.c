@@ -329,12 +329,13 @@ static void dn_fused_neon(const q35_dn_head *h) {
         },                                                                                         \
     }
 
-const q35_kernels q35_kernels_neon = NEON_TABLE("neon", mull);
+const q35_kernels q35_kernels_neon = NEON_TABLE("neon", mull, .gemm_packed = {[Q35_TYPE_BF16] = q35_gemm_packed_bf16_neon}, );
 /* with the repacked products (repacked_neon.c), which are built on sdot by lane */
 const q35_kernels q35_kernels_neon_dotprod = NEON_TABLE(
     "neon+dotprod", sdot,
-    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_sdot, [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_sdot,
-                    [Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_sdot, [Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_sdot},);
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_sdot, [Q35_TYPE_Q5_K] = q35_gemm_packed_q5_K_sdot,
+                    [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_sdot, [Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_sdot,
+                    [Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_sdot, [Q35_TYPE_BF16] = q35_gemm_packed_bf16_neon},);
 #undef NEON_TABLE
 
 const q35_kernels *q35_neon_table(void) {

@@ -51,10 +51,11 @@ static inline int32x4_t s8x4(const int8_t *p) {
 /* sdot of 4 rows' bytes w with activation bytes 4l..4l+3 of a; l a constant */
 #define SDOT_LANE(acc, w, a, l) vdotq_laneq_s32((acc), (w), (a), (l))
 
-/* The 4-bit products, Q4_K (the codes) and IQ4_XS (the codes' grid values, grid != NULL):
- * sub-block sums times the sub-block scales, then the rule's float steps. */
+/* The 4-bit products, Q4_K (the codes), Q5_K (the codes with their fifth bits, q5) and IQ4_XS
+ * (the codes' grid values, iq4): sub-block sums times the sub-block scales, then the rule's float
+ * steps. */
 INLINE void nibble_r16_tile(const uint8_t *x0, int64_t stride, int64_t nb, const uint8_t *a, int64_t as, const int RN,
-                            float *y, int64_t ldy, const int iq4) {
+                            float *y, int64_t ldy, const int iq4, const int q5) {
     const uint8x16_t m4 = vdupq_n_u8(0xF);
     const int8x16_t grid = vld1q_s8(q35_kvalues_iq4nl);
     const block_q8_K *q[TN];
@@ -66,6 +67,7 @@ INLINE void nibble_r16_tile(const uint8_t *x0, int64_t stride, int64_t nb, const
         const block_q4_K_r16 *k4 = (const block_q4_K_r16 *)(const void *)xb;
         const block_iq4_xs_r16 *i4 = (const block_iq4_xs_r16 *)(const void *)xb;
         const uint8_t(*qs)[64] = iq4 ? i4->qs : k4->qs;
+        const uint8_t(*qh)[64] = q5 ? ((const block_q5_K_r16 *)(const void *)xb)->qh : NULL;
         for (int g = 0; g < QUADS; g++) {
             int32x4_t isum[TN];
             UNROLL for (int j = 0; j < RN; j++) isum[j] = vdupq_n_s32(0);
@@ -76,6 +78,11 @@ INLINE void nibble_r16_tile(const uint8_t *x0, int64_t stride, int64_t nb, const
                     const uint8x16_t raw = vld1q_u8(qs[4 * sj + k] + 16 * g);
                     int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(raw, m4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(raw, 4));
                     if (iq4) lo = vqtbl1q_s8(grid, vreinterpretq_u8_s8(lo)), hi = vqtbl1q_s8(grid, vreinterpretq_u8_s8(hi));
+                    if (q5) { /* bit 2k of a qh byte is its low nibble's fifth bit, bit 2k + 1 its high one's */
+                        const uint8x16_t h = vld1q_u8(qh[sj] + 16 * g), b16 = vdupq_n_u8(0x10);
+                        lo = vorrq_s8(lo, vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h, vdupq_n_u8(1 << (2 * k))), b16)));
+                        hi = vorrq_s8(hi, vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h, vdupq_n_u8(2 << (2 * k))), b16)));
+                    }
                     UNROLL for (int j = 0; j < RN; j++) {
                         /* positions 32sj + 8k + 0..3 (lo) and + 4..7 (hi) */
                         const int8x16_t av = vld1q_s8(q[j][b].qs + 32 * sj + 16 * (k / 2));
@@ -105,12 +112,17 @@ INLINE void nibble_r16_tile(const uint8_t *x0, int64_t stride, int64_t nb, const
 
 INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
                           int64_t ldy) {
-    nibble_r16_tile((const uint8_t *)x, sizeof *x, nb, a, as, RN, y, ldy, 0);
+    nibble_r16_tile((const uint8_t *)x, sizeof *x, nb, a, as, RN, y, ldy, 0, 0);
+}
+
+INLINE void q5_K_r16_tile(const block_q5_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    nibble_r16_tile((const uint8_t *)x, sizeof *x, nb, a, as, RN, y, ldy, 0, 1);
 }
 
 INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN,
                             float *y, int64_t ldy) {
-    nibble_r16_tile((const uint8_t *)x, sizeof *x, nb, a, as, RN, y, ldy, 1);
+    nibble_r16_tile((const uint8_t *)x, sizeof *x, nb, a, as, RN, y, ldy, 1, 0);
 }
 
 /* Q6_K: the codes (0..63) of sub-block sj, quad g, as 4 registers (positions 16sj + 4e + 0..3) */
@@ -193,6 +205,11 @@ void q35_gemm_packed_q4_K_sdot(const void *wp, const void *a, int64_t as, int nt
     Q35_PACKED_DRIVER(q4_K_r16_tile, block_q4_K_r16, QK_K, TN)
 }
 
+void q35_gemm_packed_q5_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                               int64_t ldy) {
+    Q35_PACKED_DRIVER(q5_K_r16_tile, block_q5_K_r16, QK_K, TN)
+}
+
 void q35_gemm_packed_q6_K_sdot(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                        int64_t ldy) {
     Q35_PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K, TN)
@@ -213,4 +230,55 @@ void q35_gemm_packed_iq4_xs_sdot(const void *wp, const void *a, int64_t as, int 
 #else
 #pragma GCC pop_options
 #endif
+
+/* BF16 (plain NEON, in both tables): the rule is VDPBF16PS's (repacked.h), one fused multiply-add
+ * per position, the inputs' and results' subnormals flushed by FPCR.FZ, which the entry point sets
+ * around the panels and puts back. bf16 << 16 is the float. vld2q splits a vector's pairs: the even
+ * positions of 8 rows, then their odd ones. */
+static inline float32x4_t bf16_lo(uint16x8_t v) { return vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(v), 16)); }
+static inline float32x4_t bf16_hi(uint16x8_t v) { return vreinterpretq_f32_u32(vshll_high_n_u16(v, 16)); }
+static inline float bf16_f(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+INLINE void bf16_r16_tile(const block_bf16_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const uint16_t *q[TN];
+    UNROLL for (int j = 0; j < RN; j++) q[j] = (const uint16_t *)(const void *)(a + j * as);
+    float32x4_t acc[TN][QUADS];
+    UNROLL for (int j = 0; j < RN; j++) UNROLL for (int g = 0; g < QUADS; g++) acc[j][g] = vdupq_n_f32(0);
+    for (int64_t b = 0; b < nb; b++)
+        for (int p = 0; p < 16; p++) {
+            const uint16x8x2_t r0 = vld2q_u16(x[b].w[p]), r8 = vld2q_u16(x[b].w[p] + 16); /* rows 0..7, 8..15 */
+            const float32x4_t even[QUADS] = {bf16_lo(r0.val[0]), bf16_hi(r0.val[0]), bf16_lo(r8.val[0]), bf16_hi(r8.val[0])};
+            const float32x4_t odd[QUADS] = {bf16_lo(r0.val[1]), bf16_hi(r0.val[1]), bf16_lo(r8.val[1]), bf16_hi(r8.val[1])};
+            UNROLL for (int j = 0; j < RN; j++) {
+                const uint16_t *qa = q[j] + b * Q35_BF16_R16_ELEMS + 2 * p;
+                const float ae = bf16_f(qa[0]), ao = bf16_f(qa[1]);
+                UNROLL for (int g = 0; g < QUADS; g++) { /* the odd position first */
+                    acc[j][g] = vfmaq_n_f32(acc[j][g], odd[g], ao);
+                    acc[j][g] = vfmaq_n_f32(acc[j][g], even[g], ae);
+                }
+            }
+        }
+    UNROLL for (int j = 0; j < RN; j++) UNROLL for (int g = 0; g < QUADS; g++) vst1q_f32(y + j * ldy + 4 * g, acc[j][g]);
+}
+
+static __attribute__((noinline)) void bf16_panels(const void *wp, const void *a, int64_t as, int nt, int64_t n,
+                                                  float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(bf16_r16_tile, block_bf16_r16, Q35_BF16_R16_ELEMS, TN)
+}
+
+#define FPCR_FZ (UINT64_C(1) << 24) /* flush subnormal inputs and results to (signed) zero */
+
+void q35_gemm_packed_bf16_neon(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    uint64_t fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr)::"memory");
+    __asm__ __volatile__("msr fpcr, %0" ::"r"(fpcr | FPCR_FZ) : "memory");
+    bf16_panels(wp, a, as, nt, n, y, ldy);
+    __asm__ __volatile__("msr fpcr, %0" ::"r"(fpcr) : "memory");
+}
 #endif /* Q35_HAVE_NEON */
