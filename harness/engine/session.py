@@ -468,8 +468,9 @@ class Session:
 
     # -- profile -----------------------------------------------------------------
     def profile(self):
-        """Per (layer, op): calls, ns, weight bytes read, as a pandas DataFrame.
-        Layer 'head' holds the embedding, the final norm and the LM head."""
+        """Per (layer, op): calls, ns, weight bytes read and the multiply-adds of the weight products
+        (rows x columns x tokens; 0 for the other ops), as a pandas DataFrame. Layer 'head' holds the
+        embedding, the final norm and the LM head."""
         import pandas as pd
         self._check_open()
         L = self.model.config.n_layer
@@ -482,8 +483,9 @@ class Session:
                 if r.calls:
                     rows.append({"layer": "head" if layer == L else layer,
                                  "kind": "head" if layer == L else self.model.config.layer_kind(layer),
-                                 "op": OP_NAMES[op], "calls": r.calls, "ns": r.ns, "bytes": r.bytes})
-        return pd.DataFrame(rows, columns=["layer", "kind", "op", "calls", "ns", "bytes"])
+                                 "op": OP_NAMES[op], "calls": r.calls, "ns": r.ns, "bytes": r.bytes,
+                                 "macs": r.macs})
+        return pd.DataFrame(rows, columns=["layer", "kind", "op", "calls", "ns", "bytes", "macs"])
 
     def reset_profile(self) -> None:
         self._check_open()

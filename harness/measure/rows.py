@@ -66,7 +66,8 @@ def profile_rows(cid: str, r: BenchResult) -> list[dict]:
     if r.profile is None:
         return []
     return [{"config_id": cid, "test": r.test, "layer": int(p.layer), "op": p.op, "calls": int(p.calls),
-             "ns": int(p.ns), "bytes": int(p.bytes)} for p in r.profile.itertuples()]
+             "ns": int(p.ns), "bytes": int(p.bytes), "macs": int(getattr(p, "macs", 0))}
+            for p in r.profile.itertuples()]
 
 
 def records(model: Model, cfg: BenchConfig, results: list[BenchResult],

@@ -52,17 +52,20 @@ def format_markdown(model: Model, cfg: BenchConfig, results: list[BenchResult]) 
 
 
 def format_profile(results: list[BenchResult], top: int = 12) -> str:
-    """Time per op of each test's profiled run, summed over layers, largest first."""
+    """Time per op of each test's profiled run, summed over layers, largest first; for the weight
+    products also their rate, GMAC/s (multiply-adds, rows x columns x tokens, per second)."""
     out = []
     for r in results:
         if r.profile is None or r.profile.empty:
             continue
-        by_op = r.profile.groupby("op")[["calls", "ns", "bytes"]].sum().sort_values("ns", ascending=False)
+        prof = r.profile if "macs" in r.profile.columns else r.profile.assign(macs=0)
+        by_op = prof.groupby("op")[["calls", "ns", "bytes", "macs"]].sum().sort_values("ns", ascending=False)
         total = by_op["ns"].sum()
         out.append(f"profile of {r.test} (one run, profiler on): {total / 1e6:.2f} ms in ops\n"
-                   "| op | calls | ms | % |\n| --- | ---: | ---: | ---: |")
+                   "| op | calls | ms | % | GMAC/s |\n| --- | ---: | ---: | ---: | ---: |")
         for op, p in by_op.head(top).iterrows():
-            out.append(f"| {op} | {int(p.calls)} | {p.ns / 1e6:.3f} | {100 * p.ns / total:.1f} |")
+            rate = f"{p.macs / p.ns:.1f}" if p.macs > 0 and p.ns > 0 else ""
+            out.append(f"| {op} | {int(p.calls)} | {p.ns / 1e6:.3f} | {100 * p.ns / total:.1f} | {rate} |")
         out.append("")
     return "\n".join(out).rstrip()
 

@@ -23,7 +23,7 @@ import pandas as pd
 from harness.atomic import DirLock, atomic_write_text, remove_stale_temps
 from harness.errors import ResultsCorruptError, ResultsError, ResultsFilterError
 from harness.store.llama_bench import load_llama_bench
-from harness.store.schema import (BOOL_COLUMNS, EXTRA_COLUMNS, PROFILE_COLUMNS, QUALITY_COLUMNS, REQUIRED_COLUMNS,
+from harness.store.schema import (BOOL_COLUMNS, EXTRA_COLUMNS, PROFILE_COLUMNS, PROFILE_REQUIRED, QUALITY_COLUMNS, REQUIRED_COLUMNS,
                                   RESULT_COLUMNS, STRING_COLUMNS, ResultSet, empty_results, rows_frame)
 
 RESULTS_FILE, PROFILE_FILE, QUALITY_FILE, PROVENANCE_FILE = (
@@ -99,6 +99,13 @@ def _read_optional(path: Path, columns: list[str], required: list[str]) -> pd.Da
     return _read_csv(path, required)
 
 
+def _with_macs(profile: pd.DataFrame) -> pd.DataFrame:
+    """A profile written before the macs column was kept reads with 0 there (not counted)."""
+    if "macs" not in profile.columns:
+        profile = profile.assign(macs=0)
+    return profile
+
+
 def _read_provenance(path: Path) -> dict:
     if not path.exists():
         return {}
@@ -126,7 +133,7 @@ def load_results(path: str | os.PathLike) -> ResultSet:
     if not (p / RESULTS_FILE).exists():
         raise ResultsError(f"{p}: not a results directory (no {RESULTS_FILE})")
     frame = read_results_csv(p / RESULTS_FILE)
-    profile = _read_optional(p / PROFILE_FILE, PROFILE_COLUMNS, PROFILE_COLUMNS)
+    profile = _with_macs(_read_optional(p / PROFILE_FILE, PROFILE_COLUMNS, PROFILE_REQUIRED))
     quality = _read_optional(p / QUALITY_FILE, QUALITY_COLUMNS, [])
     return ResultSet(frame, profile, quality, _read_provenance(p / PROVENANCE_FILE), [str(p)])
 
@@ -204,7 +211,7 @@ class ResultStore:
         if res.exists():
             self.frame = read_results_csv(res)
         if prof.exists():
-            self.profile = _read_csv(prof, PROFILE_COLUMNS)
+            self.profile = _with_macs(_read_csv(prof, PROFILE_REQUIRED))
         _read_provenance(self.dir / PROVENANCE_FILE)        # damaged -> error now, not at the end
         if len(self.frame) and not self.resume:
             raise ResultsError(f"{self.dir} already holds {len(self.frame)} result(s); use --resume to add to "

@@ -65,7 +65,10 @@ EXTRA_COLUMNS = ["load_avg", "cpu_affinity", "machine_busy", "busy_note", "engin
 RESULT_COLUMNS = IDENTITY_COLUMNS + FIGURE_COLUMNS + PROVENANCE_COLUMNS + EXTRA_COLUMNS
 REQUIRED_COLUMNS = IDENTITY_COLUMNS + FIGURE_COLUMNS + PROVENANCE_COLUMNS
 
-PROFILE_COLUMNS = ["config_id", "test", "layer", "op", "calls", "ns", "bytes"]
+# macs: the multiply-adds of an op's weight products (0 for the other ops); files written before it
+# was kept load with 0
+PROFILE_REQUIRED = ["config_id", "test", "layer", "op", "calls", "ns", "bytes"]
+PROFILE_COLUMNS = PROFILE_REQUIRED + ["macs"]
 QUALITY_COLUMNS = ["config_id", "model", "quant", "vocab_strategy", "n_positions", "top1_agreement",
                    "topk_recall", "k", "kl_mean", "kl_max", "max_abs_err"]
 

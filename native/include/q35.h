@@ -375,7 +375,7 @@ enum q35_op {
     Q35_OP_LM_SCREEN,     /* the screening product of the screened vocab strategy */
     Q35_OP_COUNT
 };
-typedef struct { int64_t calls, ns, bytes; } q35_op_stats;
+typedef struct { int64_t calls, ns, bytes, macs; } q35_op_stats; /* macs: multiply-adds of the weight products */
 const char *q35_op_name(int op);
 /* copies (n_layer + 1) * Q35_OP_COUNT records, layer-major */
 void q35_session_profile(const q35_session *s, q35_op_stats *out);

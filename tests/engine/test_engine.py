@@ -172,6 +172,25 @@ def test_profile_accounts_weight_bytes(oracle_dir):
         assert s.profile().empty       # profiling off records nothing
 
 
+def test_profile_counts_the_multiply_adds_of_the_weight_products(oracle_dir, oracle_logits):
+    """macs per op: rows x columns of its weights x the tokens through them (the GMAC/s of bench's
+    profile table); the ops without weights count none."""
+    tokens = oracle_logits["tokens_seq7"]
+    with load_model(oracle_dir / "tiny-q8_0.gguf") as m, Session(m, profile=True) as s:
+        s.prefill(tokens)
+        df = s.profile()
+        size = lambda name: int(np.prod(m.info(name).shape))
+        T, cfg = len(tokens), m.config
+        for op, names in [("mm_ffn_gate_up", ["ffn_gate", "ffn_up"]), ("mm_ffn_down", ["ffn_down"]),
+                          ("mm_ssm_out", ["ssm_out"])]:
+            rows = df[df.op == op]
+            assert len(rows) > 0
+            for layer, macs in zip(rows.layer, rows.macs):
+                assert macs == T * sum(size(f"blk.{layer}.{n}.weight") for n in names), (op, layer)
+        assert int(df[df.op == "mm_lm_head"].macs.sum()) == T * cfg.vocab_size * cfg.n_embd  # every token's logits
+        assert (df[~df.op.str.startswith("mm_")].macs == 0).all()
+
+
 def test_bad_input_is_a_clear_error(oracle_dir):
     with load_model(oracle_dir / "tiny-f32.gguf") as m:
         with Session(m, ctx=8) as s:

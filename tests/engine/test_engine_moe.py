@@ -177,6 +177,10 @@ def test_profile_counts_only_the_selected_experts(oracle_dir, moe_logits):
             assert {"moe_router", "mm_exp_gate_up", "mm_exp_down", "mm_shexp_gate_up", "mm_shexp_down"} <= set(df.op)
             down = df[df.op == "mm_exp_down"]
             assert [int(b) for b in down.bytes] == [2 * slab[i] for i in down.layer]
+            # and the multiply-adds of those experts only: k experts x (gate, up | down)
+            c = m.config
+            assert (df[df.op == "mm_exp_gate_up"].macs == c.n_expert_used * 2 * c.n_ff_expert * c.n_embd).all()
+            assert (down.macs == c.n_expert_used * c.n_ff_expert * c.n_embd).all()
         # a 64-token u-batch reads each selected expert once: at most 8 slabs per layer and call,
         # against 64 x 2 when the same tokens run one by one
         slabs = {}

@@ -66,6 +66,21 @@ def test_rows_round_trip_through_the_store(tmp_path):
     assert rs.quality.empty
 
 
+def test_a_profile_written_before_the_macs_column_reads_with_zero_macs(tmp_path):
+    row = make_row()
+    old = [{"config_id": config_id(row), "test": "pp32", "layer": 0, "op": "mm_ffn_down", "calls": 3, "ns": 1000,
+            "bytes": 64}]
+    with ResultStore(tmp_path / "r") as st:
+        st.append([row])
+    pd.DataFrame(old).to_csv(tmp_path / "r" / "profile.csv", index=False)   # the columns of an older store
+    assert list(load_results(tmp_path / "r").profile.macs) == [0]
+    with ResultStore(tmp_path / "r", resume=True) as st:                    # and a run adds to it
+        new = make_row(test="pp64", n_prompt=64)
+        st.append([new], [dict(old[0], config_id=config_id(new), test="pp64", macs=4096)])
+    prof = load_results(tmp_path / "r").profile
+    assert list(prof.columns) == PROFILE_COLUMNS and list(prof.macs) == [0, 4096]
+
+
 def test_load_many_tags_each_row_with_its_source(tmp_path):
     for name, commit in (("a", "111"), ("b", "222")):
         with ResultStore(tmp_path / name) as st:

@@ -316,7 +316,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
         s->proj_w = max64(s->proj_w, 2 * E);
         in_max = max64(in_max, 2 * E);
     }
-    s->act_row_cap = in_max * 4;     /* F32 is the widest activation format */
+    s->act_row_cap = in_max * 4 + 64; /* F32 is the widest activation format (+ matmul.c's act_stride) */
     ok &= (s->x = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
     ok &= (s->xn = zalloc(sizeof(float) * (size_t)(U * E))) != NULL;
     ok &= (s->proj = zalloc(sizeof(float) * (size_t)(U * s->proj_w))) != NULL;

@@ -99,6 +99,8 @@ static inline int64_t q35_row_bytes(int type, int64_t n) {
  * wall time since the previous mark to (layer, op) */
 void q35_prof_start(q35_session *s, int ith);
 void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes);
+/* q35_prof_macs: thread 0 books the multiply-adds of a weight product (rows x columns x tokens) */
+void q35_prof_macs(q35_session *s, int ith, int layer, int op, int64_t macs);
 
 /* weight rows [from, to) (rows of wrb bytes from base) fetched toward the cache ahead of use:
  * the row streams stay ahead of the dots that read them */
@@ -116,6 +118,7 @@ static inline void q35_prefetch_rows(const void *base, int64_t wrb, int64_t from
 #define Q35_ACT_SEGMENTS 6 /* activation formats at once: 5 paired types, and one prepared for a repacked product */
 #define Q35_ROW_BLOCK 16  /* weight rows kept hot while ...           */
 #define Q35_TOK_BLOCK 32  /* ... this many activation rows stream by  */
+#define Q35_L2_ACT_BYTES (512 * 1024) /* a span of activation rows a thread's row blocks share */
 
 /* matmul.c: y[t][r] (+)= W[r] . x[t] for several weights sharing one input */
 typedef struct {

@@ -14,6 +14,20 @@ _Static_assert(Q35_PACK_ROWS == Q35_ROW_BLOCK, "a repacked group is one row bloc
 
 #define MAX_ACT_TYPES Q35_ACT_SEGMENTS
 
+/* bytes from one activation row to the next: a row size that is a multiple of 2 KiB (BF16 or F32
+ * rows of 1024, 2048 ... values) gets one more cache line, or the rows a tile broadcasts from would
+ * all fall in the same L1 sets (4 KiB apart) and evict each other */
+static int64_t act_stride(int at, int64_t in) {
+    const int64_t b = q35_row_bytes(at, in);
+    return b % 2048 == 0 ? b + 64 : b;
+}
+
+static int64_t macs_of(const q35_mm_job *jobs, int njobs, int64_t in, int T) {
+    int64_t rows = 0;
+    for (int j = 0; j < njobs; j++) rows += jobs[j].w->rows;
+    return rows * in * T;
+}
+
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op) {
     const q35_kernels *k = s->k;
@@ -36,7 +50,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     q35_split((int64_t)nacts * T, ith, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; it++) {
         const int a = (int)(it / T), t = (int)(it % T);
-        const int64_t arb = q35_row_bytes(acts[a], in);
+        const int64_t arb = act_stride(acts[a], in);
         uint8_t *row = s->act + a * seg + t * arb;
         k->from_float[acts[a]](x + t * ldx, row, in);
         if (preps[a]) preps[a](row, arb, 1, in);
@@ -52,6 +66,18 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         bytes += q35_row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
     }
     q35_split(blocks, ith, nth, &lo, &hi);
+    /* 3. tokens in spans whose activation rows fit in half the L2 (Q35_L2_ACT_BYTES), each span past
+     * all of the thread's row blocks: a row block then streams one span from L2, not every
+     * activation row of the u-batch from L3 (the order changes no value) */
+    int64_t arb_max = 0;
+    for (int a = 0; a < nacts; a++) {
+        const int64_t arb = act_stride(acts[a], in);
+        if (arb > arb_max) arb_max = arb;
+    }
+    int span = (int)(Q35_L2_ACT_BYTES / arb_max) / Q35_TOK_BLOCK * Q35_TOK_BLOCK;
+    if (span < Q35_TOK_BLOCK) span = Q35_TOK_BLOCK;
+    for (int t0 = 0; t0 < T; t0 += span) {
+    const int t1 = t0 + span < T ? t0 + span : T;
     int64_t base = 0; /* first block of job j */
     for (int j = 0; j < njobs && lo < hi; j++) {
         const q35_tensor *w = jobs[j].w;
@@ -61,7 +87,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         if (b0 >= b1) continue;
         const int64_t r0 = b0 * Q35_ROW_BLOCK, r1 = b1 * Q35_ROW_BLOCK < w->rows ? b1 * Q35_ROW_BLOCK : w->rows;
         const int at = acts[act_of_job[j]];
-        const int64_t wrb = q35_row_bytes(w->type, in), arb = q35_row_bytes(at, in);
+        const int64_t wrb = q35_row_bytes(w->type, in), arb = act_stride(at, in);
         const q35_vec_dot_fn dot = k->vec_dot[w->type];
         const uint8_t *act = s->act + act_of_job[j] * seg;
         const uint8_t *wd = w->data;
@@ -69,8 +95,8 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         const int64_t group_bytes = packed ? q35_packed_bytes(w->type, Q35_PACK_ROWS, in) : 0;
         for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
             const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
-            for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
-                const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
+            for (int tb = t0; tb < t1; tb += Q35_TOK_BLOCK) {
+                const int te = tb + Q35_TOK_BLOCK < t1 ? tb + Q35_TOK_BLOCK : t1;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
                 if (packed) { /* one repacked group (Q35_PACK_ROWS == Q35_ROW_BLOCK, rows a multiple of it),
                                * any number of tokens; straight into y unless it adds to y */
@@ -83,12 +109,12 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                               * value the row's vec_dot (a panel's, bit for bit, without its calls) */
                     for (int64_t r = rb; r < re; r++) {
                         const int64_t ahead = r + Q35_PREFETCH_ROWS;
-                        if (tb == 0 && ahead < r1) q35_prefetch_rows(wd, wrb, ahead, ahead + 1);
+                        if (tb == t0 && ahead < r1) q35_prefetch_rows(wd, wrb, ahead, ahead + 1);
                         for (int t = tb; t < te; t++)
                             v[(t - tb) * Q35_ROW_BLOCK + (r - rb)] = dot(wd + r * wrb, act + t * arb, in);
                     }
                 } else { /* compute-bound: one panel */
-                    if (tb == 0) q35_prefetch_rows(wd, wrb, rb + Q35_PREFETCH_ROWS, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
+                    if (tb == t0) q35_prefetch_rows(wd, wrb, rb + Q35_PREFETCH_ROWS, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
                     q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
                                   Q35_ROW_BLOCK);
                 }
@@ -103,7 +129,9 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
             }
         }
     }
+    }
     q35_pool_barrier(s->pool);
+    q35_prof_macs(s, ith, layer, op, macs_of(jobs, njobs, in, T));
     q35_prof_mark(s, ith, layer, op, bytes);
 }
 

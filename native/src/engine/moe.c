@@ -325,6 +325,7 @@ void q35_layer_moe(q35_session *s, int ith, int nth, int il) {
         }
     }
     q35_pool_barrier(s->pool);
+    q35_prof_macs(s, ith, il, Q35_OP_MM_EXP_GATE_UP, (int64_t)P * 2 * Fe * E); /* P (token, expert) pairs */
     q35_prof_mark(s, ith, il, Q35_OP_MM_EXP_GATE_UP,
                   (int64_t)ms->n_active * Fe * (g.rb + u.rb));
 
@@ -350,6 +351,7 @@ void q35_layer_moe(q35_session *s, int ith, int nth, int il) {
         rows_dot(k, &d, e, lo, hi, Fe, ms->ha + (int64_t)p0 * arb_d, arb_d, n, ms->y + lo, E, ms->ptok + p0, ms->pw + p0);
     }
     q35_pool_barrier(s->pool);
+    q35_prof_macs(s, ith, il, Q35_OP_MM_EXP_DOWN, (int64_t)P * Fe * E);
     q35_prof_mark(s, ith, il, Q35_OP_MM_EXP_DOWN, (int64_t)ms->n_active * E * d.rb);
 
     /* the shared expert (an ordinary SwiGLU FFN of width Fs) */

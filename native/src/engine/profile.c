@@ -25,6 +25,10 @@ void q35_prof_mark(q35_session *s, int ith, int layer, int op, int64_t bytes) {
     s->t_mark = t;
 }
 
+void q35_prof_macs(q35_session *s, int ith, int layer, int op, int64_t macs) {
+    if (s->p.profile && ith == 0) s->prof[(int64_t)layer * Q35_OP_COUNT + op].macs += macs;
+}
+
 static const char *const op_names[Q35_OP_COUNT] = {
     "embed", "rmsnorm", "act_quant", "mm_attn_qkv", "mm_attn_out", "mm_ssm_in", "mm_ssm_out",
     "mm_ffn_gate_up", "mm_ffn_down", "mm_lm_head", "qk_norm_rope", "attention", "conv1d",

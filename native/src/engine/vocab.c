@@ -156,6 +156,7 @@ static void head_subset(q35_session *s, int ith, int nth) {
         }
     }
     q35_pool_barrier(s->pool);
+    q35_prof_macs(s, ith, m->c.n_layer, Q35_OP_MM_LM_HEAD, v->n_ids * E * T);
     q35_prof_mark(s, ith, m->c.n_layer, Q35_OP_MM_LM_HEAD, v->n_ids * wrb);
 }
 
@@ -190,6 +191,7 @@ static void head_argmax(q35_session *s, int ith, int nth) {
         }
     }
     q35_pool_barrier(s->pool);
+    q35_prof_macs(s, ith, m->c.n_layer, Q35_OP_MM_LM_HEAD, V * E * T);
     q35_prof_mark(s, ith, m->c.n_layer, Q35_OP_MM_LM_HEAD, V * wrb);
 
     /* threads hold ascending row ranges: the first thread with the maximum wins ties */
