@@ -118,7 +118,6 @@ static inline void q35_prefetch_rows(const void *base, int64_t wrb, int64_t from
 #define Q35_ACT_SEGMENTS 6 /* activation formats at once: 5 paired types, and one prepared for a repacked product */
 #define Q35_ROW_BLOCK 16  /* weight rows kept hot while ...           */
 #define Q35_TOK_BLOCK 32  /* ... this many activation rows stream by  */
-#define Q35_L2_ACT_BYTES (512 * 1024) /* a span of activation rows a thread's row blocks share */
 
 /* matmul.c: y[t][r] (+)= W[r] . x[t] for several weights sharing one input */
 typedef struct {

@@ -66,18 +66,6 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         bytes += q35_row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
     }
     q35_split(blocks, ith, nth, &lo, &hi);
-    /* 3. tokens in spans whose activation rows fit in half the L2 (Q35_L2_ACT_BYTES), each span past
-     * all of the thread's row blocks: a row block then streams one span from L2, not every
-     * activation row of the u-batch from L3 (the order changes no value) */
-    int64_t arb_max = 0;
-    for (int a = 0; a < nacts; a++) {
-        const int64_t arb = act_stride(acts[a], in);
-        if (arb > arb_max) arb_max = arb;
-    }
-    int span = (int)(Q35_L2_ACT_BYTES / arb_max) / Q35_TOK_BLOCK * Q35_TOK_BLOCK;
-    if (span < Q35_TOK_BLOCK) span = Q35_TOK_BLOCK;
-    for (int t0 = 0; t0 < T; t0 += span) {
-    const int t1 = t0 + span < T ? t0 + span : T;
     int64_t base = 0; /* first block of job j */
     for (int j = 0; j < njobs && lo < hi; j++) {
         const q35_tensor *w = jobs[j].w;
@@ -95,8 +83,8 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         const int64_t group_bytes = packed ? q35_packed_bytes(w->type, Q35_PACK_ROWS, in) : 0;
         for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
             const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
-            for (int tb = t0; tb < t1; tb += Q35_TOK_BLOCK) {
-                const int te = tb + Q35_TOK_BLOCK < t1 ? tb + Q35_TOK_BLOCK : t1;
+            for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
+                const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
                 if (packed) { /* one repacked group (Q35_PACK_ROWS == Q35_ROW_BLOCK, rows a multiple of it),
                                * any number of tokens; straight into y unless it adds to y */
@@ -109,12 +97,12 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                               * value the row's vec_dot (a panel's, bit for bit, without its calls) */
                     for (int64_t r = rb; r < re; r++) {
                         const int64_t ahead = r + Q35_PREFETCH_ROWS;
-                        if (tb == t0 && ahead < r1) q35_prefetch_rows(wd, wrb, ahead, ahead + 1);
+                        if (tb == 0 && ahead < r1) q35_prefetch_rows(wd, wrb, ahead, ahead + 1);
                         for (int t = tb; t < te; t++)
                             v[(t - tb) * Q35_ROW_BLOCK + (r - rb)] = dot(wd + r * wrb, act + t * arb, in);
                     }
                 } else { /* compute-bound: one panel */
-                    if (tb == t0) q35_prefetch_rows(wd, wrb, rb + Q35_PREFETCH_ROWS, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
+                    if (tb == 0) q35_prefetch_rows(wd, wrb, rb + Q35_PREFETCH_ROWS, re + Q35_PREFETCH_ROWS < r1 ? re + Q35_PREFETCH_ROWS : r1);
                     q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
                                   Q35_ROW_BLOCK);
                 }
@@ -128,7 +116,6 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                 }
             }
         }
-    }
     }
     q35_pool_barrier(s->pool);
     q35_prof_macs(s, ith, layer, op, macs_of(jobs, njobs, in, T));
