@@ -39,7 +39,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gemm_bench: unsupported type, ISA or sizes\n");
         return 2;
     }
-    const int64_t wrb = row_bytes(type, k), arb = row_bytes(at, k);
+    /* activation rows apart as the engine lays them out (matmul.c's act_stride: a multiple of 2 KiB
+     * gets one more cache line) */
+    const int64_t wrb = row_bytes(type, k), arb = row_bytes(at, k) + (row_bytes(at, k) % 2048 == 0 ? 64 : 0);
     float *wf = malloc(sizeof(float) * k * rows), *x = malloc(sizeof(float) * k * tokens);
     float *y = malloc(sizeof(float) * rows * tokens), v[TOK_PANEL * ROW_PANEL];
     uint8_t *w = malloc(wrb * rows), *a = malloc(arb * tokens);

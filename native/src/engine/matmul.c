@@ -10,6 +10,8 @@
 #include "engine_impl.h"
 #include "kernels.h"
 
+#include <string.h>
+
 _Static_assert(Q35_PACK_ROWS == Q35_ROW_BLOCK, "a repacked group is one row block");
 
 #define MAX_ACT_TYPES Q35_ACT_SEGMENTS
@@ -20,6 +22,22 @@ _Static_assert(Q35_PACK_ROWS == Q35_ROW_BLOCK, "a repacked group is one row bloc
 static int64_t act_stride(int at, int64_t in) {
     const int64_t b = q35_row_bytes(at, in);
     return b % 2048 == 0 ? b + 64 : b;
+}
+
+/* y[t][r] (+)= v[t][r] for nt <= Q35_TOK_BLOCK tokens of a row block (v has Q35_ROW_BLOCK values per
+ * token). The rows of y are often a multiple of 4 KiB apart (n_embd floats), so every token's y[t]
+ * has the same low 12 address bits: a load of the next token's y right after a store to this one's
+ * waits on a false store-to-load dependency (4K aliasing). So the sums of a whole block are made
+ * first, all its loads before its stores. */
+static void store_tile(float *y, int64_t ldy, const float *v, int nt, int nr, int accumulate) {
+    if (accumulate) {
+        float sum[Q35_TOK_BLOCK][Q35_ROW_BLOCK];
+        for (int t = 0; t < nt; t++)
+            for (int r = 0; r < nr; r++) sum[t][r] = y[t * ldy + r] + v[t * Q35_ROW_BLOCK + r];
+        for (int t = 0; t < nt; t++) memcpy(y + t * ldy, sum[t], sizeof(float) * (size_t)nr);
+    } else {
+        for (int t = 0; t < nt; t++) memcpy(y + t * ldy, v + t * Q35_ROW_BLOCK, sizeof(float) * (size_t)nr);
+    }
 }
 
 static int64_t macs_of(const q35_mm_job *jobs, int njobs, int64_t in, int T) {
@@ -86,6 +104,8 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
             for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
                 const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
+                if (jobs[j].accumulate) /* y's lines of this block, while the product runs (each in its own page) */
+                    for (int t = tb; t < te; t++) __builtin_prefetch(jobs[j].y + t * jobs[j].ldy + rb, 1);
                 if (packed) { /* one repacked group (Q35_PACK_ROWS == Q35_ROW_BLOCK, rows a multiple of it),
                                * any number of tokens; straight into y unless it adds to y */
                     const int direct = !jobs[j].accumulate;
@@ -106,14 +126,8 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                     q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
                                   Q35_ROW_BLOCK);
                 }
-                for (int t = tb; t < te; t++) {
-                    float *y = jobs[j].y + t * jobs[j].ldy + rb;
-                    const float *vt = v + (t - tb) * Q35_ROW_BLOCK;
-                    if (jobs[j].accumulate)
-                        for (int64_t r = 0; r < re - rb; r++) y[r] += vt[r];
-                    else
-                        for (int64_t r = 0; r < re - rb; r++) y[r] = vt[r];
-                }
+                store_tile(jobs[j].y + tb * jobs[j].ldy + rb, jobs[j].ldy, v, te - tb, (int)(re - rb),
+                           jobs[j].accumulate);
             }
         }
     }
