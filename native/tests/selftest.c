@@ -198,6 +198,7 @@ static void check_packed(const char *name, const q35_kernels *k, const q35_kerne
         for (int r = 0; r < Q35_PACK_ROWS; r++) {
             fill_case(a, n, r, 0.1f);
             if (make_weight_row(wt, a, wq + r * wrb, n)) worst = INFINITY;
+            if (wt == Q35_TYPE_Q8_0) ((block_q8_0 *)(void *)(wq + r * wrb))[r % NB].qs[r] = -128; /* a file may hold it */
         }
         for (int t = 0; t < NT; t++) {
             fill_case(b, n, t + 1, 2.0f);

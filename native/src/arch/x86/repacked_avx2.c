@@ -9,6 +9,7 @@
 #if Q35_HAVE_X86
 #include <string.h>
 
+#include "fp16.h"
 #include "repacked.h"
 #include "arch/x86/avx2.h" /* opens the target region */
 
@@ -164,6 +165,50 @@ INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a,
     for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
     q6_K_r16_half(x, nb, 0, q, RN, y, ldy);
     q6_K_r16_half(x, nb, 1, q, RN, y, ldy);
+}
+
+/* Q8_0, rows [8h, 8h + 8): signed codes against signed activations, so vpmaddubsw takes |w|
+ * (unsigned, up to 128) and the activation bytes given w's signs (vpsignb); a pair sums to at most
+ * 2 * 128 * 127 = 32512, and vpmaddwd by ones makes each vector's 4 positions a row's int32 sum. */
+INLINE void q8_0_r16_half(const block_q8_0_r16 *x, int64_t nb, int h, const block_q8_0 *const *q, const int RN,
+                          float *y, int64_t ldy) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i isum[TN];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) { /* positions 4k .. 4k + 3 */
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(x[b].qs[k] + 32 * h)), aw = _mm256_abs_epi8(w);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) {
+                const __m256i sa = _mm256_sign_epi8(bcast4(q[j][b].qs + 4 * k), w);
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(q35_h2f(q[j][b].d)), dw), _mm256_cvtepi32_ps(isum[j]), acc[j]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
+}
+
+INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const block_q8_0 *q[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_0 *)(const void *)(a + j * as);
+    q8_0_r16_half(x, nb, 0, q, RN, y, ldy);
+    q8_0_r16_half(x, nb, 1, q, RN, y, ldy);
+}
+
+void q35_gemm_packed_q8_0_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
 }
 
 void q35_gemm_packed_q6_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
