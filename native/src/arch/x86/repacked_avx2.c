@@ -211,6 +211,62 @@ void q35_gemm_packed_q8_0_avx2(const void *wp, const void *a, int64_t as, int nt
     Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
 }
 
+/* IQ4_XS, rows [8h, 8h + 8): the codes looked up as grid values (vpshufb), then as Q8_0 above |g|
+ * against the activation bytes given g's signs; each vpmaddubsw pair (at most 2 * 127 * 127) meets
+ * the row's sub-block scale, repeated in both int16 of its lane, in one vpmaddwd */
+INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN,
+                            float *y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q35_kvalues_iq4nl));
+    __m256 acc[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i isum[TN];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+        for (int sj = 0; sj < 8; sj++) {
+            const __m256i ls32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].ls[sj] + 8 * h)));
+            const __m256i ls16 = _mm256_or_si256(_mm256_and_si256(ls32, _mm256_set1_epi32(0xFFFF)),
+                                                 _mm256_slli_epi32(ls32, 16)); /* (ls, ls) as int16 in each lane */
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs[4 * sj + k] + 32 * h));
+                const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(raw, m4));
+                const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+                const __m256i alo = _mm256_abs_epi8(lo), ahi = _mm256_abs_epi8(hi);
+#pragma GCC unroll 4
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k; /* positions +0..3 (lo), +4..7 (hi) */
+                    const __m256i plo = _mm256_maddubs_epi16(alo, _mm256_sign_epi8(bcast4(p), lo));
+                    const __m256i phi = _mm256_maddubs_epi16(ahi, _mm256_sign_epi8(bcast4(p + 4), hi));
+                    isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(plo, ls16), _mm256_madd_epi16(phi, ls16)));
+                }
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw), _mm256_cvtepi32_ps(isum[j]), acc[j]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
+}
+
+INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN,
+                            float *y, int64_t ldy) {
+    const block_q8_K *q[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    iq4_xs_r16_half(x, nb, 0, q, RN, y, ldy);
+    iq4_xs_r16_half(x, nb, 1, q, RN, y, ldy);
+}
+
+void q35_gemm_packed_iq4_xs_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                 int64_t ldy) {
+    Q35_PACKED_DRIVER(iq4_xs_r16_tile, block_iq4_xs_r16, QK_K, TN)
+}
+
 void q35_gemm_packed_q6_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
     Q35_PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K, TN)
 }
