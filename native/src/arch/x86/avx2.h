@@ -106,6 +106,7 @@ Q35_CODEBOOK_DOT_DECLS(tq2_0)
 void q35_gemm_packed_q4_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q6_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q8_0_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_gemm_packed_q5_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_iq4_xs_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                  int64_t ldy);
 float q35_vec_dot_q2_K_q8_K_avx2(const void *w, const void *a, int64_t n);

@@ -330,7 +330,8 @@ const q35_kernels q35_kernels_avx2 = {
         [Q35_TYPE_TQ1_0] = q35_gemm_tq1_0_q8_K_avx2,
         [Q35_TYPE_TQ2_0] = q35_gemm_tq2_0_q8_K_avx2,
     },
-    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx2, [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx2,
+    .gemm_packed = {[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avx2, [Q35_TYPE_Q5_K] = q35_gemm_packed_q5_K_avx2,
+                    [Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avx2,
                     [Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_avx2, [Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_avx2},
 };
 

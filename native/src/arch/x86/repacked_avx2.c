@@ -23,33 +23,49 @@ static inline __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* the 8 rows [8h, 8h + 8) of a group by RN activation rows */
-INLINE void q4_K_r16_half(const block_q4_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN,
-                          float *y, int64_t ldy) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+/* the 8 rows [8h, 8h + 8) of a group by RN activation rows; Q4_K, or Q5_K (q5: the blocks are
+ * block_q5_K_r16, whose fifth bits join the codes, 0..31: its int16 sums are widened every 4
+ * vpmaddubsw, 4 * 2 * 31 * 128 = 31744) */
+INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, const block_q8_K *const *q, const int RN,
+                          float *y, int64_t ldy, const int q5) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1), b16 = _mm256_set1_epi8(0x10);
     __m256 acc[TN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const block_q4_K_r16 *xb = (const block_q4_K_r16 *)(const void *)(x0 + b * stride);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
         for (int sj = 0; sj < 8; sj++) {
+            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->sc[sj] + 8 * h)));
+            const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(((const block_q5_K_r16 *)(const void *)xb)->qh[sj] + 32 * h))
+                                  : _mm256_setzero_si256();
             __m256i s16[TN];
 #pragma GCC unroll 4
             for (int j = 0; j < RN; j++) s16[j] = _mm256_setzero_si256();
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs[4 * sj + k] + 32 * h));
-                const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(xb->qs[4 * sj + k] + 32 * h));
+                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                if (q5) { /* bit 2k of a qh byte: its low nibble's fifth bit; bit 2k + 1: its high one's */
+                    const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * k))), bh = _mm256_set1_epi8((char)(2 << (2 * k)));
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b16));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b16));
+                }
 #pragma GCC unroll 4
                 for (int j = 0; j < RN; j++) {
                     const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
                     s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(lo, bcast4(p)));
                     s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(hi, bcast4(p + 4)));
                 }
+                if (q5 && k == 1)
+#pragma GCC unroll 4
+                    for (int j = 0; j < RN; j++) {
+                        isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_madd_epi16(s16[j], ones), sc));
+                        s16[j] = _mm256_setzero_si256();
+                    }
             }
-            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[sj] + 8 * h)));
 #pragma GCC unroll 4
             for (int j = 0; j < RN; j++)
                 isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_madd_epi16(s16[j], ones), sc));
@@ -59,10 +75,10 @@ INLINE void q4_K_r16_half(const block_q4_K_r16 *x, int64_t nb, int h, const bloc
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             mp[k] = _mm256_or_si256(
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].m[2 * k] + 8 * h))),
-                _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].m[2 * k + 1] + 8 * h))), 16));
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
-        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].dmin + 8 * h)));
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k] + 8 * h))),
+                _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k + 1] + 8 * h))), 16));
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->d + 8 * h)));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->dmin + 8 * h)));
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) {
             const int16_t *bs = q[j][b].bsums;
@@ -90,8 +106,17 @@ INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a,
     const block_q8_K *q[TN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
-    q4_K_r16_half(x, nb, 0, q, RN, y, ldy);
-    q4_K_r16_half(x, nb, 1, q, RN, y, ldy);
+    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 0, q, RN, y, ldy, 0);
+    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 1, q, RN, y, ldy, 0);
+}
+
+INLINE void q5_K_r16_tile(const block_q5_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                          int64_t ldy) {
+    const block_q8_K *q[TN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
+    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 0, q, RN, y, ldy, 1);
+    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 1, q, RN, y, ldy, 1);
 }
 
 /* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
@@ -269,6 +294,10 @@ void q35_gemm_packed_iq4_xs_avx2(const void *wp, const void *a, int64_t as, int 
 
 void q35_gemm_packed_q6_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
     Q35_PACKED_DRIVER(q6_K_r16_tile, block_q6_K_r16, QK_K, TN)
+}
+
+void q35_gemm_packed_q5_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(q5_K_r16_tile, block_q5_K_r16, QK_K, TN)
 }
 
 void q35_gemm_packed_q4_K_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
