@@ -23,6 +23,21 @@ static inline __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
+/* (v, v) as int16 in each int32 lane (v a small signed scale), for one vpmaddwd against pair sums */
+static inline __m256i pair16(__m256i v) {
+    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
+}
+
+/* A group's tile: RN activation rows, then the group's two halves of 8 rows (a register each) */
+#define R16_TILE(name, block_t, act_t, half)                                                                  \
+    INLINE void name(const block_t *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,       \
+                     int64_t ldy) {                                                                          \
+        const act_t *q[TN];                                                                                  \
+        _Pragma("GCC unroll 4") for (int j = 0; j < RN; j++) q[j] = (const act_t *)(const void *)(a + j * as); \
+        half(x, nb, 0, q, RN, y, ldy);                                                                       \
+        half(x, nb, 1, q, RN, y, ldy);                                                                       \
+    }
+
 /* the 8 rows [8h, 8h + 8) of a group by RN activation rows; Q4_K, or Q5_K (q5: the blocks are
  * block_q5_K_r16, whose fifth bits join the codes, 0..31: its int16 sums are widened every 4
  * vpmaddubsw, 4 * 2 * 31 * 128 = 31744) */
@@ -101,23 +116,16 @@ INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, 
     for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
-INLINE void q4_K_r16_tile(const block_q4_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
-                          int64_t ldy) {
-    const block_q8_K *q[TN];
-#pragma GCC unroll 4
-    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
-    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 0, q, RN, y, ldy, 0);
-    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 1, q, RN, y, ldy, 0);
+INLINE void q4_K_half(const block_q4_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN, float *y,
+                      int64_t ldy) {
+    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, h, q, RN, y, ldy, 0);
 }
-
-INLINE void q5_K_r16_tile(const block_q5_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
-                          int64_t ldy) {
-    const block_q8_K *q[TN];
-#pragma GCC unroll 4
-    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
-    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 0, q, RN, y, ldy, 1);
-    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, 1, q, RN, y, ldy, 1);
+INLINE void q5_K_half(const block_q5_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN, float *y,
+                      int64_t ldy) {
+    q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, h, q, RN, y, ldy, 1);
 }
+R16_TILE(q4_K_r16_tile, block_q4_K_r16, block_q8_K, q4_K_half)
+R16_TILE(q5_K_r16_tile, block_q5_K_r16, block_q8_K, q5_K_half)
 
 /* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
 INLINE void q6_K_r16_codes(const block_q6_K_r16 *x, int j, int h, __m256i c[4]) {
@@ -149,8 +157,7 @@ INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const bloc
             __m256i c[4];
             q6_K_r16_codes(&x[b], sj, h, c);
             const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[sj] + 8 * h)));
-            const __m256i sc16 = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)),
-                                                 _mm256_slli_epi32(sc32, 16)); /* (sc, sc) as int16 in each lane */
+            const __m256i sc16 = pair16(sc32);
 #pragma GCC unroll 4
             for (int j = 0; j < RN; j++) {
                 const int8_t *p = q[j][b].qs + 16 * sj;
@@ -183,14 +190,7 @@ INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const bloc
     for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
-INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
-                          int64_t ldy) {
-    const block_q8_K *q[TN];
-#pragma GCC unroll 4
-    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
-    q6_K_r16_half(x, nb, 0, q, RN, y, ldy);
-    q6_K_r16_half(x, nb, 1, q, RN, y, ldy);
-}
+R16_TILE(q6_K_r16_tile, block_q6_K_r16, block_q8_K, q6_K_r16_half)
 
 /* Q8_0, rows [8h, 8h + 8): signed codes against signed activations, so vpmaddubsw takes |w|
  * (unsigned, up to 128) and the activation bytes given w's signs (vpsignb); a pair sums to at most
@@ -223,14 +223,7 @@ INLINE void q8_0_r16_half(const block_q8_0_r16 *x, int64_t nb, int h, const bloc
     for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
-INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
-                          int64_t ldy) {
-    const block_q8_0 *q[TN];
-#pragma GCC unroll 4
-    for (int j = 0; j < RN; j++) q[j] = (const block_q8_0 *)(const void *)(a + j * as);
-    q8_0_r16_half(x, nb, 0, q, RN, y, ldy);
-    q8_0_r16_half(x, nb, 1, q, RN, y, ldy);
-}
+R16_TILE(q8_0_r16_tile, block_q8_0_r16, block_q8_0, q8_0_r16_half)
 
 void q35_gemm_packed_q8_0_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
     Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
@@ -252,8 +245,7 @@ INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const 
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
         for (int sj = 0; sj < 8; sj++) {
             const __m256i ls32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].ls[sj] + 8 * h)));
-            const __m256i ls16 = _mm256_or_si256(_mm256_and_si256(ls32, _mm256_set1_epi32(0xFFFF)),
-                                                 _mm256_slli_epi32(ls32, 16)); /* (ls, ls) as int16 in each lane */
+            const __m256i ls16 = pair16(ls32);
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs[4 * sj + k] + 32 * h));
@@ -278,14 +270,7 @@ INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const 
     for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
-INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN,
-                            float *y, int64_t ldy) {
-    const block_q8_K *q[TN];
-#pragma GCC unroll 4
-    for (int j = 0; j < RN; j++) q[j] = (const block_q8_K *)(const void *)(a + j * as);
-    iq4_xs_r16_half(x, nb, 0, q, RN, y, ldy);
-    iq4_xs_r16_half(x, nb, 1, q, RN, y, ldy);
-}
+R16_TILE(iq4_xs_r16_tile, block_iq4_xs_r16, block_q8_K, iq4_xs_r16_half)
 
 void q35_gemm_packed_iq4_xs_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                  int64_t ldy) {
