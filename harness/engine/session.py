@@ -234,7 +234,8 @@ REPACK_MEMORY_HEADROOM = 2 ** 30  # repack="on" leaves at least this much of it
 
 def repack_enabled(mode: str, isa: str) -> bool:
     """Whether a session repacks: "on" and "off" say so; "auto" repacks on the ISAs whose repacked
-    products are SIMD kernels (on the scalar reference and NEON the stored layout is faster). Only
+    products are SIMD kernels and were timed (on the scalar reference the stored layout is faster; NEON's
+    products are checked under qemu but not timed, so NEON keeps the stored layout unless asked). Only
     the types the ISA has a repacked product for are repacked (q35_kernels.gemm_packed)."""
     return mode == "on" or (mode == "auto" and isa in REPACK_AUTO_ISAS)
 

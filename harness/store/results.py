@@ -23,8 +23,9 @@ import pandas as pd
 from harness.atomic import DirLock, atomic_write_text, remove_stale_temps
 from harness.errors import ResultsCorruptError, ResultsError, ResultsFilterError
 from harness.store.llama_bench import load_llama_bench
-from harness.store.schema import (BOOL_COLUMNS, EXTRA_COLUMNS, PROFILE_COLUMNS, PROFILE_REQUIRED, QUALITY_COLUMNS, REQUIRED_COLUMNS,
-                                  RESULT_COLUMNS, STRING_COLUMNS, ResultSet, empty_results, rows_frame)
+from harness.store.schema import (BOOL_COLUMNS, EXTRA_COLUMNS, PROFILE_COLUMNS, PROFILE_REQUIRED, QUALITY_COLUMNS,
+                                  REQUIRED_COLUMNS, RESULT_COLUMNS, STRING_COLUMNS, ResultSet, empty_results,
+                                  rows_frame)
 
 RESULTS_FILE, PROFILE_FILE, QUALITY_FILE, PROVENANCE_FILE = (
     "results.csv", "profile.csv", "quality.csv", "provenance.json")

@@ -74,9 +74,11 @@ def test_repack_modes(oracle_dir):
     with load_model(oracle_dir / "tiny-f16.gguf") as m, Session(m, repack="on") as s:
         assert s.packed_bytes == 0                     # no repacked layout for F16 (yet)
     with load_model(oracle_dir / "tiny-bf16.gguf") as m, Session(m, repack="on") as s:
-        # BF16 only where the CPU has AVX512-BF16 (vdpbf16ps): dispatch adds the product then
+        # BF16 on NEON (fmla under FPCR.FZ) and on AVX512 where the CPU has AVX512-BF16 (vdpbf16ps):
+        # dispatch adds the product then; AVX2 has none
         assert s.packed_bytes == _packed_bytes(m, s.isa)
-        assert (s.packed_bytes > 0) == (s.isa == "avx512" and native.cpu_features()["flags"]["avx512bf16"])
+        bf16_product = s.isa.startswith("neon") or (s.isa == "avx512" and native.cpu_features()["flags"]["avx512bf16"])
+        assert (s.packed_bytes > 0) == bf16_product
 
 
 def _resident_kib(path: str) -> int:
