@@ -189,6 +189,12 @@ def test_profile_counts_the_multiply_adds_of_the_weight_products(oracle_dir, ora
                 assert macs == T * sum(size(f"blk.{layer}.{n}.weight") for n in names), (op, layer)
         assert int(df[df.op == "mm_lm_head"].macs.sum()) == T * cfg.vocab_size * cfg.n_embd  # every token's logits
         assert (df[~df.op.str.startswith("mm_")].macs == 0).all()
+    with load_model(oracle_dir / "tiny-q8_0.gguf") as m, Session(m, profile=True, vocab_strategy="screened:8") as s:
+        s.prefill(tokens)
+        head = s.profile().query("op == 'mm_lm_head'")
+        row_bytes = m.info(m.lm_head_name()).nbytes // m.config.vocab_size
+        # the screened strategy's exact rows: as many (row, token) products as it read rows
+        assert int(head.macs.sum()) == int(head.bytes.sum()) // row_bytes * m.config.n_embd > 0
 
 
 def test_bad_input_is_a_clear_error(oracle_dir):

@@ -380,6 +380,7 @@ static void head_screened(q35_session *s, int ith, int nth) {
     int64_t total = 0;
     for (int i = 0; i < nth; i++) total += vs->heap_n[i];
     if (ith == 0) vs->n_rows += T;
+    q35_prof_macs(s, ith, L, Q35_OP_MM_LM_HEAD, total * E);   /* total: (row, token) candidates */
     q35_prof_mark(s, ith, L, Q35_OP_MM_LM_HEAD, total * wrb);
 }
 
