@@ -172,8 +172,9 @@ def test_a_measurement_becomes_a_complete_store_row():
     assert row["weight_gbps"] == pytest.approx(0.016) and row["bandwidth_fraction"] == pytest.approx(0.5)
     assert row["spread_ok"] is True and row["engine"] == "qwen35-harness" and row["commit"] == "abc"
     assert row["peak_rss_bytes"] == 5000 and row["model_preset"] == "tiny"
+    # a profile without the macs column (an older engine's) gives 0 there
     assert profile_rows(row["config_id"], r) == [{"config_id": row["config_id"], "test": "tg8", "layer": -1,
-                                                  "op": "mm_lm_head", "calls": 8, "ns": 10, "bytes": 80}]
+                                                  "op": "mm_lm_head", "calls": 8, "ns": 10, "bytes": 80, "macs": 0}]
 
 
 def test_machine_bandwidth_is_measured_once_and_keeps_its_time(tmp_path, monkeypatch):
