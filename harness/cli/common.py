@@ -119,7 +119,7 @@ def add_engine_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--ubatch", type=positive_int, default=512)
     s.add_argument("--fdn", type=nonneg_int, default=DEFAULT_FDN_THRESHOLD,
                    help="u-batches of at most this many tokens use the fused delta-net, larger ones chunked "
-                        f"(one token: fused; default {DEFAULT_FDN_THRESHOLD})")
+                        f"(default {DEFAULT_FDN_THRESHOLD}: chunked always; 1: a fused decode)")
     add_strategy_arg(s)
     add_cache_type_args(s)
     add_repack_arg(s)

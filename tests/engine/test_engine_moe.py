@@ -282,7 +282,7 @@ def test_gate_and_up_stacks_of_different_types(tmp_path):
         assert m.info("blk.1.ffn_up_exps.weight").type == GGMLType.BF16
         ref = reference_logits(m, tokens)
         one = _run(m, tokens, "prefill", threads=1, ubatch=8, fdn_threshold=8)   # fused, as decode
-        two = _run(m, tokens, "decode", threads=2)
+        two = _run(m, tokens, "decode", threads=2, fdn_threshold=8)
     err = float(np.abs(one - ref).max())
     print(f"F16 gate / BF16 up experts: max abs err vs float64 reference {err:.3f}")
     assert err < 0.1

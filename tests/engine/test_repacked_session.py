@@ -136,7 +136,7 @@ def test_repacked_expert_stacks_match_llama_cpp_whatever_the_batching(oracle_dir
         # the fused delta rule in prefill too (as decode), so that only the expert grouping differs
         runs = [run_tokens(m, tokens, "prefill", threads=t, ubatch=64, isa=isa, repack="on", fdn_threshold=64)
                 for t in (1, 2, 3)]
-        decode = run_tokens(m, tokens, "decode", threads=2, ubatch=64, isa=isa, repack="on")
+        decode = run_tokens(m, tokens, "decode", threads=2, ubatch=64, isa=isa, repack="on", fdn_threshold=64)
         off = run_tokens(m, tokens, "prefill", threads=2, ubatch=64, isa=isa, repack="off", fdn_threshold=64)
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
     assert np.array_equal(runs[0], decode)

@@ -130,7 +130,7 @@ def test_exact_strategies_match_full_in_decode_any_threads_and_ubatch(oracle_dir
             for kw in ({"threads": 2, "ubatch": 7}, {"threads": 3, "ubatch": 64}):
                 out, _ = _run(m, tokens, strategy, fdn_threshold=64, **kw)
                 assert np.array_equal(out, ref), (strategy, kw)
-            dec, _ = _run(m, tokens, strategy, mode="decode", threads=2)
+            dec, _ = _run(m, tokens, strategy, mode="decode", threads=2, fdn_threshold=64)
             assert np.array_equal(dec, ref)
             assert np.array_equal(ref.argmax(1), full.argmax(1))
 

@@ -238,7 +238,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
     /* the delta rule, one value head per work item; value head h reads key head
      * h mod Hk (GGUF value heads are tiled) */
     int algo = s->p.dn_algo;
-    if (algo == Q35_DN_AUTO) algo = (T == 1 || T <= s->p.fdn_threshold) ? Q35_DN_FUSED : Q35_DN_CHUNKED;
+    if (algo == Q35_DN_AUTO) algo = T <= s->p.fdn_threshold ? Q35_DN_FUSED : Q35_DN_CHUNKED;
     q35_split(Hv, ith, nth, &lo, &hi);
     for (int64_t h = lo; h < hi; h++) {
         const int kh = (int)(h % Hk);
