@@ -19,6 +19,10 @@ class UsageError(HarnessError):
     """Bad arguments: unknown preset or quant type, out-of-range token id, context overflow, ..."""
 
 
+class RepackMemoryError(UsageError):
+    """repack="on" asked for repacked copies that would leave less than 1 GiB of the available memory."""
+
+
 class BadArgumentError(UsageError):
     """A bad argument value that is found after the arguments are parsed (a grid axis, a results
     filter, more threads than CPUs): the command line says so in one line, exit status 2."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from harness import native
 from harness.settings import DEFAULT_FDN_THRESHOLD
-from harness.errors import ModelFileError, UnsupportedModelError, UsageError
+from harness.errors import ModelFileError, RepackMemoryError, UnsupportedModelError, UsageError
 from harness.ggml_types import CACHE_TYPES, NATIVE_TYPES, GGMLType
 from harness.model.loader import Model
 from harness.native import ffi, lib
@@ -294,7 +294,7 @@ class Session:
         if self.repack:   # auto keeps a margin; on, asked for, may take all but REPACK_MEMORY_HEADROOM
             need, avail = packed_bytes_needed(self._nm, self.isa), available_memory()
             if avail is not None and repack == "on" and need > avail - REPACK_MEMORY_HEADROOM:
-                raise UsageError(f"repacking these weights takes {need / 2**30:.1f} GiB of the "
+                raise RepackMemoryError(f"repacking these weights takes {need / 2**30:.1f} GiB of the "
                                  f"{avail / 2**30:.1f} GiB available, which leaves less than 1 GiB: run with "
                                  f"repack off (--repack off)")
             if avail is not None and repack == "auto" and need > REPACK_MEMORY_SHARE * avail:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from harness.engine.session import REPACK_MODES, Session, check_cache_type, check_threads
-from harness.errors import UsageError
+from harness.errors import RepackMemoryError, UsageError
 from harness.settings import DEFAULT_FDN_THRESHOLD
 from harness.model.loader import Model
 from harness.measure.depth_curve import kv_bytes_read
@@ -310,9 +310,8 @@ def iter_bench(model: Model, cfg: BenchConfig, tests: list[tuple[int, int]],
                 try:
                     with Session(model, **session_kwargs(replace(same_layout, threads=1), ctx)) as s1:
                         speed_1 = _one_thread_tg(s1, state, int(np.random.default_rng([cfg.seed, 2]).integers(0, vocab)))
-                except UsageError as e:
-                    if "repacking" not in str(e):
-                        raise
+                except RepackMemoryError:
+                    pass
             prof = _profile(ps, run, state) if ps is not None else None
             # at a depth a generated token reads the KV cache too (depth_curve.kv_bytes_read)
             read = bpt + (kv_bytes_read(model, cfg.n_depth, n_gen, cfg.type_k, cfg.type_v) if cfg.n_depth and n_gen and not n_prompt else 0)

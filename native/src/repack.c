@@ -3,9 +3,10 @@
 
 #include "repacked.h"
 
-/* the code of position l (0..255) of a Q4_K block: chunk l/64, low nibble for l%64 < 32 */
-static uint8_t q4_K_code(const block_q4_K *x, int l) {
-    const uint8_t byte = x->qs[32 * (l / 64) + l % 32];
+/* the 4 low bits of position l (0..255) of a Q4_K / Q5_K block's qs: chunk l/64, low nibble for
+ * l%64 < 32 */
+static uint8_t k45_nibble(const uint8_t qs[QK_K / 2], int l) {
+    const uint8_t byte = qs[32 * (l / 64) + l % 32];
     return (l % 64) < 32 ? byte & 0xF : byte >> 4;
 }
 
@@ -35,16 +36,14 @@ static void repack_q4_K_group(const block_q4_K *rows[Q35_PACK_ROWS], int64_t nb,
     for (int64_t b = 0; b < nb; b++)
         for (int r = 0; r < Q35_PACK_ROWS; r++) {
             const block_q4_K *x = rows[r] + b;
-            for (int l = 0; l < QK_K; l++) codes[l] = q4_K_code(x, l);
+            for (int l = 0; l < QK_K; l++) codes[l] = k45_nibble(x->qs, l);
             k45_row_into(out + b, r, x->d, x->dmin, x->scales, codes);
         }
 }
 
 /* the code (0..31) of position l of a Q5_K block: Q4_K's nibble, the fifth bit in qh[l % 32] bit l / 32 */
 static uint8_t q5_K_code(const block_q5_K *x, int l) {
-    const uint8_t byte = x->qs[32 * (l / 64) + l % 32];
-    const uint8_t low = (l % 64) < 32 ? byte & 0xF : byte >> 4;
-    return (uint8_t)(low | ((x->qh[l % 32] >> (l / 32)) & 1) << 4);
+    return (uint8_t)(k45_nibble(x->qs, l) | ((x->qh[l % 32] >> (l / 32)) & 1) << 4);
 }
 
 static void repack_q5_K_group(const block_q5_K *rows[Q35_PACK_ROWS], int64_t nb, block_q5_K_r16 *out) {
