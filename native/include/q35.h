@@ -186,6 +186,12 @@ typedef struct {
     void (*swiglu_f32)(float *g, const float *u, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
     void (*fmadd_f32)(float *acc, const float *a, const float *b, int64_t n);
+    /* causal depthwise conv + SiLU over n channels, in place: with u = [the K-1 state rows (s, lds
+     * apart), then the T rows of x (ldx apart)], x[t][c] <- silu(sum_i w[i][c] u[t+i][c]), i < K (w
+     * rows ldw apart, row 0 the oldest tap). Bit for bit fmadd_f32 of each tap in order into a zeroed
+     * row, then silu_f32, but each channel in registers, in one pass (the delta-net's conv) */
+    void (*conv_silu_f32)(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
+                          int K, int64_t n);
     /* x <- a x */
     void (*scale_f32)(float *x, float a, int64_t n);
     /* y = x w / sqrt(mean(x^2) + eps), one row; y may alias x */
@@ -309,6 +315,8 @@ typedef struct {
     int32_t profile;        /* 1 = record per-op time */
     int32_t repack;         /* 1 = copy each matrix whose type this ISA has a repacked product for
                              * (gemm_packed) into that layout at session start, and run it there */
+    int32_t unfused_swiglu; /* 1 = the FFN's SwiGLU as its own pass even where the gate and up products
+                             * are repacked (the fused form gives the same bits: for tests and A/B) */
 } q35_session_params;
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */

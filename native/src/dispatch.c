@@ -31,7 +31,7 @@ static int fallback_of(int isa) {
 void q35_kernels_fill(q35_kernels *k, const q35_kernels *base) {
 #define INHERIT(f) if (!k->f) k->f = base->f
     INHERIT(dot_f32); INHERIT(dn_fused);
-    INHERIT(silu_f32); INHERIT(swiglu_f32); INHERIT(axpy_f32); INHERIT(fmadd_f32);
+    INHERIT(silu_f32); INHERIT(swiglu_f32); INHERIT(axpy_f32); INHERIT(fmadd_f32); INHERIT(conv_silu_f32);
     INHERIT(scale_f32); INHERIT(rmsnorm_f32); INHERIT(l2norm_f32); INHERIT(rope_f32);
     INHERIT(softmax_f32); INHERIT(sigmoid_mul_f32); INHERIT(axpy_panel_f32); INHERIT(exp_sum_f32); INHERIT(dot_panel_f32);
 #undef INHERIT

@@ -424,6 +424,43 @@ static void check_vecops(const char *name, const q35_kernels *k, const q35_kerne
     free(x); free(u); free(w); free(g); free(r);
 }
 
+/* conv_silu_f32 (the delta-net's conv): T rows of n channels (row stride n + 5, the rest of a row
+ * left alone) after K-1 state rows, against the definition through the variant's own fmadd_f32 and
+ * silu_f32 (a zeroed row, one fmadd per tap in order, then silu: bit for bit) and against the
+ * reference variant */
+static void check_conv(const char *name, const q35_kernels *k, const q35_kernels *ref) {
+    enum { NMAX = 300, TMAX = 23, KMAX = 5 };
+    const int64_t ld = NMAX + 5;
+    float *x0 = xmalloc(sizeof(float) * TMAX * ld), *xg = xmalloc(sizeof(float) * TMAX * ld);
+    float *xd = xmalloc(sizeof(float) * TMAX * ld), *xr = xmalloc(sizeof(float) * TMAX * ld);
+    float *st = xmalloc(sizeof(float) * (KMAX - 1) * NMAX), *w = xmalloc(sizeof(float) * KMAX * NMAX);
+    float *acc = xmalloc(sizeof(float) * NMAX);
+    double bits = 0, err = 0;
+    for (int rep = 0; rep < 24; rep++) {
+        const int64_t n = rep < 6 ? 1 + 13 * rep : rand_len(NMAX);
+        const int T = 1 + rep % TMAX, K = 2 + rep % (KMAX - 1);
+        fill(x0, TMAX * ld, 3.0f); fill(st, (K - 1) * n, 3.0f); fill(w, K * n, 1.0f);
+        memcpy(xg, x0, sizeof(float) * TMAX * ld); memcpy(xd, x0, sizeof(float) * TMAX * ld);
+        memcpy(xr, x0, sizeof(float) * TMAX * ld);
+        k->conv_silu_f32(xg, ld, T, st, n, w, n, K, n);
+        ref->conv_silu_f32(xr, ld, T, st, n, w, n, K, n);
+        for (int t = T - 1; t >= 0; t--) { /* the definition; rows t .. t+K-1 of u are still raw */
+            memset(acc, 0, sizeof(float) * n);
+            for (int i = 0; i < K; i++) {
+                const int j = t + i;
+                k->fmadd_f32(acc, w + i * n, j < K - 1 ? st + j * n : xd + (j - (K - 1)) * ld, n);
+            }
+            memcpy(xd + t * ld, acc, sizeof(float) * n);
+            k->silu_f32(xd + t * ld, n);
+        }
+        for (int64_t i = 0; i < TMAX * ld; i++) bits = fmax(bits, memcmp(&xg[i], &xd[i], sizeof(float)) != 0);
+        for (int t = 0; t < T; t++) err = fmax(err, scaled_err(xg + t * ld, xr + t * ld, n)); /* sums may cancel */
+    }
+    report(name, "conv_silu = its fmadd and silu (bits differing)", bits, 0);
+    report(name, "conv_silu", err, 1e-5);
+    free(x0); free(xg); free(xd); free(xr); free(st); free(w); free(acc);
+}
+
 /* ------------------------------------------------------------------------- */
 /* delta-net: the three algorithms of one variant against the same algorithm */
 /* on the scalar variant (and, for scalar itself, against each other)        */
@@ -642,6 +679,7 @@ static void check_variant(int isa, const model_file *mf, const float *ref_logits
         check_dots(name, k, ref);
         check_converters(name, k, ref);
         check_vecops(name, k, ref);
+        check_conv(name, k, ref);
     }
 #if Q35_HAVE_X86
     if (isa == Q35_ISA_AVX512) { /* the other AVX512 table too: with VNNI dots if auto chose without, and back */

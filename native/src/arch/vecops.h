@@ -11,6 +11,8 @@
     void q35_swiglu_##isa(float *g, const float *u, int64_t n);                              \
     void q35_axpy_##isa(float *y, float a, const float *x, int64_t n);                       \
     void q35_fmadd_##isa(float *acc, const float *a, const float *b, int64_t n);             \
+    void q35_conv_silu_##isa(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, \
+                             int64_t ldw, int K, int64_t n);                                 \
     void q35_scale_##isa(float *x, float a, int64_t n);                                      \
     void q35_rmsnorm_##isa(const float *x, const float *w, float *y, int64_t n, float eps);  \
     void q35_l2norm_##isa(float *x, int64_t n, float eps);                                   \
@@ -26,11 +28,31 @@
 /* the table entries, in q35_kernels field order */
 #define Q35_VECOPS_ENTRIES(isa)                                                              \
     .silu_f32 = q35_silu_##isa, .swiglu_f32 = q35_swiglu_##isa, .axpy_f32 = q35_axpy_##isa, \
-    .fmadd_f32 = q35_fmadd_##isa, .scale_f32 = q35_scale_##isa,                             \
+    .fmadd_f32 = q35_fmadd_##isa, .conv_silu_f32 = q35_conv_silu_##isa, .scale_f32 = q35_scale_##isa,                             \
     .rmsnorm_f32 = q35_rmsnorm_##isa, .l2norm_f32 = q35_l2norm_##isa,                       \
     .rope_f32 = q35_rope_##isa, .softmax_f32 = q35_softmax_##isa,                           \
     .sigmoid_mul_f32 = q35_sigmoid_mul_##isa, .axpy_panel_f32 = q35_axpy_panel_##isa,          \
     .exp_sum_f32 = q35_exp_sum_##isa, .dot_panel_f32 = q35_dot_panel_f32_##isa
+
+/* the conv's row u[j] of conv_silu_f32: a state row below K-1, else a row of x */
+#define Q35_CONV_ROW(j) ((j) < K - 1 ? s + (int64_t)(j) * lds : x + (int64_t)((j) - (K - 1)) * ldx)
+
+/* conv_silu_f32 through a variant's own fmadd_f32 and silu_f32, 16 channels at a time: its
+ * definition, and the channels past a variant's last full vector. Tokens run backwards, so the rows
+ * an output reads (t .. t+K-1 of u) are not yet overwritten. */
+static inline void q35_conv_silu_by_rows(void (*fmadd)(float *, const float *, const float *, int64_t),
+                                         void (*silu)(float *, int64_t), float *x, int64_t ldx, int T,
+                                         const float *s, int64_t lds, const float *w, int64_t ldw, int K, int64_t n) {
+    for (int64_t c = 0; c < n; c += 16) {
+        const int64_t m = n - c < 16 ? n - c : 16;
+        for (int t = T - 1; t >= 0; t--) {
+            float acc[16] = {0};
+            for (int i = 0; i < K; i++) fmadd(acc, w + (int64_t)i * ldw + c, Q35_CONV_ROW(t + i) + c, m);
+            for (int64_t j = 0; j < m; j++) x[(int64_t)t * ldx + c + j] = acc[j];
+            silu(x + (int64_t)t * ldx + c, m);
+        }
+    }
+}
 
 Q35_DECLARE_VECOPS(scalar)
 Q35_DECLARE_VECOPS(avx2)

@@ -25,6 +25,11 @@ void q35_fmadd_scalar(float *acc, const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) acc[i] += a[i] * b[i];
 }
 
+void q35_conv_silu_scalar(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
+                          int K, int64_t n) {
+    q35_conv_silu_by_rows(q35_fmadd_scalar, q35_silu_scalar, x, ldx, T, s, lds, w, ldw, K, n);
+}
+
 /* x <- a x */
 void q35_scale_scalar(float *x, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= a;

@@ -128,6 +128,14 @@ typedef struct {
 } q35_mm_job;
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op);
+/* the gate and up products of a SwiGLU FFN (gate_up[0], gate_up[1]), when both are repacked with the
+ * same shape, with the SwiGLU folded in: a thread makes the gate and up tiles of the same rows and
+ * tokens, then gate <- silu(gate) * up over them while they are in L1. The same bits as q35_matmul
+ * followed by swiglu_f32 over columns split at multiples of 16 (each value meets the same vector
+ * code: q35_split_cols). */
+int q35_glu_fusable(const q35_session *s, const q35_mm_job *gate_up);
+void q35_matmul_glu(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T, const q35_mm_job *gate_up,
+                    int layer, int op);
 /* the session's repacked copy of a model matrix, or NULL (engine.c) */
 const uint8_t *q35_packed_of(const q35_session *s, const q35_tensor *w);
 /* v[t * ldv + r] = W[r] . act[t] for nr weight rows (wrb bytes apart) and nt activation rows (arb

@@ -194,28 +194,22 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
                        {&L[Q35_W_SSM_ALPHA], s->proj + CD + VD + Hv, pw, 0}};
     q35_matmul(s, ith, nth, s->xn, c->n_embd, T, j, 4, il, Q35_OP_MM_SSM_IN);
 
-    /* causal depthwise conv over u = [state rows (Kc-1), new rows (T)] + SiLU, in place:
-     * conv_t[c] = sum_i W[c][i] u[t+i][c] (column 0 = oldest). Tokens run backwards so
-     * that the raw rows an output needs are not yet overwritten; the new state (the last
-     * Kc-1 rows of u) is taken first. Channels are split over threads. */
+    /* causal depthwise conv over u = [state rows (Kc-1), new rows (T)] + SiLU, in place
+     * (conv_silu_f32), channels split over threads; the new state (the last Kc-1 rows of u)
+     * is taken first */
     const float *wt = s->convw_t[il];                 /* [Kc][CD] */
     float *cs = s->conv[il];                          /* [Kc-1][CD] */
-    float *newst = s->conv_tmp + (int64_t)ith * Kc * CD, *acc = newst + (int64_t)(Kc - 1) * CD;
+    float *newst = s->conv_tmp + (int64_t)ith * Kc * CD;
     int64_t lo, hi;
     q35_split_cols(CD, ith, nth, &lo, &hi);
     const int64_t nc = hi - lo;
-#define U_ROW(j) ((j) < Kc - 1 ? cs + (int64_t)(j) * CD : s->proj + (int64_t)((j) - (Kc - 1)) * pw)
-    for (int i = 0; i < Kc - 1; i++)
-        memcpy(newst + (int64_t)i * CD + lo, U_ROW(T + i) + lo, sizeof(float) * nc);
-    for (int t = T - 1; t >= 0; t--) {
-        memset(acc + lo, 0, sizeof(float) * nc);
-        for (int i = 0; i < Kc; i++) s->k->fmadd_f32(acc + lo, wt + (int64_t)i * CD + lo, U_ROW(t + i) + lo, nc);
-        float *out = s->proj + t * pw + lo;
-        memcpy(out, acc + lo, sizeof(float) * nc);
-        s->k->silu_f32(out, nc);
+    for (int i = 0; i < Kc - 1; i++) {
+        const int j = T + i;   /* row j of u */
+        const float *src = j < Kc - 1 ? cs + (int64_t)j * CD : s->proj + (int64_t)(j - (Kc - 1)) * pw;
+        memcpy(newst + (int64_t)i * CD + lo, src + lo, sizeof(float) * nc);
     }
+    s->k->conv_silu_f32(s->proj + lo, pw, T, cs + lo, CD, wt + lo, CD, Kc, nc);
     for (int i = 0; i < Kc - 1; i++) memcpy(cs + (int64_t)i * CD + lo, newst + (int64_t)i * CD + lo, sizeof(float) * nc);
-#undef U_ROW
     q35_pool_barrier(s->pool);
     q35_prof_mark(s, ith, il, Q35_OP_CONV, (int64_t)sizeof(float) * CD * Kc);
 
@@ -283,16 +277,19 @@ void q35_layer_ffn(q35_session *s, int ith, int nth, int il) {
 
     norm_input(s, ith, nth, il, Q35_W_POST_NORM);
     q35_mm_job j[2] = {{&L[Q35_W_FFN_GATE], s->proj, pw, 0}, {&L[Q35_W_FFN_UP], s->proj + F, pw, 0}};
-    q35_matmul(s, ith, nth, s->xn, m->c.n_embd, T, j, 2, il, Q35_OP_MM_FFN_UP);
-
-    int64_t lo, hi;
-    q35_split_cols(F, ith, nth, &lo, &hi);  /* columns, so every thread works even for one token */
-    for (int t = 0; t < T; t++) {
-        float *row = s->proj + t * pw;
-        s->k->swiglu_f32(row + lo, row + F + lo, hi - lo);
+    if (!s->p.unfused_swiglu && q35_glu_fusable(s, j)) {
+        q35_matmul_glu(s, ith, nth, s->xn, m->c.n_embd, T, j, il, Q35_OP_MM_FFN_UP); /* swiglu included */
+    } else {
+        q35_matmul(s, ith, nth, s->xn, m->c.n_embd, T, j, 2, il, Q35_OP_MM_FFN_UP);
+        int64_t lo, hi;
+        q35_split_cols(F, ith, nth, &lo, &hi);  /* columns, so every thread works even for one token */
+        for (int t = 0; t < T; t++) {
+            float *row = s->proj + t * pw;
+            s->k->swiglu_f32(row + lo, row + F + lo, hi - lo);
+        }
+        q35_pool_barrier(s->pool);
+        q35_prof_mark(s, ith, il, Q35_OP_SWIGLU, 0);
     }
-    q35_pool_barrier(s->pool);
-    q35_prof_mark(s, ith, il, Q35_OP_SWIGLU, 0);
 
     q35_mm_job jd = {&L[Q35_W_FFN_DOWN], s->x, m->c.n_embd, 1};
     q35_matmul(s, ith, nth, s->proj, pw, T, &jd, 1, il, Q35_OP_MM_FFN_DOWN);

@@ -46,6 +46,42 @@ static int64_t macs_of(const q35_mm_job *jobs, int njobs, int64_t in, int T) {
     return rows * in * T;
 }
 
+/* the activation rows of a product, converted once per u-batch: one segment per distinct pair of
+ * (paired format, repacked preparation) among the jobs */
+typedef struct {
+    int nacts, act_of_job[8];
+    int acts[MAX_ACT_TYPES];
+    int64_t seg; /* bytes per segment */
+} act_layout;
+
+static void prepare_activations(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
+                                const q35_mm_job *jobs, int njobs, int layer, act_layout *L) {
+    const q35_kernels *k = s->k;
+    const int64_t in = jobs[0].w->cols;
+    q35_prepare_packed_fn preps[MAX_ACT_TYPES];
+    L->nacts = 0;
+    for (int j = 0; j < njobs; j++) {
+        const int a = q35_act_type(jobs[j].w->type);
+        const q35_prepare_packed_fn prep = q35_packed_of(s, jobs[j].w) ? k->prepare_packed[jobs[j].w->type] : NULL;
+        int idx = 0;
+        while (idx < L->nacts && !(L->acts[idx] == a && preps[idx] == prep)) idx++;
+        if (idx == L->nacts) L->acts[L->nacts] = a, preps[L->nacts++] = prep;
+        L->act_of_job[j] = idx;
+    }
+    L->seg = s->act_row_cap * s->p.ubatch;
+    int64_t lo, hi;
+    q35_split((int64_t)L->nacts * T, ith, nth, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        const int a = (int)(it / T), t = (int)(it % T);
+        const int64_t arb = act_stride(L->acts[a], in);
+        uint8_t *row = s->act + a * L->seg + t * arb;
+        k->from_float[L->acts[a]](x + t * ldx, row, in);
+        if (preps[a]) preps[a](row, arb, 1, in);
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, layer, Q35_OP_ACT_QUANT, 0);
+}
+
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op) {
     const q35_kernels *k = s->k;
@@ -53,28 +89,11 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
 
     /* 1. activation rows in each distinct paired format, and prepared for a repacked product
      * where its variant asks (prepare_packed) */
-    int acts[MAX_ACT_TYPES], nacts = 0, act_of_job[8];
-    q35_prepare_packed_fn preps[MAX_ACT_TYPES];
-    for (int j = 0; j < njobs; j++) {
-        const int a = q35_act_type(jobs[j].w->type);
-        const q35_prepare_packed_fn prep = q35_packed_of(s, jobs[j].w) ? k->prepare_packed[jobs[j].w->type] : NULL;
-        int idx = 0;
-        while (idx < nacts && !(acts[idx] == a && preps[idx] == prep)) idx++;
-        if (idx == nacts) acts[nacts] = a, preps[nacts++] = prep;
-        act_of_job[j] = idx;
-    }
-    const int64_t seg = s->act_row_cap * s->p.ubatch; /* bytes per activation segment */
+    act_layout A;
+    prepare_activations(s, ith, nth, x, ldx, T, jobs, njobs, layer, &A);
+    const int64_t seg = A.seg;
+    const int *acts = A.acts, *act_of_job = A.act_of_job;
     int64_t lo, hi;
-    q35_split((int64_t)nacts * T, ith, nth, &lo, &hi);
-    for (int64_t it = lo; it < hi; it++) {
-        const int a = (int)(it / T), t = (int)(it % T);
-        const int64_t arb = act_stride(acts[a], in);
-        uint8_t *row = s->act + a * seg + t * arb;
-        k->from_float[acts[a]](x + t * ldx, row, in);
-        if (preps[a]) preps[a](row, arb, 1, in);
-    }
-    q35_pool_barrier(s->pool);
-    q35_prof_mark(s, ith, layer, Q35_OP_ACT_QUANT, 0);
 
     /* 2. rows of all jobs, concatenated, split over threads in blocks of Q35_ROW_BLOCK rows (the
      * size of a repacked group), so a thread's share of a job starts at a block */
@@ -134,6 +153,43 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     q35_pool_barrier(s->pool);
     q35_prof_macs(s, ith, layer, op, macs_of(jobs, njobs, in, T));
     q35_prof_mark(s, ith, layer, op, bytes);
+}
+
+int q35_glu_fusable(const q35_session *s, const q35_mm_job *gate_up) {
+    const q35_tensor *g = gate_up[0].w, *u = gate_up[1].w;
+    return q35_packed_of(s, g) && q35_packed_of(s, u) && g->rows == u->rows && g->cols == u->cols &&
+           !gate_up[0].accumulate && !gate_up[1].accumulate;
+}
+
+void q35_matmul_glu(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T, const q35_mm_job *gate_up,
+                    int layer, int op) {
+    const q35_kernels *k = s->k;
+    const q35_tensor *wg = gate_up[0].w, *wu = gate_up[1].w;
+    const int64_t in = wg->cols;
+    act_layout A;
+    prepare_activations(s, ith, nth, x, ldx, T, gate_up, 2, layer, &A);
+    const uint8_t *ag = s->act + A.act_of_job[0] * A.seg, *au = s->act + A.act_of_job[1] * A.seg;
+    const int64_t argb = act_stride(A.acts[A.act_of_job[0]], in), arub = act_stride(A.acts[A.act_of_job[1]], in);
+    const uint8_t *pg = q35_packed_of(s, wg), *pu = q35_packed_of(s, wu);
+    const int64_t gbg = q35_packed_bytes(wg->type, Q35_PACK_ROWS, in), gbu = q35_packed_bytes(wu->type, Q35_PACK_ROWS, in);
+    float *yg = gate_up[0].y, *yu = gate_up[1].y;
+    const int64_t ldg = gate_up[0].ldy, ldu = gate_up[1].ldy;
+
+    /* the row blocks of the gate, each with the up block of the same rows */
+    int64_t lo, hi;
+    q35_split(wg->rows / Q35_PACK_ROWS, ith, nth, &lo, &hi);
+    for (int64_t b = lo; b < hi; b++) {
+        const int64_t rb = b * Q35_PACK_ROWS;
+        for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
+            const int nt = tb + Q35_TOK_BLOCK < T ? Q35_TOK_BLOCK : T - tb;
+            k->gemm_packed[wg->type](pg + b * gbg, ag + tb * argb, argb, nt, in, yg + tb * ldg + rb, ldg);
+            k->gemm_packed[wu->type](pu + b * gbu, au + tb * arub, arub, nt, in, yu + tb * ldu + rb, ldu);
+            for (int t = tb; t < tb + nt; t++) k->swiglu_f32(yg + t * ldg + rb, yu + t * ldu + rb, Q35_PACK_ROWS);
+        }
+    }
+    q35_pool_barrier(s->pool);
+    q35_prof_macs(s, ith, layer, op, macs_of(gate_up, 2, in, T));
+    q35_prof_mark(s, ith, layer, op, q35_row_bytes(wg->type, in) * wg->rows + q35_row_bytes(wu->type, in) * wu->rows);
 }
 
 void q35_dot_panel(const q35_kernels *k, int wt, const uint8_t *w, int64_t wrb, int nr, const uint8_t *act,

@@ -61,6 +61,29 @@ void q35_fmadd_avx2(float *acc, const float *a, const float *b, int64_t n) {
     for (; i < n; i++) acc[i] += a[i] * b[i];
 }
 
+/* 32 channels (four vectors) per pass down the tokens, then one vector at a time, then the rest as
+ * fmadd_f32 and silu_f32 take it */
+void q35_conv_silu_avx2(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
+                        int K, int64_t n) {
+    int64_t c = 0;
+    for (; c + 8 <= n;) {
+        const int nv = c + 32 <= n ? 4 : 1;
+        for (int t = T - 1; t >= 0; t--) {
+            __m256 acc[4];
+            for (int v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
+            for (int i = 0; i < K; i++) {
+                const float *wi = w + (int64_t)i * ldw + c, *ui = Q35_CONV_ROW(t + i) + c;
+                for (int v = 0; v < nv; v++)
+                    acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(wi + 8 * v), _mm256_loadu_ps(ui + 8 * v), acc[v]);
+            }
+            for (int v = 0; v < nv; v++) _mm256_storeu_ps(x + (int64_t)t * ldx + c + 8 * v, silu256(acc[v]));
+        }
+        c += 8 * nv;
+    }
+    if (c < n)
+        q35_conv_silu_by_rows(q35_fmadd_avx2, q35_silu_avx2, x + c, ldx, T, s + c, lds, w + c, ldw, K, n - c);
+}
+
 void q35_scale_avx2(float *x, float a, int64_t n) {
     const __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;

@@ -34,12 +34,15 @@ static inline __m512 sigmoid512(__m512 x) {
     return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
+static inline __m512 silu512(__m512 v) {
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 void q35_silu_avx512(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = q35_mask16(n - i);
-        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+        _mm512_mask_storeu_ps(x + i, m, silu512(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
 
@@ -66,6 +69,25 @@ void q35_fmadd_avx512(float *acc, const float *a, const float *b, int64_t n) {
         const __mmask16 m = q35_mask16(n - i);
         _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
                                                            _mm512_maskz_loadu_ps(m, acc + i)));
+    }
+}
+
+/* 64 channels (four vectors, the last masked) per pass down the tokens */
+void q35_conv_silu_avx512(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
+                          int K, int64_t n) {
+    for (int64_t c = 0; c < n; c += 64) {
+        __mmask16 m[4];
+        for (int v = 0; v < 4; v++) m[v] = c + 16 * v < n ? q35_mask16(n - c - 16 * v) : 0;
+        for (int t = T - 1; t >= 0; t--) {
+            __m512 acc[4];
+            for (int v = 0; v < 4; v++) acc[v] = _mm512_setzero_ps();
+            for (int i = 0; i < K; i++) {
+                const float *wi = w + (int64_t)i * ldw + c, *ui = Q35_CONV_ROW(t + i) + c;
+                for (int v = 0; v < 4; v++)
+                    acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[v], wi + 16 * v), _mm512_maskz_loadu_ps(m[v], ui + 16 * v), acc[v]);
+            }
+            for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(x + (int64_t)t * ldx + c + 16 * v, m[v], silu512(acc[v]));
+        }
     }
 }
 
