@@ -64,26 +64,22 @@ void q35_fmadd_neon(float *acc, const float *a, const float *b, int64_t n) {
     for (; i < n; i++) acc[i] += a[i] * b[i];
 }
 
-/* 32 channels (eight vectors) per pass down the tokens, then one vector at a time, then the rest as
- * fmadd_f32 and silu_f32 take it */
+/* 64 channels at a time down a block of tokens, one accumulator (a register, not an array) per
+ * vector; the channels past the last whole vector as fmadd_f32 and silu_f32 take them */
 void q35_conv_silu_neon(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
                         int K, int64_t n) {
-    int64_t c = 0;
-    for (; c + 4 <= n;) {
-        const int nv = c + 32 <= n ? 8 : 1;
-        for (int t = T - 1; t >= 0; t--) {
-            float32x4_t acc[8];
-            for (int v = 0; v < nv; v++) acc[v] = vdupq_n_f32(0.0f);
-            for (int i = 0; i < K; i++) {
-                const float *wi = w + (int64_t)i * ldw + c, *ui = Q35_CONV_ROW(t + i) + c;
-                for (int v = 0; v < nv; v++) acc[v] = vfmaq_f32(acc[v], vld1q_f32(wi + 4 * v), vld1q_f32(ui + 4 * v));
-            }
-            for (int v = 0; v < nv; v++) vst1q_f32(x + (int64_t)t * ldx + c + 4 * v, silu4(acc[v]));
-        }
-        c += 4 * nv;
-    }
-    if (c < n)
-        q35_conv_silu_by_rows(q35_fmadd_neon, q35_silu_neon, x + c, ldx, T, s + c, lds, w + c, ldw, K, n - c);
+    const int64_t nvec = n - n % 4; /* channels in whole vectors */
+    for (int t1 = T; t1 > 0; t1 -= Q35_CONV_TOK_BLOCK)
+        for (int64_t c0 = 0; c0 < nvec; c0 += 64)
+            for (int t = t1 - 1; t >= 0 && t >= t1 - Q35_CONV_TOK_BLOCK; t--)
+                for (int64_t c = c0; c < c0 + 64 && c < nvec; c += 4) {
+                    float32x4_t acc = vdupq_n_f32(0.0f);
+                    for (int i = 0; i < K; i++)
+                        acc = vfmaq_f32(acc, vld1q_f32(w + (int64_t)i * ldw + c), vld1q_f32(Q35_CONV_ROW(t + i) + c));
+                    vst1q_f32(x + (int64_t)t * ldx + c, silu4(acc));
+                }
+    if (nvec < n)
+        q35_conv_silu_by_rows(q35_fmadd_neon, q35_silu_neon, x + nvec, ldx, T, s + nvec, lds, w + nvec, ldw, K, n - nvec);
 }
 
 void q35_scale_neon(float *x, float a, int64_t n) {

@@ -61,27 +61,22 @@ void q35_fmadd_avx2(float *acc, const float *a, const float *b, int64_t n) {
     for (; i < n; i++) acc[i] += a[i] * b[i];
 }
 
-/* 32 channels (four vectors) per pass down the tokens, then one vector at a time, then the rest as
- * fmadd_f32 and silu_f32 take it */
+/* 64 channels at a time down a block of tokens, one accumulator (a register, not an array) per
+ * vector; the channels past the last whole vector as fmadd_f32 and silu_f32 take them */
 void q35_conv_silu_avx2(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
                         int K, int64_t n) {
-    int64_t c = 0;
-    for (; c + 8 <= n;) {
-        const int nv = c + 32 <= n ? 4 : 1;
-        for (int t = T - 1; t >= 0; t--) {
-            __m256 acc[4];
-            for (int v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
-            for (int i = 0; i < K; i++) {
-                const float *wi = w + (int64_t)i * ldw + c, *ui = Q35_CONV_ROW(t + i) + c;
-                for (int v = 0; v < nv; v++)
-                    acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(wi + 8 * v), _mm256_loadu_ps(ui + 8 * v), acc[v]);
-            }
-            for (int v = 0; v < nv; v++) _mm256_storeu_ps(x + (int64_t)t * ldx + c + 8 * v, silu256(acc[v]));
-        }
-        c += 8 * nv;
-    }
-    if (c < n)
-        q35_conv_silu_by_rows(q35_fmadd_avx2, q35_silu_avx2, x + c, ldx, T, s + c, lds, w + c, ldw, K, n - c);
+    const int64_t nvec = n - n % 8; /* channels in whole vectors */
+    for (int t1 = T; t1 > 0; t1 -= Q35_CONV_TOK_BLOCK)
+        for (int64_t c0 = 0; c0 < nvec; c0 += 64)
+            for (int t = t1 - 1; t >= 0 && t >= t1 - Q35_CONV_TOK_BLOCK; t--)
+                for (int64_t c = c0; c < c0 + 64 && c < nvec; c += 8) {
+                    __m256 acc = _mm256_setzero_ps();
+                    for (int i = 0; i < K; i++)
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + (int64_t)i * ldw + c), _mm256_loadu_ps(Q35_CONV_ROW(t + i) + c), acc);
+                    _mm256_storeu_ps(x + (int64_t)t * ldx + c, silu256(acc));
+                }
+    if (nvec < n)
+        q35_conv_silu_by_rows(q35_fmadd_avx2, q35_silu_avx2, x + nvec, ldx, T, s + nvec, lds, w + nvec, ldw, K, n - nvec);
 }
 
 void q35_scale_avx2(float *x, float a, int64_t n) {

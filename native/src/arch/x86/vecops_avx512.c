@@ -72,23 +72,21 @@ void q35_fmadd_avx512(float *acc, const float *a, const float *b, int64_t n) {
     }
 }
 
-/* 64 channels (four vectors, the last masked) per pass down the tokens */
+/* 64 channels (four vectors, the last masked) at a time down a block of tokens; one accumulator
+ * (a register, not an array) per vector */
 void q35_conv_silu_avx512(float *x, int64_t ldx, int T, const float *s, int64_t lds, const float *w, int64_t ldw,
                           int K, int64_t n) {
-    for (int64_t c = 0; c < n; c += 64) {
-        __mmask16 m[4];
-        for (int v = 0; v < 4; v++) m[v] = c + 16 * v < n ? q35_mask16(n - c - 16 * v) : 0;
-        for (int t = T - 1; t >= 0; t--) {
-            __m512 acc[4];
-            for (int v = 0; v < 4; v++) acc[v] = _mm512_setzero_ps();
-            for (int i = 0; i < K; i++) {
-                const float *wi = w + (int64_t)i * ldw + c, *ui = Q35_CONV_ROW(t + i) + c;
-                for (int v = 0; v < 4; v++)
-                    acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[v], wi + 16 * v), _mm512_maskz_loadu_ps(m[v], ui + 16 * v), acc[v]);
-            }
-            for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(x + (int64_t)t * ldx + c + 16 * v, m[v], silu512(acc[v]));
-        }
-    }
+    for (int t1 = T; t1 > 0; t1 -= Q35_CONV_TOK_BLOCK)
+        for (int64_t c0 = 0; c0 < n; c0 += 64)
+            for (int t = t1 - 1; t >= 0 && t >= t1 - Q35_CONV_TOK_BLOCK; t--)
+                for (int64_t c = c0; c < c0 + 64 && c < n; c += 16) {
+                    const __mmask16 m = q35_mask16(n - c);
+                    __m512 acc = _mm512_setzero_ps();
+                    for (int i = 0; i < K; i++)
+                        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + (int64_t)i * ldw + c),
+                                              _mm512_maskz_loadu_ps(m, Q35_CONV_ROW(t + i) + c), acc);
+                    _mm512_mask_storeu_ps(x + (int64_t)t * ldx + c, m, silu512(acc));
+                }
 }
 
 void q35_scale_avx512(float *x, float a, int64_t n) {
