@@ -606,9 +606,10 @@ enum { FWD_PREFILL = 16, FWD_DECODE = 6 };
 
 /* logits [FWD_PREFILL + FWD_DECODE][vocab]: a prefill in u-batches of 8 (the
  * larger than fdn_threshold = 4, so the chunked delta-net), then decodes (fused) */
-static int forward(const model_file *mf, int isa, int repack, float *logits) {
+static int forward(const model_file *mf, int isa, int repack, int unfused, float *logits) {
     const q35_session_params p = {.isa = isa, .n_threads = 1, .ubatch = 8, .fdn_threshold = 4,
-                                  .dn_algo = Q35_DN_AUTO, .n_ctx = 64, .profile = 0, .repack = repack};
+                                  .dn_algo = Q35_DN_AUTO, .n_ctx = 64, .profile = 0, .repack = repack,
+                                  .unfused_swiglu = unfused, .unfused_conv = unfused};
     q35_session *s = q35_session_new(mf->m, &p);
     if (!s) return -1;
     int32_t tokens[FWD_PREFILL + FWD_DECODE];
@@ -625,7 +626,7 @@ static void check_forward(const model_file *mf, int isa, int repack, const char 
     const int64_t n = (int64_t)(FWD_PREFILL + FWD_DECODE) * mf->vocab;
     float *got = xmalloc(sizeof(float) * (size_t)n);
     double err = INFINITY;
-    if (forward(mf, isa, repack, got) == 0) {
+    if (forward(mf, isa, repack, 0, got) == 0) {
         double ss = 0, e = 0;
         for (int64_t i = 0; i < n; i++) { ss += (double)ref[i] * ref[i]; e = fmax(e, fabs((double)got[i] - ref[i])); }
         err = e / (sqrt(ss / n) + 1e-30); /* NaN stays NaN and fails */
@@ -635,6 +636,13 @@ static void check_forward(const model_file *mf, int isa, int repack, const char 
     snprintf(what, sizeof what, "forward %d prefill + %d decode logits%s", FWD_PREFILL, FWD_DECODE,
              repack ? ", repacked" : "");
     report(name, what, err, 0.3);
+    if (repack) { /* the SwiGLU and the conv folded into the repacked products: the same bits as apart */
+        float *apart = xmalloc(sizeof(float) * (size_t)n);
+        const int rc = forward(mf, isa, repack, 1, apart);
+        report(name, "forward, repacked: SwiGLU and conv folded = apart (bits differing)",
+               rc == 0 ? memcmp(got, apart, sizeof(float) * (size_t)n) != 0 : INFINITY, 0);
+        free(apart);
+    }
     free(got);
 }
 
@@ -742,7 +750,7 @@ int main(int argc, char **argv) {
         ref_logits = xmalloc(sizeof(float) * (size_t)n);
         double err_pd = INFINITY;
         /* the scalar reference run; decode rows vs a prefill of the same tokens: same math, other u-batching */
-        if (forward(&mf, Q35_ISA_SCALAR, 0, ref_logits) == 0) {
+        if (forward(&mf, Q35_ISA_SCALAR, 0, 0, ref_logits) == 0) {
             err_pd = 0;
             for (int64_t i = 0; i < n; i++) if (!isfinite(ref_logits[i])) err_pd = INFINITY;
         }
