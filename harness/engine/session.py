@@ -265,7 +265,7 @@ class Session:
     def __init__(self, model: Model, isa: str = "auto", threads: int = 1, ubatch: int = 512,
                  fdn_threshold: int = DEFAULT_FDN_THRESHOLD, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
                  vocab_strategy="full", type_k: str = "f32", type_v: str = "f32", block: str = "trunk",
-                 repack: str = "auto", fuse_swiglu: bool = True, fuse_conv: bool = True):
+                 repack: str = "auto", fuse_swiglu: bool = True):
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
         check_threads(threads)
@@ -306,8 +306,7 @@ class Session:
             "isa": native.ISAS[self.isa], "n_threads": threads, "ubatch": ubatch,
             "fdn_threshold": fdn_threshold, "dn_algo": DN_ALGOS[dn_algo], "n_ctx": ctx,
             "profile": int(profile), "type_k": int(CACHE_TYPES[type_k]), "type_v": int(CACHE_TYPES[type_v]),
-            "repack": int(self.repack), "unfused_swiglu": int(not fuse_swiglu),
-            "unfused_conv": int(not fuse_conv)})
+            "repack": int(self.repack), "unfused_swiglu": int(not fuse_swiglu)})
         ptr = lib.q35_session_new(self._nm.ptr, p)
         if ptr == ffi.NULL:
             raise UsageError(f"cannot create a session (isa {self.isa}, {threads} threads, ubatch {ubatch}, "

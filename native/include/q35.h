@@ -317,8 +317,6 @@ typedef struct {
                              * (gemm_packed) into that layout at session start, and run it there */
     int32_t unfused_swiglu; /* 1 = the FFN's SwiGLU as its own pass even where the gate and up products
                              * are repacked (the fused form gives the same bits: for tests and A/B) */
-    int32_t unfused_conv;   /* 1 = the delta-net's conv as its own pass even where its input product is
-                             * repacked (likewise the same bits) */
 } q35_session_params;
 
 q35_session *q35_session_new(const q35_model *m, const q35_session_params *p); /* NULL on failure */

@@ -165,9 +165,7 @@ def test_profile_accounts_weight_bytes(oracle_dir):
         # one token reads every weight once: the profile's bytes equal the file's accounting
         assert df.bytes.sum() == m.bytes_per_token()
         assert df[df.op == "mm_lm_head"].bytes.sum() == m.info(m.lm_head_name()).nbytes
-        # (the conv is its own op unless it runs inside a repacked delta-net input product)
-        assert set(df.op) >= {"deltanet", "attention", "mm_lm_head", "mm_ffn_down"}
-        assert ("conv1d" in set(df.op)) != s.repack
+        assert set(df.op) >= {"deltanet", "attention", "conv1d", "mm_lm_head", "mm_ffn_down"}
         assert (df.ns >= 0).all() and df.ns.sum() > 0
     with load_model(oracle_dir / "tiny-f32.gguf") as m, Session(m) as s:
         s.decode(1)

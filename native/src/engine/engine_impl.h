@@ -119,26 +119,13 @@ static inline void q35_prefetch_rows(const void *base, int64_t wrb, int64_t from
 #define Q35_ROW_BLOCK 16  /* weight rows kept hot while ...           */
 #define Q35_TOK_BLOCK 32  /* ... this many activation rows stream by  */
 
-/* the delta-net's causal conv + SiLU applied to a product's output as its tiles are made (conv_silu_f32
- * on each tile's 16 channels, the rows of the tile before it kept raw for the next): w [K][ldw] the
- * taps, state [K-1][ldw] the raw rows before this u-batch, replaced by its last K-1 raw rows */
-typedef struct {
-    const float *w;
-    float *state;
-    int64_t ldw;
-    int K;
-} q35_conv_epilogue;
-
 /* matmul.c: y[t][r] (+)= W[r] . x[t] for several weights sharing one input */
 typedef struct {
     const q35_tensor *w;
     float *y;
     int64_t ldy;
     int accumulate;
-    const q35_conv_epilogue *conv; /* NULL, or (with q35_conv_fusable) y's conv in the product */
 } q35_mm_job;
-/* whether a job's product can take a conv epilogue: repacked, written straight into y */
-int q35_conv_fusable(const q35_session *s, const q35_mm_job *job);
 void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, int T,
                 const q35_mm_job *jobs, int njobs, int layer, int op);
 /* the gate and up products of a SwiGLU FFN (gate_up[0], gate_up[1]), when both are repacked with the

@@ -188,34 +188,30 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
 
     norm_input(s, ith, nth, il, Q35_W_ATTN_NORM);
     /* proj row: [qkv (CD) | z (VD) | b (Hv) | a (Hv)] */
-    const q35_conv_epilogue conv = {s->convw_t[il], s->conv[il], CD, Kc}; /* taps [Kc][CD], state [Kc-1][CD] */
-    q35_mm_job j[4] = {{&L[Q35_W_SSM_QKV], s->proj, pw, 0, NULL},
-                       {&L[Q35_W_SSM_GATE], s->proj + CD, pw, 0, NULL},
-                       {&L[Q35_W_SSM_BETA], s->proj + CD + VD, pw, 0, NULL},
-                       {&L[Q35_W_SSM_ALPHA], s->proj + CD + VD + Hv, pw, 0, NULL}};
-    const int conv_in_product = !s->p.unfused_conv && q35_conv_fusable(s, &j[0]);
-    if (conv_in_product) j[0].conv = &conv;
+    q35_mm_job j[4] = {{&L[Q35_W_SSM_QKV], s->proj, pw, 0},
+                       {&L[Q35_W_SSM_GATE], s->proj + CD, pw, 0},
+                       {&L[Q35_W_SSM_BETA], s->proj + CD + VD, pw, 0},
+                       {&L[Q35_W_SSM_ALPHA], s->proj + CD + VD + Hv, pw, 0}};
     q35_matmul(s, ith, nth, s->xn, c->n_embd, T, j, 4, il, Q35_OP_MM_SSM_IN);
 
-    /* else the causal depthwise conv over u = [state rows (Kc-1), new rows (T)] + SiLU in place
-     * (conv_silu_f32) on its own, channels split over threads; the new state (the last Kc-1
-     * rows of u) is taken first */
+    /* causal depthwise conv over u = [state rows (Kc-1), new rows (T)] + SiLU, in place
+     * (conv_silu_f32), channels split over threads; the new state (the last Kc-1 rows of u)
+     * is taken first */
+    const float *wt = s->convw_t[il];                 /* [Kc][CD] */
+    float *cs = s->conv[il];                          /* [Kc-1][CD] */
+    float *newst = s->conv_tmp + (int64_t)ith * Kc * CD;
     int64_t lo, hi;
-    if (!conv_in_product) {
-        float *newst = s->conv_tmp + (int64_t)ith * Kc * CD;
-        q35_split_cols(CD, ith, nth, &lo, &hi);
-        const int64_t nc = hi - lo;
-        for (int i = 0; i < Kc - 1; i++) {
-            const int r = T + i;   /* row r of u */
-            const float *src = r < Kc - 1 ? conv.state + (int64_t)r * CD : s->proj + (int64_t)(r - (Kc - 1)) * pw;
-            memcpy(newst + (int64_t)i * CD + lo, src + lo, sizeof(float) * nc);
-        }
-        s->k->conv_silu_f32(s->proj + lo, pw, T, conv.state + lo, CD, conv.w + lo, CD, Kc, nc);
-        for (int i = 0; i < Kc - 1; i++)
-            memcpy(conv.state + (int64_t)i * CD + lo, newst + (int64_t)i * CD + lo, sizeof(float) * nc);
-        q35_pool_barrier(s->pool);
-        q35_prof_mark(s, ith, il, Q35_OP_CONV, (int64_t)sizeof(float) * CD * Kc);
+    q35_split_cols(CD, ith, nth, &lo, &hi);
+    const int64_t nc = hi - lo;
+    for (int i = 0; i < Kc - 1; i++) {
+        const int j = T + i;   /* row j of u */
+        const float *src = j < Kc - 1 ? cs + (int64_t)j * CD : s->proj + (int64_t)(j - (Kc - 1)) * pw;
+        memcpy(newst + (int64_t)i * CD + lo, src + lo, sizeof(float) * nc);
     }
+    s->k->conv_silu_f32(s->proj + lo, pw, T, cs + lo, CD, wt + lo, CD, Kc, nc);
+    for (int i = 0; i < Kc - 1; i++) memcpy(cs + (int64_t)i * CD + lo, newst + (int64_t)i * CD + lo, sizeof(float) * nc);
+    q35_pool_barrier(s->pool);
+    q35_prof_mark(s, ith, il, Q35_OP_CONV, (int64_t)sizeof(float) * CD * Kc);
 
     /* L2-norm q and k per head; beta = sigmoid(b), g = ssm_a * softplus(a + dt) */
     const float *ssm_a = L[Q35_W_SSM_A].data, *dt = L[Q35_W_SSM_DT].data;

@@ -40,27 +40,6 @@ static void store_tile(float *y, int64_t ldy, const float *v, int nt, int nr, in
     }
 }
 
-/* one tile's conv (q35_conv_epilogue), in place: nt rows of y (channels r0 .. r0+16 of the conv),
- * after the K-1 raw rows in prev (the state at the first tile); next gets the last K-1 raw rows of
- * [prev, tile] before the tile is overwritten, and the state gets them after the last tile */
-static void conv_tile(const q35_kernels *k, const q35_conv_epilogue *cv, float *y, int64_t ldy, int nt, int64_t r0,
-                      const float *prev, float *next, int last) {
-    const int H = cv->K - 1;
-    for (int i = 0; i < H; i++) {
-        const int j = nt + i; /* row j of [prev, tile] */
-        memcpy(next + i * Q35_ROW_BLOCK, j < H ? prev + j * Q35_ROW_BLOCK : y + (j - H) * ldy,
-               sizeof(float) * Q35_ROW_BLOCK);
-    }
-    k->conv_silu_f32(y, ldy, nt, prev, Q35_ROW_BLOCK, cv->w + r0, cv->ldw, cv->K, Q35_ROW_BLOCK);
-    if (last)
-        for (int i = 0; i < H; i++)
-            memcpy(cv->state + i * cv->ldw + r0, next + i * Q35_ROW_BLOCK, sizeof(float) * Q35_ROW_BLOCK);
-}
-
-int q35_conv_fusable(const q35_session *s, const q35_mm_job *job) {
-    return q35_packed_of(s, job->w) && !job->accumulate;
-}
-
 static int64_t macs_of(const q35_mm_job *jobs, int njobs, int64_t in, int T) {
     int64_t rows = 0;
     for (int j = 0; j < njobs; j++) rows += jobs[j].w->rows;
@@ -122,8 +101,6 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
     for (int j = 0; j < njobs; j++) {
         blocks += (jobs[j].w->rows + Q35_ROW_BLOCK - 1) / Q35_ROW_BLOCK;
         bytes += q35_row_bytes(jobs[j].w->type, in) * jobs[j].w->rows;
-        if (jobs[j].conv && q35_conv_fusable(s, &jobs[j])) /* its taps (F32 rows of the conv's channels) */
-            bytes += (int64_t)sizeof(float) * jobs[j].conv->K * jobs[j].w->rows;
     }
     q35_split(blocks, ith, nth, &lo, &hi);
     int64_t base = 0; /* first block of job j */
@@ -141,13 +118,8 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         const uint8_t *wd = w->data;
         const uint8_t *packed = q35_packed_of(s, w);
         const int64_t group_bytes = packed ? q35_packed_bytes(w->type, Q35_PACK_ROWS, in) : 0;
-        const q35_conv_epilogue *cv = packed && !jobs[j].accumulate ? jobs[j].conv : NULL;
         for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
             const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
-            float ring[2][15 * Q35_ROW_BLOCK]; /* raw rows before a tile, for the conv (K <= 16) */
-            if (cv)
-                for (int i = 0; i < cv->K - 1; i++)
-                    memcpy(ring[0] + i * Q35_ROW_BLOCK, cv->state + i * cv->ldw + rb, sizeof(float) * Q35_ROW_BLOCK);
             for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
                 const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
@@ -159,11 +131,6 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                     k->gemm_packed[w->type](packed + rb / Q35_PACK_ROWS * group_bytes, act + tb * arb, arb, te - tb,
                                             in, direct ? jobs[j].y + tb * jobs[j].ldy + rb : v,
                                             direct ? jobs[j].ldy : Q35_ROW_BLOCK);
-                    if (direct && cv) { /* ring[0] and ring[1] take turns as the tile's prev and next */
-                        const int which = (tb / Q35_TOK_BLOCK) & 1;
-                        conv_tile(k, cv, jobs[j].y + tb * jobs[j].ldy + rb, jobs[j].ldy, te - tb, rb, ring[which],
-                                  ring[which ^ 1], te == T);
-                    }
                     if (direct) continue;
                 } else if (T < 4) { /* decode-sized, memory-bound: row by row, the prefetch spread along; each
                               * value the row's vec_dot (a panel's, bit for bit, without its calls) */
