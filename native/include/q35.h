@@ -176,6 +176,10 @@ typedef struct {
      * on this variant; never filled from another variant, so a session repacks a type only
      * where its own ISA has the kernel) */
     q35_gemm_packed_fn gemm_packed[Q35_TYPE_COUNT];
+    /* two consecutive groups (2 Q35_PACK_ROWS rows: y's rows 0-15 from the group at wp, 16-31 from
+     * the next) at once, each value the bits of gemm_packed; NULL where a variant has none (callers
+     * then run gemm_packed per group; never filled from another variant) */
+    q35_gemm_packed_fn gemm_packed2[Q35_TYPE_COUNT];
     /* the activation rows' preparation for this variant's gemm_packed (NULL: none; never filled
      * from another variant, like gemm_packed) */
     q35_prepare_packed_fn prepare_packed[Q35_TYPE_COUNT];

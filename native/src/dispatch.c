@@ -98,8 +98,10 @@ static void fill_tables(void) {
             q35_kernels_fill(&k, own);
         }
 #if !defined(Q35_AVX512_SIMDE)
-        if (isa == Q35_ISA_AVX512 && q35_avx512_bf16_usable()) /* the repacked BF16 product (vdpbf16ps) */
+        if (isa == Q35_ISA_AVX512 && q35_avx512_bf16_usable()) { /* the repacked BF16 product (vdpbf16ps) */
             k.gemm_packed[Q35_TYPE_BF16] = q35_gemm_packed_bf16_avx512bf16;
+            k.gemm_packed2[Q35_TYPE_BF16] = q35_gemm_packed2_bf16_avx512bf16;
+        }
 #endif
 #endif
         int fb = fallback_of(isa);

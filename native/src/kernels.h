@@ -65,6 +65,8 @@ void q35_gemm_packed_bf16_scalar(const void *wp, const void *a, int64_t as, int 
  * has AVX512-BF16 */
 void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                      int64_t ldy);
+void q35_gemm_packed2_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                      int64_t ldy);
 #endif
 
 /* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */

@@ -110,6 +110,7 @@ static int make_weight_row(int wt, float *a, uint8_t *wq, int64_t n) {
 }
 
 static void check_packed(const char *name, const q35_kernels *k, const q35_kernels *ref);
+static void check_packed2(const char *name, const q35_kernels *k);
 static void check_packed_bf16_edges(const char *name, const q35_kernels *k, const q35_kernels *ref);
 
 static void check_dots(const char *name, const q35_kernels *k, const q35_kernels *ref) {
@@ -178,6 +179,7 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
     }
     free(a); free(b); free(wq); free(act);
     check_packed(name, k, ref);
+    check_packed2(name, k);
     check_packed_bf16_edges(name, k, ref);
 }
 
@@ -219,6 +221,45 @@ static void check_packed(const char *name, const q35_kernels *k, const q35_kerne
         snprintf(what, sizeof what, "gemm_packed type %d (the scalar rule)", wt);
         report(name, what, worst, 1e-5);
         free(wq); free(act); free(kact); free(wp);
+    }
+    free(a); free(b);
+}
+
+/* gemm_packed2 (two groups at once) against gemm_packed on each group: bit for bit, by 1 to 19
+ * activation rows (its tiles and their tails), y rows wider than the 32 values */
+static void check_packed2(const char *name, const q35_kernels *k) {
+    enum { NT = 19, NB = 3, LDY = 2 * Q35_PACK_ROWS + 5 };
+    const int64_t n = NB * 256;
+    float *a = xmalloc(n * sizeof *a), *b = xmalloc(n * sizeof *b);
+    for (int wt = 0; wt < Q35_TYPE_COUNT; wt++) {
+        if (!k->gemm_packed2[wt]) continue;
+        const int at = q35_act_type(wt);
+        const int64_t wrb = row_bytes(wt, n), arb = row_bytes(at, n), pb = q35_packed_bytes(wt, Q35_PACK_ROWS, n);
+        uint8_t *wq = xmalloc((size_t)(wrb * 2 * Q35_PACK_ROWS)), *act = xmalloc((size_t)(arb * NT));
+        uint8_t *wp = aligned_alloc(64, (size_t)(2 * pb + 63) / 64 * 64);
+        float got[NT * LDY], want[NT * LDY];
+        double worst = 0;
+        for (int r = 0; r < 2 * Q35_PACK_ROWS; r++) {
+            fill_case(a, n, r, 0.1f);
+            if (make_weight_row(wt, a, wq + r * wrb, n)) worst = INFINITY;
+        }
+        for (int t = 0; t < NT; t++) {
+            fill_case(b, n, t + 1, 2.0f);
+            k->from_float[at](b, act + t * arb, n);
+        }
+        if (k->prepare_packed[wt]) k->prepare_packed[wt](act, arb, NT, n);
+        if (!wp || q35_repack(wt, wq, 2 * Q35_PACK_ROWS, n, wp)) worst = INFINITY;
+        for (int nt = 1; nt <= NT && worst == 0; nt++) {
+            memset(got, 0, sizeof got); memset(want, 0, sizeof want);
+            k->gemm_packed2[wt](wp, act, arb, nt, n, got, LDY);
+            k->gemm_packed[wt](wp, act, arb, nt, n, want, LDY);
+            k->gemm_packed[wt](wp + pb, act, arb, nt, n, want + Q35_PACK_ROWS, LDY);
+            if (memcmp(got, want, sizeof got)) worst = INFINITY;
+        }
+        char what[80];
+        snprintf(what, sizeof what, "gemm_packed2 type %d = two gemm_packed (bits)", wt);
+        report(name, what, worst, 0);
+        free(wq); free(act); free(wp);
     }
     free(a); free(b);
 }

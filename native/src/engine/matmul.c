@@ -29,14 +29,14 @@ static int64_t act_stride(int at, int64_t in) {
  * has the same low 12 address bits: a load of the next token's y right after a store to this one's
  * waits on a false store-to-load dependency (4K aliasing). So the sums of a whole block are made
  * first, all its loads before its stores. */
-static void store_tile(float *y, int64_t ldy, const float *v, int nt, int nr, int accumulate) {
+static void store_tile(float *y, int64_t ldy, const float *v, int64_t ldv, int nt, int nr, int accumulate) {
     if (accumulate) {
         float sum[Q35_TOK_BLOCK][Q35_ROW_BLOCK];
         for (int t = 0; t < nt; t++)
-            for (int r = 0; r < nr; r++) sum[t][r] = y[t * ldy + r] + v[t * Q35_ROW_BLOCK + r];
+            for (int r = 0; r < nr; r++) sum[t][r] = y[t * ldy + r] + v[t * ldv + r];
         for (int t = 0; t < nt; t++) memcpy(y + t * ldy, sum[t], sizeof(float) * (size_t)nr);
     } else {
-        for (int t = 0; t < nt; t++) memcpy(y + t * ldy, v + t * Q35_ROW_BLOCK, sizeof(float) * (size_t)nr);
+        for (int t = 0; t < nt; t++) memcpy(y + t * ldy, v + t * ldv, sizeof(float) * (size_t)nr);
     }
 }
 
@@ -118,8 +118,30 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
         const uint8_t *wd = w->data;
         const uint8_t *packed = q35_packed_of(s, w);
         const int64_t group_bytes = packed ? q35_packed_bytes(w->type, Q35_PACK_ROWS, in) : 0;
+        const q35_gemm_packed_fn packed2 = packed ? k->gemm_packed2[w->type] : NULL;
+        float *y = jobs[j].y;
+        const int64_t ldy = jobs[j].ldy;
         for (int64_t rb = r0; rb < r1; rb += Q35_ROW_BLOCK) {
             const int64_t re = rb + Q35_ROW_BLOCK < r1 ? rb + Q35_ROW_BLOCK : r1;
+            if (packed2 && rb + 2 * Q35_PACK_ROWS <= r1) { /* two groups at once: straight into y, or
+                                                            * into v2 and added to y a group at a time */
+                for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
+                    const int nt = tb + Q35_TOK_BLOCK < T ? Q35_TOK_BLOCK : T - tb;
+                    const uint8_t *group = packed + rb / Q35_PACK_ROWS * group_bytes;
+                    if (!jobs[j].accumulate) {
+                        packed2(group, act + tb * arb, arb, nt, in, y + tb * ldy + rb, ldy);
+                        continue;
+                    }
+                    float v2[Q35_TOK_BLOCK * 2 * Q35_PACK_ROWS];
+                    for (int t = tb; t < tb + nt; t++) __builtin_prefetch(y + t * ldy + rb, 1);
+                    packed2(group, act + tb * arb, arb, nt, in, v2, 2 * Q35_PACK_ROWS);
+                    for (int g = 0; g < 2; g++)
+                        store_tile(y + tb * ldy + rb + g * Q35_PACK_ROWS, ldy, v2 + g * Q35_PACK_ROWS,
+                                   2 * Q35_PACK_ROWS, nt, Q35_PACK_ROWS, 1);
+                }
+                rb += Q35_PACK_ROWS; /* the loop adds the other */
+                continue;
+            }
             for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
                 const int te = tb + Q35_TOK_BLOCK < T ? tb + Q35_TOK_BLOCK : T;
                 float v[Q35_TOK_BLOCK * Q35_ROW_BLOCK];
@@ -145,7 +167,7 @@ void q35_matmul(q35_session *s, int ith, int nth, const float *x, int64_t ldx, i
                     q35_dot_panel(k, w->type, wd + rb * wrb, wrb, (int)(re - rb), act + tb * arb, arb, te - tb, in, v,
                                   Q35_ROW_BLOCK);
                 }
-                store_tile(jobs[j].y + tb * jobs[j].ldy + rb, jobs[j].ldy, v, te - tb, (int)(re - rb),
+                store_tile(jobs[j].y + tb * jobs[j].ldy + rb, jobs[j].ldy, v, Q35_ROW_BLOCK, te - tb, (int)(re - rb),
                            jobs[j].accumulate);
             }
         }
@@ -175,17 +197,22 @@ void q35_matmul_glu(q35_session *s, int ith, int nth, const float *x, int64_t ld
     float *yg = gate_up[0].y, *yu = gate_up[1].y;
     const int64_t ldg = gate_up[0].ldy, ldu = gate_up[1].ldy;
 
-    /* the row blocks of the gate, each with the up block of the same rows */
+    /* the row blocks of the gate, each with the up block of the same rows; two at once where both
+     * types have gemm_packed2 and the thread has two left */
     int64_t lo, hi;
     q35_split(wg->rows / Q35_PACK_ROWS, ith, nth, &lo, &hi);
-    for (int64_t b = lo; b < hi; b++) {
+    const q35_gemm_packed_fn g2 = k->gemm_packed2[wg->type], u2 = k->gemm_packed2[wu->type];
+    for (int64_t b = lo; b < hi;) {
         const int64_t rb = b * Q35_PACK_ROWS;
+        const int ng = g2 && u2 && b + 2 <= hi ? 2 : 1;
         for (int tb = 0; tb < T; tb += Q35_TOK_BLOCK) {
             const int nt = tb + Q35_TOK_BLOCK < T ? Q35_TOK_BLOCK : T - tb;
-            k->gemm_packed[wg->type](pg + b * gbg, ag + tb * argb, argb, nt, in, yg + tb * ldg + rb, ldg);
-            k->gemm_packed[wu->type](pu + b * gbu, au + tb * arub, arub, nt, in, yu + tb * ldu + rb, ldu);
-            for (int t = tb; t < tb + nt; t++) k->swiglu_f32(yg + t * ldg + rb, yu + t * ldu + rb, Q35_PACK_ROWS);
+            (ng == 2 ? g2 : k->gemm_packed[wg->type])(pg + b * gbg, ag + tb * argb, argb, nt, in, yg + tb * ldg + rb, ldg);
+            (ng == 2 ? u2 : k->gemm_packed[wu->type])(pu + b * gbu, au + tb * arub, arub, nt, in, yu + tb * ldu + rb, ldu);
+            for (int t = tb; t < tb + nt; t++)
+                k->swiglu_f32(yg + t * ldg + rb, yu + t * ldu + rb, (int64_t)ng * Q35_PACK_ROWS);
         }
+        b += ng;
     }
     q35_pool_barrier(s->pool);
     q35_prof_macs(s, ith, layer, op, macs_of(gate_up, 2, in, T));

@@ -55,6 +55,44 @@ void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, 
     Q35_PACKED_DRIVER(bf16_r16_tile, block_bf16_r16, Q35_BF16_R16_ELEMS, TN)
 }
 
+/* two groups (32 rows) by up to TN2 activation rows: each broadcast pair meets both groups' weight
+ * vectors, so a vdpbf16ps takes half a broadcast instead of one (the broadcasts, not the products,
+ * bounded the one-group tile); every row still one chain in the same order: the same bits */
+#define TN2 8
+
+static inline __attribute__((always_inline)) void bf16_r16_tile2(const block_bf16_r16 *x, int64_t nb, const uint8_t *a,
+                                                                 int64_t as, const int RN, float *y, int64_t ldy) {
+    const block_bf16_r16 *x2 = x + nb; /* the next group */
+    const uint16_t *q[TN2];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) q[j] = (const uint16_t *)(const void *)(a + j * as);
+    __m512 acc[TN2], acc2[TN2];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) acc[j] = acc2[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++)
+#pragma GCC unroll 4
+        for (int p = 0; p < 16; p++) {
+            const __m512bh w = (__m512bh)_mm512_loadu_si512((const void *)x[b].w[p]);
+            const __m512bh w2 = (__m512bh)_mm512_loadu_si512((const void *)x2[b].w[p]);
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) {
+                const __m512bh ap = bcast_pair(q[j] + b * Q35_BF16_R16_ELEMS + 2 * p);
+                acc[j] = _mm512_dpbf16_ps(acc[j], w, ap);
+                acc2[j] = _mm512_dpbf16_ps(acc2[j], w2, ap);
+            }
+        }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) {
+        _mm512_storeu_ps(y + j * ldy, acc[j]);
+        _mm512_storeu_ps(y + j * ldy + Q35_PACK_ROWS, acc2[j]);
+    }
+}
+
+void q35_gemm_packed2_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                      int64_t ldy) {
+    Q35_PACKED_DRIVER(bf16_r16_tile2, block_bf16_r16, Q35_BF16_R16_ELEMS, TN2)
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
