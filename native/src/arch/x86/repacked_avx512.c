@@ -278,6 +278,60 @@ void q35_gemm_packed_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, 
                                      int64_t ldy) {
     Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
 }
+
+/* two groups (32 rows) by up to TN2 activation rows: each broadcast feeds both groups' vpdpbusd (half
+ * a broadcast per product instead of one). The integer sums are exact, so one accumulator per row
+ * over the 8 vectors gives the one-group tile's sumi: the same bits */
+#define TN2 4
+
+INLINE void q8_0_r16_tile2(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
+                           int64_t ldy) {
+    const block_q8_0_r16 *x2 = x + nb; /* the next group */
+    const block_q8_0 *q[TN2];          /* prepared: codes qa + 128 */
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) q[j] = (const block_q8_0 *)(const void *)(a + j * as);
+    __m512 acc[TN2], acc2[TN2];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) acc[j] = acc2[j] = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i s[TN2], s2[TN2], wsum = _mm512_setzero_si512(), wsum2 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) s[j] = s2[j] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m512i w = _mm512_loadu_si512((const void *)x[b].qs[k]);
+            const __m512i w2 = _mm512_loadu_si512((const void *)x2[b].qs[k]);
+            wsum = _mm512_dpbusd_epi32(wsum, ones, w);
+            wsum2 = _mm512_dpbusd_epi32(wsum2, ones, w2);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) {
+                const __m512i ak = bcast4(q[j][b].qs + 4 * k);
+                s[j] = _mm512_dpbusd_epi32(s[j], ak, w);
+                s2[j] = _mm512_dpbusd_epi32(s2[j], ak, w2);
+            }
+        }
+        const __m512i corr = _mm512_slli_epi32(wsum, 7), corr2 = _mm512_slli_epi32(wsum2, 7);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
+        const __m512 dw2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x2[b].d));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) {
+            const __m512 da = _mm512_set1_ps(_cvtsh_ss(q[j][b].d));
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(da, dw), _mm512_cvtepi32_ps(_mm512_sub_epi32(s[j], corr)), acc[j]);
+            acc2[j] = _mm512_fmadd_ps(_mm512_mul_ps(da, dw2), _mm512_cvtepi32_ps(_mm512_sub_epi32(s2[j], corr2)), acc2[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) {
+        _mm512_storeu_ps(y + j * ldy, acc[j]);
+        _mm512_storeu_ps(y + j * ldy + Q35_PACK_ROWS, acc2[j]);
+    }
+}
+
+void q35_gemm_packed2_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                      int64_t ldy) {
+    Q35_PACKED_DRIVER(q8_0_r16_tile2, block_q8_0_r16, QK8_0, TN2)
+}
 #endif
 
 void Q35_AVX512_OWN(q35_gemm_packed_q4_K)(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
