@@ -144,20 +144,27 @@ def prepare_panel(isa: str, wtype: str, n: int = 1024, weight_rows: int = 16, to
     return PreparedPanel(k.isa, wt, n, weight_rows, tokens, call)
 
 
-def prepare_packed_panel(isa: str, wtype: str, n: int = 1024, tokens: int = 32, seed: int = 0) -> PreparedPanel:
+def prepare_packed_panel(isa: str, wtype: str, n: int = 1024, tokens: int = 32, seed: int = 0,
+                         groups: int = 1) -> PreparedPanel:
     """One repacked group (native.PACK_ROWS interleaved weight rows) by `tokens` activation rows,
-    through the variant's gemm_packed, for the types it has one for; checked once against
+    through the variant's gemm_packed, for the types it has one for; or, with groups=2, two groups at
+    once through its gemm_packed2 (the prefill product where a table has one). Checked once against
     Kernels.gemm_packed. The prefill product of a session with repacked weights."""
+    if groups not in (1, 2):
+        raise UsageError(f"a repacked panel takes 1 or 2 groups, not {groups}")
     k = native.Kernels(isa)
     wt = weight_type(wtype)
     if not k.has_packed(wt):
         raise UsageError(f"no repacked {wt.name} product in the {k.isa} table")
+    table = native.lib.q35_kernels_for(native.ISAS[k.isa])
+    fn = (table.gemm_packed if groups == 1 else table.gemm_packed2)[int(wt)]
+    if fn == native.ffi.NULL:
+        raise UsageError(f"no two-group repacked {wt.name} product in the {k.isa} table")
     at = GGMLType(native.lib.q35_act_type(int(wt)))
-    rows = native.PACK_ROWS
+    rows = groups * native.PACK_ROWS
     rng = np.random.default_rng(seed)
     w = native.repack(_weight_rows(wt, rows, n, rng), wt, n)
     a = np.stack([k.from_float(rng.standard_normal(n).astype(np.float32), at) for _ in range(tokens)])
-    fn = native.lib.q35_kernels_for(native.ISAS[k.isa]).gemm_packed[int(wt)]
     out = np.empty((tokens, rows), dtype=np.float32)
     wp, ap = native.ffi.from_buffer("uint8_t[]", w), k.prepare_packed(a, wt, n)  # prepared once, as per u-batch
     outp = native.ffi.from_buffer("float[]", out, require_writable=True)
@@ -166,5 +173,6 @@ def prepare_packed_panel(isa: str, wtype: str, n: int = 1024, tokens: int = 32, 
         fn(wp, ap, a.shape[1], tokens, n, outp, rows)
     call()
     if not np.array_equal(out, k.gemm_packed(w, a, wt, n)):
-        raise AssertionError(f"prepared repacked {wt.name} panel ({k.isa}) differs from Kernels.gemm_packed")
+        raise AssertionError(f"prepared repacked {wt.name} panel ({k.isa}, {groups} group(s)) differs from "
+                             f"Kernels.gemm_packed")
     return PreparedPanel(k.isa, wt, n, rows, tokens, call)

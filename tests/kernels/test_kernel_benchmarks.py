@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import native
+from harness.errors import UsageError
 from harness.measure.kernel_bench import DOT_TYPES, prepare_dot, prepare_packed_panel, prepare_panel, weight_type
 
 RUNNABLE = native.cpu_features()["supported"]
@@ -51,6 +52,8 @@ def test_panel_speed(benchmark, isa, wtype):
 
 
 PACKED = [(isa, t) for isa in RUNNABLE for t in DOT_TYPES if native.Kernels(isa).has_packed(weight_type(t))]
+PACKED2 = [(isa, t) for isa, t in PACKED
+           if native.lib.q35_kernels_for(native.ISAS[isa]).gemm_packed2[int(weight_type(t))] != native.ffi.NULL]
 
 
 @pytest.mark.parametrize("isa,wtype", PACKED or [pytest.param(None, None, marks=pytest.mark.skip("no repacked product"))])
@@ -62,6 +65,26 @@ def test_packed_panel_speed(benchmark, isa, wtype):
     benchmark(panel)
     if benchmark.stats:
         benchmark.extra_info["gmacs"] = panel.macs / benchmark.stats.stats.median / 1e9
+
+
+@pytest.mark.parametrize("isa,wtype", PACKED2 or [pytest.param(None, None, marks=pytest.mark.skip("no two-group product"))])
+def test_packed2_panel_speed(benchmark, isa, wtype):
+    """Two repacked groups at once (gemm_packed2: BF16 on AVX512-BF16, Q8_0 on AVX512-VNNI), 32 rows by 32
+    tokens of 1024 values: the prefill product there."""
+    panel = prepare_packed_panel(isa, wtype, groups=2)    # checks the timed call against Kernels.gemm_packed
+    assert panel.weight_rows == 32
+    benchmark.group = "repacked panel, two groups, 32x32 n=1024"
+    benchmark.extra_info.update(isa=isa, weight_type=wtype, n=panel.n, rows=panel.weight_rows, tokens=panel.tokens)
+    benchmark(panel)
+    if benchmark.stats:
+        benchmark.extra_info["gmacs"] = panel.macs / benchmark.stats.stats.median / 1e9
+
+
+def test_a_two_group_panel_needs_the_product():
+    with pytest.raises(UsageError, match="two-group repacked Q4_K"):
+        prepare_packed_panel("scalar", "q4_k", groups=2)
+    with pytest.raises(UsageError, match="1 or 2 groups"):
+        prepare_packed_panel("scalar", "q4_k", groups=3)
 
 
 def _bench(storage: Path, *args: str) -> subprocess.CompletedProcess:

@@ -80,6 +80,8 @@ def test_asv_quick_run_of_the_whole_suite_in_this_environment(tmp_path):
     engine = len(QUANTS) * len(FDN_THRESHOLDS) * len(VOCAB_STRATEGIES)
     panels = sum(native.Kernels(i).has_gemm(weight_type(t)) for i in runnable for t in WEIGHT_TYPES)
     packed = sum(native.Kernels(i).has_packed(weight_type(t)) for i in runnable for t in WEIGHT_TYPES)
+    packed += sum(native.lib.q35_kernels_for(native.ISAS[i]).gemm_packed2[int(weight_type(t))] != native.ffi.NULL
+                  for i in runnable for t in WEIGHT_TYPES)   # two groups at once (gemm_packed2)
     timings = re.findall(r"\d[\d.]*±[\d.]+(?:ms|μs|us|ns|s)\b", out)
     moe = 2 * len(REPACK)              # pp and tg, expert stacks as stored and repacked
     assert len(timings) == len(runnable) * (2 * engine + 2 * len(WEIGHT_TYPES) + moe) + panels + packed, out
