@@ -266,6 +266,8 @@ class Session:
                  fdn_threshold: int = DEFAULT_FDN_THRESHOLD, ctx: int = 4096, dn_algo: str = "auto", profile: bool = False,
                  vocab_strategy="full", type_k: str = "f32", type_v: str = "f32", block: str = "trunk",
                  repack: str = "auto", fuse_swiglu: bool = True):
+        # fuse_swiglu=False runs the FFN's SwiGLU as its own pass even where it could be folded into the
+        # repacked gate/up product (the same bits either way: for A/B measurements and tests)
         if model.closed:
             raise ModelFileError(f"{model.path}: model is closed")
         check_threads(threads)

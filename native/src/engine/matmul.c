@@ -4,7 +4,8 @@
  * each weight type (Q8_0, Q8_K, F16, BF16 or F32). The weights run as stored
  * (dots and panels), or, where the session repacked them (q35_session_params.
  * repack), as groups of 16 interleaved rows through the ISA's gemm_packed, for
- * prefill and decode alike. Several weights that read the same input (q/k/v,
+ * prefill and decode alike (two groups per call, gemm_packed2, for prefill where the
+ * ISA has it). Several weights that read the same input (q/k/v,
  * gate/up, ...) run in one parallel region, their rows split evenly over the
  * threads in blocks of 16. */
 #include "engine_impl.h"
