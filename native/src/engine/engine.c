@@ -325,7 +325,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
     ok &= (s->beta = zalloc(sizeof(float) * (size_t)(U * c->ssm_v_heads))) != NULL;
     s->att_ws_stride = Q35_ATT_WS(c->n_head / c->n_head_kv, c->head_dim);
     ok &= (s->att_ws = zalloc(sizeof(float) * (size_t)s->att_ws_stride * p->n_threads)) != NULL;
-    ok &= (s->conv_tmp = zalloc(sizeof(float) * (size_t)(c->conv_kernel * m->CD) * p->n_threads)) != NULL;
+    ok &= (s->conv_tmp = zalloc(sizeof(float) * (size_t)((c->conv_kernel - 1) * m->CD) * p->n_threads)) != NULL;
     ok &= (s->act = zalloc((size_t)(Q35_ACT_SEGMENTS * U * s->act_row_cap))) != NULL;
     ok &= (s->rope_cs = zalloc(sizeof(float) * (size_t)p->n_ctx * (size_t)(c->rope_dims + 1))) != NULL;
     ok &= (s->prof = zalloc(sizeof(q35_op_stats) * (size_t)(c->n_layer + 1) * Q35_OP_COUNT)) != NULL;

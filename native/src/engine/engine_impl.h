@@ -59,7 +59,7 @@ struct q35_session {
     float *x, *xn, *proj, *o, *g, *beta;
     float *att_ws;                /* per thread: attention scratch, att_ws_stride floats each */
     int64_t att_ws_stride;
-    float *conv_tmp;              /* per thread: new conv state + one output row, Kc * CD */
+    float *conv_tmp;              /* per thread: the new conv state, (Kc - 1) * CD */
     float *convw_t[Q35_MAX_LAYERS]; /* DN: the small F32 conv kernel transposed to [Kc][CD] */
     int64_t proj_w;               /* row stride of proj */
     uint8_t *act;

@@ -199,7 +199,7 @@ void q35_layer_deltanet(q35_session *s, int ith, int nth, int il) {
      * is taken first */
     const float *wt = s->convw_t[il];                 /* [Kc][CD] */
     float *cs = s->conv[il];                          /* [Kc-1][CD] */
-    float *newst = s->conv_tmp + (int64_t)ith * Kc * CD;
+    float *newst = s->conv_tmp + (int64_t)ith * (Kc - 1) * CD;
     int64_t lo, hi;
     q35_split_cols(CD, ith, nth, &lo, &hi);
     const int64_t nc = hi - lo;
