@@ -1,9 +1,10 @@
 /* The repacked products on AVX2 (gemm_packed entries of q35_kernels_avx2; repacked.h gives
  * the layout and the rule). A 64-byte code vector of the layout is two registers here:
  * rows 0-7 and rows 8-15, run one after the other. vpmaddubsw gives each row's position
- * pairs as int16; a sub-block's 8 pair sums stay in int16 (at most 8 * 2 * 15 * 128 = 30720)
- * until one vpmaddwd by ones makes them a row's int32 sum. Up to TN activation rows share
- * each loaded code vector. */
+ * pairs as int16; a few of them summed in int16 (below 32768), one vpmaddwd against the row's
+ * scale (in both int16 of its lane) makes them the row's scaled int32 sum. Up to TN activation
+ * rows share each loaded code vector. With 16 registers the tiles keep only a few code vectors
+ * live at once: a spill in the inner loop costs more than the loads it saves. */
 #include "kernels.h"
 
 #if Q35_HAVE_X86
@@ -23,6 +24,11 @@ static inline __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
+/* v's 16-bit lanes shifted left by s (right by -s where s < 0) */
+static inline __m256i shift16(__m256i v, int s) {
+    return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s);
+}
+
 /* (v, v) as int16 in each int32 lane (v a small signed scale), for one vpmaddwd against pair sums */
 static inline __m256i pair16(__m256i v) {
     return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
@@ -39,11 +45,11 @@ static inline __m256i pair16(__m256i v) {
     }
 
 /* the 8 rows [8h, 8h + 8) of a group by RN activation rows; Q4_K, or Q5_K (q5: the blocks are
- * block_q5_K_r16, whose fifth bits join the codes, 0..31: its int16 sums are widened every 4
- * vpmaddubsw, 4 * 2 * 31 * 128 = 31744) */
+ * block_q5_K_r16, whose fifth bits join the codes, 0..31). A token's int16 sums of 4 vpmaddubsw
+ * stay below 4 * 2 * 31 * 128 = 31744 */
 INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, const block_q8_K *const *q, const int RN,
                           float *y, int64_t ldy, const int q5) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1), b16 = _mm256_set1_epi8(0x10);
+    const __m256i m4 = _mm256_set1_epi8(0xF), b16 = _mm256_set1_epi8(0x10);
     __m256 acc[TN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
@@ -53,37 +59,35 @@ INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, 
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
         for (int sj = 0; sj < 8; sj++) {
-            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->sc[sj] + 8 * h)));
+            /* the row's scale in both int16 of its lane: one vpmaddwd sums a lane's pair and scales it */
+            const __m256i sc16 = pair16(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->sc[sj] + 8 * h))));
             const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(((const block_q5_K_r16 *)(const void *)xb)->qh[sj] + 32 * h))
                                   : _mm256_setzero_si256();
-            __m256i s16[TN];
-#pragma GCC unroll 4
-            for (int j = 0; j < RN; j++) s16[j] = _mm256_setzero_si256();
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(xb->qs[4 * sj + k] + 32 * h));
-                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-                if (q5) { /* bit 2k of a qh byte: its low nibble's fifth bit; bit 2k + 1: its high one's */
-                    const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * k))), bh = _mm256_set1_epi8((char)(2 << (2 * k)));
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b16));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b16));
-                }
-#pragma GCC unroll 4
-                for (int j = 0; j < RN; j++) {
-                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
-                    s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(lo, bcast4(p)));
-                    s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(hi, bcast4(p + 4)));
-                }
-                if (q5 && k == 1)
-#pragma GCC unroll 4
-                    for (int j = 0; j < RN; j++) {
-                        isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_madd_epi16(s16[j], ones), sc));
-                        s16[j] = _mm256_setzero_si256();
+            /* half a sub-block at a time (code vectors k, k + 1: 4 registers of codes), each token's 4
+             * vpmaddubsw summed in int16 and scaled into its int32 sum at once: few registers live, none spilled */
+#pragma GCC unroll 1
+            for (int k = 0; k < 4; k += 2) {
+                __m256i c[4];
+#pragma GCC unroll 2
+                for (int e = 0; e < 2; e++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)(xb->qs[4 * sj + k + e] + 32 * h));
+                    c[2 * e] = _mm256_and_si256(raw, m4);
+                    c[2 * e + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                    if (q5) { /* bit 2v of a qh byte (v = k + e): its low nibble's fifth bit; bit 2v + 1: its
+                               * high one's; shifted to bit 4 (16-bit shifts: bit 4 of a byte comes from its own byte) */
+                        const int v = k + e;
+                        c[2 * e] = _mm256_or_si256(c[2 * e], _mm256_and_si256(shift16(qh, 4 - 2 * v), b16));
+                        c[2 * e + 1] = _mm256_or_si256(c[2 * e + 1], _mm256_and_si256(shift16(qh, 3 - 2 * v), b16));
                     }
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k; /* positions +0..3, +4..7 (vector k), +8..15 (k + 1) */
+                    const __m256i s01 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast4(p)), _mm256_maddubs_epi16(c[1], bcast4(p + 4)));
+                    const __m256i s23 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast4(p + 8)), _mm256_maddubs_epi16(c[3], bcast4(p + 12)));
+                    isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(_mm256_add_epi16(s01, s23), sc16));
+                }
             }
-#pragma GCC unroll 4
-            for (int j = 0; j < RN; j++)
-                isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_madd_epi16(s16[j], ones), sc));
         }
         /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
         __m256i mp[4];
@@ -205,7 +209,7 @@ INLINE void q8_0_r16_half(const block_q8_0_r16 *x, int64_t nb, int h, const bloc
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+#pragma GCC unroll 1
         for (int k = 0; k < 8; k++) { /* positions 4k .. 4k + 3 */
             const __m256i w = _mm256_loadu_si256((const __m256i *)(x[b].qs[k] + 32 * h)), aw = _mm256_abs_epi8(w);
 #pragma GCC unroll 4
@@ -246,7 +250,7 @@ INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const 
         for (int sj = 0; sj < 8; sj++) {
             const __m256i ls32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].ls[sj] + 8 * h)));
             const __m256i ls16 = pair16(ls32);
-#pragma GCC unroll 4
+#pragma GCC unroll 1
             for (int k = 0; k < 4; k++) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs[4 * sj + k] + 32 * h));
                 const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(raw, m4));
