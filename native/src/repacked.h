@@ -95,6 +95,19 @@ typedef struct {
 _Static_assert(sizeof(block_bf16_r16) == 1024, "bf16_r16 size");
 #define Q35_BF16_R16_ELEMS 32
 
+/* The lines Q35_PACKED_PREFETCH_AHEAD bytes past a repacked block, fetched toward the cache while it
+ * is multiplied: AVX2's gemm_packed tiles of fewer tokens than their tile size (decode) call it once
+ * per block, in half 0 (half 1 reads the group again from cache). There a decode-sized product
+ * otherwise waits on each load of its stream (perf: 60% of the Q8_0 tile's decode samples on the
+ * weight load; 0.8b Q8_0 tg64 at 2 threads 54 -> 61-63 t/s with 8 KB; 16 KB no better). Prefill tiles
+ * reuse each group over many tokens and ran slower with it (pp512 0.966). AVX512's tiles, which read
+ * a whole 64-byte vector at once, showed no change with it (tg64 0.970 [0.855, 1.040]): not used there. */
+#define Q35_PACKED_PREFETCH_AHEAD 8192
+static inline void q35_packed_prefetch_ahead(const void *block, int64_t bytes) {
+    const uintptr_t p = (uintptr_t)block + Q35_PACKED_PREFETCH_AHEAD; /* may pass the buffer's end: a prefetch never faults */
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(p + (uintptr_t)o), 0, 3);
+}
+
 /* The body of a gemm_packed entry (parameters wp, a, as, nt, n, y, ldy): tiles of tn activation
  * rows, then one of 8 where tn > 8 and 8 are left, then the rest (1-7) in one tile.
  * tile(x, nb, a, as, RN, y, ldy) runs RN rows against the group's nb blocks; RN is a constant at

@@ -29,17 +29,6 @@ static inline __m256i shift16(__m256i v, int s) {
     return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s);
 }
 
-/* the lines PREFETCH_AHEAD bytes past a block, fetched toward the cache while it is multiplied, by
- * the tiles of fewer than TN tokens (decode) and their half 0 (half 1 reads the group again from
- * cache). A decode-sized product otherwise waits on each load of the stream (0.8b Q8_0, tg64 on
- * AVX2 at 2 threads: 54 -> 61-63 t/s with 8 KB; 16 KB no better). Prefill tiles reuse each group
- * over many tokens and run slower with the prefetches (pp512 0.966) */
-#define PREFETCH_AHEAD 8192
-static inline void prefetch_ahead(const void *block, int64_t bytes) {
-    const uintptr_t p = (uintptr_t)block + PREFETCH_AHEAD; /* may pass the buffer's end: a prefetch never faults */
-    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(p + (uintptr_t)o), 0, 3);
-}
-
 /* (v, v) as int16 in each int32 lane (v a small signed scale), for one vpmaddwd against pair sums */
 static inline __m256i pair16(__m256i v) {
     return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
@@ -66,7 +55,7 @@ INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, 
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const block_q4_K_r16 *xb = (const block_q4_K_r16 *)(const void *)(x0 + b * stride);
-        if (RN < TN && h == 0) prefetch_ahead(xb, stride);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(xb, stride);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
@@ -166,7 +155,7 @@ INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const bloc
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        if (RN < TN && h == 0) prefetch_ahead(&x[b], sizeof *x);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
@@ -219,7 +208,7 @@ INLINE void q8_0_r16_half(const block_q8_0_r16 *x, int64_t nb, int h, const bloc
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        if (RN < TN && h == 0) prefetch_ahead(&x[b], sizeof *x);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
@@ -258,7 +247,7 @@ INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const 
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        if (RN < TN && h == 0) prefetch_ahead(&x[b], sizeof *x);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
