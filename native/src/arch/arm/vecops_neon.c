@@ -188,9 +188,11 @@ void q35_axpy_panel_neon(float *Y, int64_t ldy, int ny, const float *A, int64_t 
             else axpy_tile_neon(y, ldy, nr, nv, a, lda, X, ldx, m, i);
         }
     }
-    for (int r = 0; r < ny; r++)
-        for (int64_t j = 0; j < m; j++)
-            for (int64_t t = full; t < n; t++) Y[r * ldy + t] += A[r * lda + j] * X[j * ldx + t];
+    /* the tail columns (t outermost: no empty loop over r and j when there are none; each element
+     * still adds its j in order) */
+    for (int64_t t = full; t < n; t++)
+        for (int r = 0; r < ny; r++)
+            for (int64_t j = 0; j < m; j++) Y[r * ldy + t] += A[r * lda + j] * X[j * ldx + t];
 }
 
 double q35_exp_sum_neon(float *x, int64_t n, float m) {
