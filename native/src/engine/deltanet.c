@@ -82,7 +82,7 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
     const int Sk = h->Sk, Sv = h->Sv;
     const float scale = 1.0f / sqrtf((float)Sk);
     float *S = h->S;
-    float *G = ws->G, *NL = ws->L, *A = ws->A, *U = ws->U, *NW = ws->W, *Vn = ws->Vn, *P = ws->P;
+    float *G = ws->G, *NG = ws->G + Q35_DN_CHUNK, *E = ws->G + 2 * Q35_DN_CHUNK, *NL = ws->L, *A = ws->A, *U = ws->U, *NW = ws->W, *Vn = ws->Vn, *P = ws->P;
     for (int c0 = 0; c0 < h->T; c0 += Q35_DN_CHUNK) {
         const int C = h->T - c0 < Q35_DN_CHUNK ? h->T - c0 : Q35_DN_CHUNK;
 #define QR(r) (h->q + (int64_t)(c0 + (r)) * h->ldqk)
@@ -90,7 +90,7 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
 #define VR(r) (h->v + (int64_t)(c0 + (r)) * h->ldv)
 #define BETA(r) (h->beta[(int64_t)(c0 + (r)) * h->ldgb])
         float acc = 0.0f;
-        for (int r = 0; r < C; r++) { acc += h->g[(int64_t)(c0 + r) * h->ldgb]; G[r] = acc; }
+        for (int r = 0; r < C; r++) { acc += h->g[(int64_t)(c0 + r) * h->ldgb]; G[r] = acc; NG[r] = -acc; }
         /* -L and A (row r, columns c <= r; zero beyond, so whole rows can enter a panel): the
          * dots k_r.k_c and q_r.k_c as panels, a block of DN_ROWS rows against the keys up to its last */
         for (int r0 = 0; r0 < C; r0 += DN_ROWS) {
@@ -99,10 +99,12 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
             k->dot_panel_f32(KR(0), h->ldqk, r0 + nr, QR(r0), h->ldqk, nr, Sk, A + r0 * C, C);
         }
         for (int r = 0; r < C; r++) {
+            /* Gamma's row r as the table's exp: exp(-G_c - (-G_r)) = exp(G_r - G_c), the subtraction exact alike */
+            memcpy(E, NG, sizeof(float) * (size_t)(r + 1));
+            k->exp_sum_f32(E, r + 1, NG[r]);
             for (int c = 0; c <= r; c++) {
-                const float gam = expf(G[r] - G[c]);
-                NL[r * C + c] = c < r ? -(BETA(r) * NL[r * C + c] * gam) : 0.0f;
-                A[r * C + c] = scale * A[r * C + c] * gam;
+                NL[r * C + c] = c < r ? -(BETA(r) * NL[r * C + c] * E[c]) : 0.0f;
+                A[r * C + c] = scale * A[r * C + c] * E[c];
             }
             for (int c = r + 1; c < C; c++) NL[r * C + c] = A[r * C + c] = 0.0f;
         }
@@ -115,8 +117,10 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
                 float *ur = U + (int64_t)r * Sv, *wr = NW + (int64_t)r * Sk;
                 const float *vr = VR(r), *kr = KR(r);
                 const float b = BETA(r), eg = expf(G[r]);
-                for (int j = 0; j < Sv; j++) ur[j] = b * vr[j];
-                for (int i = 0; i < Sk; i++) wr[i] = -(b * eg * kr[i]);
+                memcpy(ur, vr, sizeof(float) * Sv);         /* b v_r */
+                k->scale_f32(ur, b, Sv);
+                memcpy(wr, kr, sizeof(float) * Sk);         /* -(b e^G_r) k_r */
+                k->scale_f32(wr, -(b * eg), Sk);
             }
             k->axpy_panel_f32(U + (int64_t)r0 * Sv, Sv, nr, NL + r0 * C, C, U, Sv, r0, Sv);
             k->axpy_panel_f32(NW + (int64_t)r0 * Sk, Sk, nr, NL + r0 * C, C, NW, Sk, r0, Sk);
@@ -132,7 +136,8 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
         for (int r = 0; r < C; r++) {
             const float *qr = QR(r);
             const float eg = expf(G[r]);
-            for (int i = 0; i < Sk; i++) P[r * Sk + i] = scale * eg * qr[i];
+            memcpy(P + (int64_t)r * Sk, qr, sizeof(float) * Sk);
+            k->scale_f32(P + (int64_t)r * Sk, scale * eg, Sk);
             memset(h->o + (int64_t)(c0 + r) * h->ldo, 0, sizeof(float) * Sv);
         }
         k->axpy_panel_f32(h->o + (int64_t)c0 * h->ldo, h->ldo, C, P, Sk, S, Sv, Sk, Sv);
@@ -143,11 +148,10 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
         /* S <- e^{G_last} S + sum_c (e^{G_last - G_c} k_c) Vn_c^T: row i of S adds P[i][c] Vn_c */
         const float glast = G[C - 1];
         k->scale_f32(S, expf(glast), (int64_t)Sk * Sv);
-        for (int c = 0; c < C; c++) {
-            const float *kc = KR(c);
-            const float w = expf(glast - G[c]);
-            for (int i = 0; i < Sk; i++) P[i * C + c] = w * kc[i];
-        }
+        memcpy(E, NG, sizeof(float) * (size_t)C);           /* E_c = exp(G_last - G_c) */
+        k->exp_sum_f32(E, C, -glast);
+        for (int i = 0; i < Sk; i++)                         /* P = (diag(E) K)^T, written row by row */
+            for (int c = 0; c < C; c++) P[i * C + c] = E[c] * KR(c)[i];
         k->axpy_panel_f32(S, Sv, Sk, P, C, Vn, Sv, C, Sv);
 #undef QR
 #undef KR
@@ -163,11 +167,12 @@ int q35_deltanet_head(int isa, int algo, const q35_dn_head *h) {
     if (algo == Q35_DN_FUSED) { k->dn_fused(h); return 0; }
     if (algo != Q35_DN_CHUNKED) return -1;
     const int64_t C = Q35_DN_CHUNK, Smax = h->Sk > h->Sv ? h->Sk : h->Sv;
-    float *buf = malloc(sizeof(float) * (size_t)(C + 2 * C * C + 4 * C * Smax));
+    float *buf = malloc(sizeof(float) * (size_t)(3 * C + 2 * C * C + 4 * C * Smax));
     if (!buf) return -1;
-    dn_scratch ws = {.G = buf, .L = buf + C, .A = buf + C + C * C, .U = buf + C + 2 * C * C,
-                     .W = buf + C + 2 * C * C + C * Smax, .Vn = buf + C + 2 * C * C + 2 * C * Smax,
-                     .P = buf + C + 2 * C * C + 3 * C * Smax};
+    float *rest = buf + 3 * C;
+    dn_scratch ws = {.G = buf, .L = rest, .A = rest + C * C, .U = rest + 2 * C * C,
+                     .W = rest + 2 * C * C + C * Smax, .Vn = rest + 2 * C * C + 2 * C * Smax,
+                     .P = rest + 2 * C * C + 3 * C * Smax};
     q35_dn_chunked(h, &ws, k);
     free(buf);
     return 0;

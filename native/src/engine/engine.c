@@ -334,7 +334,7 @@ q35_session *q35_session_new(const q35_model *m, const q35_session_params *p) {
         const int64_t C = Q35_DN_CHUNK;
         for (int i = 0; i < p->n_threads; i++) {
             dn_scratch *d = &s->dns[i];
-            ok &= (d->G = zalloc(sizeof(float) * C)) != NULL;
+            ok &= (d->G = zalloc(sizeof(float) * 3 * C)) != NULL;
             ok &= (d->L = zalloc(sizeof(float) * C * C)) != NULL;
             ok &= (d->A = zalloc(sizeof(float) * C * C)) != NULL;
             ok &= (d->U = zalloc(sizeof(float) * C * Sk)) != NULL;

@@ -37,7 +37,8 @@ typedef struct {
 
 /* delta-net scratch for the chunked algorithm, one per thread */
 typedef struct {
-    float *G, *L, *A, *U, *W, *Vn;
+    float *G;   /* [3C] the cumulative gates G, then -G, then one row of Gamma (or the update's weights) */
+    float *L, *A, *U, *W, *Vn;
     float *P;   /* [C][Sk] the read-out's coefficients, then [Sk][C] the state update's */
 } dn_scratch;
 
