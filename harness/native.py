@@ -27,13 +27,16 @@ def cpu_features() -> dict:
     f = ffi.new("q35_cpu_features *")
     lib.q35_cpu_detect(f)
     flags = {name: bool(getattr(f, name)) for name in
-             ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "neon",
-              "dotprod")}
+             ("avx2", "fma", "f16c", "avxvnni", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16",
+              "neon", "dotprod")}
+    supported = [n for n, i in ISAS.items() if lib.q35_isa_supported(i)]
     return {
         "flags": flags,
         "compiled": [n for n, i in ISAS.items() if lib.q35_isa_compiled(i)],
-        "supported": [n for n, i in ISAS.items() if lib.q35_isa_supported(i)],
+        "supported": supported,
         "best": ISA_NAMES[lib.q35_isa_best()],
+        # the kernel table each variant runs here: its extensions (avx2+avxvnni, avx512+vnni, ...)
+        "tables": {n: ffi.string(lib.q35_kernels_for(ISAS[n]).name).decode() for n in supported},
     }
 
 

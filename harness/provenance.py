@@ -86,7 +86,7 @@ def machine_provenance() -> dict:
     return {
         "created": now_iso(), "commit": commit, "dirty": dirty, "version": __version__,
         "compiler": compiler_info(), "isa_compiled": feats["compiled"], "isa_supported": feats["supported"],
-        "isa_best": feats["best"], "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
+        "isa_best": feats["best"], "kernel_tables": feats["tables"], "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(), "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "os": platform.platform(), "hostname": platform.node(), "python": sys.version.split()[0],
         "numpy": np.__version__, "load_avg": load_average(), "argv": sys.argv,

@@ -95,6 +95,7 @@ enum q35_isa {
 typedef struct {
     int avx2, fma, f16c;
     int avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
+    int avxvnni; /* VEX-encoded vpdpbusd on ymm (Alder Lake, Zen 5) */
     int neon, dotprod;
 } q35_cpu_features;
 

@@ -27,6 +27,9 @@ void q35_cpu_detect(q35_cpu_features *f) {
     f->avx512vl = !!__builtin_cpu_supports("avx512vl");
     f->avx512vnni = !!__builtin_cpu_supports("avx512vnni");
     f->avx512bf16 = !!__builtin_cpu_supports("avx512bf16");
+#if defined(__clang__) ? __clang_major__ >= 12 : __GNUC__ >= 11
+    f->avxvnni = !!__builtin_cpu_supports("avxvnni");
+#endif
 #elif defined(__aarch64__)
     f->neon = 1; /* Advanced SIMD is mandatory on AArch64 */
 #if defined(__linux__)

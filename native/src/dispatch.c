@@ -1,6 +1,8 @@
 /* The kernel tables as callers see them: each variant's own entries, with the
  * gaps filled from the next variant down, so every entry is callable. */
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels.h"
 
@@ -81,6 +83,27 @@ int q35_avx512_vnni_usable(void) {
 #endif
 }
 
+int q35_avx_vnni_usable(void) {
+#if Q35_HAVE_AVXVNNI
+    q35_cpu_features f;
+    q35_cpu_detect(&f);
+    const char *env = getenv("HARNESS_AVXVNNI"); /* "0": the plain AVX2 products (a peer built without) */
+    return f.avxvnni && f.avx2 && f.fma && f.f16c && !(env && !strcmp(env, "0"));
+#else
+    return 0;
+#endif
+}
+
+#if Q35_HAVE_AVXVNNI
+void q35_avxvnni_fill(q35_kernels *k) {
+    k->name = "avx2+avxvnni";
+    k->gemm_packed[Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_avxvnni;
+    k->prepare_packed[Q35_TYPE_Q8_0] = q35_prepare_packed_q8_0_avxvnni;
+    k->gemm_packed[Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_avxvnni;
+    k->gemm_packed[Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avxvnni;
+}
+#endif
+
 static q35_kernels filled[Q35_ISA_COUNT];
 static pthread_once_t filled_once = PTHREAD_ONCE_INIT;
 
@@ -97,6 +120,9 @@ static void fill_tables(void) {
             k = q35_kernels_avx512vnni;
             q35_kernels_fill(&k, own);
         }
+#if Q35_HAVE_AVXVNNI
+        if (isa == Q35_ISA_AVX2 && q35_avx_vnni_usable()) q35_avxvnni_fill(&k); /* vpdpbusd products */
+#endif
 #if !defined(Q35_AVX512_SIMDE)
         if (isa == Q35_ISA_AVX512 && q35_avx512_bf16_usable()) { /* the repacked BF16 product (vdpbf16ps) */
             k.gemm_packed[Q35_TYPE_BF16] = q35_gemm_packed_bf16_avx512bf16;

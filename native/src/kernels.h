@@ -11,6 +11,14 @@
 #else
 #define Q35_HAVE_X86 0
 #endif
+/* the AVX-VNNI products (arch/x86/repacked_avxvnni.c): compilers that know the target (not the
+ * SIMDe build, whose AVX512 slot is an emulation) */
+#if Q35_HAVE_X86 && !defined(Q35_AVX512_SIMDE) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
+#define Q35_HAVE_AVXVNNI 1
+#else
+#define Q35_HAVE_AVXVNNI 0
+#endif
 #if defined(__aarch64__)
 #define Q35_HAVE_NEON 1
 #else
@@ -68,6 +76,19 @@ void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, 
 void q35_gemm_packed2_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                       int64_t ldy);
 #endif
+#if Q35_HAVE_AVXVNNI
+/* with vpdpbusd on ymm (arch/x86/repacked_avxvnni.c); dispatch puts them in the AVX2 table where the
+ * CPU has AVX-VNNI, unless HARNESS_AVXVNNI=0 */
+void q35_gemm_packed_q8_0_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_prepare_packed_q8_0_avxvnni(void *a, int64_t as, int nt, int64_t n);
+void q35_gemm_packed_iq4_xs_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                    int64_t ldy);
+void q35_gemm_packed_q6_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+/* the AVX2 table with them laid over its own (the self-test checks both tables) */
+void q35_avxvnni_fill(q35_kernels *k);
+#endif
+/* whether dispatch puts the AVX-VNNI products in the AVX2 table on this CPU (HARNESS_AVXVNNI=0: never) */
+int q35_avx_vnni_usable(void);
 
 /* whether dispatch lays the VNNI dots over the AVX512 table on this CPU */
 int q35_avx512_vnni_usable(void);

@@ -761,6 +761,22 @@ static void check_variant(int isa, const model_file *mf, const float *ref_logits
         }
     }
 #endif
+#if Q35_HAVE_AVXVNNI
+    if (isa == Q35_ISA_AVX2) { /* the other AVX2 table too: with the AVX-VNNI products if auto chose without, and back */
+        q35_cpu_features f;
+        q35_cpu_detect(&f);
+        q35_kernels other = *q35_compiled_table(Q35_ISA_AVX2);
+        const char *other_name = "avx2-novnni";
+        if (!q35_avx_vnni_usable()) { q35_avxvnni_fill(&other); other_name = "avx2+avxvnni"; }
+        if (q35_avx_vnni_usable() || f.avxvnni) {
+            q35_kernels_fill(&other, ref);
+            printf("== %s: kernel table \"%s\"\n", other_name, other.name);
+            check_dots(other_name, &other, ref);
+        } else {
+            printf("%-12s skipped: this CPU has no avxvnni\n", "avx2+avxvnni");
+        }
+    }
+#endif
     check_deltanet(isa, name);
     if (mf->m) {
         if (isa == Q35_ISA_SCALAR) { /* prefill and decode of the same tokens agree */
@@ -785,8 +801,8 @@ int main(int argc, char **argv) {
 
     q35_cpu_features f;
     q35_cpu_detect(&f);
-    printf("cpu: avx2=%d fma=%d f16c=%d avx512f=%d avx512bw=%d avx512vl=%d avx512vnni=%d neon=%d dotprod=%d\n",
-           f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512vl, f.avx512vnni, f.neon, f.dotprod);
+    printf("cpu: avx2=%d fma=%d f16c=%d avxvnni=%d avx512f=%d avx512bw=%d avx512vl=%d avx512vnni=%d neon=%d dotprod=%d\n",
+           f.avx2, f.fma, f.f16c, f.avxvnni, f.avx512f, f.avx512bw, f.avx512vl, f.avx512vnni, f.neon, f.dotprod);
 #if defined(Q35_AVX512_SIMDE)
     printf("build: the avx512 variant runs on SIMDe's emulation of the AVX512 intrinsics (a logic check)\n");
 #endif

@@ -148,6 +148,14 @@ def test_selftest_avx2_every_entry_matches_scalar(selftest_model):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "MISMATCH" not in r.stdout and " passed, 0 failed" in r.stdout
     _assert_every_entry_checked(r.stdout, "avx2")
+    if _cpu()["flags"]["avxvnni"]:   # both AVX2 tables, with the AVX-VNNI products and without, bit for bit
+        other = "avx2+avxvnni" if os.environ.get("HARNESS_AVXVNNI") == "0" else "avx2-novnni"
+        for name in ("avx2", other):
+            for wt in (8, 14, 23):   # Q8_0, Q6_K, IQ4_XS
+                assert re.search(rf"^{re.escape(name)} +gemm_packed type {wt} \(the scalar rule\) +err 0\.00e\+00 ", r.stdout,
+                                 re.MULTILINE), (name, wt)
+    else:
+        assert "avx2+avxvnni skipped: this CPU has no avxvnni" in r.stdout
 
 
 def test_selftest_scalar_deltanet_algorithms_agree(selftest_model):

@@ -1,0 +1,237 @@
+/* The repacked products of Q8_0, IQ4_XS and Q6_K on AVX2 with AVX-VNNI (vpdpbusd on ymm, VEX
+ * encoded: Intel since Alder Lake, AMD since Zen 5). Dispatch puts them over the plain AVX2
+ * table's where the CPU has the extension (q35_avx_vnni_usable). repacked.h gives the layouts
+ * and the rules; every value has the bits of the plain tiles (integer sums are exact in any
+ * grouping), which the self-test checks.
+ *
+ * vpdpbusd is vpmaddubsw + vpmaddwd + vpaddd in one instruction on the multiply pipes, with
+ * no int16 step to saturate. The plain Q8_0 and IQ4_XS tiles spend two multiplies (vpmaddubsw,
+ * vpmaddwd) and a vpsignb on each code vector and token; here one. Q6_K keeps its unpacking and
+ * loses the int16 pairs. Q4_K and Q5_K stay plain: their tiles already sum four vpmaddubsw in
+ * int16 before one vpmaddwd, which the scale multiply here would cost back.
+ *
+ * As in repacked_avx2.c a 64-byte code vector of the layout is two registers (rows 0-7, rows
+ * 8-15), run one after the other; the tiles' float sums wait in y between blocks, so the
+ * registers hold the integer chains, two per activation row where a row's chain would be long. */
+#include "kernels.h"
+
+#if Q35_HAVE_AVXVNNI
+#include <immintrin.h>
+#include <string.h>
+
+#include "fp16.h"
+#include "repacked.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avxvnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+#endif
+
+/* activation rows per tile: Q8_0 and IQ4_XS two chains each, Q6_K one (gemm_bench TYPE 1024 3584 512
+ * avx2 packed: 5 or 6 rows spilled the chains; Q6_K at 8 rows 114, at 4 rows 115-125 GMAC/s) */
+#define TN 4
+#define INLINE static inline __attribute__((always_inline))
+
+/* acc + per int32 lane, the sum of 4 products u8 * s8 (exact) */
+#define DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
+
+/* 4 activation bytes in every lane */
+static inline __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* y rows [8h, 8h + 8) of RN activation rows zeroed: the tiles add each block's step into them */
+INLINE void zero_rows(float *y, int64_t ldy, int h, const int RN) {
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, _mm256_setzero_ps());
+}
+
+/* y_j <- fma(dd_j, float(isum), y_j): the rule's float step for 8 rows */
+INLINE void add_block(float *yj, __m256 dd, __m256i isum) {
+    _mm256_storeu_ps(yj, _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(isum), _mm256_loadu_ps(yj)));
+}
+
+/* A group's tile: the group's two halves of 8 rows, each by the RN activation rows */
+#define R16_TILE(name, block_t, act_t, half, tn)                                                             \
+    INLINE void name(const block_t *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,      \
+                     int64_t ldy) {                                                                         \
+        const act_t *q[tn];                                                                                 \
+        _Pragma("GCC unroll 8") for (int j = 0; j < RN; j++) q[j] = (const act_t *)(const void *)(a + j * as); \
+        half(x, nb, 0, q, RN, y, ldy);                                                                      \
+        half(x, nb, 1, q, RN, y, ldy);                                                                      \
+    }
+
+/* Q8_0: vpdpbusd's first operand is unsigned, so the activations go in as qa + 128 (qa ^ 0x80,
+ * prepared once per u-batch below) and 128 sum_l q_l,r comes off again, both sums exact */
+void q35_prepare_packed_q8_0_avxvnni(void *a, int64_t as, int nt, int64_t n) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < nt; t++) {
+        block_q8_0 *q = (block_q8_0 *)(void *)((uint8_t *)a + t * as);
+        for (int64_t b = 0; b < n / QK8_0; b++)
+            _mm256_storeu_si256((__m256i *)q[b].qs, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[b].qs), flip));
+    }
+}
+
+INLINE void q8_0_half(const block_q8_0_r16 *x, int64_t nb, int h, const block_q8_0 *const *q, const int RN, float *y,
+                      int64_t ldy) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    zero_rows(y, ldy, h, RN);
+    for (int64_t b = 0; b < nb; b++) {
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
+        __m256i s0[TN], s1[TN], wsum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) s0[j] = s1[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k += 2) { /* vectors k and k + 1: positions 4k .. 4k + 7 */
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(x[b].qs[k] + 32 * h));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(x[b].qs[k + 1] + 32 * h));
+            wsum = DPBUSD(DPBUSD(wsum, ones, w0), ones, w1);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) {
+                s0[j] = DPBUSD(s0[j], bcast4(q[j][b].qs + 4 * k), w0);
+                s1[j] = DPBUSD(s1[j], bcast4(q[j][b].qs + 4 * k + 4), w1);
+            }
+        }
+        const __m256i corr = _mm256_slli_epi32(wsum, 7);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) {
+            const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(q35_h2f(q[j][b].d)), dw);
+            add_block(y + j * ldy + 8 * h, dd, _mm256_sub_epi32(_mm256_add_epi32(s0[j], s1[j]), corr));
+        }
+    }
+}
+
+R16_TILE(q8_0_tile, block_q8_0_r16, block_q8_0, q8_0_half, TN)
+
+void q35_gemm_packed_q8_0_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(q8_0_tile, block_q8_0_r16, QK8_0, TN)
+}
+
+/* IQ4_XS: the codes looked up as grid value + 128 (unsigned, vpshufb), and 128 times the
+ * sub-block's activation sum (the Q8_K bsums) taken off again, both exact; then the row's
+ * sub-block scale, one vpmulld per sub-block and activation row */
+INLINE void iq4_xs_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN,
+                        float *y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i grid = _mm256_add_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q35_kvalues_iq4nl)),
+                                         _mm256_set1_epi8((char)0x80)); /* k + 128 as unsigned bytes */
+    zero_rows(y, ldy, h, RN);
+    for (int64_t b = 0; b < nb; b++) {
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
+        __m256i isum[TN];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+        for (int sj = 0; sj < 8; sj++) {
+            __m256i sa[TN], sb[TN];
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) {
+                sa[j] = _mm256_set1_epi32(-128 * (q[j][b].bsums[2 * sj] + q[j][b].bsums[2 * sj + 1]));
+                sb[j] = _mm256_setzero_si256();
+            }
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs[4 * sj + k] + 32 * h));
+                const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(raw, m4));
+                const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+#pragma GCC unroll 4
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k; /* positions +0..3 (lo), +4..7 (hi) */
+                    sa[j] = DPBUSD(sa[j], lo, bcast4(p));
+                    sb[j] = DPBUSD(sb[j], hi, bcast4(p + 4));
+                }
+            }
+            const __m256i ls = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].ls[sj] + 8 * h)));
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_add_epi32(sa[j], sb[j]), ls));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) add_block(y + j * ldy + 8 * h, _mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw), isum[j]);
+    }
+}
+
+R16_TILE(iq4_xs_tile, block_iq4_xs_r16, block_q8_K, iq4_xs_half, TN)
+
+void q35_gemm_packed_iq4_xs_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
+                                    int64_t ldy) {
+    Q35_PACKED_DRIVER(iq4_xs_tile, block_iq4_xs_r16, QK_K, TN)
+}
+
+/* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
+INLINE void q6_K_codes(const block_q6_K_r16 *x, int j, int h, __m256i c[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[0] + 32 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[1] + 32 * h));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->sub[j].qh + 32 * h));
+    c[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
+    c[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2));
+    c[2] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xC0)), 2));
+}
+
+/* Q6_K: per sub-block of 16 positions and activation row, one chain of 4 vpdpbusd (codes 0..63),
+ * times the row's scale (vpmulld); the -32 offsets as sum_j sc_j bsum_j per block, by pairs of
+ * sub-blocks (vpmaddwd) */
+INLINE void q6_K_half(const block_q6_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN, float *y,
+                      int64_t ldy) {
+    zero_rows(y, ldy, h, RN);
+    for (int64_t b = 0; b < nb; b++) {
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
+        __m256i isum[TN];
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+        for (int sj = 0; sj < 16; sj++) {
+            __m256i c[4];
+            q6_K_codes(&x[b], sj, h, c);
+            const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[sj] + 8 * h)));
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; j++) {
+                const int8_t *p = q[j][b].qs + 16 * sj;
+                __m256i s = DPBUSD(_mm256_setzero_si256(), c[0], bcast4(p));
+                s = DPBUSD(s, c[1], bcast4(p + 4));
+                s = DPBUSD(s, c[2], bcast4(p + 8));
+                s = DPBUSD(s, c[3], bcast4(p + 12));
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(s, sc));
+            }
+        }
+        /* - 32 sum_j sc_j bsum_j: (sc_2k, sc_2k+1) pairs against (bsum_2k, bsum_2k+1) */
+        __m256i sp[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i s0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k] + 8 * h)));
+            const __m256i s1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k + 1] + 8 * h)));
+            sp[k] = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(s1, 16));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; j++) {
+            __m256i osum = _mm256_setzero_si256();
+            int32_t pairs[8];
+            memcpy(pairs, q[j][b].bsums, sizeof pairs); /* (bsum_2k, bsum_2k+1) as one int32 each */
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) osum = _mm256_add_epi32(osum, _mm256_madd_epi16(sp[k], _mm256_set1_epi32(pairs[k])));
+            add_block(y + j * ldy + 8 * h, _mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw),
+                      _mm256_sub_epi32(isum[j], _mm256_slli_epi32(osum, 5)));
+        }
+    }
+}
+
+R16_TILE(q6_K_tile, block_q6_K_r16, block_q8_K, q6_K_half, TN)
+
+void q35_gemm_packed_q6_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(q6_K_tile, block_q6_K_r16, QK_K, TN)
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* Q35_HAVE_AVXVNNI */
