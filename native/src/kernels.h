@@ -83,6 +83,8 @@ void q35_gemm_packed_q8_0_avxvnni(const void *wp, const void *a, int64_t as, int
 void q35_prepare_packed_q8_0_avxvnni(void *a, int64_t as, int nt, int64_t n);
 void q35_gemm_packed_iq4_xs_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                     int64_t ldy);
+void q35_gemm_packed_q4_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
+void q35_gemm_packed_q5_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q6_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 /* the AVX2 table with them laid over its own (the self-test checks both tables) */
 void q35_avxvnni_fill(q35_kernels *k);

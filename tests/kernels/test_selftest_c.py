@@ -151,7 +151,7 @@ def test_selftest_avx2_every_entry_matches_scalar(selftest_model):
     if _cpu()["flags"]["avxvnni"]:   # both AVX2 tables, with the AVX-VNNI products and without, bit for bit
         other = "avx2+avxvnni" if os.environ.get("HARNESS_AVXVNNI") == "0" else "avx2-novnni"
         for name in ("avx2", other):
-            for wt in (8, 14, 23):   # Q8_0, Q6_K, IQ4_XS
+            for wt in (8, 12, 13, 14, 23):   # Q8_0, Q4_K, Q5_K, Q6_K, IQ4_XS
                 assert re.search(rf"^{re.escape(name)} +gemm_packed type {wt} \(the scalar rule\) +err 0\.00e\+00 ", r.stdout,
                                  re.MULTILINE), (name, wt)
     else:

@@ -1,14 +1,14 @@
-/* The repacked products of Q8_0, IQ4_XS and Q6_K on AVX2 with AVX-VNNI (vpdpbusd on ymm, VEX
- * encoded: Intel since Alder Lake, AMD since Zen 5). Dispatch puts them over the plain AVX2
- * table's where the CPU has the extension (q35_avx_vnni_usable). repacked.h gives the layouts
+/* The repacked products of Q4_K, Q5_K, Q6_K, Q8_0 and IQ4_XS on AVX2 with AVX-VNNI (vpdpbusd on
+ * ymm, VEX encoded: Intel since Alder Lake, AMD since Zen 5). Dispatch puts them over the plain
+ * AVX2 table's where the CPU has the extension (q35_avx_vnni_usable). repacked.h gives the layouts
  * and the rules; every value has the bits of the plain tiles (integer sums are exact in any
  * grouping), which the self-test checks.
  *
- * vpdpbusd is vpmaddubsw + vpmaddwd + vpaddd in one instruction on the multiply pipes, with
- * no int16 step to saturate. The plain Q8_0 and IQ4_XS tiles spend two multiplies (vpmaddubsw,
- * vpmaddwd) and a vpsignb on each code vector and token; here one. Q6_K keeps its unpacking and
- * loses the int16 pairs. Q4_K and Q5_K stay plain: their tiles already sum four vpmaddubsw in
- * int16 before one vpmaddwd, which the scale multiply here would cost back.
+ * vpdpbusd is vpmaddubsw + vpmaddwd + vpaddd in one instruction on the multiply pipes, with no
+ * int16 step to saturate. The plain Q8_0 and IQ4_XS tiles spend two multiplies (vpmaddubsw,
+ * vpmaddwd) and a vpsignb on each code vector and token; here one. The K-quants sum each
+ * sub-block in int32 chains and take the row's scale with one vpmulld, where the plain tiles
+ * need int16 pairs and a vpmaddwd per two or four vectors.
  *
  * As in repacked_avx2.c a 64-byte code vector of the layout is two registers (rows 0-7, rows
  * 8-15), run one after the other; the tiles' float sums wait in y between blocks, so the
@@ -36,6 +36,11 @@
 
 /* acc + per int32 lane, the sum of 4 products u8 * s8 (exact) */
 #define DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
+
+/* v's 16-bit lanes shifted left by s (right by -s where s < 0) */
+static inline __m256i shift16(__m256i v, int s) {
+    return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s);
+}
 
 /* 4 activation bytes in every lane */
 static inline __m256i bcast4(const int8_t *p) {
@@ -160,6 +165,91 @@ R16_TILE(iq4_xs_tile, block_iq4_xs_r16, block_q8_K, iq4_xs_half, TN)
 void q35_gemm_packed_iq4_xs_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                     int64_t ldy) {
     Q35_PACKED_DRIVER(iq4_xs_tile, block_iq4_xs_r16, QK_K, TN)
+}
+
+/* Q4_K, or Q5_K (q5: the blocks are block_q5_K_r16, whose fifth bits join the codes, 0..31): per
+ * sub-block and activation row two chains (low and high nibbles) of 4 vpdpbusd, then the row's
+ * scale (vpmulld); the mins against the pairs of sub-block sums per block (vpdpwssd) */
+INLINE void k45_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, const block_q8_K *const *q, const int RN,
+                     float *y, int64_t ldy, const int q5) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), b16 = _mm256_set1_epi8(0x10);
+    zero_rows(y, ldy, h, RN);
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q4_K_r16 *xb = (const block_q4_K_r16 *)(const void *)(x0 + b * stride);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead(xb, stride);
+        __m256i isum[TN];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
+        for (int sj = 0; sj < 8; sj++) {
+            const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(((const block_q5_K_r16 *)(const void *)xb)->qh[sj] + 32 * h))
+                                  : _mm256_setzero_si256();
+            __m256i sa[TN], sb[TN];
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) sa[j] = sb[j] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(xb->qs[4 * sj + k] + 32 * h));
+                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                if (q5) { /* bit 2k of a qh byte: its low nibble's fifth bit, bit 2k + 1: its high one's (to bit 4) */
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(shift16(qh, 4 - 2 * k), b16));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(shift16(qh, 3 - 2 * k), b16));
+                }
+#pragma GCC unroll 4
+                for (int j = 0; j < RN; j++) {
+                    const int8_t *p = q[j][b].qs + 32 * sj + 8 * k; /* positions +0..3 (lo), +4..7 (hi) */
+                    sa[j] = DPBUSD(sa[j], lo, bcast4(p));
+                    sb[j] = DPBUSD(sb[j], hi, bcast4(p + 4));
+                }
+            }
+            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->sc[sj] + 8 * h)));
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_add_epi32(sa[j], sb[j]), sc));
+        }
+        /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
+        __m256i mp[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            mp[k] = _mm256_or_si256(
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k] + 8 * h))),
+                _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k + 1] + 8 * h))), 16));
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->d + 8 * h)));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->dmin + 8 * h)));
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) {
+            const int16_t *bs = q[j][b].bsums;
+            __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const int32_t s0 = bs[4 * k] + bs[4 * k + 1], s1 = bs[4 * k + 2] + bs[4 * k + 3];
+                msum = _mm256_dpwssd_avx_epi32(msum, mp[k], _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)s1 << 16)));
+            }
+            const __m256 da = _mm256_set1_ps(q[j][b].d);
+            float *yj = y + j * ldy + 8 * h;
+            const __m256 acc = _mm256_fmadd_ps(_mm256_mul_ps(da, dw), _mm256_cvtepi32_ps(isum[j]), _mm256_loadu_ps(yj));
+            /* fma(-(da dmin), msum, acc) as the rule writes it */
+            const __m256 ndm = _mm256_xor_ps(_mm256_mul_ps(da, dmw), _mm256_set1_ps(-0.0f));
+            _mm256_storeu_ps(yj, _mm256_fmadd_ps(ndm, _mm256_cvtepi32_ps(msum), acc));
+        }
+    }
+}
+
+INLINE void q4_K_half(const block_q4_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN, float *y,
+                      int64_t ldy) {
+    k45_half((const uint8_t *)x, sizeof *x, nb, h, q, RN, y, ldy, 0);
+}
+INLINE void q5_K_half(const block_q5_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN, float *y,
+                      int64_t ldy) {
+    k45_half((const uint8_t *)x, sizeof *x, nb, h, q, RN, y, ldy, 1);
+}
+R16_TILE(q4_K_tile, block_q4_K_r16, block_q8_K, q4_K_half, TN)
+R16_TILE(q5_K_tile, block_q5_K_r16, block_q8_K, q5_K_half, TN)
+
+void q35_gemm_packed_q4_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(q4_K_tile, block_q4_K_r16, QK_K, TN)
+}
+
+void q35_gemm_packed_q5_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
+    Q35_PACKED_DRIVER(q5_K_tile, block_q5_K_r16, QK_K, TN)
 }
 
 /* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
