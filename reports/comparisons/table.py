@@ -23,9 +23,12 @@ def test_name(rec: dict) -> str:
 def load(folder: Path) -> tuple[dict, list[str], list[str]]:
     """{(engine, model, test): [avg_ts per round]}, {(model, test): [our bandwidth fractions]}, engines."""
     speed, share, engines, models = defaultdict(list), defaultdict(list), [], []
+    # the model names from our own files (every sitting has them), so a peer's name may hold "-" (ik-vnni)
+    ours_models = {f.stem[len("ours-"):].rsplit("-", 1)[0] for f in folder.glob("ours-*.json")}
     for f in sorted(folder.glob("*.json")):
-        engine, rest = f.stem.split("-", 1)
-        model = rest.rsplit("-", 1)[0]
+        head = f.stem.rsplit("-", 1)[0]   # <engine>-<model>
+        model = next((m for m in sorted(ours_models, key=len, reverse=True) if head.endswith("-" + m)), None)
+        engine, model = (head[: -len(model) - 1], model) if model else head.split("-", 1)
         text = f.read_text().strip()
         if not text:
             print(f"{f.name}: empty (the engine failed: see {f.with_suffix('.err').name})", file=sys.stderr)
