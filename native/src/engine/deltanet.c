@@ -82,7 +82,8 @@ void q35_dn_chunked(const q35_dn_head *h, dn_scratch *ws, const q35_kernels *k) 
     const int Sk = h->Sk, Sv = h->Sv;
     const float scale = 1.0f / sqrtf((float)Sk);
     float *S = h->S;
-    float *G = ws->G, *NG = ws->G + Q35_DN_CHUNK, *E = ws->G + 2 * Q35_DN_CHUNK, *NL = ws->L, *A = ws->A, *U = ws->U, *NW = ws->W, *Vn = ws->Vn, *P = ws->P;
+    float *G = ws->G, *NG = ws->G + Q35_DN_CHUNK, *E = ws->G + 2 * Q35_DN_CHUNK; /* G, -G, a row of exps */
+    float *NL = ws->L, *A = ws->A, *U = ws->U, *NW = ws->W, *Vn = ws->Vn, *P = ws->P;
     for (int c0 = 0; c0 < h->T; c0 += Q35_DN_CHUNK) {
         const int C = h->T - c0 < Q35_DN_CHUNK ? h->T - c0 : Q35_DN_CHUNK;
 #define QR(r) (h->q + (int64_t)(c0 + (r)) * h->ldqk)
