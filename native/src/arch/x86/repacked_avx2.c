@@ -8,46 +8,14 @@
 #include "kernels.h"
 
 #if Q35_HAVE_X86
-#include <string.h>
-
-#include "fp16.h"
-#include "repacked.h"
-#include "arch/x86/avx2.h" /* opens the target region */
+#include "arch/x86/avx2.h"          /* opens the target region */
+#include "arch/x86/repacked_avx2.h" /* the helpers, compiled inside it */
 
 #define TN 4 /* activation rows per tile */
 /* Q6_K's tile takes twice as many: its codes cost 17 ops to unpack per 4 vectors (Q4_K's: 6), which
  * 8 rows share; its float sums wait in y between blocks so the integer sums keep the registers.
  * gemm_bench 14 1024 3584 512 avx2 packed: 94-98 GMAC/s at 4 rows, 103-106 at 8 */
 #define TN_Q6K 8
-#define INLINE static inline __attribute__((always_inline))
-
-/* 4 activation bytes in every lane */
-static inline __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-/* v's 16-bit lanes shifted left by s (right by -s where s < 0) */
-static inline __m256i shift16(__m256i v, int s) {
-    return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s);
-}
-
-/* (v, v) as int16 in each int32 lane (v a small signed scale), for one vpmaddwd against pair sums */
-static inline __m256i pair16(__m256i v) {
-    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
-}
-
-/* A group's tile: RN activation rows, then the group's two halves of 8 rows (a register each) */
-#define R16_TILE(name, block_t, act_t, half)                                                                  \
-    INLINE void name(const block_t *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,       \
-                     int64_t ldy) {                                                                          \
-        const act_t *q[TN_Q6K]; /* the most rows of any tile */                                              \
-        _Pragma("GCC unroll 4") for (int j = 0; j < RN; j++) q[j] = (const act_t *)(const void *)(a + j * as); \
-        half(x, nb, 0, q, RN, y, ldy);                                                                       \
-        half(x, nb, 1, q, RN, y, ldy);                                                                       \
-    }
-
 /* the 8 rows [8h, 8h + 8) of a group by RN activation rows; Q4_K, or Q5_K (q5: the blocks are
  * block_q5_K_r16, whose fifth bits join the codes, 0..31). A token's int16 sums of 4 vpmaddubsw
  * stay below 4 * 2 * 31 * 128 = 31744 */
@@ -94,31 +62,16 @@ INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, 
                 }
             }
         }
-        /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
         __m256i mp[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++)
-            mp[k] = _mm256_or_si256(
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k] + 8 * h))),
-                _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k + 1] + 8 * h))), 16));
+        k45_min_pairs(xb, h, mp);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->d + 8 * h)));
         const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->dmin + 8 * h)));
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) {
-            const int16_t *bs = q[j][b].bsums;
             __m256i msum = _mm256_setzero_si256();
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const int32_t s0 = bs[4 * k] + bs[4 * k + 1], s1 = bs[4 * k + 2] + bs[4 * k + 3];
-                const __m256i pair = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)s1 << 16));
-                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[k], pair));
-            }
-            const __m256 da = _mm256_set1_ps(q[j][b].d);
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(da, dw), _mm256_cvtepi32_ps(isum[j]), acc[j]);
-            /* fma(-(da dmin), msum, acc) as the rule writes it (not fnmadd: the same value, but an
-             * emulator may give the other sign of zero) */
-            const __m256 ndm = _mm256_xor_ps(_mm256_mul_ps(da, dmw), _mm256_set1_ps(-0.0f));
-            acc[j] = _mm256_fmadd_ps(ndm, _mm256_cvtepi32_ps(msum), acc[j]);
+            for (int k = 0; k < 4; k++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[k], k45_bsum_pair(q[j][b].bsums, k)));
+            acc[j] = k45_step(acc[j], q[j][b].d, dw, dmw, isum[j], msum);
         }
     }
 #pragma GCC unroll 4
@@ -133,31 +86,15 @@ INLINE void q5_K_half(const block_q5_K_r16 *x, int64_t nb, int h, const block_q8
                       int64_t ldy) {
     q4_K_r16_half((const uint8_t *)x, sizeof *x, nb, h, q, RN, y, ldy, 1);
 }
-R16_TILE(q4_K_r16_tile, block_q4_K_r16, block_q8_K, q4_K_half)
-R16_TILE(q5_K_r16_tile, block_q5_K_r16, block_q8_K, q5_K_half)
-
-/* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
-INLINE void q6_K_r16_codes(const block_q6_K_r16 *x, int j, int h, __m256i c[4]) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[0] + 32 * h));
-    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[1] + 32 * h));
-    const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->sub[j].qh + 32 * h));
-    c[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
-    c[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2));
-    c[2] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
-    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                           _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xC0)), 2));
-}
+R16_TILE(q4_K_r16_tile, block_q4_K_r16, block_q8_K, q4_K_half, TN)
+R16_TILE(q5_K_r16_tile, block_q5_K_r16, block_q8_K, q5_K_half, TN)
 
 /* Q6_K, rows [8h, 8h + 8): two pairs of vpmaddubsw sums (at most 2 * 2 * 63 * 128 = 32256) meet the
  * row's scale, repeated in both int16 of its lane, in one vpmaddwd each; the -32 offsets as
  * sum_j sc_j bsum_j, by pairs of sub-blocks */
 INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const block_q8_K *const *q, const int RN,
                           float *y, int64_t ldy) {
-    /* the float sums live in y between blocks: the registers go to the integer sums */
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, _mm256_setzero_ps());
+    zero_rows(y, ldy, h, RN); /* the float sums wait in y between blocks: the registers go to the integer sums */
     for (int64_t b = 0; b < nb; b++) {
         if (RN < TN_Q6K && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
         __m256i isum[TN_Q6K];
@@ -176,31 +113,17 @@ INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const bloc
                 isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(m0, sc16), _mm256_madd_epi16(m1, sc16)));
             }
         }
-        /* - 32 sum_j sc_j bsum_j: (sc_2k, sc_2k+1) pairs against (bsum_2k, bsum_2k+1) */
-        __m256i sp[8];
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
-            const __m256i s0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k] + 8 * h)));
-            const __m256i s1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k + 1] + 8 * h)));
-            sp[k] = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(s1, 16));
-        }
+        __m256i sp[8]; /* - 32 sum_j sc_j bsum_j */
+        q6_K_scale_pairs(&x[b], h, sp);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
 #pragma GCC unroll 8
-        for (int j = 0; j < RN; j++) {
-            __m256i osum = _mm256_setzero_si256();
-            int32_t pairs[8];
-            memcpy(pairs, q[j][b].bsums, sizeof pairs);  /* (bsum_2k, bsum_2k+1) as one int32 each */
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) osum = _mm256_add_epi32(osum, _mm256_madd_epi16(sp[k], _mm256_set1_epi32(pairs[k])));
-            const __m256i tot = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(osum, 5));
-            float *yj = y + j * ldy + 8 * h;
-            _mm256_storeu_ps(yj, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw), _mm256_cvtepi32_ps(tot),
-                                                 _mm256_loadu_ps(yj)));
-        }
+        for (int j = 0; j < RN; j++)
+            add_block(y + j * ldy + 8 * h, _mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw),
+                      _mm256_sub_epi32(isum[j], _mm256_slli_epi32(q6_K_offset_sum(sp, q[j][b].bsums), 5)));
     }
 }
 
-R16_TILE(q6_K_r16_tile, block_q6_K_r16, block_q8_K, q6_K_r16_half)
+R16_TILE(q6_K_r16_tile, block_q6_K_r16, block_q8_K, q6_K_r16_half, TN_Q6K)
 
 /* Q8_0, rows [8h, 8h + 8): signed codes against signed activations, so vpmaddubsw takes |w|
  * (unsigned, up to 128) and the activation bytes given w's signs (vpsignb); a pair sums to at most
@@ -234,7 +157,7 @@ INLINE void q8_0_r16_half(const block_q8_0_r16 *x, int64_t nb, int h, const bloc
     for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
-R16_TILE(q8_0_r16_tile, block_q8_0_r16, block_q8_0, q8_0_r16_half)
+R16_TILE(q8_0_r16_tile, block_q8_0_r16, block_q8_0, q8_0_r16_half, TN)
 
 void q35_gemm_packed_q8_0_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
     Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
@@ -282,7 +205,7 @@ INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const 
     for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
-R16_TILE(iq4_xs_r16_tile, block_iq4_xs_r16, block_q8_K, iq4_xs_r16_half)
+R16_TILE(iq4_xs_r16_tile, block_iq4_xs_r16, block_q8_K, iq4_xs_r16_half, TN)
 
 void q35_gemm_packed_iq4_xs_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                  int64_t ldy) {

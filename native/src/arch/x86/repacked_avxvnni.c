@@ -17,10 +17,6 @@
 
 #if Q35_HAVE_AVXVNNI
 #include <immintrin.h>
-#include <string.h>
-
-#include "fp16.h"
-#include "repacked.h"
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avxvnni"))), apply_to = function)
@@ -29,46 +25,14 @@
 #pragma GCC target("avx2,fma,f16c,avxvnni")
 #endif
 
+#include "arch/x86/repacked_avx2.h" /* the helpers, compiled inside the target region */
+
 /* activation rows per tile: Q8_0 and IQ4_XS two chains each, Q6_K one (gemm_bench TYPE 1024 3584 512
  * avx2 packed: 5 or 6 rows spilled the chains; Q6_K at 8 rows 114, at 4 rows 115-125 GMAC/s) */
 #define TN 4
-#define INLINE static inline __attribute__((always_inline))
 
 /* acc + per int32 lane, the sum of 4 products u8 * s8 (exact) */
 #define DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
-
-/* v's 16-bit lanes shifted left by s (right by -s where s < 0) */
-static inline __m256i shift16(__m256i v, int s) {
-    return s >= 0 ? _mm256_slli_epi16(v, s) : _mm256_srli_epi16(v, -s);
-}
-
-/* 4 activation bytes in every lane */
-static inline __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-/* y rows [8h, 8h + 8) of RN activation rows zeroed: the tiles add each block's step into them */
-INLINE void zero_rows(float *y, int64_t ldy, int h, const int RN) {
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, _mm256_setzero_ps());
-}
-
-/* y_j <- fma(dd_j, float(isum), y_j): the rule's float step for 8 rows */
-INLINE void add_block(float *yj, __m256 dd, __m256i isum) {
-    _mm256_storeu_ps(yj, _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(isum), _mm256_loadu_ps(yj)));
-}
-
-/* A group's tile: the group's two halves of 8 rows, each by the RN activation rows */
-#define R16_TILE(name, block_t, act_t, half, tn)                                                             \
-    INLINE void name(const block_t *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,      \
-                     int64_t ldy) {                                                                         \
-        const act_t *q[tn];                                                                                 \
-        _Pragma("GCC unroll 8") for (int j = 0; j < RN; j++) q[j] = (const act_t *)(const void *)(a + j * as); \
-        half(x, nb, 0, q, RN, y, ldy);                                                                      \
-        half(x, nb, 1, q, RN, y, ldy);                                                                      \
-    }
 
 /* Q8_0: vpdpbusd's first operand is unsigned, so the activations go in as qa + 128 (qa ^ 0x80,
  * prepared once per u-batch below) and 128 sum_l q_l,r comes off again, both sums exact */
@@ -205,30 +169,17 @@ INLINE void k45_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, const
 #pragma GCC unroll 4
             for (int j = 0; j < RN; j++) isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(_mm256_add_epi32(sa[j], sb[j]), sc));
         }
-        /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
         __m256i mp[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++)
-            mp[k] = _mm256_or_si256(
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k] + 8 * h))),
-                _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(xb->m[2 * k + 1] + 8 * h))), 16));
+        k45_min_pairs(xb, h, mp);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->d + 8 * h)));
         const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->dmin + 8 * h)));
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) {
-            const int16_t *bs = q[j][b].bsums;
             __m256i msum = _mm256_setzero_si256();
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const int32_t s0 = bs[4 * k] + bs[4 * k + 1], s1 = bs[4 * k + 2] + bs[4 * k + 3];
-                msum = _mm256_dpwssd_avx_epi32(msum, mp[k], _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)s1 << 16)));
-            }
-            const __m256 da = _mm256_set1_ps(q[j][b].d);
+            for (int k = 0; k < 4; k++) msum = _mm256_dpwssd_avx_epi32(msum, mp[k], k45_bsum_pair(q[j][b].bsums, k));
             float *yj = y + j * ldy + 8 * h;
-            const __m256 acc = _mm256_fmadd_ps(_mm256_mul_ps(da, dw), _mm256_cvtepi32_ps(isum[j]), _mm256_loadu_ps(yj));
-            /* fma(-(da dmin), msum, acc) as the rule writes it */
-            const __m256 ndm = _mm256_xor_ps(_mm256_mul_ps(da, dmw), _mm256_set1_ps(-0.0f));
-            _mm256_storeu_ps(yj, _mm256_fmadd_ps(ndm, _mm256_cvtepi32_ps(msum), acc));
+            _mm256_storeu_ps(yj, k45_step(_mm256_loadu_ps(yj), q[j][b].d, dw, dmw, isum[j], msum));
         }
     }
 }
@@ -252,20 +203,6 @@ void q35_gemm_packed_q5_K_avxvnni(const void *wp, const void *a, int64_t as, int
     Q35_PACKED_DRIVER(q5_K_tile, block_q5_K_r16, QK_K, TN)
 }
 
-/* the 4 code vectors (0..63) of sub-block j, rows [8h, 8h + 8): positions 16j + 4e .. + 3, e = 0..3 */
-INLINE void q6_K_codes(const block_q6_K_r16 *x, int j, int h, __m256i c[4]) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[0] + 32 * h));
-    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->sub[j].ql[1] + 32 * h));
-    const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->sub[j].qh + 32 * h));
-    c[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
-    c[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2));
-    c[2] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
-    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                           _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xC0)), 2));
-}
-
 /* Q6_K: per sub-block of 16 positions and activation row, one chain of 4 vpdpbusd (codes 0..63),
  * times the row's scale (vpmulld); the -32 offsets as sum_j sc_j bsum_j per block, by pairs of
  * sub-blocks (vpmaddwd) */
@@ -279,7 +216,7 @@ INLINE void q6_K_half(const block_q6_K_r16 *x, int64_t nb, int h, const block_q8
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
         for (int sj = 0; sj < 16; sj++) {
             __m256i c[4];
-            q6_K_codes(&x[b], sj, h, c);
+            q6_K_r16_codes(&x[b], sj, h, c);
             const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[sj] + 8 * h)));
 #pragma GCC unroll 8
             for (int j = 0; j < RN; j++) {
@@ -291,25 +228,13 @@ INLINE void q6_K_half(const block_q6_K_r16 *x, int64_t nb, int h, const block_q8
                 isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(s, sc));
             }
         }
-        /* - 32 sum_j sc_j bsum_j: (sc_2k, sc_2k+1) pairs against (bsum_2k, bsum_2k+1) */
-        __m256i sp[8];
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
-            const __m256i s0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k] + 8 * h)));
-            const __m256i s1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].sc[2 * k + 1] + 8 * h)));
-            sp[k] = _mm256_or_si256(_mm256_and_si256(s0, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(s1, 16));
-        }
+        __m256i sp[8]; /* - 32 sum_j sc_j bsum_j */
+        q6_K_scale_pairs(&x[b], h, sp);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
 #pragma GCC unroll 8
-        for (int j = 0; j < RN; j++) {
-            __m256i osum = _mm256_setzero_si256();
-            int32_t pairs[8];
-            memcpy(pairs, q[j][b].bsums, sizeof pairs); /* (bsum_2k, bsum_2k+1) as one int32 each */
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) osum = _mm256_add_epi32(osum, _mm256_madd_epi16(sp[k], _mm256_set1_epi32(pairs[k])));
+        for (int j = 0; j < RN; j++)
             add_block(y + j * ldy + 8 * h, _mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw),
-                      _mm256_sub_epi32(isum[j], _mm256_slli_epi32(osum, 5)));
-        }
+                      _mm256_sub_epi32(isum[j], _mm256_slli_epi32(q6_K_offset_sum(sp, q[j][b].bsums), 5)));
     }
 }
 
