@@ -105,3 +105,16 @@ def test_shapes_and_types_without_a_layout_are_refused():
         native.Kernels("scalar").gemm_packed(packed[:-1], np.zeros((1, 292), np.uint8), GGMLType.Q4_K, 256)
     with pytest.raises(UsageError, match="no repacked Q3_K product"):
         native.Kernels("scalar").gemm_packed(packed, np.zeros((1, 292), np.uint8), GGMLType.Q3_K, 256)
+
+
+def test_the_avx2_table_takes_the_avx_vnni_products_where_the_cpu_has_them():
+    """The AVX2 table names its extension: avx2+avxvnni with AVX-VNNI (and not HARNESS_AVXVNNI=0), then its
+    Q8_0 product prepares the activations (codes + 128) as AVX512-VNNI's does; plain avx2 otherwise."""
+    import os
+    feats = native.cpu_features()
+    if "avx2" not in feats["supported"]:
+        pytest.skip("this CPU has no AVX2")
+    vnni = feats["flags"]["avxvnni"] and os.environ.get("HARNESS_AVXVNNI") != "0"
+    assert feats["tables"]["avx2"] == ("avx2+avxvnni" if vnni else "avx2")
+    prepares = native.Kernels("avx2")._k.prepare_packed[int(GGMLType.Q8_0)] != native.ffi.NULL
+    assert prepares == vnni
