@@ -113,13 +113,7 @@ INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const bloc
                 isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(m0, sc16), _mm256_madd_epi16(m1, sc16)));
             }
         }
-        __m256i sp[8]; /* - 32 sum_j sc_j bsum_j */
-        q6_K_scale_pairs(&x[b], h, sp);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[b].d + 8 * h)));
-#pragma GCC unroll 8
-        for (int j = 0; j < RN; j++)
-            add_block(y + j * ldy + 8 * h, _mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw),
-                      _mm256_sub_epi32(isum[j], _mm256_slli_epi32(q6_K_offset_sum(sp, q[j][b].bsums), 5)));
+        q6_K_add_block(&x[b], h, q, b, RN, isum, y, ldy);
     }
 }
 

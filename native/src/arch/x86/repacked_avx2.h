@@ -114,4 +114,16 @@ INLINE __m256i q6_K_offset_sum(const __m256i sp[8], const int16_t *bsums) {
     return osum;
 }
 
+/* Q6_K's float step for block b and RN activation rows: fma(da d, isum - 32 sum_j sc_j bsum_j, y) */
+INLINE void q6_K_add_block(const block_q6_K_r16 *xb, int h, const block_q8_K *const *q, int64_t b, const int RN,
+                           const __m256i *isum, float *y, int64_t ldy) {
+    __m256i sp[8];
+    q6_K_scale_pairs(xb, h, sp);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xb->d + 8 * h)));
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; j++)
+        add_block(y + j * ldy + 8 * h, _mm256_mul_ps(_mm256_set1_ps(q[j][b].d), dw),
+                  _mm256_sub_epi32(isum[j], _mm256_slli_epi32(q6_K_offset_sum(sp, q[j][b].bsums), 5)));
+}
+
 #endif
