@@ -98,7 +98,7 @@ int q35_avx_vnni_usable(void) {
 void q35_avxvnni_fill(q35_kernels *k) {
     k->name = "avx2+avxvnni";
     k->gemm_packed[Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_avxvnni;
-    k->prepare_packed[Q35_TYPE_Q8_0] = q35_prepare_packed_q8_0_avxvnni;
+    k->prepare_packed[Q35_TYPE_Q8_0] = q35_prepare_packed_q8_0_plus128_avx2;
     k->gemm_packed[Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_avxvnni;
     k->gemm_packed[Q35_TYPE_Q6_K] = q35_gemm_packed_q6_K_avxvnni;
     k->gemm_packed[Q35_TYPE_Q4_K] = q35_gemm_packed_q4_K_avxvnni;

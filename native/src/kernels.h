@@ -76,11 +76,15 @@ void q35_gemm_packed_bf16_avx512bf16(const void *wp, const void *a, int64_t as, 
 void q35_gemm_packed2_bf16_avx512bf16(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                       int64_t ldy);
 #endif
+#if Q35_HAVE_X86
+/* Q8_0 activation rows as qa + 128 (codes ^ 0x80, in place): the prepare_packed of both VNNI tables'
+ * Q8_0 products, whose vpdpbusd takes an unsigned first operand (AVX2 code, arch/x86/repacked_avx2.c) */
+void q35_prepare_packed_q8_0_plus128_avx2(void *a, int64_t as, int nt, int64_t n);
+#endif
 #if Q35_HAVE_AVXVNNI
 /* with vpdpbusd on ymm (arch/x86/repacked_avxvnni.c); dispatch puts them in the AVX2 table where the
  * CPU has AVX-VNNI, unless HARNESS_AVXVNNI=0 */
 void q35_gemm_packed_q8_0_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
-void q35_prepare_packed_q8_0_avxvnni(void *a, int64_t as, int nt, int64_t n);
 void q35_gemm_packed_iq4_xs_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                     int64_t ldy);
 void q35_gemm_packed_q4_K_avxvnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);

@@ -216,7 +216,6 @@ void q35_gemm_packed_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, 
                                      int64_t ldy);
 void q35_gemm_packed2_q8_0_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                       int64_t ldy);
-void q35_prepare_packed_q8_0_avx512vnni(void *a, int64_t as, int nt, int64_t n);
 void q35_gemm_packed_q6_K_avx512(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy);
 void q35_gemm_packed_q6_K_avx512vnni(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y,
                                      int64_t ldy);

@@ -560,7 +560,7 @@ const q35_kernels q35_kernels_avx512vnni = {
                     [Q35_TYPE_Q8_0] = q35_gemm_packed_q8_0_avx512vnni,
                     [Q35_TYPE_IQ4_XS] = q35_gemm_packed_iq4_xs_avx512vnni},
     .gemm_packed2 = {[Q35_TYPE_Q8_0] = q35_gemm_packed2_q8_0_avx512vnni},
-    .prepare_packed = {[Q35_TYPE_Q8_0] = q35_prepare_packed_q8_0_avx512vnni},
+    .prepare_packed = {[Q35_TYPE_Q8_0] = q35_prepare_packed_q8_0_plus128_avx2},
 };
 #endif /* Q35_AVX512_VNNI */
 

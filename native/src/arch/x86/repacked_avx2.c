@@ -153,6 +153,16 @@ INLINE void q8_0_r16_half(const block_q8_0_r16 *x, int64_t nb, int h, const bloc
 
 R16_TILE(q8_0_r16_tile, block_q8_0_r16, block_q8_0, q8_0_r16_half, TN)
 
+/* Q8_0 activation rows as qa + 128 for the VNNI tables (kernels.h) */
+void q35_prepare_packed_q8_0_plus128_avx2(void *a, int64_t as, int nt, int64_t n) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < nt; t++) {
+        block_q8_0 *q = (block_q8_0 *)(void *)((uint8_t *)a + t * as);
+        for (int64_t b = 0; b < n / QK8_0; b++)
+            _mm256_storeu_si256((__m256i *)q[b].qs, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[b].qs), flip));
+    }
+}
+
 void q35_gemm_packed_q8_0_avx2(const void *wp, const void *a, int64_t as, int nt, int64_t n, float *y, int64_t ldy) {
     Q35_PACKED_DRIVER(q8_0_r16_tile, block_q8_0_r16, QK8_0, TN)
 }

@@ -162,18 +162,9 @@ INLINE void q6_K_r16_tile(const block_q6_K_r16 *x, int64_t nb, const uint8_t *a,
 
 #if defined(Q35_AVX512_VNNI)
 /* Q8_0 with vpdpbusd, whose first operand is unsigned: the activations go in as qa + 128 (qa ^ 0x80,
- * exact; prepared once per u-batch by q35_prepare_packed_q8_0_avx512vnni), and 128 sum_l q_l,r
+ * exact; prepared once per u-batch by q35_prepare_packed_q8_0_plus128_avx2), and 128 sum_l q_l,r
  * comes off again, both sums exact integers. (The plain table has no Q8_0 product: vpmaddubsw
  * would saturate on qa + 128 up to 255.) */
-void q35_prepare_packed_q8_0_avx512vnni(void *a, int64_t as, int nt, int64_t n) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int t = 0; t < nt; t++) {
-        block_q8_0 *q = (block_q8_0 *)(void *)((uint8_t *)a + t * as);
-        for (int64_t b = 0; b < n / QK8_0; b++)
-            _mm256_storeu_si256((__m256i *)q[b].qs, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[b].qs), flip));
-    }
-}
-
 INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN, float *y,
                           int64_t ldy) {
     const block_q8_0 *q[TN]; /* prepared: codes qa + 128 */

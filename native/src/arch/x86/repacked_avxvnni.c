@@ -35,16 +35,8 @@
 #define DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
 
 /* Q8_0: vpdpbusd's first operand is unsigned, so the activations go in as qa + 128 (qa ^ 0x80,
- * prepared once per u-batch below) and 128 sum_l q_l,r comes off again, both sums exact */
-void q35_prepare_packed_q8_0_avxvnni(void *a, int64_t as, int nt, int64_t n) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int t = 0; t < nt; t++) {
-        block_q8_0 *q = (block_q8_0 *)(void *)((uint8_t *)a + t * as);
-        for (int64_t b = 0; b < n / QK8_0; b++)
-            _mm256_storeu_si256((__m256i *)q[b].qs, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q[b].qs), flip));
-    }
-}
-
+ * prepared once per u-batch by q35_prepare_packed_q8_0_plus128_avx2) and 128 sum_l q_l,r comes off
+ * again, both sums exact */
 INLINE void q8_0_half(const block_q8_0_r16 *x, int64_t nb, int h, const block_q8_0 *const *q, const int RN, float *y,
                       int64_t ldy) {
     const __m256i ones = _mm256_set1_epi8(1);
