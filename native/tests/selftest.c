@@ -153,18 +153,22 @@ static void check_dots(const char *name, const q35_kernels *k, const q35_kernels
                 worst1 = fmax(worst1, fabs(k->vec_dot[wt](wq, ar, n) - want) / (mag + 1e-30));
                 if (k->vec_dot4[wt]) worst4 = fmax(worst4, fabs(got4[r] - want) / (mag + 1e-30));
             }
-            if (k->gemm[wt]) { /* 3 weight rows (the same row, stride 0) by 4 and by 1 activation rows */
-                for (int nt = 4; nt >= 1; nt -= 3) {
-                    float gy[4 * 3];
-                    k->gemm[wt](wq, 0, 3, act, stride, nt, n, gy, 3);
+            if (k->gemm[wt]) { /* 3 weight rows (the same row, stride 0) by 4 and by 1 activation rows, then
+                                * by 6 and 11 (tiles of 6 and a tail): activation row 0 again and again (stride 0) */
+                for (int c = 0; c < 4; c++) {
+                    const int nt = (int[]){4, 1, 6, 11}[c];
+                    const int64_t as = c < 2 ? stride : 0;
+                    float gy[11 * 3];
+                    k->gemm[wt](wq, 0, 3, act, as, nt, n, gy, 3);
                     for (int r = 0; r < nt; r++) {
-                        const float own = k->vec_dot[wt](wq, act + r * stride, n);
+                        const int ra = as ? r : 0; /* the activation row it took */
+                        const float own = k->vec_dot[wt](wq, act + ra * stride, n);
                         double mag = 0;
-                        for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * b[r * N + i]);
+                        for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * b[ra * N + i]);
                         for (int i = 0; i < 3; i++) /* bit for bit the variant's own dot, near the reference */
                             worstg = fmax(worstg, memcmp(&gy[r * 3 + i], &own, sizeof own)
                                                       ? INFINITY
-                                                      : fabs(own - ref->vec_dot[wt](wq, act + r * stride, n)) / (mag + 1e-30));
+                                                      : fabs(own - ref->vec_dot[wt](wq, act + ra * stride, n)) / (mag + 1e-30));
                     }
                 }
             }
