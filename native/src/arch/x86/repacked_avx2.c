@@ -1,6 +1,7 @@
 /* The repacked products on AVX2 (gemm_packed entries of q35_kernels_avx2; repacked.h gives
  * the layout and the rule). A 64-byte code vector of the layout is two registers here:
- * rows 0-7 and rows 8-15, run one after the other. vpmaddubsw gives each row's position
+ * rows 0-7 and rows 8-15, run one after the other (Q8_0: both at once, one broadcast of the
+ * activation bytes feeding the two). vpmaddubsw gives each row's position
  * pairs as int16; a few of them summed in int16 (below 32768), one vpmaddwd against the row's
  * scale (in both int16 of its lane) makes them the row's scaled int32 sum. Up to TN activation
  * rows share each loaded code vector. With 16 registers the tiles keep only a few code vectors
