@@ -97,18 +97,19 @@ def _check_machine(a, policy, threads: int | None) -> dict:
     return state.as_dict() if hasattr(state, "as_dict") else {}
 
 
-def _peer_arms(revs: list[str]) -> dict:
-    """{position: PeerEngine} of the arms given as ENGINE=PATH (llama-bench=..., ik=...), not revisions."""
+def _peer_arms(revs: list[str], peer_args: list[str] | None = None) -> dict:
+    """{position: PeerEngine} of the arms given as ENGINE=PATH (llama-bench=..., ik=...), not revisions;
+    peer_args ('ik=-rtr 1', as --peer-args) go to the peer they name, which must be one of the arms."""
     from harness.measure.peers import ENGINE_NAMES, parse_engines
-    peers = {}
-    for i, spec in enumerate(revs):
-        name, sep, _ = spec.partition("=")
-        if sep and name in ENGINE_NAMES:
-            try:
-                peers[i] = parse_engines(spec).peers[0]
-            except UsageError as e:
-                raise BadArgumentError(str(e)) from None
-    return peers
+    specs = {i: spec for i, spec in enumerate(revs)
+             if spec.partition("=")[1] and spec.partition("=")[0] in ENGINE_NAMES}
+    try:
+        engines = parse_engines(",".join(specs.values()), peer_args).peers if specs else ()
+        if peer_args and not specs:
+            raise UsageError("--peer-args: no peer engine among the revisions (give llama-bench=PATH or ik=PATH)")
+    except UsageError as e:
+        raise BadArgumentError(str(e)) from None
+    return dict(zip(specs, engines))
 
 
 def measure_peer(peer, w) -> dict[str, float]:
@@ -132,10 +133,11 @@ def run_ab_command(a, revs: list[str], workloads: list, policy) -> "object":
     from harness.measure.ab import bench_process, run_ab
     from harness.measure.bisect import repo_top
     from harness.measure.builds import Revision, build, resolve_revision
-    peers = _peer_arms(revs)
+    peers = _peer_arms(revs, getattr(a, "peer_args", None))
     try:
         repo = repo_top(Path(a.repo)) if len(peers) < len(revs) else None
-        revisions = [Revision(spec, f"peer-{peers[i].engine}", f"{peers[i].engine} ({peers[i].binary})")
+        revisions = [Revision(spec, f"peer-{peers[i].engine}",
+                              " ".join([f"{peers[i].engine} ({peers[i].binary})", *peers[i].extra]))
                      if i in peers else resolve_revision(repo, spec) for i, spec in enumerate(revs)]
     except UsageError as e:          # not a repository, not a commit: bad arguments
         raise BadArgumentError(str(e)) from None
@@ -335,6 +337,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--quant", default="q4_k_m", help="with --preset; a comma list measures each")
     _measure_args(s, 64, 32, 3)
     _ab_args(s, "2%", 20, 300, 8)
+    s.add_argument("--peer-args", action="append", metavar="NAME=ARGS",
+                   help="extra flags for a peer arm, e.g. 'ik=-rtr 1' (repeatable)")
     s.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     s.set_defaults(func=cmd_ab)
 

@@ -133,3 +133,24 @@ def test_ab_measures_a_peer_as_an_arm(fake_llama_bench, tmp_path, monkeypatch, c
     assert main(["ab", "HEAD", f"llama-bench={path}", *common, "-o", str(tmp_path / "o2")]) == 1
     assert "SLOWER" in capsys.readouterr().out
     assert main(["ab", "HEAD", "llama-bench=/no/such/file", *common]) == 2
+
+
+def test_ab_passes_peer_args_to_the_peer_arm_only(fake_llama_bench, tmp_path, monkeypatch, capsys, tiny_model_path):
+    """`harness ab llama-bench=PATH HEAD --peer-args 'llama-bench=-mmp 0'` (as 'ik=-rtr 1'): every
+    peer process gets the flags after ours, the table names them; --peer-args without a peer arm,
+    or for an engine that is not one, is a bad argument (exit 2)."""
+    import harness.measure.ab as ab
+    import harness.measure.builds as builds
+    from harness.measure.builds import Build
+    path, log = fake_llama_bench
+    monkeypatch.setattr(builds, "build", lambda repo, rev, **kw: Build(rev, tmp_path, True, 0.0))
+    monkeypatch.setattr(ab, "bench_process", lambda w, tree, pad=None: {"tg4": 100.0})
+    common = [str(tiny_model_path), "-p", "0", "-n", "4", "-r", "1", "-t", "1", "--rounds", "8", "--min-rounds", "8",
+              "--aa-rounds", "0", "--threshold", "2%"]
+    assert main(["ab", f"llama-bench={path}", "HEAD", *common, "--peer-args", "llama-bench=-mmp 0"]) == 0
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(calls) == 8 and all(c[-4:] == ["-mmp", "0", "-o", "json"] for c in calls)
+    assert "-mmp 0" in capsys.readouterr().out
+    assert main(["ab", "HEAD", "HEAD", *common, "--peer-args", "ik=-rtr 1"]) == 2
+    assert main(["ab", f"llama-bench={path}", "HEAD", *common, "--peer-args", "ik=-rtr 1"]) == 2
+    assert "--peer-args" in capsys.readouterr().err
