@@ -138,7 +138,7 @@ def test_ab_measures_a_peer_as_an_arm(fake_llama_bench, tmp_path, monkeypatch, c
 def test_ab_passes_peer_args_to_the_peer_arm_only(fake_llama_bench, tmp_path, monkeypatch, capsys, tiny_model_path):
     """`harness ab llama-bench=PATH HEAD --peer-args 'llama-bench=-mmp 0'` (as 'ik=-rtr 1'): every
     peer process gets the flags after ours, the table names them; --peer-args without a peer arm,
-    or for an engine that is not one, is a bad argument (exit 2)."""
+    for an engine that is not one, or not of the form NAME=ARGS, is a bad argument (exit 2)."""
     import harness.measure.ab as ab
     import harness.measure.builds as builds
     from harness.measure.builds import Build
@@ -153,4 +153,6 @@ def test_ab_passes_peer_args_to_the_peer_arm_only(fake_llama_bench, tmp_path, mo
     assert "-mmp 0" in capsys.readouterr().out
     assert main(["ab", "HEAD", "HEAD", *common, "--peer-args", "ik=-rtr 1"]) == 2
     assert main(["ab", f"llama-bench={path}", "HEAD", *common, "--peer-args", "ik=-rtr 1"]) == 2
-    assert "--peer-args" in capsys.readouterr().err
+    assert main(["ab", f"llama-bench={path}", "HEAD", *common, "--peer-args=-rtr 1"]) == 2
+    err = capsys.readouterr().err
+    assert "no arm of that engine" in err and "is not NAME=ARGS" in err
