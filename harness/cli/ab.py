@@ -101,24 +101,20 @@ def _peer_arms(revs: list[str], peer_args: list[str] | None = None) -> dict:
     """{position: PeerEngine} of the arms given as ENGINE=PATH (llama-bench=..., ik=...), not revisions;
     each peer_args item ('ik=-rtr 1', as --peer-args) goes to every arm of the engine it names, which
     must have one."""
-    from harness.measure.peers import ENGINE_NAMES, parse_engines
-    engine_of = lambda item: ENGINE_NAMES.get(item.partition("=")[0])   # noqa: E731
-    peers = {}
+    from dataclasses import replace
+
+    from harness.measure.peers import ENGINE_NAMES, parse_engines, peer_args_by_engine
     try:
-        for i, spec in enumerate(revs):
-            name, sep, _ = spec.partition("=")
-            if sep and name in ENGINE_NAMES:
-                mine = [x for x in peer_args or [] if engine_of(x) == ENGINE_NAMES[name]]
-                peers[i] = parse_engines(spec, mine).peers[0]
-        for item in peer_args or []:
-            if engine_of(item) is None:
-                raise UsageError(f"--peer-args: {item!r} is not NAME=ARGS (NAME: llama-bench or ik)")
-            if engine_of(item) not in {p.engine for p in peers.values()}:
-                raise UsageError(f"--peer-args {item!r}: no arm of that engine among the revisions "
+        extra = peer_args_by_engine(peer_args)
+        peers = {i: parse_engines(spec).peers[0] for i, spec in enumerate(revs)
+                 if spec.partition("=")[1] and spec.partition("=")[0] in ENGINE_NAMES}
+        for engine in extra:
+            if engine not in {p.engine for p in peers.values()}:
+                raise UsageError(f"--peer-args {engine}: no arm of that engine among the revisions "
                                  "(give llama-bench=PATH or ik=PATH)")
     except UsageError as e:
         raise BadArgumentError(str(e)) from None
-    return peers
+    return {i: replace(p, extra=extra.get(p.engine, ())) for i, p in peers.items()}
 
 
 def measure_peer(peer, w) -> dict[str, float]:

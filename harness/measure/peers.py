@@ -56,6 +56,21 @@ class EngineChoice:
     peers: tuple[PeerEngine, ...] = field(default_factory=tuple)
 
 
+def peer_args_by_engine(peer_args: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """--peer-args items 'NAME=ARGS' -> {engine: its flags}; UsageError for an item not of that form
+    (NAME as in --engine) or flags that do not split as a shell would."""
+    extra: dict[str, tuple[str, ...]] = {}
+    for item in peer_args or []:
+        name, sep, args = item.partition("=")
+        if not sep or name not in ENGINE_NAMES:
+            raise UsageError(f"--peer-args: {item!r} is not NAME=ARGS (NAME: llama-bench or ik)")
+        try:
+            extra[ENGINE_NAMES[name]] = tuple(shlex.split(args))
+        except ValueError as e:
+            raise UsageError(f"--peer-args {name}: {e}") from None
+    return extra
+
+
 def parse_engines(text: str | None, peer_args: list[str] | None = None) -> EngineChoice:
     """'native,llama-bench=/path/llama-bench,ik=/path/ik/llama-bench' -> EngineChoice; peer_args
     items are 'NAME=ARGS' (NAME as in --engine). UsageError (a bad argument) for an unknown name, a
@@ -76,17 +91,10 @@ def parse_engines(text: str | None, peer_args: list[str] | None = None) -> Engin
         if not p.is_file() or not os.access(p, os.X_OK):
             raise UsageError(f"--engine {name}: {path!r} is not an executable file (the peer's llama-bench)")
         peers.append((name, str(p)))
-    extra: dict[str, tuple[str, ...]] = {}
-    for item in peer_args or []:
-        name, sep, args = item.partition("=")
-        if not sep or name not in ENGINE_NAMES:
-            raise UsageError(f"--peer-args: {item!r} is not NAME=ARGS (NAME: llama-bench or ik)")
-        if ENGINE_NAMES[name] not in {ENGINE_NAMES[n] for n, _ in peers}:
-            raise UsageError(f"--peer-args {name}: that engine is not in --engine")
-        try:
-            extra[ENGINE_NAMES[name]] = tuple(shlex.split(args))
-        except ValueError as e:
-            raise UsageError(f"--peer-args {name}: {e}") from None
+    extra = peer_args_by_engine(peer_args)
+    for engine in extra:
+        if engine not in {ENGINE_NAMES[n] for n, _ in peers}:
+            raise UsageError(f"--peer-args {engine}: that engine is not in --engine")
     engines = [ENGINE_NAMES[n] for n, _ in peers]
     if len(set(engines)) != len(engines):
         raise UsageError("--engine: each peer engine once (llama-bench=PATH, ik=PATH)")
