@@ -51,9 +51,9 @@ INLINE void k45_r16_tile(const uint8_t *xp, int64_t bstride, const int five, int
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
         for (int sj = 0; sj < 8; sj++) {
-            __m512i sa[TN], sb[TN];
+            __m512i s[TN]; /* one chain per activation row: the products, not the adds, bound this loop */
 #pragma GCC unroll 8
-            for (int j = 0; j < RN; j++) sa[j] = sb[j] = _mm512_setzero_si512();
+            for (int j = 0; j < RN; j++) s[j] = _mm512_setzero_si512();
             const __m512i h = five ? _mm512_loadu_si512((const void *)qh[sj]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
@@ -66,13 +66,13 @@ INLINE void k45_r16_tile(const uint8_t *xp, int64_t bstride, const int five, int
 #pragma GCC unroll 8
                 for (int j = 0; j < RN; j++) {
                     const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
-                    sa[j] = dpbusd(sa[j], lo, bcast4(p));
-                    sb[j] = dpbusd(sb[j], hi, bcast4(p + 4));
+                    s[j] = dpbusd(s[j], lo, bcast4(p));
+                    s[j] = dpbusd(s[j], hi, bcast4(p + 4));
                 }
             }
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x->sc[sj]));
 #pragma GCC unroll 8
-            for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(sa[j], sb[j]), sc));
+            for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(s[j], sc));
         }
         /* the mins as int16 pairs (m_2k, m_2k+1), against the pairs of sub-block sums */
         __m512i mp[4];
@@ -223,12 +223,9 @@ INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
         for (int sj = 0; sj < 8; sj++) {
-            __m512i sa[TN], sb[TN];
+            __m512i s[TN];
 #pragma GCC unroll 8
-            for (int j = 0; j < RN; j++) {
-                sa[j] = _mm512_set1_epi32(-128 * (q[j][b].bsums[2 * sj] + q[j][b].bsums[2 * sj + 1]));
-                sb[j] = _mm512_setzero_si512();
-            }
+            for (int j = 0; j < RN; j++) s[j] = _mm512_set1_epi32(-128 * (q[j][b].bsums[2 * sj] + q[j][b].bsums[2 * sj + 1]));
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m512i raw = _mm512_loadu_si512((const void *)x[b].qs[4 * sj + k]);
@@ -237,13 +234,13 @@ INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t
 #pragma GCC unroll 8
                 for (int j = 0; j < RN; j++) {
                     const int8_t *p = q[j][b].qs + 32 * sj + 8 * k;
-                    sa[j] = _mm512_dpbusd_epi32(sa[j], lo, bcast4(p));
-                    sb[j] = _mm512_dpbusd_epi32(sb[j], hi, bcast4(p + 4));
+                    s[j] = _mm512_dpbusd_epi32(s[j], lo, bcast4(p));
+                    s[j] = _mm512_dpbusd_epi32(s[j], hi, bcast4(p + 4));
                 }
             }
             const __m512i ls = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[b].ls[sj]));
 #pragma GCC unroll 8
-            for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(sa[j], sb[j]), ls));
+            for (int j = 0; j < RN; j++) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(s[j], ls));
         }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x[b].d));
 #pragma GCC unroll 8
