@@ -60,7 +60,7 @@ def level_note(result: AbResult) -> str:
     if any(left):
         n = str(max(left)) if min(left) == max(left) else f"{min(left)}-{max(left)}"
         out = (f" less {n} disturbed round(s) per test (a side's figure more than 5 sd below its own "
-               "revision's centre)")
+               "revision's centre; at most a third of the rounds, the deepest first)")
     return (f"intervals: {100 * result.policy.level:g}% for all {k} test(s) together (each {100 * each:.2f}%, "
             f"Bonferroni), over {result.rounds} paired rounds{out}; slower/faster = interval wholly below/above 1 "
             f"and a change beyond {100 * result.policy.threshold:g}%")
