@@ -101,11 +101,21 @@ _Static_assert(sizeof(block_bf16_r16) == 1024, "bf16_r16 size");
  * otherwise waits on each load of its stream (perf: 60% of the Q8_0 tile's decode samples on the
  * weight load; 0.8b Q8_0 tg64 at 2 threads 54 -> 61-63 t/s with 8 KB; 16 KB no better). Prefill tiles
  * reuse each group over many tokens and ran slower with it (pp512 0.966). AVX512's tiles, which read
- * a whole 64-byte vector at once, showed no change with it (tg64 0.970 [0.855, 1.040]): not used there. */
+ * a whole 64-byte vector at once, showed no change with it (tg64 0.970 [0.855, 1.040]): not used there
+ * (their Q5_K tile prefetches toward L2: below). */
 #define Q35_PACKED_PREFETCH_AHEAD 8192
 static inline void q35_packed_prefetch_ahead(const void *block, int64_t bytes) {
     const uintptr_t p = (uintptr_t)block + Q35_PACKED_PREFETCH_AHEAD; /* may pass the buffer's end: a prefetch never faults */
     for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(p + (uintptr_t)o), 0, 3);
+}
+
+/* The same lines fetched toward L2 only (prefetcht1): AVX512's Q5_K decode tile, whose stream
+ * otherwise runs at half of Q4_K's. One thread from DRAM (`gemm_bench 13 1024 131072 1 avx512
+ * packed`, Zen 4): no prefetch 10.7-13.3 GMAC/s, into L1 17-19, into L2 32-37 (at 4, 8, 16 or 32 KB
+ * ahead alike). The AVX512 Q4_K, Q6_K, Q8_0 and IQ4_XS tiles ran 25-35% slower with it: not used there. */
+static inline void q35_packed_prefetch_ahead_l2(const void *block, int64_t bytes) {
+    const uintptr_t p = (uintptr_t)block + Q35_PACKED_PREFETCH_AHEAD;
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(p + (uintptr_t)o), 0, 2);
 }
 
 /* The body of a gemm_packed entry (parameters wp, a, as, nt, n, y, ldy): tiles of tn activation

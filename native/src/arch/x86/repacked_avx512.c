@@ -46,7 +46,7 @@ INLINE void k45_r16_tile(const uint8_t *xp, int64_t bstride, const int five, int
     for (int64_t b = 0; b < nb; b++) {
         const block_q4_K_r16 *x = (const block_q4_K_r16 *)(const void *)(xp + b * bstride);
         const uint8_t(*qh)[64] = five ? ((const block_q5_K_r16 *)(const void *)x)->qh : NULL;
-        if (five && RN < TN) q35_packed_prefetch_ahead(x, bstride); /* Q5_K streams at a quarter of Q4_K's speed without */
+        if (five && RN < TN) q35_packed_prefetch_ahead_l2(x, bstride); /* Q5_K streams at a quarter of Q4_K's speed without */
         __m512i isum[TN];
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) isum[j] = _mm512_setzero_si512();
