@@ -110,9 +110,11 @@ static inline void q35_packed_prefetch_ahead(const void *block, int64_t bytes) {
 }
 
 /* The same lines fetched toward L2 only (prefetcht1): AVX512's Q5_K decode tile, whose stream
- * otherwise runs at half of Q4_K's. One thread from DRAM (`gemm_bench 13 1024 131072 1 avx512
- * packed`, Zen 4): no prefetch 10.7-13.3 GMAC/s, into L1 17-19, into L2 32-37 (at 4, 8, 16 or 32 KB
- * ahead alike). The AVX512 Q4_K, Q6_K, Q8_0 and IQ4_XS tiles ran 25-35% slower with it: not used there. */
+ * otherwise runs at half of Q4_K's, and AVX2's K-quant and IQ4_XS tiles. One thread from DRAM
+ * (`gemm_bench TYPE 1024 131072 1 ISA packed`, Zen 4): AVX512 Q5_K no prefetch 10.7-13.3 GMAC/s,
+ * into L1 17-19, into L2 32-37 (at 4, 8, 16 or 32 KB ahead alike); the AVX512 Q4_K, Q6_K, Q8_0 and
+ * IQ4_XS tiles ran 25-35% slower with it (none is best there). AVX2, L1 -> L2: Q4_K 21 -> 34, Q5_K
+ * 18 -> 26, Q6_K 18 -> 25, IQ4_XS 23 -> 33; Q8_0 28 -> 23, so its tile keeps the L1 prefetch. */
 static inline void q35_packed_prefetch_ahead_l2(const void *block, int64_t bytes) {
     const uintptr_t p = (uintptr_t)block + Q35_PACKED_PREFETCH_AHEAD;
     for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(p + (uintptr_t)o), 0, 2);

@@ -28,7 +28,7 @@ INLINE void q4_K_r16_half(const uint8_t *x0, int64_t stride, int64_t nb, int h, 
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const block_q4_K_r16 *xb = (const block_q4_K_r16 *)(const void *)(x0 + b * stride);
-        if (RN < TN && h == 0) q35_packed_prefetch_ahead(xb, stride);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead_l2(xb, stride);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
@@ -97,7 +97,7 @@ INLINE void q6_K_r16_half(const block_q6_K_r16 *x, int64_t nb, int h, const bloc
                           float *y, int64_t ldy) {
     zero_rows(y, ldy, h, RN); /* the float sums wait in y between blocks: the registers go to the integer sums */
     for (int64_t b = 0; b < nb; b++) {
-        if (RN < TN_Q6K && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
+        if (RN < TN_Q6K && h == 0) q35_packed_prefetch_ahead_l2(&x[b], sizeof *x);
         __m256i isum[TN_Q6K];
 #pragma GCC unroll 8
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
@@ -193,7 +193,7 @@ INLINE void iq4_xs_r16_half(const block_iq4_xs_r16 *x, int64_t nb, int h, const 
 #pragma GCC unroll 4
     for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        if (RN < TN && h == 0) q35_packed_prefetch_ahead(&x[b], sizeof *x);
+        if (RN < TN && h == 0) q35_packed_prefetch_ahead_l2(&x[b], sizeof *x);
         __m256i isum[TN];
 #pragma GCC unroll 4
         for (int j = 0; j < RN; j++) isum[j] = _mm256_setzero_si256();
