@@ -205,7 +205,9 @@ INLINE void q8_0_r16_tile(const block_q8_0_r16 *x, int64_t nb, const uint8_t *a,
 
 #if defined(Q35_AVX512_VNNI)
 /* IQ4_XS with vpdpbusd: the codes looked up as grid value + 128 (unsigned, vpshufb), and 128 times
- * the sub-block's activation sum (from the Q8_K bsums) taken off again, both exact. (The plain
+ * the sub-block's activation sum (from the Q8_K bsums) taken off again, both exact: each
+ * sub-block's chain starts at that offset, a broadcast, which costs nothing beside vpdpbusd (a
+ * vpdpwssd correction per super-block shares its unit: reports/comparisons/port_mix.c). (The plain
  * table has none: vpmaddubsw would saturate on values up to 241.) */
 INLINE void iq4_xs_r16_tile(const block_iq4_xs_r16 *x, int64_t nb, const uint8_t *a, int64_t as, const int RN,
                             float *y, int64_t ldy) {
