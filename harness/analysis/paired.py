@@ -245,7 +245,7 @@ def mde(sd_log: float, rounds: int, level: float = LEVEL, threshold: float = 0.0
     """The smallest slowdown (a fraction: 0.021 = 2.1%) that `rounds` paired rounds with this robust
     spread of log ratios call SLOWER with probability `power` (module docstring); nan when unknown
     or when so few rounds cannot reach the level."""
-    if rounds < 2 or not math.isfinite(sd_log) or 2 / 2 ** rounds > 1 - level:
+    if rounds < max(2, rounds_for_interval(level)) or not math.isfinite(sd_log):
         return math.nan
     se = sd_log * RANK_EFFICIENCY / math.sqrt(rounds)
     need = max(t_quantile(1 - (1 - level) / 2, rounds - 1) * se, -math.log(1 - threshold))
